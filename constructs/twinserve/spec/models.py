@@ -78,7 +78,7 @@ class ContainerSpec(StrictModel):
     """A pre-built image reference used as is on both clouds."""
     port: Annotated[int, Field(ge=1, le=65535)] = 8080
     """The port the container listens on (SageMaker requires 8080; Azure ML's routes use it too)."""
-    liveness_path: str = "/ping"
+    liveness_path: str = "/live"
     readiness_path: str = "/ready"
     scoring_path: str = "/score"
 
@@ -241,7 +241,8 @@ class AksSpec(StrictModel):
 
 
 class AzureSpec(StrictModel):
-    location: Annotated[str, Field(pattern=r"^[a-z0-9]+$")] = "westeurope"
+    """Azure ML settings of an environment. The location is Pulumi config (Pulumi.<env>.yaml)."""
+
     online_endpoints: Annotated[
         list[Literal["managed", "kubernetes"]], Field(min_length=1, max_length=2)
     ] = ["managed", "kubernetes"]

@@ -1,0 +1,94 @@
+"""The `twinserve` command."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from .spec import SpecError, load_spec
+
+DEFAULT_SPEC = Path("deploy/twinserve.yaml")
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    try:
+        spec = load_spec(args.spec)
+    except SpecError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"{args.spec}: valid - deployment {spec.name!r}, model {spec.model.name} v{spec.model.version}")
+    for name, env in spec.environments.items():
+        variants = ", ".join(f"{v.name} {v.weight}%" for v in env.serving.variants)
+        shadow = f", shadow {env.serving.shadow.name} {env.serving.shadow.sample_percent}%" if env.serving.shadow else ""
+        print(f"  {name:<8} targets={'+'.join(env.targets):<10} {env.serving.endpoint_type:<10} "
+              f"{env.compute.instance_count} x {env.compute.aws_instance_type} / {env.compute.azure_instance_type}; "
+              f"variants: {variants}{shadow}; rollout {env.rollout.strategy}")
+    return 0
+
+
+def _cmd_synth(args: argparse.Namespace) -> int:
+    from .synth import Project, format_summary, synth
+
+    started = time.perf_counter()
+    try:
+        project = Project.find()
+        spec_path = (project.root / args.spec).resolve() if not args.spec.is_absolute() else args.spec
+        summary = synth(project, spec_path, cdk_out=project.root / args.cdk_out,
+                        pulumi_out=project.root / args.pulumi_out, only_env=args.env)
+    except SpecError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except (FileNotFoundError, KeyError, RuntimeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    envs = sorted({env for env, _ in summary}, key=["dev", "staging", "prod"].index)
+    print(format_summary(summary, envs))
+    print(f"AWS: {args.cdk_out}/   Azure: {args.pulumi_out}/<env>.json   ({time.perf_counter() - started:.1f} s)")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="twinserve",
+        description="One model, one container, one deployment spec: serve it on Amazon SageMaker and Azure ML.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    validate = sub.add_parser("validate", help="check a deployment spec file",
+                              description="Check a deployment spec. Exit 0 and a summary per environment when "
+                                          "valid; exit 2 and every problem (file, field path, value, what is "
+                                          "allowed) when not.")
+    validate.add_argument("spec", type=Path, metavar="PATH", help="the spec file, e.g. deploy/twinserve.yaml")
+    validate.set_defaults(func=_cmd_validate)
+
+    synth = sub.add_parser("synth", help="synthesize both clouds for every environment",
+                           description="Validate the spec, run `cdk synth` (pinned CDK CLI) into cdk.out/ and "
+                                       "the Pulumi program of every environment under mocks into "
+                                       "pulumi.out/<env>.json, then print resources per environment and cloud. "
+                                       "Run from the project folder (the one with cdk.json and Pulumi.yaml).")
+    synth.add_argument("--spec", type=Path, default=DEFAULT_SPEC, help=f"spec file (default: {DEFAULT_SPEC})")
+    synth.add_argument("--env", choices=["dev", "staging", "prod"], help="only this environment")
+    synth.add_argument("--cdk-out", type=Path, default=Path("cdk.out"), help="cloud assembly folder (default: cdk.out)")
+    synth.add_argument("--pulumi-out", type=Path, default=Path("pulumi.out"),
+                       help="Azure plan folder (default: pulumi.out)")
+    synth.set_defaults(func=_cmd_synth)
+
+    try:
+        from .container_commands import add_container_commands
+    except ModuleNotFoundError as exc:  # only while the container commands are not installed
+        if exc.name != f"{__package__}.container_commands":
+            raise
+    else:
+        add_container_commands(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

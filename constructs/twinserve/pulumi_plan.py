@@ -1,0 +1,151 @@
+"""Runs a Pulumi program without the Pulumi engine and records the resource graph it declares.
+
+No Pulumi CLI can run on the build machines (and no cloud credentials exist there), so the program
+is run under ``pulumi.runtime.set_mocks``: the real Pulumi SDK and the real pulumi-azure-native
+resource classes build every resource, and a recording mock monitor answers the engine's part.
+What is recorded is what the program *declares* - type, logical name, parent, inputs as sent to
+the provider (camelCase wire names), explicit dependencies and resource options - never what
+Azure would compute. That makes the plan deterministic and fit for snapshots.
+
+The mock answers: ids are ``<name>-id``; outputs echo the inputs plus an ``id``, a ``name`` and,
+for types listed in ``FAKE_OUTPUTS``, the attributes the program reads back (e.g. a principal id).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime.sync_await import _sync_await
+
+# Output attributes that the cloud would compute and the program reads (fixed, so plans are stable).
+FAKE_OUTPUTS: dict[str, dict[str, Any]] = {
+    "azure-native:managedidentity:UserAssignedIdentity": {
+        "principalId": "00000000-0000-0000-0000-00000000a001",
+        "clientId": "00000000-0000-0000-0000-00000000c001",
+    },
+}
+FAKE_CALLS: dict[str, dict[str, Any]] = {
+    "azure-native:authorization:getClientConfig": {
+        "clientId": "00000000-0000-0000-0000-0000000000c1",
+        "objectId": "00000000-0000-0000-0000-0000000000b1",
+        "subscriptionId": "00000000-0000-0000-0000-000000000000",
+        "tenantId": "00000000-0000-0000-0000-0000000000a1",
+    },
+}
+SUBSCRIPTION = FAKE_CALLS["azure-native:authorization:getClientConfig"]["subscriptionId"]
+
+
+@dataclass
+class PlannedResource:
+    type: str
+    name: str
+    parent: str | None
+    """Logical name of the parent (None for children of the stack)."""
+    inputs: dict[str, Any]
+    depends_on: list[str] = field(default_factory=list)
+    """Logical names of the resources this one waits for: ``depends_on`` and those whose outputs it uses."""
+    options: dict[str, Any] = field(default_factory=dict)
+    """Resource options that matter for safety: protect, retain_on_delete, replace_on_changes..."""
+    custom: bool = True
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "type": self.type, "name": self.name, "parent": self.parent, "custom": self.custom,
+            "inputs": self.inputs, "depends_on": self.depends_on, "options": self.options,
+        }
+
+
+class _RecordingMocks(pulumi.runtime.Mocks):
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs):
+        outputs = dict(args.inputs)
+        outputs.setdefault("name", args.name)
+        outputs.update(FAKE_OUTPUTS.get(args.typ, {}))
+        return f"{args.name}-id", outputs
+
+    def call(self, args: pulumi.runtime.MockCallArgs):
+        return FAKE_CALLS.get(args.token, {})
+
+
+class _RecordingMonitor(pulumi_mocks.MockMonitor):
+    """The SDK's mock monitor, keeping the parts of each registration it normally drops."""
+
+    def __init__(self, mocks: pulumi.runtime.Mocks):
+        super().__init__(mocks)
+        self.registrations: list[tuple[Any, dict]] = []
+
+    def RegisterResource(self, request):  # noqa: N802 - the gRPC method name
+        response = super().RegisterResource(request)
+        if request.type != "pulumi:pulumi:Stack":
+            self.registrations.append((request, pulumi.runtime.rpc.deserialize_properties(request.object)))
+        return response
+
+
+def _name_of(urn: str) -> str:
+    return urn.rsplit("::", 1)[-1]
+
+
+def _is_stack(urn: str) -> bool:
+    qualified_type = urn.split("::")[2]
+    return qualified_type.split("$")[-1] == "pulumi:pulumi:Stack"
+
+
+def _plain(value: Any) -> Any:
+    """Floats that are whole numbers come back from the mock as floats: show them as ints."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in sorted(value.items())}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def plan_program(program: Callable[[], Any], *, project: str, stack: str,
+                 config: dict[str, Any] | None = None) -> list[PlannedResource]:
+    """Run ``program`` under mocks as stack ``stack`` and return every resource it declared.
+
+    ``config`` uses Pulumi's fully-qualified keys (``azure-native:location``), as in Pulumi.<stack>.yaml.
+    Errors the program raises (e.g. a spec validation error) propagate unchanged.
+    """
+    mocks = _RecordingMocks()
+    monitor = _RecordingMonitor(mocks)
+    pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor)
+    pulumi.runtime.set_all_config({k: v if isinstance(v, str) else json.dumps(v) for k, v in (config or {}).items()})
+    settings = pulumi.runtime.settings.SETTINGS
+    settings.rpc_manager.clear()
+    settings.outputs.clear()
+    try:
+        _sync_await(pulumi.runtime.stack.run_pulumi_func(program))
+    finally:
+        pulumi.runtime.set_all_config({})
+
+    planned = []
+    for request, inputs in monitor.registrations:
+        parent = _name_of(request.parent) if request.parent and not _is_stack(request.parent) else None
+        options = {}
+        if request.protect:
+            options["protect"] = True
+        if getattr(request, "retainOnDelete", False):
+            options["retain_on_delete"] = True
+        if request.deleteBeforeReplace:
+            options["delete_before_replace"] = True
+        if list(request.ignoreChanges):
+            options["ignore_changes"] = sorted(request.ignoreChanges)
+        if list(request.replaceOnChanges):
+            options["replace_on_changes"] = sorted(request.replaceOnChanges)
+        planned.append(PlannedResource(
+            type=request.type,
+            name=request.name,
+            parent=parent,
+            inputs=_plain(inputs),
+            depends_on=sorted({_name_of(urn) for urn in request.dependencies}),
+            options=options,
+            custom=bool(request.custom),
+        ))
+    # Registration order depends on when outputs resolve; sort so plans diff and snapshot cleanly.
+    return sorted(planned, key=lambda r: (r.name, r.type))

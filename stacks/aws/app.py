@@ -1,0 +1,51 @@
+"""The CDK app (cdk.json -> ``app``): one Stage per environment of the spec, all synthesized in one
+process so the jsii runtime starts once.
+
+Context (``cdk synth -c key=value``):
+  spec   path of the deployment spec (default: deploy/twinserve.yaml)
+  env    synthesize only this environment (default: every environment whose targets include aws)
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import aws_cdk as cdk
+
+from twinserve.spec import DeploymentSpec, SpecError, load_spec
+
+from .serving_stage import ServingStage
+
+DEFAULT_SPEC = "deploy/twinserve.yaml"
+
+
+def add_deployment(app: cdk.App, spec: DeploymentSpec, spec_dir: Path, *, only_env: str | None = None,
+                   prefix: str = "") -> list[ServingStage]:
+    """Add a Stage per AWS-targeted environment of ``spec`` to ``app``."""
+    if only_env is not None:
+        spec.environment(only_env)  # raises a clear error for an unknown environment
+    stages = []
+    for env_name, env in spec.environments.items():
+        if only_env not in (None, env_name) or "aws" not in env.targets:
+            continue
+        stage_id = f"{prefix}{spec.name}-{env_name}"
+        stages.append(ServingStage(app, stage_id, spec=spec, env_name=env_name, spec_dir=spec_dir))
+    return stages
+
+
+def main() -> None:
+    app = cdk.App()
+    spec_path = Path(app.node.try_get_context("spec") or DEFAULT_SPEC)
+    try:
+        spec = load_spec(spec_path)
+        add_deployment(app, spec, spec_path.parent, only_env=app.node.try_get_context("env"))
+    except (SpecError, KeyError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    app.synth()
+
+
+if __name__ == "__main__":
+    main()
