@@ -2,7 +2,9 @@
 process so the jsii runtime starts once.
 
 Context (``cdk synth -c key=value``):
-  spec   path of the deployment spec (default: deploy/twinserve.yaml)
+  spec   path of the deployment spec (default: deploy/twinserve.yaml). Several paths separated by
+         commas synthesize several deployments in one assembly (``make examples``); their stage ids
+         are then prefixed with the file's stem.
   env    synthesize only this environment (default: every environment whose targets include aws)
 """
 
@@ -37,10 +39,12 @@ def add_deployment(app: cdk.App, spec: DeploymentSpec, spec_dir: Path, *, only_e
 
 def main() -> None:
     app = cdk.App()
-    spec_path = Path(app.node.try_get_context("spec") or DEFAULT_SPEC)
+    spec_paths = [Path(p) for p in str(app.node.try_get_context("spec") or DEFAULT_SPEC).split(",")]
     try:
-        spec = load_spec(spec_path)
-        add_deployment(app, spec, spec_path.parent, only_env=app.node.try_get_context("env"))
+        for spec_path in spec_paths:
+            prefix = f"{spec_path.stem}-" if len(spec_paths) > 1 else ""
+            add_deployment(app, load_spec(spec_path), spec_path.parent,
+                           only_env=app.node.try_get_context("env"), prefix=prefix)
     except (SpecError, KeyError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
