@@ -34,8 +34,8 @@ def _cmd_synth(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     try:
         project = Project.find()
-        spec_path = (project.root / args.spec).resolve() if not args.spec.is_absolute() else args.spec
-        summary = synth(project, spec_path, cdk_out=project.root / args.cdk_out,
+        spec_paths = _expand_specs(project.root, args.spec or [str(DEFAULT_SPEC)])
+        summary = synth(project, spec_paths, cdk_out=project.root / args.cdk_out,
                         pulumi_out=project.root / args.pulumi_out, only_env=args.env)
     except SpecError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -43,10 +43,24 @@ def _cmd_synth(args: argparse.Namespace) -> int:
     except (FileNotFoundError, KeyError, RuntimeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    envs = sorted({env for env, _ in summary}, key=["dev", "staging", "prod"].index)
-    print(format_summary(summary, envs))
+    print(format_summary(summary))
     print(f"AWS: {args.cdk_out}/   Azure: {args.pulumi_out}/<env>.json   ({time.perf_counter() - started:.1f} s)")
     return 0
+
+
+def _expand_specs(root: Path, patterns: list[str]) -> list[Path]:
+    """Spec paths relative to the project root; shell-style patterns are expanded (sorted)."""
+    paths: list[Path] = []
+    for pattern in patterns:
+        if any(ch in pattern for ch in "*?["):
+            matches = sorted(root.glob(pattern))
+            if not matches:
+                raise FileNotFoundError(f"--spec {pattern!r} matches no file under {root}")
+            paths.extend(matches)
+        else:
+            path = Path(pattern)
+            paths.append(path if path.is_absolute() else root / path)
+    return [p.resolve() for p in paths]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -68,7 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
                                        "the Pulumi program of every environment under mocks into "
                                        "pulumi.out/<env>.json, then print resources per environment and cloud. "
                                        "Run from the project folder (the one with cdk.json and Pulumi.yaml).")
-    synth.add_argument("--spec", type=Path, default=DEFAULT_SPEC, help=f"spec file (default: {DEFAULT_SPEC})")
+    synth.add_argument("--spec", action="append", metavar="PATH",
+                       help=f"spec file, relative to the project folder (default: {DEFAULT_SPEC}); repeat it or "
+                            "use a quoted pattern such as 'examples/*/*.yaml' to synthesize several at once")
     synth.add_argument("--env", choices=["dev", "staging", "prod"], help="only this environment")
     synth.add_argument("--cdk-out", type=Path, default=Path("cdk.out"), help="cloud assembly folder (default: cdk.out)")
     synth.add_argument("--pulumi-out", type=Path, default=Path("pulumi.out"),

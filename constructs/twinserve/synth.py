@@ -22,7 +22,7 @@ from pathlib import Path
 import yaml
 
 from .pulumi_plan import PlannedResource, plan_program
-from .spec import DeploymentSpec, load_spec
+from .spec import DeploymentSpec, load_spec, spec_label
 
 # jsii prints a banner on every start with Node 20 (end of life); it is noise in synth output.
 QUIET_JSII = {
@@ -64,8 +64,10 @@ class Project:
         raise FileNotFoundError("the CDK CLI is not installed: run `make setup` (npm ci installs the pinned version)")
 
 
-def start_cdk_synth(project: Project, spec_path: Path, outdir: Path, only_env: str | None = None) -> subprocess.Popen:
-    cmd = [*project.cdk_cli(), "synth", "--quiet", "--output", str(outdir), "-c", f"spec={spec_path}"]
+def start_cdk_synth(project: Project, spec_paths: list[Path], outdir: Path, only_env: str | None = None) -> subprocess.Popen:
+    """One CDK CLI run (one jsii runtime) for every spec: the app takes a comma-separated list."""
+    cmd = [*project.cdk_cli(), "synth", "--quiet", "--output", str(outdir),
+           "-c", "spec=" + ",".join(str(p) for p in spec_paths)]
     if only_env:
         cmd += ["-c", f"env={only_env}"]
     return subprocess.Popen(cmd, cwd=project.root, env={**os.environ, **QUIET_JSII},
@@ -89,14 +91,10 @@ def write_plan(path: Path, project_name: str, env_name: str, planned: list[Plann
     path.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
 
 
-def count_cdk_resources(outdir: Path) -> dict[str, int]:
-    """Resources per environment in a cloud assembly (stage folders are ``assembly-<name>-<env>``)."""
-    counts: dict[str, int] = {}
-    for template in sorted(outdir.glob("assembly-*/*.template.json")):
-        env_name = template.parent.name.rsplit("-", 1)[-1]
-        resources = json.loads(template.read_text()).get("Resources", {})
-        counts[env_name] = counts.get(env_name, 0) + len(resources)
-    return counts
+def count_cdk_resources(outdir: Path, stage_id: str) -> int:
+    """Resources of one stage (folder ``assembly-<stage id>``) in a cloud assembly."""
+    return sum(len(json.loads(t.read_text()).get("Resources", {}))
+               for t in (outdir / f"assembly-{stage_id}").glob("*.template.json"))
 
 
 def check_artifacts(spec: DeploymentSpec, spec_dir: Path) -> None:
@@ -114,42 +112,57 @@ def check_artifacts(spec: DeploymentSpec, spec_dir: Path) -> None:
             raise FileNotFoundError(f"container.build: no Dockerfile in {context}")
 
 
-def synth(project: Project, spec_path: Path, *, cdk_out: Path, pulumi_out: Path,
-          only_env: str | None = None, log=print) -> dict[tuple[str, str], int]:
-    """Synthesize both clouds; returns {(env, cloud): resource count}. Raises on any failure."""
-    spec = load_spec(spec_path)
-    if only_env:
-        spec.environment(only_env)
-    check_artifacts(spec, spec_path.parent)
-    envs = [e for e in spec.environments if only_env in (None, e)]
-    aws_envs = [e for e in envs if "aws" in spec.environments[e].targets]
-    azure_envs = [e for e in envs if "azure" in spec.environments[e].targets]
+def synth(project: Project, spec_paths: list[Path], *, cdk_out: Path, pulumi_out: Path,
+          only_env: str | None = None) -> dict[tuple[str, str, str], int]:
+    """Synthesize both clouds for every spec; returns {(deployment, env, cloud): resource count}.
 
-    cdk = start_cdk_synth(project, spec_path, cdk_out, only_env) if aws_envs else None
-    summary: dict[tuple[str, str], int] = {}
+    With one spec, plans go to ``pulumi_out/<env>.json``; with several (``make examples``) to
+    ``pulumi_out/<spec label>/<env>.json``, and CDK stage ids are prefixed with the label, as the
+    CDK app does. Raises on any failure, before anything is written when a spec is invalid.
+    """
+    several = len(spec_paths) > 1
+    specs = {path: load_spec(path) for path in spec_paths}  # every spec valid before any work
+    for path, spec in specs.items():
+        if only_env:
+            spec.environment(only_env)
+        check_artifacts(spec, path.parent)
+
+    wants_aws = any("aws" in env.targets for spec in specs.values() for env in spec.environments.values())
+    cdk = start_cdk_synth(project, spec_paths, cdk_out, only_env) if wants_aws else None
+    summary: dict[tuple[str, str, str], int] = {}
     try:
         if pulumi_out.exists():
             shutil.rmtree(pulumi_out)
-        for env_name in azure_envs:
-            planned = plan_azure_environment(project, env_name, spec_path)
-            write_plan(pulumi_out / f"{env_name}.json", project.pulumi_project["name"], env_name, planned)
-            summary[(env_name, "azure")] = sum(1 for r in planned if r.custom)
+        for path, spec in specs.items():
+            label = spec_label(path) if several else spec.name
+            for env_name, env in spec.environments.items():
+                if only_env not in (None, env_name) or "azure" not in env.targets:
+                    continue
+                planned = plan_azure_environment(project, env_name, path)
+                out = pulumi_out / label / f"{env_name}.json" if several else pulumi_out / f"{env_name}.json"
+                write_plan(out, project.pulumi_project["name"], env_name, planned)
+                summary[(label, env_name, "azure")] = sum(1 for r in planned if r.custom)
     finally:
         output = cdk.communicate()[0] if cdk else ""
     if cdk and cdk.returncode != 0:
         raise RuntimeError(f"cdk synth failed (exit {cdk.returncode}):\n{output}")
-    for env_name, count in count_cdk_resources(cdk_out).items():
-        if env_name in aws_envs:
-            summary[(env_name, "aws")] = count
+    for path, spec in specs.items():
+        label = spec_label(path) if several else spec.name
+        prefix = f"{label}-" if several else ""
+        for env_name, env in spec.environments.items():
+            if only_env in (None, env_name) and "aws" in env.targets:
+                summary[(label, env_name, "aws")] = count_cdk_resources(cdk_out, f"{prefix}{spec.name}-{env_name}")
     return summary
 
 
-def format_summary(summary: dict[tuple[str, str], int], envs: list[str]) -> str:
-    lines = [f"{'environment':<12} {'aws':>14} {'azure':>14}"]
-    for env_name in envs:
+def format_summary(summary: dict[tuple[str, str, str], int]) -> str:
+    rows = sorted({(label, env) for label, env, _ in summary},
+                  key=lambda r: (r[0], ("dev", "staging", "prod").index(r[1])))
+    lines = [f"{'deployment':<16} {'environment':<12} {'aws':>14} {'azure':>14}"]
+    for label, env_name in rows:
         cells = []
         for cloud in ("aws", "azure"):
-            count = summary.get((env_name, cloud))
-            cells.append(f"{count:>4} resources" if count is not None else f"{'-':>14}")
-        lines.append(f"{env_name:<12} {cells[0]:>14} {cells[1]:>14}")
+            count = summary.get((label, env_name, cloud))
+            cells.append(f"{count:>4} resources" if count is not None else "-")
+        lines.append(f"{label:<16} {env_name:<12} {cells[0]:>14} {cells[1]:>14}")
     return "\n".join(lines)

@@ -4,7 +4,7 @@ process so the jsii runtime starts once.
 Context (``cdk synth -c key=value``):
   spec   path of the deployment spec (default: deploy/twinserve.yaml). Several paths separated by
          commas synthesize several deployments in one assembly (``make examples``); their stage ids
-         are then prefixed with the file's stem.
+         are then prefixed with ``spec_label`` (folder-stem).
   env    synthesize only this environment (default: every environment whose targets include aws)
 """
 
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import aws_cdk as cdk
 
-from twinserve.spec import DeploymentSpec, SpecError, load_spec
+from twinserve.spec import DeploymentSpec, SpecError, load_spec, spec_label
 
 from .serving_stage import ServingStage
 
@@ -42,7 +42,7 @@ def main() -> None:
     spec_paths = [Path(p) for p in str(app.node.try_get_context("spec") or DEFAULT_SPEC).split(",")]
     try:
         for spec_path in spec_paths:
-            prefix = f"{spec_path.stem}-" if len(spec_paths) > 1 else ""
+            prefix = f"{spec_label(spec_path)}-" if len(spec_paths) > 1 else ""
             add_deployment(app, load_spec(spec_path), spec_path.parent,
                            only_env=app.node.try_get_context("env"), prefix=prefix)
     except (SpecError, KeyError) as exc:

@@ -1,11 +1,11 @@
 """The deployment spec: load it with :func:`load_spec`; every error is a :class:`SpecError`."""
 
 from .errors import SpecError, SpecIssue
-from .loader import load_spec, parse_spec
+from .loader import load_spec, parse_spec, spec_label
 from .models import ENVIRONMENT_NAMES, DeploymentSpec, EnvironmentSpec
 from .rules import azure_vm_vcpus
 
 __all__ = [
     "ENVIRONMENT_NAMES", "DeploymentSpec", "EnvironmentSpec", "SpecError", "SpecIssue",
-    "azure_vm_vcpus", "load_spec", "parse_spec",
+    "azure_vm_vcpus", "load_spec", "parse_spec", "spec_label",
 ]

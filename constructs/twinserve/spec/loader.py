@@ -33,6 +33,13 @@ TOP_LEVEL_KEYS = {
 }
 
 
+def spec_label(path: str | Path) -> str:
+    """Short unique name of a spec file among several (``examples/aws/canary.yaml`` -> ``aws-canary``),
+    used to prefix CDK stage ids and plan folders when several specs are synthesized together."""
+    path = Path(path)
+    return f"{path.parent.name}-{path.stem}"
+
+
 def load_spec(path: str | Path) -> DeploymentSpec:
     """Load, merge and validate a spec file. Raises :class:`SpecError` naming every problem."""
     path = Path(path)
