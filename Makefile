@@ -1,0 +1,45 @@
+# The README's two commands: `make synth` (the main job) and `make test`. Both set up from nothing.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+# Node 20 is end-of-life for jsii; its banner on every start is noise, not news.
+export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 1
+
+.PHONY: synth test examples setup sample-model bench clean help
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+synth: setup sample-model  ## cdk synth of every environment into cdk.out/ + Azure plans into pulumi.out/
+	$(VENV)/bin/twinserve synth
+
+test: setup  ## run the whole test suite
+	$(PY) -m pytest
+
+examples: setup sample-model  ## synthesize every example of both clouds into examples.out/
+	$(VENV)/bin/twinserve synth --spec 'examples/*/*.yaml' --cdk-out examples.out/aws --pulumi-out examples.out/azure
+
+bench: setup sample-model  ## serving benchmark: our server vs Azure's reference server
+	$(PY) benchmarks/bench_serving.py
+
+setup: $(VENV)/.stamp-python node_modules/.stamp  ## .venv with the Python packages + the pinned CDK CLI
+
+$(VENV)/.stamp-python: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+node_modules/.stamp: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+sample-model: build/sample-model/model.tar.gz  ## build the sample iris ONNX model
+
+build/sample-model/model.tar.gz: model_containers/sample_model/build_sample_model.py | $(VENV)/.stamp-python
+	$(PY) model_containers/sample_model/build_sample_model.py --out build/sample-model
+
+clean:  ## remove generated output (keeps .venv and node_modules)
+	rm -rf cdk.out pulumi.out examples.out build

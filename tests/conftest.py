@@ -1,0 +1,28 @@
+"""Fixtures shared by every test folder."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SAMPLE_MODEL_DIR = REPO_ROOT / "build" / "sample-model"
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return REPO_ROOT
+
+
+@pytest.fixture(scope="session")
+def sample_model() -> Path:
+    """The sample iris model, built where deploy/twinserve.yaml and the examples point
+    (build/sample-model). The build is deterministic, so rebuilding never changes a hash."""
+    archive = SAMPLE_MODEL_DIR / "model.tar.gz"
+    if not archive.is_file() or not (SAMPLE_MODEL_DIR / "model" / "model.onnx").is_file():
+        subprocess.run([sys.executable, str(REPO_ROOT / "model_containers/sample_model/build_sample_model.py"),
+                        "--out", str(SAMPLE_MODEL_DIR)], check=True)
+    return SAMPLE_MODEL_DIR

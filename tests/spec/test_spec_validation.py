@@ -1,0 +1,253 @@
+"""The deployment spec: the sample is valid, and every kind of bad input gets an error naming the
+file, the field path, the bad value and what is allowed."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from twinserve.spec import SpecError, azure_vm_vcpus, load_spec, parse_spec
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SAMPLE = REPO_ROOT / "deploy" / "twinserve.yaml"
+
+
+@pytest.fixture()
+def raw() -> dict:
+    return yaml.safe_load(SAMPLE.read_text())
+
+
+def problems(raw: dict) -> list[str]:
+    with pytest.raises(SpecError) as info:
+        parse_spec(raw, file="spec.yaml")
+    assert str(info.value).startswith("invalid deployment spec")
+    return [issue.render("spec.yaml") for issue in info.value.issues]
+
+
+def only(raw: dict) -> str:
+    found = problems(raw)
+    assert len(found) == 1, found
+    return found[0]
+
+
+# ----------------------------------------------------------------------------- the sample
+
+
+def test_sample_spec_is_valid_and_merges_defaults_per_environment():
+    spec = load_spec(SAMPLE)
+    assert list(spec.environments) == ["dev", "staging", "prod"]
+    dev, staging, prod = (spec.environments[e] for e in ("dev", "staging", "prod"))
+    # overridden per environment
+    assert dev.compute.aws_instance_type == "ml.t2.medium"
+    assert prod.compute.instance_count == 3 and prod.rollout.strategy == "canary"
+    assert prod.alarms.errors_5xx == 1
+    # inherited from defaults where the environment is silent
+    assert staging.compute.aws_instance_type == "ml.m5.large"
+    assert staging.alarms.errors_5xx == 5 and staging.alarms.emails == ["mlops-oncall@example.com"]
+    # lists replace rather than merge
+    assert prod.alarms.emails == ["mlops-oncall@example.com", "ml-platform@example.com"]
+    assert staging.serving.shadow is not None and staging.serving.shadow.sample_percent == 20
+    assert all(sum(v.weight for v in env.serving.variants) == 100 for env in spec.environments.values())
+
+
+# ----------------------------------------------------------------------------- shape and types
+
+
+def test_unknown_field_names_the_path_and_lists_allowed_fields(raw):
+    raw["environments"]["prod"]["compute"]["instance_cuont"] = 4
+    msg = only(raw)
+    assert msg.startswith("spec.yaml: environments.prod.compute.instance_cuont: unknown field")
+    assert "allowed: aws_instance_type, azure_instance_type, instance_count" in msg
+    assert "(got 4)" in msg
+
+
+def test_unknown_top_level_field(raw):
+    raw["enviroments"] = {}
+    msg = only(raw)
+    assert "spec.yaml: enviroments: unknown field; allowed: name, model, container, defaults, environments" in msg
+
+
+def test_wrong_type_is_not_coerced(raw):
+    raw["environments"]["prod"]["compute"]["instance_count"] = "3"
+    msg = only(raw)
+    assert "environments.prod.compute.instance_count" in msg
+    assert "valid integer" in msg and "(got '3')" in msg
+
+
+def test_bad_value_in_defaults_is_reported_once_with_the_environments_that_inherit_it(raw):
+    raw["defaults"]["alarms"]["errors_5xx"] = "five"
+    msg = only(raw)
+    # prod sets its own errors_5xx, so only dev and staging inherit the bad default
+    assert msg.startswith("spec.yaml: defaults.alarms.errors_5xx:")
+    assert "[inherited by environments dev, staging]" in msg
+
+
+def test_value_out_of_range_says_what_is_allowed(raw):
+    raw["environments"]["prod"]["rollout"]["wait_seconds"] = 7200
+    msg = only(raw)
+    assert "environments.prod.rollout.wait_seconds" in msg and "less than or equal to 3600" in msg
+
+
+def test_literal_choice_lists_the_allowed_values(raw):
+    raw["environments"]["prod"]["rollout"]["strategy"] = "big_bang"
+    msg = only(raw)
+    assert "environments.prod.rollout.strategy: not an allowed value" in msg
+    assert "'canary'" in msg and "'linear'" in msg and "(got 'big_bang')" in msg
+
+
+def test_name_pattern_is_explained_in_words(raw):
+    raw["name"] = "Iris_Model"
+    msg = only(raw)
+    assert "spec.yaml: name: must be 1-24 characters: lower-case letters, digits and '-'" in msg
+
+
+def test_missing_required_field(raw):
+    del raw["model"]["version"]
+    assert "spec.yaml: model.version: required field is missing (got (missing))" in only(raw)
+
+
+# ----------------------------------------------------------------------------- environments
+
+
+def test_unknown_environment(raw):
+    raw["environments"]["qa"] = {}
+    msg = only(raw)
+    assert "spec.yaml: environments.qa: unknown environment; allowed: dev, staging, prod (got 'qa')" == msg
+
+
+def test_no_environment_at_all(raw):
+    raw["environments"] = {}
+    assert "environments: must map at least one of dev, staging, prod" in only(raw)
+
+
+def test_unknown_environment_lookup_names_the_defined_ones():
+    spec = load_spec(SAMPLE)
+    with pytest.raises(KeyError, match="environment 'qa' is not in the spec; defined: dev, staging, prod"):
+        spec.environment("qa")
+
+
+# ----------------------------------------------------------------------------- cross-field rules
+
+
+def test_instance_count_below_what_the_rollout_needs(raw):
+    raw["environments"]["prod"]["compute"]["instance_count"] = 2
+    raw["environments"]["prod"]["scaling"]["min_instances"] = 2
+    msg = only(raw)
+    assert msg == ("spec.yaml: environments.prod.compute.instance_count: a canary rollout needs at least "
+                   "3 instances per variant (got 2)")
+
+
+@pytest.mark.parametrize("strategy,needed", [("linear", 3), ("rolling", 2)])
+def test_each_strategy_has_its_minimum(raw, strategy, needed):
+    prod = raw["environments"]["prod"]
+    prod["rollout"]["strategy"] = strategy
+    prod["rollout"]["step_percent"] = 20
+    prod["compute"]["instance_count"] = needed - 1
+    prod["scaling"]["enabled"] = False
+    assert f"a {strategy} rollout needs at least {needed} instances per variant (got {needed - 1})" in only(raw)
+
+
+def test_traffic_weights_must_sum_to_100(raw):
+    raw["environments"]["dev"]["serving"] = {"variants": [{"name": "blue", "weight": 70}, {"name": "green", "weight": 20}]}
+    msg = only(raw)
+    assert msg == ("spec.yaml: environments.dev.serving.variants: variant weights must sum to 100, they sum to 90 "
+                   "(got {'blue': 70, 'green': 20})")
+
+
+def test_aks_below_three_nodes(raw):
+    raw["defaults"]["azure"] = {"aks": {"node_count": 2}}
+    found = problems(raw)
+    assert any(p.startswith("spec.yaml: defaults.azure.aks.node_count: Azure ML inference on AKS needs at least 3 nodes (got 2)")
+               for p in found), found
+
+
+def test_aks_below_twelve_vcpus(raw):
+    raw["environments"]["prod"]["azure"] = {"aks": {"vm_size": "Standard_D2s_v3"}}
+    msg = only(raw)
+    assert msg.startswith("spec.yaml: environments.prod.azure.aks.vm_size: 3 x 2 vCPU = 6; the AKS inference "
+                          "cluster needs at least 12 vCPU")
+
+
+def test_unknown_vm_size_asks_for_the_core_count(raw):
+    raw["environments"]["prod"]["azure"] = {"aks": {"vm_size": "Standard_NC6"}}
+    assert "set azure.aks.vcpus_per_node" in only(raw)
+    raw["environments"]["prod"]["azure"]["aks"]["vcpus_per_node"] = 6
+    parse_spec(raw, file="spec.yaml")
+
+
+@pytest.mark.parametrize("size,vcpus", [("Standard_D4s_v3", 4), ("Standard_E8ds_v5", 8), ("Standard_DS3_v2", 4),
+                                        ("Standard_F16s_v2", 16), ("Standard_NC6", None)])
+def test_vcpus_read_from_azure_size_names(size, vcpus):
+    assert azure_vm_vcpus(size) == vcpus
+
+
+def test_shadow_mirror_is_capped_at_50_percent_on_azure(raw):
+    raw["environments"]["staging"]["serving"]["shadow"]["sample_percent"] = 60
+    assert "environments.staging.serving.shadow.sample_percent: Azure ML mirrors at most 50 percent" in only(raw)
+    raw["environments"]["staging"]["targets"] = ["aws"]
+    parse_spec(raw, file="spec.yaml")  # SageMaker shadows may sample more
+
+
+def test_shadow_must_not_also_be_live(raw):
+    raw["environments"]["staging"]["serving"]["shadow"]["name"] = "primary"
+    assert "serving.shadow.name: a shadow must not also be a live variant" in only(raw)
+
+
+def test_serverless_is_aws_only(raw):
+    raw["environments"]["dev"]["serving"] = {"endpoint_type": "serverless"}
+    assert ("environments.dev.serving.endpoint_type: Azure ML has no serverless or asynchronous online endpoint"
+            in only(raw))
+
+
+def test_burstable_instances_cannot_autoscale(raw):
+    raw["environments"]["dev"]["scaling"] = {"enabled": True}
+    assert "environments.dev.compute.aws_instance_type: SageMaker cannot autoscale burstable ml.t*" in only(raw)
+
+
+def test_guardrails_are_single_variant_on_sagemaker(raw):
+    prod = raw["environments"]["prod"]
+    prod["serving"] = {"variants": [{"name": "a", "weight": 50}, {"name": "b", "weight": 50}]}
+    assert "SageMaker deployment guardrails work on single-variant endpoints" in only(raw)
+
+
+def test_budget_needs_an_email(raw):
+    raw["defaults"]["alarms"]["emails"] = []
+    raw["environments"]["prod"]["alarms"]["emails"] = []
+    found = problems(raw)
+    assert any("alarms.emails: a budget needs at least one e-mail" in p for p in found), found
+
+
+def test_batch_payload_times_concurrency_is_capped(raw):
+    raw["environments"]["dev"]["serving"] = {"batch": {"enabled": True, "max_payload_mb": 60, "max_concurrent_transforms": 2}}
+    assert "max_concurrent_transforms x max_payload_mb must be <= 100 MB (2 x 60)" in only(raw)
+
+
+def test_every_problem_is_reported_at_once(raw):
+    raw["environments"]["prod"]["compute"]["instance_count"] = 2
+    raw["environments"]["dev"]["serving"] = {"variants": [{"name": "a", "weight": 10}]}
+    found = problems(raw)
+    assert any("environments.prod.compute.instance_count" in p for p in found)
+    assert any("environments.dev.serving.variants" in p for p in found)
+
+
+def test_exactly_one_artifact_source(raw):
+    raw["model"]["artifact"]["s3_uri"] = "s3://bucket/model.tar.gz"
+    assert "spec.yaml: model.artifact: set exactly one of path (local model directory) or s3_uri" in only(raw)
+
+
+def test_the_sample_is_not_mutated_by_validation(raw):
+    before = copy.deepcopy(raw)
+    parse_spec(raw, file="spec.yaml")
+    assert raw == before
+
+
+def test_missing_file_and_bad_yaml(tmp_path):
+    with pytest.raises(SpecError, match="spec file not found"):
+        load_spec(tmp_path / "nope.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: [unclosed\n")
+    with pytest.raises(SpecError, match=r"bad.yaml: \(file\): not valid YAML"):
+        load_spec(bad)
