@@ -251,3 +251,10 @@ def test_missing_file_and_bad_yaml(tmp_path):
     bad.write_text("name: [unclosed\n")
     with pytest.raises(SpecError, match=r"bad.yaml: \(file\): not valid YAML"):
         load_spec(bad)
+
+
+def test_docs_spec_reference_is_generated_from_the_models():
+    from twinserve.spec.reference import render
+
+    assert (REPO_ROOT / "docs" / "spec.md").read_text() == render(), \
+        "docs/spec.md is stale: run `python -m twinserve.spec.reference > docs/spec.md`"

@@ -44,7 +44,8 @@ Percent = Annotated[int, Field(ge=0, le=100)]
 class StrictModel(BaseModel):
     """Unknown fields are errors; types are not coerced (a typo must never be ignored)."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    # Attribute docstrings become field descriptions: docs/spec.md is generated from them.
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, use_attribute_docstrings=True)
 
 
 # --------------------------------------------------------------------------- model and container
@@ -79,8 +80,11 @@ class ContainerSpec(StrictModel):
     port: Annotated[int, Field(ge=1, le=65535)] = 8080
     """The port the container listens on (SageMaker requires 8080; Azure ML's routes use it too)."""
     liveness_path: str = "/live"
+    """Azure ML liveness route: 200 while the server process is up."""
     readiness_path: str = "/ready"
+    """Azure ML readiness route: 200 once the model is loaded (SageMaker's /ping behaves the same)."""
     scoring_path: str = "/score"
+    """Azure ML scoring route (the container also answers SageMaker's /invocations)."""
 
 
 # --------------------------------------------------------------------------- serving
@@ -148,7 +152,8 @@ class ServingSpec(StrictModel):
     request_timeout_seconds: Annotated[int, Field(ge=1, le=180)] = 60
     max_concurrent_requests_per_instance: Annotated[int, Field(ge=1, le=1000)] = 4
 
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, populate_by_name=True,
+                              use_attribute_docstrings=True)
 
 
 class RolloutSpec(StrictModel):
@@ -275,9 +280,11 @@ class DeploymentSpec(StrictModel):
     """The whole file, with every environment already merged and checked."""
 
     name: Name
+    """Deployment name: prefixes stage, stack and resource names on both clouds."""
     model: ModelSpec
     container: ContainerSpec
     environments: dict[EnvironmentName, EnvironmentSpec]
+    """dev, staging and/or prod, each the result of ``defaults`` merged with its own section."""
 
     def environment(self, name: str) -> EnvironmentSpec:
         try:
