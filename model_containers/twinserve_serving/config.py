@@ -1,0 +1,169 @@
+"""Every environment variable the server reads, in one place.
+
+Both platforms configure the container through the environment; each setting below names the
+variables it honours, first match wins. Command-line flags (``twinserve local --port``) are
+passed as overrides and win over the environment.
+
+=====================  ==============================================  ===========================
+setting                environment (first set wins)                    default
+=====================  ==============================================  ===========================
+port                   SAGEMAKER_BIND_TO_PORT                          8080
+host                   TWINSERVE_HOST                                  0.0.0.0
+model_dir              TWINSERVE_MODEL_DIR, AZUREML_MODEL_DIR,         /opt/ml/model
+                       SM_MODEL_DIR
+workers (processes)    TWINSERVE_WORKERS, SAGEMAKER_MODEL_SERVER_      1
+                       WORKERS, WORKER_COUNT
+threads (concurrent    TWINSERVE_THREADS                               4
+predictions/worker)
+timeout_s              SAGEMAKER_MODEL_SERVER_TIMEOUT (s),             60
+                       SCORING_TIMEOUT_MS (ms)
+max_payload_mb         SAGEMAKER_MAX_PAYLOAD_IN_MB                     6
+handler                TWINSERVE_HANDLER, AZUREML_ENTRY_SCRIPT,        the ONNX default handler
+                       SAGEMAKER_PROGRAM (see handler.py)
+batch                  SAGEMAKER_BATCH                                 false
+batch_strategy         SAGEMAKER_BATCH_STRATEGY                        MULTI_RECORD
+max_concurrent_        SAGEMAKER_MAX_CONCURRENT_TRANSFORMS             workers*threads, capped so
+transforms                                                             that n * max_payload <= 100
+drain_timeout_s        TWINSERVE_DRAIN_TIMEOUT_S                       25 (SageMaker kills at 30)
+keepalive_timeout_s    TWINSERVE_KEEPALIVE_TIMEOUT_S                   75
+access_log             TWINSERVE_ACCESS_LOG (1/0)                      1
+onnx_threads           TWINSERVE_ONNX_THREADS                          1
+=====================  ==============================================  ===========================
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from .routes import DEFAULT_PORT
+
+SAGEMAKER_MODEL_DIR = Path("/opt/ml/model")
+DEFAULT_MAX_PAYLOAD_MB = 6.0  # SageMaker real-time invocation limit
+BATCH_STRATEGIES = ("MULTI_RECORD", "SINGLE_RECORD")
+BATCH_TRANSFORM_MB_BUDGET = 100  # SageMaker: MaxConcurrentTransforms * MaxPayloadInMB <= 100
+
+
+class ConfigError(ValueError):
+    """An environment variable or flag has a value the server cannot use."""
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    host: str = "0.0.0.0"
+    port: int = DEFAULT_PORT
+    model_dir: Path = SAGEMAKER_MODEL_DIR
+    workers: int = 1
+    threads: int = 4
+    timeout_s: float = 60.0
+    max_payload_mb: float = DEFAULT_MAX_PAYLOAD_MB
+    handler: str | None = None
+    batch: bool = False
+    batch_strategy: str = "MULTI_RECORD"
+    max_concurrent_transforms: int = 4
+    drain_timeout_s: float = 25.0
+    keepalive_timeout_s: float = 75.0
+    access_log: bool = True
+    onnx_threads: int = 1
+
+    @property
+    def max_payload_bytes(self) -> int:
+        return int(self.max_payload_mb * 1024 * 1024)
+
+    def with_overrides(self, **overrides: Any) -> "ServerConfig":
+        return replace(self, **{k: v for k, v in overrides.items() if v is not None})
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> "ServerConfig":
+        env = os.environ if env is None else env
+        workers = _int(env, ("TWINSERVE_WORKERS", "SAGEMAKER_MODEL_SERVER_WORKERS", "WORKER_COUNT"), 1)
+        threads = _int(env, ("TWINSERVE_THREADS",), 4)
+        max_payload_mb = _float(env, ("SAGEMAKER_MAX_PAYLOAD_IN_MB",), DEFAULT_MAX_PAYLOAD_MB)
+        if "SAGEMAKER_MODEL_SERVER_TIMEOUT" in env:
+            timeout_s = _float(env, ("SAGEMAKER_MODEL_SERVER_TIMEOUT",), 60.0)
+        else:
+            timeout_s = _float(env, ("SCORING_TIMEOUT_MS",), 60_000.0) / 1000.0
+        strategy = env.get("SAGEMAKER_BATCH_STRATEGY", "MULTI_RECORD").strip().upper()
+        if strategy not in BATCH_STRATEGIES:
+            raise ConfigError(f"SAGEMAKER_BATCH_STRATEGY={strategy!r} is not one of {', '.join(BATCH_STRATEGIES)}")
+        default_transforms = max(1, min(workers * threads, int(BATCH_TRANSFORM_MB_BUDGET // max_payload_mb) or 1))
+        config = cls(
+            host=env.get("TWINSERVE_HOST", "0.0.0.0"),
+            port=_int(env, ("SAGEMAKER_BIND_TO_PORT",), DEFAULT_PORT, minimum=0),
+            model_dir=_model_dir(env),
+            workers=workers,
+            threads=threads,
+            timeout_s=timeout_s,
+            max_payload_mb=max_payload_mb,
+            handler=_handler_source(env),
+            batch=env.get("SAGEMAKER_BATCH", "false").strip().lower() in ("1", "true", "yes"),
+            batch_strategy=strategy,
+            max_concurrent_transforms=_int(env, ("SAGEMAKER_MAX_CONCURRENT_TRANSFORMS",), default_transforms),
+            drain_timeout_s=_float(env, ("TWINSERVE_DRAIN_TIMEOUT_S",), 25.0),
+            keepalive_timeout_s=_float(env, ("TWINSERVE_KEEPALIVE_TIMEOUT_S",), 75.0),
+            access_log=env.get("TWINSERVE_ACCESS_LOG", "1").strip().lower() not in ("0", "false", "no"),
+            onnx_threads=_int(env, ("TWINSERVE_ONNX_THREADS",), 1),
+        )
+        config = config.with_overrides(**overrides)
+        if not 0 <= config.port <= 65535:
+            raise ConfigError(f"port {config.port} is outside 0..65535")
+        return config
+
+
+def _model_dir(env: Mapping[str, str]) -> Path:
+    # Azure ML mounts the model read-only and points AZUREML_MODEL_DIR at it; SageMaker unpacks
+    # model.tar.gz into /opt/ml/model and sets nothing, so that is the fallback.
+    value = _first(env, ("TWINSERVE_MODEL_DIR", "AZUREML_MODEL_DIR", "SM_MODEL_DIR"))
+    return Path(value) if value else SAGEMAKER_MODEL_DIR
+
+
+def _handler_source(env: Mapping[str, str]) -> str | None:
+    if value := _first(env, ("TWINSERVE_HANDLER",)):
+        return value
+    if value := _first(env, ("AZUREML_ENTRY_SCRIPT",)):
+        # Azure resolves the entry script against the app root (the code folder of the deployment)
+        root = Path(env.get("AML_APP_ROOT", "/var/azureml-app"))
+        return str(root / value) if not Path(value).is_absolute() and (root / value).is_file() else value
+    if value := _first(env, ("SAGEMAKER_PROGRAM",)):
+        code_dir = env.get("SAGEMAKER_SUBMIT_DIRECTORY") or str(_model_dir(env) / "code")
+        return str(Path(code_dir) / value) if not Path(value).is_absolute() else value
+    return None
+
+
+def _first(env: Mapping[str, str], names: tuple[str, ...]) -> str | None:
+    for name in names:
+        value = env.get(name, "").strip()
+        if value:
+            return value
+    return None
+
+
+def _int(env: Mapping[str, str], names: tuple[str, ...], default: int, minimum: int = 1) -> int:
+    for name in names:
+        raw = env.get(name, "").strip()
+        if raw:
+            try:
+                value = int(raw)
+            except ValueError:
+                raise ConfigError(f"{name}={raw!r} is not an integer") from None
+            if value < minimum:
+                raise ConfigError(f"{name}={raw!r} must be >= {minimum}")
+            return value
+    return default
+
+
+def _float(env: Mapping[str, str], names: tuple[str, ...], default: float) -> float:
+    for name in names:
+        raw = env.get(name, "").strip()
+        if raw:
+            try:
+                value = float(raw)
+            except ValueError:
+                raise ConfigError(f"{name}={raw!r} is not a number") from None
+            if value <= 0:
+                raise ConfigError(f"{name}={raw!r} must be > 0")
+            return value
+    return default

@@ -1,0 +1,356 @@
+"""HTTP/1.1 transport: a threaded socket server with keep-alive, TCP_NODELAY and a graceful drain.
+
+Why not a framework: for small models the server's own overhead is the latency. A thread per
+connection with a short parse-dispatch-send path measured fastest on the target machines (see
+benchmarks/), and TCP_NODELAY is mandatory: without it Nagle's algorithm plus delayed ACKs add
+~40 ms to every keep-alive response that is written in more than one segment.
+
+Lifecycle: bind first, then load the model in the background (health says 503 meanwhile, so the
+platforms see a socket within their 250 ms window and a truthful readiness). SIGTERM stops
+accepting, closes idle keep-alive connections, lets in-flight requests finish (up to
+``drain_timeout_s``), then exits 0. With ``workers > 1`` a parent process binds the socket and
+forks that many copies of this server, forwarding SIGTERM to them.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import socketserver
+import threading
+import time
+from collections.abc import Callable
+from email.utils import formatdate
+from http import HTTPStatus
+
+from . import logs
+from .app import App, Request, Response
+from .config import ServerConfig
+from .errors import BadRequest, HeadersTooLarge, NotImplementedByServer, PayloadTooLarge, ServingError
+
+MAX_LINE_BYTES = 16 * 1024  # request line and each header line
+MAX_HEADERS = 100
+_REASONS = {s.value: s.phrase for s in HTTPStatus}
+
+
+class _Date:
+    """The Date header, formatted once per second rather than once per response."""
+
+    def __init__(self) -> None:
+        self._second, self._value = 0, ""
+
+    def __call__(self) -> str:
+        now = int(time.time())
+        if now != self._second:
+            self._second, self._value = now, formatdate(now, usegmt=True)
+        return self._value
+
+
+_date = _Date()
+
+
+class _Connection(socketserver.BaseRequestHandler):
+    """One client connection: requests are read and answered in turn until either side closes."""
+
+    server: "InferenceHTTPServer"
+
+    def setup(self) -> None:
+        sock: socket.socket = self.request
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.settimeout(self.server.config.keepalive_timeout_s)
+        self.rfile = sock.makefile("rb", buffering=64 * 1024)
+        self.busy = False
+        self.server.track(self)
+
+    def finish(self) -> None:
+        self.server.untrack(self)
+        self.rfile.close()
+
+    def handle(self) -> None:
+        try:
+            while not self.server.draining:
+                line = self.rfile.readline(MAX_LINE_BYTES + 1)
+                if not line:
+                    return  # client closed (or drain shut the idle socket)
+                if line in (b"\r\n", b"\n"):
+                    continue  # RFC 9112 2.2: ignore empty lines before a request line
+                self.busy = True
+                keep_alive = self.handle_request(line)
+                self.busy = False
+                if not keep_alive:
+                    return
+        except (TimeoutError, ConnectionError, OSError):
+            return  # idle past keepalive_timeout_s, or the peer went away mid-request
+
+    def handle_request(self, request_line: bytes) -> bool:
+        started = time.perf_counter()
+        method = path = "-"
+        keep_alive = False
+        try:
+            parts = request_line.split()
+            if len(request_line) > MAX_LINE_BYTES:
+                raise HeadersTooLarge(f"request line is longer than {MAX_LINE_BYTES} bytes")
+            if len(parts) != 3:
+                raise BadRequest("malformed request line; expected METHOD TARGET HTTP/1.1")
+            method, target, version = (p.decode("latin-1") for p in parts)
+            path = target.split("?", 1)[0]
+            if version not in ("HTTP/1.1", "HTTP/1.0"):
+                raise NotImplementedByServer(f"{version} is not supported", allowed=["HTTP/1.1", "HTTP/1.0"])
+            headers = self.read_headers()
+            connection = headers.get("connection", "").lower()
+            keep_alive = "close" not in connection if version == "HTTP/1.1" else "keep-alive" in connection
+            body = self.read_body(headers)
+            request = Request(method, path, headers, body)
+        except ServingError as error:
+            # framing errors: the rest of the stream cannot be trusted, so answer and close
+            self.send(Response(error.status, error.to_json()), False)
+            self.server.finished(path, method, error.status, started, 0, None)
+            return False
+        app = self.server.app
+        app.metrics.request_started()
+        try:
+            response = app.dispatch(request)
+        finally:
+            app.metrics.request_ended()
+        keep_alive = keep_alive and not self.server.draining
+        self.send(response, keep_alive)
+        self.server.finished(path, method, response.status, started, len(body), response)
+        return keep_alive
+
+    def read_headers(self) -> dict[str, str]:
+        headers: dict[str, str] = {}
+        for _ in range(MAX_HEADERS + 1):
+            line = self.rfile.readline(MAX_LINE_BYTES + 1)
+            if line in (b"\r\n", b"\n"):
+                return headers
+            if not line:
+                raise ConnectionError("client closed the connection inside the headers")
+            if len(line) > MAX_LINE_BYTES:
+                raise HeadersTooLarge(f"a header line is longer than {MAX_LINE_BYTES} bytes")
+            name, sep, value = line.partition(b":")
+            if not sep or not name or name != name.strip():
+                raise BadRequest(f"malformed header line {line[:80]!r}")
+            key = name.decode("latin-1").lower()
+            text = value.strip().decode("latin-1")
+            headers[key] = f"{headers[key]}, {text}" if key in headers else text
+        raise HeadersTooLarge(f"more than {MAX_HEADERS} header lines")
+
+    def read_body(self, headers: dict[str, str]) -> bytes:
+        limit = self.server.config.max_payload_bytes
+        transfer_encoding = headers.get("transfer-encoding", "").lower()
+        length_header = headers.get("content-length")
+        if transfer_encoding:
+            if transfer_encoding != "chunked":
+                raise NotImplementedByServer(f"Transfer-Encoding {transfer_encoding} is not supported", allowed=["chunked"])
+            self.continue_if_expected(headers)
+            return self.read_chunked(limit)
+        if length_header is None:
+            return b""
+        if not length_header.isdigit():
+            raise BadRequest(f"Content-Length {length_header!r} is not a non-negative integer")
+        length = int(length_header)
+        if length > limit:
+            raise self.too_large(length)
+        if length == 0:
+            return b""
+        self.continue_if_expected(headers)
+        body = self.rfile.read(length)
+        if len(body) < length:
+            raise ConnectionError("client closed the connection inside the body")
+        return body
+
+    def read_chunked(self, limit: int) -> bytes:
+        chunks, total = [], 0
+        while True:
+            size_line = self.rfile.readline(MAX_LINE_BYTES + 1)
+            try:
+                size = int(size_line.split(b";", 1)[0].strip(), 16)
+            except ValueError:
+                raise BadRequest(f"malformed chunk size line {size_line[:40]!r}") from None
+            if size == 0:
+                while self.rfile.readline(MAX_LINE_BYTES + 1) not in (b"\r\n", b"\n", b""):
+                    pass  # trailer fields are ignored
+                return b"".join(chunks)
+            total += size
+            if total > limit:
+                raise self.too_large(total)
+            chunk = self.rfile.read(size)
+            if len(chunk) < size or self.rfile.readline(3) not in (b"\r\n", b"\n"):
+                raise BadRequest("chunked body ended early or a chunk lacks its CRLF")
+            chunks.append(chunk)
+
+    def too_large(self, size: int) -> PayloadTooLarge:
+        mb = self.server.config.max_payload_mb
+        return PayloadTooLarge(f"request body of {size} bytes is over the {mb:g} MB limit "
+                               f"({self.server.config.max_payload_bytes} bytes; set by SAGEMAKER_MAX_PAYLOAD_IN_MB)")
+
+    def continue_if_expected(self, headers: dict[str, str]) -> None:
+        # curl and many SDKs send "Expect: 100-continue" for larger bodies and wait for this
+        if headers.get("expect", "").lower() == "100-continue":
+            self.request.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
+
+    def send(self, response: Response, keep_alive: bool) -> None:
+        head = [f"HTTP/1.1 {response.status} {_REASONS.get(response.status, '')}\r\n"
+                f"Content-Type: {response.content_type}\r\n"
+                f"Content-Length: {len(response.body)}\r\n"
+                f"Date: {_date()}\r\n"]
+        for name, value in response.headers.items():
+            head.append(f"{name}: {value}\r\n")
+        head.append("\r\n" if keep_alive else "Connection: close\r\n\r\n")
+        # one write per response: header and body leave in the same segment(s)
+        self.request.sendall("".join(head).encode("latin-1") + response.body)
+
+
+class InferenceHTTPServer(socketserver.ThreadingTCPServer):
+    daemon_threads = True  # the drain below decides how long to wait, not interpreter exit
+    block_on_close = False
+    allow_reuse_address = True
+    request_queue_size = 1024  # bursts of new connections at high concurrency must not be refused
+
+    def __init__(self, config: ServerConfig, app: App, sock: socket.socket | None = None) -> None:
+        self.config, self.app = config, app
+        self.draining = False
+        self._connections: set[_Connection] = set()
+        self._connections_lock = threading.Lock()
+        super().__init__((config.host, config.port), _Connection, bind_and_activate=sock is None)
+        if sock is not None:  # a socket bound by the parent process (workers > 1)
+            self.socket.close()
+            self.socket = sock
+
+    def track(self, connection: _Connection) -> None:
+        with self._connections_lock:
+            self._connections.add(connection)
+
+    def untrack(self, connection: _Connection) -> None:
+        with self._connections_lock:
+            self._connections.discard(connection)
+
+    def finished(self, path: str, method: str, status: int, started: float, bytes_in: int,
+                 response: Response | None) -> None:
+        seconds = time.perf_counter() - started
+        route = path if path in self.app.routes else "other"  # bounded label set for Prometheus
+        self.app.metrics.observe(route, method, status, seconds)
+        if self.config.access_log:
+            logs.info("request", route=path, method=method, status=status, latency_ms=round(seconds * 1000, 3),
+                      request_id=response.headers.get("x-request-id") if response else None,
+                      bytes_in=bytes_in, bytes_out=len(response.body) if response else 0)
+
+    def drain(self) -> int:
+        """Stop accepting, close idle connections, wait for in-flight requests. Returns how many
+        were still running at the deadline."""
+        self.draining = True
+        self.shutdown()  # serve_forever returns; no new connections are accepted
+        self.socket.close()
+        deadline = time.monotonic() + self.config.drain_timeout_s
+        while True:
+            with self._connections_lock:
+                connections = list(self._connections)
+            busy = 0
+            for connection in connections:
+                if connection.busy:
+                    busy += 1  # it closes itself after sending (draining => Connection: close)
+                else:
+                    try:  # wake the thread blocked reading the next request on an idle keep-alive socket
+                        connection.request.shutdown(socket.SHUT_RDWR)
+                    except OSError:
+                        pass
+            if not connections or time.monotonic() >= deadline:
+                return busy
+            time.sleep(0.01)
+
+
+def _install_stop_signals(stop: threading.Event) -> None:
+    def on_signal(signum: int, frame: object) -> None:
+        logs.info("stop_requested", signal=signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
+
+def serve(config: ServerConfig, on_listening: Callable[[str, int], None] | None = None) -> int:
+    """Run the server until SIGTERM/SIGINT; returns the process exit code."""
+    if config.workers > 1:
+        return _serve_workers(config, on_listening)
+    app = App(config)
+    server = InferenceHTTPServer(config, app)
+    return _run(server, app, on_listening)
+
+
+def _run(server: InferenceHTTPServer, app: App, on_listening: Callable[[str, int], None] | None) -> int:
+    stop = threading.Event()
+    _install_stop_signals(stop)
+    host, port = server.server_address[:2]
+    logs.info("listening", host=host, port=port, workers=server.config.workers, threads=server.config.threads,
+              model_dir=str(server.config.model_dir), timeout_s=server.config.timeout_s,
+              max_payload_mb=server.config.max_payload_mb)
+    if on_listening:
+        on_listening(host, port)
+    app.start_loading()
+    loop = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, name="accept", daemon=True)
+    loop.start()
+    stop.wait()
+    started = time.monotonic()
+    abandoned = server.drain()
+    app.close()
+    logs.info("stopped", drain_seconds=round(time.monotonic() - started, 3), abandoned_requests=abandoned)
+    return 0
+
+
+def _serve_workers(config: ServerConfig, on_listening: Callable[[str, int], None] | None) -> int:
+    """Pre-fork: bind once, fork ``workers`` servers sharing the socket, restart any that crash."""
+    sock = socket.create_server((config.host, config.port), backlog=InferenceHTTPServer.request_queue_size,
+                                reuse_port=False)
+    # Non-blocking accept: several processes wake for one connection and all but one must not
+    # block in accept() (socketserver treats the resulting BlockingIOError as "nothing to do").
+    sock.setblocking(False)
+    host, port = sock.getsockname()[:2]
+    if on_listening:
+        on_listening(host, port)
+    worker_config = config.with_overrides(port=port)
+    stopping = False
+    children: dict[int, int] = {}
+
+    def spawn(index: int) -> None:
+        pid = os.fork()
+        if pid == 0:  # child: serve on the inherited socket, never return into the parent's code
+            code = 1
+            try:
+                app = App(worker_config)
+                code = _run(InferenceHTTPServer(worker_config, app, sock), app, None)
+            finally:
+                os._exit(code)
+        children[pid] = index
+
+    def on_signal(signum: int, frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+        for pid in list(children):
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+
+    for index in range(config.workers):
+        spawn(index)
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    exit_code = 0
+    while children:
+        try:
+            pid, status = os.wait()
+        except ChildProcessError:
+            break
+        except InterruptedError:
+            continue
+        index = children.pop(pid, None)
+        code = os.waitstatus_to_exitcode(status)
+        if stopping:
+            exit_code = exit_code or (code if code > 0 else 0)
+        elif index is not None:
+            logs.error("worker_died", worker_pid=pid, exit_code=code)
+            time.sleep(0.5)  # do not spin if workers die at once
+            spawn(index)
+    sock.close()
+    return exit_code
