@@ -128,7 +128,7 @@ class StagedHandler(Handler):
         self._input_fn = stage("input_fn", 2)
         self._predict_fn = stage("predict_fn", 2)
         self._output_fn = stage("output_fn", 2)
-        if self._transform_fn or hasattr(module, "output_fn"):
+        if module is not default_handler and (self._transform_fn or hasattr(module, "output_fn")):
             self.response_types = None
         else:
             self.response_types = default_handler.RESPONSE_TYPES
