@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from .content import (CSV, JSON, NPY, decode_csv, decode_json, decode_npy, encode_csv, encode_json,
-                      encode_npy, json_rows, parse_media_type)
+                      encode_npy, json_rows, MediaType, parse_media_type)
 from .errors import BadRequest, NotAcceptable, UnsupportedMediaType
 
 REQUEST_TYPES = (JSON, CSV, NPY)
@@ -125,7 +125,11 @@ def model_fn(model_dir: str) -> OnnxModel:
 
 
 def input_fn(body: bytes, content_type: str) -> Any:
-    media = parse_media_type(content_type)
+    return decode_request(body, parse_media_type(content_type))
+
+
+def decode_request(body: bytes, media: MediaType) -> Any:
+    """input_fn with the parsed media type, so a charset parameter is honoured."""
     if media.essence == JSON:
         return json_rows(decode_json(body, media))
     if media.essence == CSV:

@@ -125,7 +125,13 @@ class StagedHandler(Handler):
         self.source = getattr(module, "__file__", None) or getattr(module, "__name__", "?")
         self._model_fn = getattr(module, "model_fn", None) or default_handler.model_fn
         self._transform_fn = _with_context(module.transform_fn, 4) if hasattr(module, "transform_fn") else None
-        self._input_fn = stage("input_fn", 2)
+        self._decode: Callable[[bytes, MediaType, RequestContext], Any]
+        if module is default_handler or getattr(module, "input_fn", None) is None:
+            # the default decoder takes the parsed media type, to honour its charset parameter
+            self._decode = lambda body, media, context: default_handler.decode_request(body, media)
+        else:
+            user_input_fn = stage("input_fn", 2)
+            self._decode = lambda body, media, context: user_input_fn(body, media.essence, context)
         self._predict_fn = stage("predict_fn", 2)
         self._output_fn = stage("output_fn", 2)
         if module is not default_handler and (self._transform_fn or hasattr(module, "output_fn")):
@@ -142,7 +148,7 @@ class StagedHandler(Handler):
         if self._transform_fn is not None:
             return _as_prediction(self._transform_fn(self.model, body, content_type, accept, context), accept)
         try:
-            data = self._input_fn(body, content_type, context)
+            data = self._decode(body, media, context)
         except ServingError:
             raise
         except (ValueError, UnicodeDecodeError) as exc:

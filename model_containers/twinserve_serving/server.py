@@ -31,6 +31,7 @@ from .errors import BadRequest, HeadersTooLarge, NotImplementedByServer, Payload
 
 MAX_LINE_BYTES = 16 * 1024  # request line and each header line
 MAX_HEADERS = 100
+LINGER_SECONDS = 2.0  # how long to drain a rejected upload so the client can read the answer
 _REASONS = {s.value: s.phrase for s in HTTPStatus}
 
 
@@ -106,6 +107,7 @@ class _Connection(socketserver.BaseRequestHandler):
             # framing errors: the rest of the stream cannot be trusted, so answer and close
             self.send(Response(error.status, error.to_json()), False)
             self.server.finished(path, method, error.status, started, 0, None)
+            self.linger()
             return False
         app = self.server.app
         app.metrics.request_started()
@@ -189,6 +191,19 @@ class _Connection(socketserver.BaseRequestHandler):
         # curl and many SDKs send "Expect: 100-continue" for larger bodies and wait for this
         if headers.get("expect", "").lower() == "100-continue":
             self.request.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
+
+    def linger(self) -> None:
+        """Read and drop what the client is still sending before closing. Closing with unread
+        data makes the kernel reset the connection, and the client then loses the error response
+        (typically a 413 while it is still uploading the body)."""
+        try:
+            self.request.shutdown(socket.SHUT_WR)
+            self.request.settimeout(LINGER_SECONDS)
+            deadline = time.monotonic() + LINGER_SECONDS
+            while time.monotonic() < deadline and self.rfile.read1(64 * 1024):
+                pass
+        except OSError:
+            pass
 
     def send(self, response: Response, keep_alive: bool) -> None:
         head = [f"HTTP/1.1 {response.status} {_REASONS.get(response.status, '')}\r\n"
