@@ -7,8 +7,10 @@ What is recorded is what the program *declares* - type, logical name, parent, in
 the provider (camelCase wire names), explicit dependencies and resource options - never what
 Azure would compute. That makes the plan deterministic and fit for snapshots.
 
-The mock answers: ids are ``<name>-id``; outputs echo the inputs plus an ``id``, a ``name`` and,
-for types listed in ``FAKE_OUTPUTS``, the attributes the program reads back (e.g. a principal id).
+The mock answers: ids are ``<name>-id``; outputs echo the inputs plus an ``id``, a ``name`` (the
+Azure name input listed in ``NAME_INPUTS``, else the logical name) and, for types listed in
+``FAKE_OUTPUTS``, the attributes the program reads back (e.g. a principal id). File assets and
+archives are recorded by path, relative to the working directory when under it, never by content.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any
 import pulumi
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime.sync_await import _sync_await
+from pathlib import Path
 
 # Output attributes that the cloud would compute and the program reads (fixed, so plans are stable).
 FAKE_OUTPUTS: dict[str, dict[str, Any]] = {
@@ -28,6 +31,15 @@ FAKE_OUTPUTS: dict[str, dict[str, Any]] = {
         "principalId": "00000000-0000-0000-0000-00000000a001",
         "clientId": "00000000-0000-0000-0000-00000000c001",
     },
+}
+# The input that holds a resource's Azure name: the mock returns it as the ``name`` output, as Azure does.
+NAME_INPUTS: dict[str, str] = {
+    "azure-native:resources:ResourceGroup": "resourceGroupName",
+    "azure-native:storage:StorageAccount": "accountName",
+    "azure-native:containerregistry:Registry": "registryName",
+    "azure-native:machinelearningservices:Workspace": "workspaceName",
+    "azure-native:containerservice:ManagedCluster": "resourceName",
+    "azure-native:managedidentity:UserAssignedIdentity": "resourceName",
 }
 FAKE_CALLS: dict[str, dict[str, Any]] = {
     "azure-native:authorization:getClientConfig": {
@@ -63,8 +75,17 @@ class PlannedResource:
 class _RecordingMocks(pulumi.runtime.Mocks):
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
         outputs = dict(args.inputs)
+        name_input = NAME_INPUTS.get(args.typ)
+        if name_input and isinstance(args.inputs.get(name_input), str):
+            outputs["name"] = args.inputs[name_input]
         outputs.setdefault("name", args.name)
         outputs.update(FAKE_OUTPUTS.get(args.typ, {}))
+        identity = outputs.get("identity")
+        if isinstance(identity, dict) and isinstance(identity.get("userAssignedIdentities"), list):
+            # Inputs list the identity ids; Azure answers with a map id -> {principalId, clientId}.
+            outputs["identity"] = {**identity, "userAssignedIdentities": {i: {} for i in identity["userAssignedIdentities"]}}
+        if args.typ == "azure-native:containerregistry:Registry":
+            outputs["loginServer"] = f"{outputs['name']}.azurecr.io"
         return f"{args.name}-id", outputs
 
     def call(self, args: pulumi.runtime.MockCallArgs):
@@ -94,8 +115,22 @@ def _is_stack(urn: str) -> bool:
     return qualified_type.split("$")[-1] == "pulumi:pulumi:Stack"
 
 
+def _asset_path(path: str) -> str:
+    try:
+        return Path(path).resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return path
+
+
 def _plain(value: Any) -> Any:
-    """Floats that are whole numbers come back from the mock as floats: show them as ints."""
+    """Floats that are whole numbers come back from the mock as floats: show them as ints.
+    Assets and archives are shown by path (never by content hash, which is not declared)."""
+    if isinstance(value, pulumi.FileAsset):
+        return {"$asset": _asset_path(value.path)}
+    if isinstance(value, pulumi.FileArchive):
+        return {"$archive": _asset_path(value.path)}
+    if isinstance(value, pulumi.StringAsset):
+        return {"$asset-text": value.text}
     if isinstance(value, float) and value.is_integer():
         return int(value)
     if isinstance(value, dict):

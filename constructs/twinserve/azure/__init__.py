@@ -1,7 +1,19 @@
 """Pulumi components for serving on Azure Machine Learning. Each is a ``ComponentResource`` with a
-typed args class; children are parented to it. They know nothing of environments or of the
-twinserve spec: the program in ``stacks/azure`` maps the spec onto them."""
+typed args dataclass validated on construction (``ValueError`` naming the field, the value and what
+is allowed); children are parented to it. They know nothing of environments or of the twinserve
+spec: the program in ``stacks/azure`` maps the spec onto them."""
 
+from .aks_inference_cluster import AksInferenceCluster, AksInferenceClusterArgs
+from .batch_endpoint import BatchEndpoint, BatchEndpointArgs
+from .cost_budget import CostBudget, CostBudgetArgs
 from .ml_workspace import MlWorkspace, MlWorkspaceArgs
+from .model_environment import InferenceRoutes, ModelEnvironment, ModelEnvironmentArgs
+from .monitoring import AlertRules, AutoscaleRules, AutoscaleTarget, EndpointMonitoring, EndpointMonitoringArgs
+from .online_endpoint import OnlineDeploymentSettings, OnlineEndpoint, OnlineEndpointArgs, ProbeSettings
 
-__all__ = ["MlWorkspace", "MlWorkspaceArgs"]
+__all__ = [
+    "AksInferenceCluster", "AksInferenceClusterArgs", "AlertRules", "AutoscaleRules", "AutoscaleTarget",
+    "BatchEndpoint", "BatchEndpointArgs", "CostBudget", "CostBudgetArgs", "EndpointMonitoring",
+    "EndpointMonitoringArgs", "InferenceRoutes", "MlWorkspace", "MlWorkspaceArgs", "ModelEnvironment",
+    "ModelEnvironmentArgs", "OnlineDeploymentSettings", "OnlineEndpoint", "OnlineEndpointArgs", "ProbeSettings",
+]
