@@ -156,6 +156,22 @@ def check_environment(spec: DeploymentSpec, at: str, env: EnvironmentSpec) -> li
     if env.budget is not None and not env.alarms.emails:
         issue("alarms.emails", [], "a budget needs at least one e-mail to notify")
 
+    # ---- Azure ML names and settings the Azure components would refuse
+    if azure:
+        for i, variant in enumerate(variants):
+            if len(variant.name) < 3:
+                issue(f"serving.variants.{i}.name", variant.name,
+                      "Azure ML deployment names need at least 3 characters")
+        if shadow is not None and len(shadow.name) < 3:
+            issue("serving.shadow.name", shadow.name, "Azure ML deployment names need at least 3 characters")
+        if env.azure.auth_mode == "aad_token" and "kubernetes" in env.azure.online_endpoints:
+            issue("azure.auth_mode", "aad_token",
+                  "Kubernetes online endpoints take key or aml_token; aad_token is for managed endpoints only")
+        if batch.instance_count > env.azure.batch_max_nodes:
+            issue("serving.batch.instance_count", batch.instance_count,
+                  f"must not exceed azure.batch_max_nodes ({env.azure.batch_max_nodes}): "
+                  "a batch job cannot use more nodes than its compute cluster has")
+
     # ---- Azure Kubernetes inference cluster
     if azure:
         aks = env.azure.aks
