@@ -94,7 +94,6 @@ class ServerProcess:
         raise AssertionError(f"{path} did not answer {status} within {timeout} s:\n{self.log_text()}")
 
     def log_text(self) -> str:
-        self._log.flush()
         return self.log_path.read_text(errors="replace")
 
     def log_records(self) -> list[dict]:
@@ -112,7 +111,8 @@ class ServerProcess:
         if self.process.poll() is None:
             self.process.kill()
             self.process.wait()
-        self._log.close()
+        if not self._log.closed:
+            self._log.close()
 
 
 @pytest.fixture
