@@ -1,0 +1,72 @@
+"""Pure functions: media types, Accept negotiation, configuration from the environment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from twinserve_serving.config import ConfigError, ServerConfig
+from twinserve_serving.content import negotiate, parse_media_type
+from twinserve_serving.errors import BadRequest
+
+OFFERED = ("application/json", "text/csv", "application/x-npy")
+
+
+def test_parse_media_type():
+    media = parse_media_type('Text/CSV; Charset="UTF-8"; header=present')
+    assert media.essence == "text/csv" and media.charset == "utf-8" and media.params["header"] == "present"
+    assert parse_media_type(None).essence == "application/json"
+    assert parse_media_type("image/PNG").is_bytes
+    with pytest.raises(BadRequest):
+        parse_media_type("nonsense")
+
+
+@pytest.mark.parametrize("accept, expected", [
+    (None, "application/json"), ("", "application/json"), ("*/*", "application/json"),
+    ("text/csv", "text/csv"), ("application/x-npy;q=0.9, text/csv;q=0.8", "application/x-npy"),
+    ("text/*;q=0.5, application/json;q=0.4", "text/csv"), ("application/json;q=0", None),
+    ("image/png", None), ("*/*;q=0.1, text/csv", "text/csv"), ("text/csv;q=bogus", None),
+])
+def test_negotiate(accept, expected):
+    assert negotiate(accept, OFFERED, "application/json") == expected
+
+
+def test_defaults_are_the_sagemaker_contract():
+    config = ServerConfig.from_env({})
+    assert (config.port, config.model_dir, config.workers, config.timeout_s) == (8080, Path("/opt/ml/model"), 1, 60.0)
+    assert config.max_payload_bytes == 6 * 1024 * 1024
+
+
+def test_each_platform_spelling_is_honoured():
+    sagemaker = ServerConfig.from_env({"SAGEMAKER_BIND_TO_PORT": "9090", "SAGEMAKER_MODEL_SERVER_WORKERS": "3",
+                                       "SAGEMAKER_MODEL_SERVER_TIMEOUT": "30", "SAGEMAKER_MAX_PAYLOAD_IN_MB": "20"})
+    assert (sagemaker.port, sagemaker.workers, sagemaker.timeout_s, sagemaker.max_payload_mb) == (9090, 3, 30.0, 20.0)
+    assert sagemaker.max_concurrent_transforms * 20 <= 100
+    azure = ServerConfig.from_env({"AZUREML_MODEL_DIR": "/var/azureml-app/azureml-models/iris/1", "WORKER_COUNT": "2",
+                                   "SCORING_TIMEOUT_MS": "5000"})
+    assert (azure.model_dir, azure.workers, azure.timeout_s) == (Path("/var/azureml-app/azureml-models/iris/1"), 2, 5.0)
+
+
+def test_overrides_win_over_the_environment():
+    assert ServerConfig.from_env({"SAGEMAKER_BIND_TO_PORT": "9090"}, port=7000, workers=None).port == 7000
+
+
+@pytest.mark.parametrize("env, message", [
+    ({"SAGEMAKER_BIND_TO_PORT": "http"}, "SAGEMAKER_BIND_TO_PORT='http' is not an integer"),
+    ({"WORKER_COUNT": "0"}, "WORKER_COUNT='0' must be >= 1"),
+    ({"SAGEMAKER_MAX_PAYLOAD_IN_MB": "-1"}, "must be > 0"),
+    ({"SAGEMAKER_BATCH_STRATEGY": "ALL"}, "is not one of MULTI_RECORD, SINGLE_RECORD"),
+])
+def test_bad_values_name_the_variable(env, message):
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace("[", r"\[")):
+        ServerConfig.from_env(env)
+
+
+def test_handler_source_resolution(tmp_path):
+    (tmp_path / "score.py").write_text("")
+    assert ServerConfig.from_env({"AML_APP_ROOT": str(tmp_path), "AZUREML_ENTRY_SCRIPT": "score.py"}).handler == \
+        str(tmp_path / "score.py")
+    assert ServerConfig.from_env({"SAGEMAKER_PROGRAM": "inference.py", "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/code"}) \
+        .handler == "/opt/ml/code/inference.py"
+    assert ServerConfig.from_env({"TWINSERVE_HANDLER": "my.module", "AZUREML_ENTRY_SCRIPT": "x.py"}).handler == "my.module"
