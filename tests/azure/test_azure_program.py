@@ -1,0 +1,317 @@
+"""The Pulumi program for every environment of deploy/twinserve.yaml and every Azure example:
+a snapshot of the declared resource graph, and the properties that graph must have."""
+
+from __future__ import annotations
+
+import pytest
+from syrupy.extensions.json import JSONSnapshotExtension
+
+from azure_plan_queries import (ML, by_name, children, endpoint_groups, environment_version, of_type, one,
+                                snapshot_view)
+from conftest import DEPLOY_SPEC, EXAMPLES, REPO
+from twinserve.azure.model_environment import build_context_files
+from twinserve.spec import azure_vm_vcpus, load_spec
+
+ENVS = ("dev", "staging", "prod")
+CASES = [(DEPLOY_SPEC, env) for env in ENVS] + [
+    (path, env) for path in EXAMPLES for env in load_spec(path).environments]
+
+
+def case_id(case) -> str:
+    path, env = case
+    return f"{path.stem}-{env}"
+
+
+@pytest.fixture
+def json_snapshot(snapshot):
+    return snapshot.use_extension(JSONSnapshotExtension)
+
+
+@pytest.mark.parametrize("case", CASES, ids=case_id)
+def test_resource_graph_snapshot(plan, case, json_snapshot):
+    path, env = case
+    planned = plan(path, env)
+    assert snapshot_view(planned, environment_version(planned)) == json_snapshot
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_every_environment_holds_the_whole_serving_stack(plan, env):
+    planned = plan(DEPLOY_SPEC, env)
+    types = {r["type"] for r in planned}
+    for required in [
+        "azure-native:resources:ResourceGroup", ML + "Workspace", "azure-native:storage:StorageAccount",
+        "azure-native:keyvault:Vault", "azure-native:applicationinsights:Component",
+        "azure-native:operationalinsights:Workspace", "azure-native:containerregistry:Registry",
+        "azure-native:containerservice:ManagedCluster", "azure-native:kubernetesconfiguration:Extension",
+        ML + "Compute", ML + "ModelVersion", ML + "EnvironmentVersion", ML + "OnlineEndpoint",
+        ML + "OnlineDeployment", ML + "BatchEndpoint", ML + "BatchDeployment",
+        "azure-native:monitor:MetricAlert", "azure-native:monitor:ActionGroup", "azure-native:consumption:Budget",
+        "azure-native:authorization:RoleAssignment", "azure-native:monitor:DiagnosticSetting",
+    ]:
+        assert required in types, f"{env}: no {required}"
+    kinds = {g["deployments"][0]["inputs"]["properties"]["endpointComputeType"] for g in endpoint_groups(planned)}
+    assert kinds == {"Managed", "Kubernetes"}
+    if env != "dev":  # scaling is enabled in staging and prod
+        assert of_type(planned, "azure-native:monitor:AutoscaleSetting")
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_aks_has_three_nodes_and_twelve_vcpus_with_extension_and_attached_compute(plan, env):
+    planned = plan(DEPLOY_SPEC, env)
+    cluster = one(planned, "azure-native:containerservice:ManagedCluster")
+    (pool,) = cluster["inputs"]["agentPoolProfiles"]
+    assert pool["count"] == 3 and pool["vmSize"] == "Standard_D4s_v3"
+    assert pool["count"] * azure_vm_vcpus(pool["vmSize"]) >= 12
+    assert cluster["inputs"]["identity"] == {"type": "SystemAssigned"}
+    assert cluster["inputs"]["enableRBAC"] is True and cluster["inputs"]["disableLocalAccounts"] is True
+
+    extension = one(planned, "azure-native:kubernetesconfiguration:Extension")
+    assert extension["inputs"]["extensionType"] == "Microsoft.AzureML.Kubernetes"
+    assert extension["inputs"]["clusterName"] == cluster["inputs"]["resourceName"]
+    assert extension["inputs"]["configurationSettings"]["enableInference"] == "True"
+    assert cluster["name"] in extension["depends_on"]
+
+    compute = one(planned, ML + "Compute", **{"inputs.properties.computeType": "Kubernetes"})
+    assert compute["inputs"]["properties"]["resourceId"] == f"{cluster['name']}-id"
+    assert extension["name"] in compute["depends_on"]
+    # Azure refuses in-place updates of an attached Kubernetes compute: any change replaces it.
+    assert compute["options"] == {"replace_on_changes": ["*"], "delete_before_replace": True}
+
+
+@pytest.mark.parametrize("case", CASES, ids=case_id)
+def test_traffic_names_only_existing_deployments_and_sums_to_100(plan, case):
+    path, env = case
+    planned = plan(path, env)
+    spec_env = load_spec(path).environment(env)
+    for group in endpoint_groups(planned):
+        endpoint, template, traffic = group["endpoint"], group["template"], group["traffic"]
+        names = {d["inputs"]["deploymentName"] for d in group["deployments"]}
+        live = template["properties"]["traffic"]
+        assert sum(live.values()) == 100
+        assert set(live) <= names
+        assert live == {**{n: 0 for n in names}, **{v.name: v.weight for v in spec_env.serving.variants}}
+        assert set(template["properties"]["mirrorTraffic"]) <= names
+        # The endpoint is created with no traffic and never rewritten by Pulumi ...
+        assert endpoint["inputs"]["properties"]["traffic"] == {}
+        assert endpoint["options"]["ignore_changes"] == ["identity", "properties", "tags"]
+        # ... the deployments wait for it, and the traffic template waits for every deployment.
+        for d in group["deployments"]:
+            assert d["inputs"]["endpointName"] == endpoint["inputs"]["endpointName"]
+        first = [d for d in group["deployments"] if endpoint["name"] in d["depends_on"]]
+        assert len(first) == 1  # the first deployment waits for the endpoint, the others for each other
+        assert {d["name"] for d in group["deployments"]} <= set(traffic["depends_on"])
+        assert template["name"].endswith("/" + endpoint["inputs"]["endpointName"])
+        assert template["type"] == "Microsoft.MachineLearningServices/workspaces/onlineEndpoints"
+        assert traffic["inputs"]["properties"]["mode"] == "Incremental"
+
+
+def test_mirror_traffic_goes_to_the_shadow_on_the_managed_endpoint_only(plan):
+    planned = plan(DEPLOY_SPEC, "staging")  # staging mirrors 20 % to "candidate"
+    groups = {g["endpoint"]["inputs"]["properties"].get("compute") is None and "managed" or "k8s": g
+              for g in endpoint_groups(planned)}
+    managed, k8s = groups["managed"], groups["k8s"]
+    assert managed["template"]["properties"]["mirrorTraffic"] == {"candidate": 20}
+    assert managed["template"]["properties"]["traffic"]["candidate"] == 0
+    assert "candidate" in {d["inputs"]["deploymentName"] for d in managed["deployments"]}
+    assert k8s["template"]["properties"]["mirrorTraffic"] == {}
+    assert "candidate" not in {d["inputs"]["deploymentName"] for d in k8s["deployments"]}
+    for env in ("dev", "prod"):
+        for group in endpoint_groups(plan(DEPLOY_SPEC, env)):
+            assert group["template"]["properties"]["mirrorTraffic"] == {}
+
+
+def test_traffic_split_example_serves_blue_and_green_from_their_model_versions(plan):
+    planned = plan(REPO / "examples/azure/traffic-split.yaml", "staging")
+    versions = {m["inputs"]["version"]: m["name"] for m in of_type(planned, ML + "ModelVersion")}
+    assert set(versions) == {"1", "2"}  # blue's pinned version stays declared, so Pulumi keeps it
+    for group in endpoint_groups(planned):
+        models = {d["inputs"]["deploymentName"]: d["inputs"]["properties"]["model"] for d in group["deployments"]}
+        assert models == {"blue": f"{versions['1']}-id", "green": f"{versions['2']}-id"}
+        assert group["template"]["properties"]["traffic"] == {"blue": 90, "green": 10}
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_environment_routes_match_the_container(plan, env):
+    routes = pytest.importorskip("twinserve_serving.routes")
+    planned = plan(DEPLOY_SPEC, env)
+    config = one(planned, ML + "EnvironmentVersion")["inputs"]["properties"]["inferenceConfig"]
+    assert config == {
+        "livenessRoute": {"path": routes.LIVENESS_PATH, "port": routes.DEFAULT_PORT},
+        "readinessRoute": {"path": routes.READINESS_PATH, "port": routes.DEFAULT_PORT},
+        "scoringRoute": {"path": routes.SCORING_PATH, "port": routes.DEFAULT_PORT},
+    }
+
+
+def test_image_context_is_uploaded_file_by_file_and_built_by_azure_ml(plan):
+    planned = plan(DEPLOY_SPEC, "dev")
+    context = (REPO / "model_containers").resolve()
+    files = build_context_files(context)
+    env = one(planned, ML + "EnvironmentVersion")
+    version = env["inputs"]["version"]
+    assert len(version) == 12
+    blobs = [r for r in of_type(planned, "azure-native:storage:Blob") if "-image-context-" in r["name"]]
+    prefix = f"images/iris-serving/{version}/"
+    assert sorted(b["inputs"]["blobName"] for b in blobs) == sorted(
+        prefix + f.relative_to(context).as_posix() for f in files)
+    assert {b["name"] for b in blobs} <= set(env["depends_on"])
+    assert "Dockerfile" in {f.name for f in files} and not any("__pycache__" in str(f) for f in files)
+    build = env["inputs"]["properties"]["build"]
+    assert build == {"contextUri": f"azureml://datastores/twinserveassets/paths/{prefix}", "dockerfilePath": "Dockerfile"}
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_endpoint_identity_can_pull_the_image_and_read_the_model(plan, env):
+    planned = plan(DEPLOY_SPEC, env)
+    identity = one(planned, "azure-native:managedidentity:UserAssignedIdentity")
+    roles = {r["inputs"]["roleDefinitionId"].rsplit("/", 1)[-1]: r for r in
+             of_type(planned, "azure-native:authorization:RoleAssignment")}
+    acr_pull = roles["7f951dda-4ed3-4680-a7ca-43fe172d538d"]
+    assert acr_pull["inputs"]["scope"] == f"{one(planned, 'azure-native:containerregistry:Registry')['name']}-id"
+    assert acr_pull["inputs"]["principalId"] == "00000000-0000-0000-0000-00000000a001"
+    assert "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1" in roles  # Storage Blob Data Reader
+    for group in endpoint_groups(planned):
+        assert group["endpoint"]["inputs"]["identity"]["userAssignedIdentities"] == [f"{identity['name']}-id"]
+        (first,) = [d for d in group["deployments"] if group["endpoint"]["name"] in d["depends_on"]]
+        assert {r["name"] for r in roles.values()} <= set(first["depends_on"])
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_secure_defaults(plan, env):
+    planned = plan(DEPLOY_SPEC, env)
+    account = one(planned, "azure-native:storage:StorageAccount")["inputs"]
+    assert account["minimumTlsVersion"] == "TLS1_2" and account["allowBlobPublicAccess"] is False
+    assert account["enableHttpsTrafficOnly"] is True
+    vault = one(planned, "azure-native:keyvault:Vault")["inputs"]["properties"]
+    assert vault["enableRbacAuthorization"] is True
+    assert vault.get("enablePurgeProtection") is (True if env == "prod" else None)
+    assert one(planned, "azure-native:containerregistry:Registry")["inputs"]["adminUserEnabled"] is False
+    workspace = one(planned, ML + "Workspace")["inputs"]
+    assert workspace["identity"] == {"type": "SystemAssigned"}
+    diagnosed = {d["inputs"]["resourceUri"] for d in of_type(planned, "azure-native:monitor:DiagnosticSetting")}
+    for typ in (ML + "Workspace", "azure-native:keyvault:Vault", ML + "OnlineEndpoint"):
+        for r in of_type(planned, typ):
+            assert f"{r['name']}-id" in diagnosed, f"{r['name']} has no diagnostic setting"
+
+
+def test_prod_protects_model_artifacts_and_images(plan):
+    prod = plan(DEPLOY_SPEC, "prod")
+    kept = ["azure-native:resources:ResourceGroup", "azure-native:storage:StorageAccount",
+            "azure-native:storage:BlobContainer", "azure-native:containerregistry:Registry", ML + "ModelVersion"]
+    for typ in kept:
+        for r in of_type(prod, typ):
+            assert r["options"].get("protect") is True and r["options"].get("retain_on_delete") is True, r["name"]
+    for blob in of_type(prod, "azure-native:storage:Blob"):
+        assert blob["options"].get("retain_on_delete") is True
+    dev = plan(DEPLOY_SPEC, "dev")
+    for typ in kept:
+        for r in of_type(dev, typ):
+            assert not r["options"].get("protect"), f"dev {r['name']} should stay deletable"
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_alerts_use_the_spec_thresholds_and_emails(plan, env):
+    planned = plan(DEPLOY_SPEC, env)
+    alarms = load_spec(DEPLOY_SPEC).environment(env).alarms
+    group = one(planned, "azure-native:monitor:ActionGroup")
+    assert [r["emailAddress"] for r in group["inputs"]["emailReceivers"]] == alarms.emails
+    alerts = of_type(planned, "azure-native:monitor:MetricAlert")
+    endpoints = {f"{e['name']}-id" for e in of_type(planned, ML + "OnlineEndpoint")}
+    assert {a["inputs"]["scopes"][0] for a in alerts} == endpoints
+    for alert in alerts:
+        (criterion,) = alert["inputs"]["criteria"]["allOf"]
+        expected = {"RequestLatency_P99": alarms.model_latency_p99_ms, "RequestsPerMinute": alarms.errors_5xx}
+        assert criterion["threshold"] == expected[criterion["metricName"]]
+        assert alert["inputs"]["actions"] == [{"actionGroupId": f"{group['name']}-id"}]
+    assert len(alerts) == 2 * len(endpoints)
+
+
+@pytest.mark.parametrize("env", ["staging", "prod"])
+def test_autoscale_of_managed_deployments_follows_the_spec(plan, env):
+    planned = plan(DEPLOY_SPEC, env)
+    scaling = load_spec(DEPLOY_SPEC).environment(env).scaling
+    settings = of_type(planned, "azure-native:monitor:AutoscaleSetting")
+    managed = [d for d in of_type(planned, ML + "OnlineDeployment")
+               if d["inputs"]["properties"]["endpointComputeType"] == "Managed"]
+    assert {s["inputs"]["targetResourceUri"] for s in settings} == {f"{d['name']}-id" for d in managed}
+    for setting in settings:
+        (profile,) = setting["inputs"]["profiles"]
+        assert profile["capacity"]["minimum"] == str(scaling.min_instances)
+        assert profile["capacity"]["maximum"] == str(scaling.max_instances)
+        rules = {(r["metricTrigger"]["metricName"], r["scaleAction"]["direction"]): r["metricTrigger"]["threshold"]
+                 for r in profile["rules"]}
+        assert rules == {("CpuUtilizationPercentage", "Increase"): scaling.cpu_scale_out_percent,
+                         ("RequestLatency", "Increase"): scaling.latency_scale_out_ms,
+                         ("CpuUtilizationPercentage", "Decrease"): scaling.cpu_scale_in_percent}
+    for d in managed:  # the autoscaler owns the instance count from then on
+        assert d["options"]["ignore_changes"] == ["sku.capacity"]
+    assert not of_type(plan(DEPLOY_SPEC, "dev"), "azure-native:monitor:AutoscaleSetting")
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_budget_amount_and_notifications(plan, env):
+    budget_spec = load_spec(DEPLOY_SPEC).environment(env).budget
+    budget = one(plan(DEPLOY_SPEC, env), "azure-native:consumption:Budget")["inputs"]
+    assert budget["amount"] == budget_spec.monthly_limit_usd
+    assert budget["timeGrain"] == "Monthly" and budget["timePeriod"]["startDate"] == "2026-11-01T00:00:00Z"
+    actual = sorted(n["threshold"] for n in budget["notifications"].values() if n["thresholdType"] == "Actual")
+    assert actual == sorted(budget_spec.notify_at_percent)
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_instance_counts_and_types_follow_the_spec(plan, env):
+    spec_env = load_spec(DEPLOY_SPEC).environment(env)
+    for d in of_type(plan(DEPLOY_SPEC, env), ML + "OnlineDeployment"):
+        assert d["inputs"]["sku"]["capacity"] == spec_env.compute.instance_count
+        props = d["inputs"]["properties"]
+        expected = spec_env.compute.azure_instance_type if props["endpointComputeType"] == "Managed" else "defaultinstancetype"
+        assert props["instanceType"] == expected
+        assert props["requestSettings"]["requestTimeout"] == f"PT{spec_env.serving.request_timeout_seconds}S"
+
+
+def test_batch_example_maps_the_batch_settings(plan):
+    planned = plan(REPO / "examples/azure/batch.yaml", "dev")
+    cluster = one(planned, ML + "Compute", **{"inputs.properties.computeType": "AmlCompute"})
+    scale = cluster["inputs"]["properties"]["properties"]["scaleSettings"]
+    assert scale == {"maxNodeCount": 4, "minNodeCount": 0, "nodeIdleTimeBeforeScaleDown": "PT120S"}
+    deployment = one(planned, ML + "BatchDeployment")["inputs"]["properties"]
+    assert deployment["resources"]["instanceCount"] == 3
+    assert deployment["miniBatchSize"] == 20 and deployment["maxConcurrencyPerInstance"] == 2
+    assert deployment["compute"] == f"{cluster['name']}-id"
+    assert deployment["codeConfiguration"]["scoringScript"] == "batch_score.py"
+    endpoint = one(planned, ML + "BatchEndpoint")
+    defaults = by_name(planned, endpoint["parent"] + "-defaults")
+    (template,) = defaults["inputs"]["properties"]["template"]["resources"]
+    assert template["properties"]["defaults"] == {"deploymentName": "default"}
+    assert one(planned, ML + "BatchDeployment")["name"] in defaults["depends_on"]
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_every_environment_holds_a_batch_endpoint(plan, env):
+    planned = plan(DEPLOY_SPEC, env)
+    assert one(planned, ML + "BatchEndpoint")["inputs"]["properties"]["authMode"] == "AADToken"
+    assert one(planned, ML + "BatchDeployment")
+
+
+def test_kubernetes_example_scales_the_node_pool(plan):
+    planned = plan(REPO / "examples/azure/kubernetes-endpoint.yaml", "dev")
+    (pool,) = one(planned, "azure-native:containerservice:ManagedCluster")["inputs"]["agentPoolProfiles"]
+    assert (pool["count"], pool["minCount"], pool["maxCount"], pool["enableAutoScaling"]) == (4, 3, 6, True)
+    assert not of_type(planned, "azure-native:monitor:AutoscaleSetting")
+    kinds = {d["inputs"]["properties"]["endpointComputeType"] for d in of_type(planned, ML + "OnlineDeployment")}
+    assert kinds == {"Kubernetes"}
+
+
+def test_managed_example_has_no_aks(plan):
+    planned = plan(REPO / "examples/azure/managed-endpoint.yaml", "prod")
+    assert not of_type(planned, "azure-native:containerservice:ManagedCluster")
+    endpoint = one(planned, ML + "OnlineEndpoint")
+    assert endpoint["inputs"]["properties"]["authMode"] == "AMLToken"
+
+
+def test_components_are_children_of_their_component(plan):
+    planned = plan(DEPLOY_SPEC, "dev")
+    components = {r["name"] for r in planned if not r["custom"]}
+    for r in planned:
+        if r["custom"] and r["type"] != "azure-native:resources:ResourceGroup":
+            assert r["parent"] in components, f"{r['name']} is not inside a component"
+    assert children(planned, "iris-dev")  # the workspace component
