@@ -6,6 +6,7 @@ Context (``cdk synth -c key=value``):
          commas synthesize several deployments in one assembly (``make examples``); their stage ids
          are then prefixed with ``spec_label`` (folder-stem).
   env    synthesize only this environment (default: every environment whose targets include aws)
+  nag    "true" runs cdk-nag's AwsSolutions pack during synth (the tests always do); findings fail synth
 """
 
 from __future__ import annotations
@@ -39,6 +40,10 @@ def add_deployment(app: cdk.App, spec: DeploymentSpec, spec_dir: Path, *, only_e
 
 def main() -> None:
     app = cdk.App()
+    if str(app.node.try_get_context("nag")).lower() == "true":
+        from cdk_nag import AwsSolutionsChecks  # noqa: PLC0415 - only when asked
+
+        cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     spec_paths = [Path(p) for p in str(app.node.try_get_context("spec") or DEFAULT_SPEC).split(",")]
     try:
         for spec_path in spec_paths:

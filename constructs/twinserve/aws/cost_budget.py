@@ -1,0 +1,77 @@
+"""A cost ceiling: an AWS Budgets monthly cost budget with e-mail notifications.
+
+The budget covers the account (one account per environment is the recommended layout) unless
+``cost_filter_tag`` limits it to resources carrying an activated cost-allocation tag."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from aws_cdk import aws_budgets as budgets
+from constructs import Construct
+
+from ._validate import check_pattern, check_range, fail
+
+_PROPS = "CostBudgetProps"
+MAX_NOTIFICATIONS = 5
+MAX_SUBSCRIBERS = 10
+
+
+@dataclass(frozen=True)
+class CostBudgetProps:
+    """Props of :class:`CostBudget`."""
+
+    budget_name: str
+    monthly_limit_usd: int
+    emails: Sequence[str]
+    """Notified at each threshold (1..10 addresses)."""
+    notify_at_percent: Sequence[int] = (80, 100)
+    """Thresholds of actual spend in percent of the limit (1..5 distinct values, 1..1000)."""
+    forecast_alert: bool = True
+    """Also warn when the month's forecast exceeds the limit (uses one of the 5 notification slots)."""
+    cost_filter_tag: tuple[str, str] | None = None
+    """Only count cost of resources with this (activated) cost-allocation tag ``(key, value)``."""
+
+
+class CostBudget(Construct):
+    """``AWS::Budgets::Budget`` (COST, MONTHLY, USD)."""
+
+    def __init__(self, scope: Construct, id: str, props: CostBudgetProps) -> None:
+        super().__init__(scope, id)
+        check_pattern(_PROPS, "budget_name", props.budget_name, r"[^:\\]{1,100}", "use 1-100 characters without ':' or '\\'")
+        check_range(_PROPS, "monthly_limit_usd", props.monthly_limit_usd, 1, 10**9)
+        if not 1 <= len(props.emails) <= MAX_SUBSCRIBERS:
+            fail(_PROPS, "emails", list(props.emails), f"give 1..{MAX_SUBSCRIBERS} addresses")
+        for email in props.emails:
+            check_pattern(_PROPS, "emails", email, r"[^@\s]+@[^@\s]+\.[^@\s]+", "give e-mail addresses")
+        thresholds = list(props.notify_at_percent)
+        slots = MAX_NOTIFICATIONS - (1 if props.forecast_alert else 0)
+        if not 1 <= len(thresholds) <= slots or len(set(thresholds)) != len(thresholds):
+            fail(_PROPS, "notify_at_percent", thresholds,
+                 f"give 1..{slots} distinct thresholds (AWS Budgets allows {MAX_NOTIFICATIONS} notifications"
+                 + (", one is the forecast alert)" if props.forecast_alert else ")"))
+        for value in thresholds:
+            check_range(_PROPS, "notify_at_percent", value, 1, 1000)
+
+        subscribers = [budgets.CfnBudget.SubscriberProperty(subscription_type="EMAIL", address=e) for e in props.emails]
+
+        def notification(kind: str, percent: int) -> budgets.CfnBudget.NotificationWithSubscribersProperty:
+            return budgets.CfnBudget.NotificationWithSubscribersProperty(
+                notification=budgets.CfnBudget.NotificationProperty(
+                    notification_type=kind, comparison_operator="GREATER_THAN",
+                    threshold=percent, threshold_type="PERCENTAGE"),
+                subscribers=subscribers)
+
+        notifications = [notification("ACTUAL", p) for p in sorted(thresholds)]
+        if props.forecast_alert:
+            notifications.append(notification("FORECASTED", 100))
+        self.resource = budgets.CfnBudget(
+            self, "Resource",
+            budget=budgets.CfnBudget.BudgetDataProperty(
+                budget_name=props.budget_name, budget_type="COST", time_unit="MONTHLY",
+                budget_limit=budgets.CfnBudget.SpendProperty(amount=props.monthly_limit_usd, unit="USD"),
+                cost_filters={"TagKeyValue": [f"user:{props.cost_filter_tag[0]}${props.cost_filter_tag[1]}"]}
+                if props.cost_filter_tag else None),
+            notifications_with_subscribers=notifications,
+        )

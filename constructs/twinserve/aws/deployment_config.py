@@ -1,0 +1,149 @@
+"""Rollouts: how an endpoint update reaches traffic (``AWS::SageMaker::Endpoint.DeploymentConfig``).
+
+* ``all_at_once`` / ``canary`` / ``linear``: a blue/green update. SageMaker provisions the new fleet,
+  shifts traffic to it (all at once, a canary share first, or in equal linear steps), bakes for
+  ``wait_seconds`` between steps while watching the rollback alarms, then keeps the old fleet for
+  ``termination_wait_seconds`` before deleting it.
+* ``rolling``: replaces the fleet in batches of ``step_percent`` of capacity, in place.
+
+Constraints (SageMaker "deployment guardrails"), checked here and by :class:`SageMakerEndpoint`:
+the updated endpoint config must keep the same variant name (:func:`check_update_compatible`
+compares two synthesized templates for that); canary, linear and rolling work on a single instance
+variant, never on serverless; canary/linear need at least 3 instances and rolling 2, so that a step
+is a real share of the fleet; at most 10 rollback alarms.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from aws_cdk import aws_sagemaker as sagemaker
+
+from ._validate import check_range, fail
+
+_PROPS = "RolloutProps"
+Strategy = Literal["all_at_once", "canary", "linear", "rolling"]
+STRATEGIES = ("all_at_once", "canary", "linear", "rolling")
+MIN_INSTANCES = {"all_at_once": 1, "canary": 3, "linear": 3, "rolling": 2}
+MAX_ROLLBACK_ALARMS = 10
+
+
+@dataclass(frozen=True)
+class RolloutProps:
+    """Props of a rollout (the endpoint's deployment configuration)."""
+
+    strategy: Strategy = "all_at_once"
+    step_percent: int = 10
+    """Canary size (1..50), linear step (10..50) or rolling batch (1..50), in percent of capacity."""
+    wait_seconds: int = 300
+    """Bake time after each traffic step, watched by the rollback alarms (0..3600)."""
+    termination_wait_seconds: int = 120
+    """How long the old fleet is kept after the shift completes (0..3600, blue/green only)."""
+    max_execution_timeout_seconds: int = 3600
+    """Upper bound of the whole update (600..14400 for blue/green, 600..28800 rolling)."""
+    auto_rollback: bool = True
+    """Roll back automatically when one of the endpoint's rollback alarms fires."""
+
+    def validate(self) -> None:
+        if self.strategy not in STRATEGIES:
+            fail(_PROPS, "strategy", self.strategy, f"use one of {', '.join(STRATEGIES)}")
+        if self.strategy == "canary":
+            check_range(_PROPS, "step_percent", self.step_percent, 1, 50)
+        elif self.strategy == "linear":
+            check_range(_PROPS, "step_percent", self.step_percent, 10, 50)
+        else:
+            check_range(_PROPS, "step_percent", self.step_percent, 1, 50)
+        check_range(_PROPS, "wait_seconds", self.wait_seconds, 0, 3600)
+        check_range(_PROPS, "termination_wait_seconds", self.termination_wait_seconds, 0, 3600)
+        check_range(_PROPS, "max_execution_timeout_seconds", self.max_execution_timeout_seconds, 600,
+                    28800 if self.strategy == "rolling" else 14400)
+
+
+def deployment_config(rollout: RolloutProps, rollback_alarm_names: Sequence[str]) -> sagemaker.CfnEndpoint.DeploymentConfigProperty:
+    """The CloudFormation ``DeploymentConfig`` of ``rollout`` with these alarms as rollback triggers."""
+    rollout.validate()
+    names = list(rollback_alarm_names) if rollout.auto_rollback else []
+    if len(names) > MAX_ROLLBACK_ALARMS:
+        fail(_PROPS, "auto_rollback", f"{len(names)} alarms", f"SageMaker watches at most {MAX_ROLLBACK_ALARMS} rollback alarms")
+    rollback = sagemaker.CfnEndpoint.AutoRollbackConfigProperty(
+        alarms=[sagemaker.CfnEndpoint.AlarmProperty(alarm_name=n) for n in names]) if names else None
+    step = sagemaker.CfnEndpoint.CapacitySizeProperty(type="CAPACITY_PERCENT", value=rollout.step_percent)
+    if rollout.strategy == "rolling":
+        return sagemaker.CfnEndpoint.DeploymentConfigProperty(
+            auto_rollback_configuration=rollback,
+            rolling_update_policy=sagemaker.CfnEndpoint.RollingUpdatePolicyProperty(
+                maximum_batch_size=step,
+                rollback_maximum_batch_size=sagemaker.CfnEndpoint.CapacitySizeProperty(type="CAPACITY_PERCENT", value=100),
+                wait_interval_in_seconds=rollout.wait_seconds,
+                maximum_execution_timeout_in_seconds=rollout.max_execution_timeout_seconds,
+            ))
+    routing = sagemaker.CfnEndpoint.TrafficRoutingConfigProperty(
+        type=rollout.strategy.upper(),
+        wait_interval_in_seconds=rollout.wait_seconds,
+        canary_size=step if rollout.strategy == "canary" else None,
+        linear_step_size=step if rollout.strategy == "linear" else None,
+    )
+    return sagemaker.CfnEndpoint.DeploymentConfigProperty(
+        auto_rollback_configuration=rollback,
+        blue_green_update_policy=sagemaker.CfnEndpoint.BlueGreenUpdatePolicyProperty(
+            traffic_routing_configuration=routing,
+            termination_wait_in_seconds=rollout.termination_wait_seconds,
+            maximum_execution_timeout_in_seconds=rollout.max_execution_timeout_seconds,
+        ))
+
+
+# --------------------------------------------------------------------------- update compatibility
+
+
+def _variant_names(template: dict) -> dict[str, list[str]]:
+    """{endpoint logical id: production variant names} for endpoints that use guardrails."""
+    resources = template.get("Resources", {})
+    found: dict[str, list[str]] = {}
+    for logical_id, resource in resources.items():
+        if resource.get("Type") != "AWS::SageMaker::Endpoint":
+            continue
+        props = resource.get("Properties", {})
+        config_ref = props.get("EndpointConfigName", {})
+        config_id = config_ref.get("Fn::GetAtt", [None])[0] if isinstance(config_ref, dict) else None
+        config = resources.get(config_id or "", {}).get("Properties", {})
+        found[logical_id] = sorted(v["VariantName"] for v in config.get("ProductionVariants", []))
+        found[logical_id + "#guardrails"] = ["yes"] if "DeploymentConfig" in props else []
+    return found
+
+
+def check_update_compatible(previous: dict, current: dict) -> list[str]:
+    """Problems that would make SageMaker refuse a guarded update from ``previous`` to ``current``.
+
+    Both are CloudFormation templates (``aws cloudformation get-template`` of the deployed stack and
+    the newly synthesized one). Blue/green and rolling updates need the same variant names."""
+    before, after = _variant_names(previous), _variant_names(current)
+    problems = []
+    for endpoint, names in after.items():
+        if endpoint.endswith("#guardrails") or endpoint not in before:
+            continue
+        if after.get(endpoint + "#guardrails") and before[endpoint] != names:
+            problems.append(f"endpoint {endpoint}: variant names change from {before[endpoint]} to {names}; "
+                            "a guarded (blue/green or rolling) update needs the same variant names - "
+                            "keep the names, or deploy the rename with rollout all_at_once")
+    return problems
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m twinserve.aws.deployment_config deployed.json new.json`` (exit 1 on a problem)."""
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 2:
+        print("usage: python -m twinserve.aws.deployment_config DEPLOYED_TEMPLATE NEW_TEMPLATE", file=sys.stderr)
+        return 2
+    with open(args[0]) as a, open(args[1]) as b:
+        problems = check_update_compatible(json.load(a), json.load(b))
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,396 @@
+"""A SageMaker endpoint: endpoint config + endpoint, for every inference mode.
+
+* real time on instances, one variant or several weighted ones (A/B testing, up to 10);
+* a shadow variant that receives a sampled copy of live traffic (answers discarded);
+* serverless (memory, max concurrency, provisioned concurrency);
+* asynchronous (requests and results in S3, success/error SNS topics);
+* data capture to S3 for Model Monitor; customer-managed KMS key for volumes, captured data and
+  async results; the container start-up health-check timeout;
+* the rollout (deployment guardrails) of :mod:`.deployment_config`, with rollback alarms added by
+  :meth:`SageMakerEndpoint.add_rollback_alarms` (see :class:`~.endpoint_alarms.EndpointAlarms`).
+
+``metric_*()`` give CloudWatch metrics of a variant, ``grant_invoke()`` lets a principal call it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import aws_cdk as cdk
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sagemaker as sagemaker
+from aws_cdk import aws_sns as sns
+from constructs import Construct
+
+from ._grants import grant_key_use, grant_objects, role_policy
+from ._nag import UNENCRYPTED_TOPIC_REASON, ack_prefix, acknowledge
+from ._validate import INSTANCE_TYPE, INSTANCE_TYPE_HINT, SAGEMAKER_NAME, SAGEMAKER_NAME_HINT, check_pattern, check_range, fail
+from .deployment_config import MIN_INSTANCES, RolloutProps, deployment_config
+from .sagemaker_model import SageMakerModel
+
+_PROPS = "SageMakerEndpointProps"
+SERVERLESS_MEMORY_MB = (1024, 2048, 3072, 4096, 5120, 6144)
+MAX_VARIANTS = 10
+# Families whose volume is local NVMe instance storage: SageMaker refuses a KmsKeyId for them
+# (the storage is hardware-encrypted), so the key is not set on such endpoint configs.
+_INSTANCE_STORAGE_FAMILIES = {"g5", "g6", "g6e", "p4d", "p4de", "p5", "p5e", "inf2", "trn1"}
+
+
+def has_instance_storage(instance_type: str) -> bool:
+    family = instance_type.split(".")[1] if instance_type.count(".") == 2 else ""
+    return family.endswith("d") or family.endswith("dn") or family in _INSTANCE_STORAGE_FAMILIES
+
+
+@dataclass(frozen=True)
+class InstanceVariant:
+    """A production (or shadow) variant on dedicated instances."""
+
+    name: str
+    """Variant name; keep it stable across updates (guarded rollouts require it)."""
+    model: SageMakerModel
+    instance_type: str = "ml.m5.large"
+    instance_count: int = 1
+    """Initial instance count (1..100); autoscaling may change it later."""
+    weight: float = 1.0
+    """Relative share of live traffic (>= 0); for a shadow, its sampling ratio to the live variant (0..1]."""
+    container_startup_timeout_seconds: int | None = None
+    """How long SageMaker waits for ``GET /ping`` to answer after start-up (60..3600)."""
+    model_data_download_timeout_seconds: int | None = None
+    """How long SageMaker may take to download the model archive (60..3600)."""
+
+
+@dataclass(frozen=True)
+class ServerlessVariant:
+    """A serverless variant: SageMaker provisions compute per request."""
+
+    name: str
+    model: SageMakerModel
+    memory_mb: int = 2048
+    """One of 1024, 2048, 3072, 4096, 5120, 6144."""
+    max_concurrency: int = 5
+    """Concurrent invocations (1..200)."""
+    provisioned_concurrency: int | None = None
+    """Pre-warmed concurrency (1..max_concurrency); ``None`` for none."""
+    weight: float = 1.0
+
+
+@dataclass(frozen=True)
+class DataCaptureProps:
+    """Capture requests and responses to S3 for Model Monitor."""
+
+    bucket: s3.IBucket
+    prefix: str = "data-capture"
+    sampling_percent: int = 20
+    """Percent of requests captured (1..100)."""
+    capture_input: bool = True
+    capture_output: bool = True
+
+
+@dataclass(frozen=True)
+class AsyncInferenceProps:
+    """Asynchronous inference: requests under ``<prefix>/input/``, results under ``<prefix>/output/``,
+    failures under ``<prefix>/failures/`` of ``bucket``; SNS topics report success and errors."""
+
+    bucket: s3.IBucket
+    prefix: str = "async"
+    max_concurrent_invocations_per_instance: int = 4
+    """Requests SageMaker sends to one instance at a time (1..1000)."""
+    notifications: bool = True
+    """Create success and error SNS topics (encrypted with the endpoint's key, TLS only)."""
+
+
+@dataclass(frozen=True)
+class SageMakerEndpointProps:
+    """Props of :class:`SageMakerEndpoint`."""
+
+    endpoint_name: str
+    """Explicit, stable endpoint name: clients, alarms and autoscaling refer to it."""
+    variants: Sequence[InstanceVariant | ServerlessVariant]
+    """Live variants: 1..10 instance variants, or exactly one serverless variant."""
+    shadow: InstanceVariant | None = None
+    """A shadow variant (needs exactly one live instance variant)."""
+    async_inference: AsyncInferenceProps | None = None
+    data_capture: DataCaptureProps | None = None
+    encryption_key: kms.IKey | None = None
+    """Encrypts instance volumes (where allowed), captured data, async results and topics."""
+    rollout: RolloutProps | None = None
+    """Deployment guardrails; ``None`` leaves CloudFormation's default update (blue/green, all at once)."""
+
+
+class SageMakerEndpoint(Construct):
+    """``AWS::SageMaker::EndpointConfig`` + ``AWS::SageMaker::Endpoint`` with metric and grant helpers."""
+
+    def __init__(self, scope: Construct, id: str, props: SageMakerEndpointProps) -> None:
+        super().__init__(scope, id)
+        self._validate(props)
+        self.endpoint_name = props.endpoint_name
+        self.variants = list(props.variants)
+        self.shadow = props.shadow
+        self.serverless = isinstance(self.variants[0], ServerlessVariant)
+        self.is_async = props.async_inference is not None
+        self.encryption_key = props.encryption_key
+        self._rollout = props.rollout
+        self._rollback_alarms: list[cloudwatch.IAlarm] = []
+        roles = _unique_roles([v.model for v in self.variants] + ([props.shadow.model] if props.shadow else []))
+
+        key = props.encryption_key
+        volume_key = key if key is not None and not self.serverless and not any(
+            has_instance_storage(v.instance_type) for v in self._instance_variants()) else None
+
+        capture = None
+        if props.data_capture is not None:
+            dc = props.data_capture
+            options = ([{"captureMode": "Input"}] if dc.capture_input else []) + \
+                      ([{"captureMode": "Output"}] if dc.capture_output else [])
+            capture = sagemaker.CfnEndpointConfig.DataCaptureConfigProperty(
+                enable_capture=True,
+                initial_sampling_percentage=dc.sampling_percent,
+                destination_s3_uri=f"s3://{dc.bucket.bucket_name}/{dc.prefix.strip('/')}",
+                capture_options=[sagemaker.CfnEndpointConfig.CaptureOptionProperty(capture_mode=o["captureMode"])
+                                 for o in options],
+                capture_content_type_header=sagemaker.CfnEndpointConfig.CaptureContentTypeHeaderProperty(
+                    json_content_types=["application/json"], csv_content_types=["text/csv"]),
+                kms_key_id=key.key_arn if key else None,
+            )
+            for role in roles:
+                grant_objects(role, dc.bucket, f"{dc.prefix.strip('/')}/*", "s3:PutObject")
+                grant_key_use(role, key)
+                ack_prefix(role, dc.bucket, dc.prefix)
+
+        self.success_topic: sns.Topic | None = None
+        self.error_topic: sns.Topic | None = None
+        async_config = None
+        if props.async_inference is not None:
+            ai = props.async_inference
+            base = ai.prefix.strip("/")
+            self.async_input_uri = f"s3://{ai.bucket.bucket_name}/{base}/input/"
+            notification = None
+            if ai.notifications:
+                self.success_topic = sns.Topic(self, "AsyncSuccessTopic", master_key=key, enforce_ssl=True,
+                                               display_name=f"{props.endpoint_name} async results")
+                self.error_topic = sns.Topic(self, "AsyncErrorTopic", master_key=key, enforce_ssl=True,
+                                             display_name=f"{props.endpoint_name} async errors")
+                if key is None:
+                    for topic in (self.success_topic, self.error_topic):
+                        acknowledge(topic, "AwsSolutions-SNS2", UNENCRYPTED_TOPIC_REASON)
+                notification = sagemaker.CfnEndpointConfig.AsyncInferenceNotificationConfigProperty(
+                    success_topic=self.success_topic.topic_arn, error_topic=self.error_topic.topic_arn)
+            async_config = sagemaker.CfnEndpointConfig.AsyncInferenceConfigProperty(
+                output_config=sagemaker.CfnEndpointConfig.AsyncInferenceOutputConfigProperty(
+                    s3_output_path=f"s3://{ai.bucket.bucket_name}/{base}/output",
+                    s3_failure_path=f"s3://{ai.bucket.bucket_name}/{base}/failures",
+                    kms_key_id=key.key_arn if key else None,
+                    notification_config=notification),
+                client_config=sagemaker.CfnEndpointConfig.AsyncInferenceClientConfigProperty(
+                    max_concurrent_invocations_per_instance=ai.max_concurrent_invocations_per_instance),
+            )
+            for role in roles:
+                grant_objects(role, ai.bucket, f"{base}/input/*", "s3:GetObject")
+                grant_objects(role, ai.bucket, f"{base}/output/*", "s3:PutObject")
+                grant_objects(role, ai.bucket, f"{base}/failures/*", "s3:PutObject")
+                grant_key_use(role, key)
+                for sub in ("input", "output", "failures"):
+                    ack_prefix(role, ai.bucket, f"{base}/{sub}")
+                for topic in (self.success_topic, self.error_topic):
+                    if topic is not None:  # key use is granted above; no kms:GenerateDataKey* wildcard
+                        iam.Grant.add_to_principal(grantee=role, actions=["sns:Publish"], resource_arns=[topic.topic_arn])
+
+        self.config = sagemaker.CfnEndpointConfig(
+            self, "Config",
+            production_variants=[self._render_variant(v) for v in self.variants],
+            shadow_production_variants=[self._render_variant(props.shadow)] if props.shadow else None,
+            kms_key_id=volume_key.key_arn if volume_key else None,
+            data_capture_config=capture,
+            async_inference_config=async_config,
+        )
+        self.resource = sagemaker.CfnEndpoint(
+            self, "Resource",
+            endpoint_name=props.endpoint_name,
+            endpoint_config_name=self.config.attr_endpoint_config_name,
+        )
+        # Grants (image pull, data read, key use) must be in place before SageMaker starts containers.
+        for role in roles:
+            policy = role_policy(role)
+            if policy is not None:
+                self.resource.node.add_dependency(policy)
+        self.endpoint_arn = self.resource.ref
+        self._render_rollout()
+
+    # ------------------------------------------------------------------ validation
+
+    @staticmethod
+    def _validate(props: SageMakerEndpointProps) -> None:
+        check_pattern(_PROPS, "endpoint_name", props.endpoint_name, SAGEMAKER_NAME, SAGEMAKER_NAME_HINT)
+        variants = list(props.variants)
+        if not 1 <= len(variants) <= MAX_VARIANTS:
+            fail(_PROPS, "variants", [getattr(v, "name", v) for v in variants], f"give 1..{MAX_VARIANTS} variants")
+        names = [v.name for v in variants] + ([props.shadow.name] if props.shadow else [])
+        if len(set(names)) != len(names):
+            fail(_PROPS, "variants", names, "variant names (including the shadow) must be unique")
+        serverless = [v for v in variants if isinstance(v, ServerlessVariant)]
+        if serverless and len(serverless) != len(variants):
+            fail(_PROPS, "variants", names, "serverless and instance variants cannot be mixed in one endpoint")
+        if serverless and len(variants) != 1:
+            fail(_PROPS, "variants", names, "a serverless endpoint has exactly one variant")
+        for i, v in enumerate(variants + ([props.shadow] if props.shadow else [])):
+            where = f"variants[{i}]" if i < len(variants) else "shadow"
+            check_pattern(_PROPS, f"{where}.name", v.name, SAGEMAKER_NAME, SAGEMAKER_NAME_HINT)
+            if isinstance(v, ServerlessVariant):
+                if v.memory_mb not in SERVERLESS_MEMORY_MB:
+                    fail(_PROPS, f"{where}.memory_mb", v.memory_mb, f"use one of {SERVERLESS_MEMORY_MB}")
+                check_range(_PROPS, f"{where}.max_concurrency", v.max_concurrency, 1, 200)
+                if v.provisioned_concurrency is not None:
+                    check_range(_PROPS, f"{where}.provisioned_concurrency", v.provisioned_concurrency, 1, v.max_concurrency)
+                if v.model.vpc_enabled or v.model.network_isolation:
+                    fail(_PROPS, f"{where}.model", "vpc/network isolation",
+                         "serverless endpoints support neither VPC configuration nor network isolation")
+            else:
+                check_pattern(_PROPS, f"{where}.instance_type", v.instance_type, INSTANCE_TYPE, INSTANCE_TYPE_HINT)
+                check_range(_PROPS, f"{where}.instance_count", v.instance_count, 1, 100)
+                check_range(_PROPS, f"{where}.container_startup_timeout_seconds", v.container_startup_timeout_seconds, 60, 3600)
+                check_range(_PROPS, f"{where}.model_data_download_timeout_seconds", v.model_data_download_timeout_seconds, 60, 3600)
+            if v.weight < 0:
+                fail(_PROPS, f"{where}.weight", v.weight, "weights must be >= 0")
+        if sum(v.weight for v in variants) <= 0:
+            fail(_PROPS, "variants", [v.weight for v in variants], "at least one live variant needs a weight > 0")
+        if props.shadow is not None:
+            if serverless or len(variants) != 1:
+                fail(_PROPS, "shadow", props.shadow.name,
+                     "a shadow variant needs exactly one live instance variant (ShadowProductionVariants)")
+            if not 0 < props.shadow.weight <= 1:
+                fail(_PROPS, "shadow.weight", props.shadow.weight,
+                     "the shadow's weight is its sampling ratio of live traffic: 0 < weight <= 1")
+            if props.async_inference is not None:
+                fail(_PROPS, "shadow", props.shadow.name, "shadow variants are for real-time endpoints, not async")
+        if props.async_inference is not None:
+            if serverless:
+                fail(_PROPS, "async_inference", "set", "asynchronous inference needs instance variants, not serverless")
+            check_range(_PROPS, "async_inference.max_concurrent_invocations_per_instance",
+                        props.async_inference.max_concurrent_invocations_per_instance, 1, 1000)
+        if props.data_capture is not None:
+            if serverless:
+                fail(_PROPS, "data_capture", "set", "serverless endpoints do not support data capture")
+            check_range(_PROPS, "data_capture.sampling_percent", props.data_capture.sampling_percent, 1, 100)
+            if not (props.data_capture.capture_input or props.data_capture.capture_output):
+                fail(_PROPS, "data_capture", "capture nothing", "capture the input, the output or both")
+        rollout = props.rollout
+        if rollout is not None:
+            rollout.validate()
+            if serverless:
+                fail(_PROPS, "rollout", rollout.strategy,
+                     "deployment guardrails (blue/green traffic shifting, rolling) do not apply to serverless "
+                     "endpoints; leave rollout unset")
+            if rollout.strategy != "all_at_once" and len(variants) > 1:
+                fail(_PROPS, "rollout.strategy", rollout.strategy,
+                     "canary, linear and rolling updates need a single-variant endpoint; use all_at_once for A/B variants")
+            needed = MIN_INSTANCES[rollout.strategy]
+            for i, v in enumerate(variants):
+                if v.instance_count < needed:
+                    fail(_PROPS, f"variants[{i}].instance_count", v.instance_count,
+                         f"a {rollout.strategy} rollout needs at least {needed} instances")
+
+    # ------------------------------------------------------------------ rendering
+
+    def _instance_variants(self) -> list[InstanceVariant]:
+        all_variants = self.variants + ([self.shadow] if self.shadow else [])
+        return [v for v in all_variants if isinstance(v, InstanceVariant)]
+
+    def _render_variant(self, v: InstanceVariant | ServerlessVariant) -> sagemaker.CfnEndpointConfig.ProductionVariantProperty:
+        if isinstance(v, ServerlessVariant):
+            return sagemaker.CfnEndpointConfig.ProductionVariantProperty(
+                variant_name=v.name, model_name=v.model.model_name, initial_variant_weight=v.weight,
+                serverless_config=sagemaker.CfnEndpointConfig.ServerlessConfigProperty(
+                    memory_size_in_mb=v.memory_mb, max_concurrency=v.max_concurrency,
+                    provisioned_concurrency=v.provisioned_concurrency))
+        return sagemaker.CfnEndpointConfig.ProductionVariantProperty(
+            variant_name=v.name, model_name=v.model.model_name, initial_variant_weight=v.weight,
+            instance_type=v.instance_type, initial_instance_count=v.instance_count,
+            container_startup_health_check_timeout_in_seconds=v.container_startup_timeout_seconds,
+            model_data_download_timeout_in_seconds=v.model_data_download_timeout_seconds)
+
+    def add_rollback_alarms(self, *alarms: cloudwatch.IAlarm) -> None:
+        """Alarms that roll a guarded update back (at most 10; only used when a rollout is set)."""
+        self._rollback_alarms.extend(alarms)
+        self._render_rollout()
+
+    @property
+    def rollback_alarms(self) -> list[cloudwatch.IAlarm]:
+        return list(self._rollback_alarms)
+
+    def _render_rollout(self) -> None:
+        if self._rollout is None:
+            return
+        self.resource.deployment_config = deployment_config(
+            self._rollout, [a.alarm_name for a in self._rollback_alarms])
+
+    # ------------------------------------------------------------------ grants
+
+    def grant_invoke(self, grantee: iam.IGrantable) -> iam.Grant:
+        """Allow ``grantee`` to invoke this endpoint (real time, streaming and async)."""
+        return iam.Grant.add_to_principal(
+            grantee=grantee, resource_arns=[self.endpoint_arn],
+            actions=["sagemaker:InvokeEndpoint", "sagemaker:InvokeEndpointAsync",
+                     "sagemaker:InvokeEndpointWithResponseStream"])
+
+    # ------------------------------------------------------------------ metrics
+
+    def metric(self, metric_name: str, variant_name: str | None = None, *, namespace: str = "AWS/SageMaker",
+               statistic: str = "Sum", period: cdk.Duration = cdk.Duration.minutes(1),
+               label: str | None = None) -> cloudwatch.Metric:
+        """A metric of one variant (default: the first live variant)."""
+        variant = variant_name or self.variants[0].name
+        if variant not in {v.name for v in self.variants} | ({self.shadow.name} if self.shadow else set()):
+            fail("SageMakerEndpoint.metric", "variant_name", variant, "name a variant of this endpoint")
+        return cloudwatch.Metric(namespace=namespace, metric_name=metric_name, statistic=statistic, period=period,
+                                 label=label, dimensions_map={"EndpointName": self.endpoint_name, "VariantName": variant})
+
+    def metric_invocations(self, variant_name: str | None = None, **kw) -> cloudwatch.Metric:
+        return self.metric("Invocations", variant_name, **kw)
+
+    def metric_invocations_per_instance(self, variant_name: str | None = None, **kw) -> cloudwatch.Metric:
+        return self.metric("InvocationsPerInstance", variant_name, **kw)
+
+    def metric_invocation_5xx_errors(self, variant_name: str | None = None, **kw) -> cloudwatch.Metric:
+        return self.metric("Invocation5XXErrors", variant_name, **kw)
+
+    def metric_invocation_4xx_errors(self, variant_name: str | None = None, **kw) -> cloudwatch.Metric:
+        return self.metric("Invocation4XXErrors", variant_name, **kw)
+
+    def metric_model_latency(self, variant_name: str | None = None, *, statistic: str = "p99", **kw) -> cloudwatch.Metric:
+        """Model latency in microseconds."""
+        return self.metric("ModelLatency", variant_name, statistic=statistic, **kw)
+
+    def metric_overhead_latency(self, variant_name: str | None = None, *, statistic: str = "p99", **kw) -> cloudwatch.Metric:
+        """SageMaker's overhead latency in microseconds."""
+        return self.metric("OverheadLatency", variant_name, statistic=statistic, **kw)
+
+    def metric_cpu_utilization(self, variant_name: str | None = None, *, statistic: str = "Average", **kw) -> cloudwatch.Metric:
+        """CPU utilization summed over cores (0..100 x vCPUs)."""
+        return self.metric("CPUUtilization", variant_name, namespace="/aws/sagemaker/Endpoints", statistic=statistic, **kw)
+
+    def metric_memory_utilization(self, variant_name: str | None = None, *, statistic: str = "Average", **kw) -> cloudwatch.Metric:
+        return self.metric("MemoryUtilization", variant_name, namespace="/aws/sagemaker/Endpoints", statistic=statistic, **kw)
+
+    def metric_disk_utilization(self, variant_name: str | None = None, *, statistic: str = "Average", **kw) -> cloudwatch.Metric:
+        return self.metric("DiskUtilization", variant_name, namespace="/aws/sagemaker/Endpoints", statistic=statistic, **kw)
+
+    def metric_backlog_size_per_instance(self, *, period: cdk.Duration = cdk.Duration.minutes(1)) -> cloudwatch.Metric:
+        """Async only: queued requests per instance (endpoint-level metric)."""
+        return cloudwatch.Metric(namespace="AWS/SageMaker", metric_name="ApproximateBacklogSizePerInstance",
+                                 statistic="Average", period=period, dimensions_map={"EndpointName": self.endpoint_name})
+
+    def metric_has_backlog_without_capacity(self, *, period: cdk.Duration = cdk.Duration.minutes(1)) -> cloudwatch.Metric:
+        """Async only: 1 while requests wait and no instance runs (scaled to zero)."""
+        return cloudwatch.Metric(namespace="AWS/SageMaker", metric_name="HasBacklogWithoutCapacity",
+                                 statistic="Average", period=period, dimensions_map={"EndpointName": self.endpoint_name})
+
+
+def _unique_roles(models: list[SageMakerModel]) -> list[iam.IRole]:
+    seen: dict[str, iam.IRole] = {}
+    for model in models:
+        seen.setdefault(model.role.node.path, model.role)
+    return list(seen.values())

@@ -1,0 +1,151 @@
+"""The inference image: an ECR repository for it, and where the serving image comes from.
+
+:class:`ImageRepository` is the deployment's own ECR repository (scan on push, immutable tags,
+lifecycle rule, retained in production). A stack whose synthesizer names it as its image-asset
+repository gets the image built from a local Docker context pushed there by ``cdk deploy``
+(:meth:`ImageRepository.allow_cdk_asset_publishing` lets the bootstrap publishing role push).
+
+:class:`InferenceImage` says where a model's image comes from, and grants pull on exactly that
+repository: a Docker build context (CDK image asset), a repository + tag, an existing ECR image URI,
+or AWS's prebuilt framework images looked up with the ``sagemaker`` SDK.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import aws_cdk as cdk
+from aws_cdk import aws_ecr as ecr
+from aws_cdk import aws_ecr_assets as ecr_assets
+from aws_cdk import aws_iam as iam
+from constructs import Construct
+
+from ._validate import check_range, fail
+
+_REPO_PROPS = "ImageRepositoryProps"
+_ECR_URI = re.compile(
+    r"^(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/"
+    r"(?P<repo>[a-z0-9][a-z0-9._/-]*)(?::(?P<tag>[\w.-]+)|@sha256:[0-9a-f]{64})$")
+
+
+@dataclass(frozen=True)
+class ImageRepositoryProps:
+    """Props of :class:`ImageRepository`."""
+
+    repository_name: str
+    """Explicit, stable name (the image-asset synthesizer has to know it before deployment)."""
+    retain: bool = True
+    """Keep the repository and its images when the stack is deleted (use it in production)."""
+    max_image_count: int = 30
+    """Lifecycle rule: keep at most this many images (1..1000)."""
+
+
+class ImageRepository(Construct):
+    """An ECR repository with scan on push, immutable tags and a lifecycle rule."""
+
+    def __init__(self, scope: Construct, id: str, props: ImageRepositoryProps) -> None:
+        super().__init__(scope, id)
+        if not re.fullmatch(r"[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*", props.repository_name) \
+                or len(props.repository_name) > 256:
+            fail(_REPO_PROPS, "repository_name", props.repository_name,
+                 "use lower-case letters, digits, '.', '_', '-' and '/' (ECR naming), at most 256 characters")
+        check_range(_REPO_PROPS, "max_image_count", props.max_image_count, 1, 1000)
+        self.repository = ecr.Repository(
+            self, "Repository",
+            repository_name=props.repository_name,
+            image_scan_on_push=True,
+            image_tag_mutability=ecr.TagMutability.IMMUTABLE,
+            encryption=ecr.RepositoryEncryption.AES_256,
+            lifecycle_rules=[ecr.LifecycleRule(
+                description=f"keep the newest {props.max_image_count} images",
+                max_image_count=props.max_image_count)],
+            removal_policy=cdk.RemovalPolicy.RETAIN if props.retain else cdk.RemovalPolicy.DESTROY,
+        )
+
+    def allow_cdk_asset_publishing(self, qualifier: str | None = None) -> None:
+        """Let the CDK bootstrap's image-publishing role (same account and region) push image assets here."""
+        qualifier = qualifier or cdk.DefaultStackSynthesizer.DEFAULT_QUALIFIER
+        role_arn = cdk.Fn.sub("arn:${AWS::Partition}:iam::${AWS::AccountId}:role/cdk-" + qualifier
+                              + "-image-publishing-role-${AWS::AccountId}-${AWS::Region}")
+        self.repository.add_to_resource_policy(iam.PolicyStatement(
+            sid="CdkImageAssetPublishing",
+            principals=[iam.ArnPrincipal(role_arn)],
+            actions=["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:CompleteLayerUpload",
+                     "ecr:DescribeImages", "ecr:DescribeRepositories", "ecr:GetDownloadUrlForLayer",
+                     "ecr:InitiateLayerUpload", "ecr:PutImage", "ecr:UploadLayerPart"],
+        ))
+
+
+class InferenceImage:
+    """Where the serving container comes from. Build one with a ``from_*`` factory."""
+
+    def __init__(self, image_uri: str, repository: ecr.IRepository | None, repository_arn: str | None = None,
+                 asset: ecr_assets.DockerImageAsset | None = None) -> None:
+        self.image_uri = image_uri
+        self._repository = repository
+        self._repository_arn = repository_arn
+        self.asset = asset
+
+    @classmethod
+    def from_asset(cls, scope: Construct, id: str, directory: str, *, platform_amd64: bool = True,
+                   build_args: dict[str, str] | None = None) -> "InferenceImage":
+        """Build ``directory`` (which must hold a Dockerfile) as a CDK image asset.
+
+        The image lands in the repository the stack's synthesizer names (``image_assets_repository_name``),
+        tagged with the asset's content hash, so an immutable-tag repository works."""
+        if not (Path(directory) / "Dockerfile").is_file():
+            fail("InferenceImage.from_asset", "directory", directory, "it must contain a Dockerfile")
+        asset = ecr_assets.DockerImageAsset(
+            scope, id, directory=directory, build_args=build_args,
+            platform=ecr_assets.Platform.LINUX_AMD64 if platform_amd64 else None,
+            exclude=["**/__pycache__", "**/*.pyc", "**/.pytest_cache", "**/tests"],
+        )
+        return cls(asset.image_uri, asset.repository, asset=asset)
+
+    @classmethod
+    def from_repository(cls, repository: ecr.IRepository, tag: str) -> "InferenceImage":
+        """An image already pushed to ``repository`` under ``tag``."""
+        if not re.fullmatch(r"[\w][\w.-]{0,127}", tag):
+            fail("InferenceImage.from_repository", "tag", tag, "use a Docker tag (letters, digits, '_', '.', '-')")
+        return cls(repository.repository_uri_for_tag(tag), repository)
+
+    @classmethod
+    def from_image_uri(cls, image_uri: str) -> "InferenceImage":
+        """An existing ECR image ``<account>.dkr.ecr.<region>.amazonaws.com/<repo>:<tag>`` (or ``@sha256:``)."""
+        match = _ECR_URI.match(image_uri)
+        if not match:
+            fail("InferenceImage.from_image_uri", "image_uri", image_uri,
+                 "SageMaker pulls from Amazon ECR: use <account>.dkr.ecr.<region>.amazonaws.com/<repository>:<tag>")
+        partition = "aws-cn" if ".amazonaws.com.cn/" in image_uri else "aws"
+        arn = f"arn:{partition}:ecr:{match['region']}:{match['account']}:repository/{match['repo']}"
+        return cls(image_uri, None, repository_arn=arn)
+
+    @classmethod
+    def from_prebuilt(cls, framework: str, version: str, *, region: str, instance_type: str,
+                      py_version: str | None = None) -> "InferenceImage":
+        """AWS's prebuilt inference image of ``framework`` (e.g. 'sklearn', 'pytorch', 'xgboost').
+
+        Resolved at synth time with the ``sagemaker`` SDK's image-URI table (no AWS call), so the
+        region must be a literal. The SDK is imported only here: it is slow to import."""
+        if cdk.Token.is_unresolved(region) or not re.fullmatch(r"[a-z]{2}(-[a-z]+)+-\d", region):
+            fail("InferenceImage.from_prebuilt", "region", region, "give a literal region such as 'eu-west-1'")
+        from sagemaker.core import image_uris  # noqa: PLC0415 - lazy: importing the SDK takes seconds
+
+        try:
+            uri = image_uris.retrieve(framework, region=region, version=version, py_version=py_version,
+                                      instance_type=instance_type, image_scope="inference")
+        except ValueError as exc:
+            raise ValueError(f"InferenceImage.from_prebuilt: framework {framework!r} version {version!r}: {exc}") from None
+        return cls.from_image_uri(uri)
+
+    def grant_pull(self, grantee: iam.IGrantable) -> None:
+        """Pull access on this image's repository only (plus the account-wide ECR token call)."""
+        if self._repository is not None:
+            self._repository.grant_pull(grantee)
+            return
+        iam.Grant.add_to_principal(grantee=grantee, resource_arns=[self._repository_arn],
+                                   actions=["ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer",
+                                            "ecr:BatchGetImage"])
+        iam.Grant.add_to_principal(grantee=grantee, resource_arns=["*"], actions=["ecr:GetAuthorizationToken"])

@@ -1,0 +1,119 @@
+"""A SageMaker model: the inference image plus the model archive, run by a least-privilege role."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import aws_cdk as cdk
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_sagemaker as sagemaker
+from constructs import Construct
+
+from ._grants import grant_key_use, role_policy
+from ._nag import acknowledge
+from .inference_image import InferenceImage
+from .model_artifacts import ModelArtifacts
+
+_PROPS = "SageMakerModelProps"
+
+
+@dataclass(frozen=True)
+class ModelVpcConfig:
+    """Run the model's containers in these subnets with these security groups."""
+
+    subnet_ids: Sequence[str]
+    security_group_ids: Sequence[str]
+
+
+@dataclass(frozen=True)
+class SageMakerModelProps:
+    """Props of :class:`SageMakerModel`."""
+
+    image: InferenceImage
+    """The serving image; the role is granted pull on its repository only."""
+    artifacts: ModelArtifacts
+    """Where the model archive is; the role is granted read on the archive only."""
+    role: iam.IRole | None = None
+    """Execution role shared by several models; by default the model creates its own."""
+    environment: Mapping[str, str] = field(default_factory=dict)
+    """Environment variables of the container (names: letters, digits, '_'; at most 100)."""
+    vpc: ModelVpcConfig | None = None
+    """Attach the containers to a VPC (private subnets with endpoints or NAT)."""
+    network_isolation: bool = False
+    """No network access at all for the container (model data is still provided by SageMaker)."""
+    encryption_key: kms.IKey | None = None
+    """The deployment's KMS key; the role may use it to read/write encrypted artifacts."""
+
+
+class SageMakerModel(Construct):
+    """``AWS::SageMaker::Model`` with its execution role and the grants the container needs."""
+
+    def __init__(self, scope: Construct, id: str, props: SageMakerModelProps) -> None:
+        super().__init__(scope, id)
+        env = dict(props.environment)
+        if len(env) > 100:
+            raise ValueError(f"{_PROPS}.environment: {len(env)} variables is not allowed; SageMaker allows at most 100")
+        for key in env:
+            if not re.fullmatch(r"[a-zA-Z_][a-zA-Z0-9_]{0,1023}", key):
+                raise ValueError(f"{_PROPS}.environment: variable name {key!r} is not allowed; "
+                                 "use letters, digits and '_' (not starting with a digit)")
+        if props.vpc is not None:
+            if not props.vpc.subnet_ids or not props.vpc.security_group_ids:
+                raise ValueError(f"{_PROPS}.vpc: {props.vpc!r} is not allowed; give at least one subnet and "
+                                 "one security group")
+            if len(props.vpc.subnet_ids) > 16 or len(props.vpc.security_group_ids) > 5:
+                raise ValueError(f"{_PROPS}.vpc: {props.vpc!r} is not allowed; at most 16 subnets and 5 security groups")
+
+        self.role: iam.IRole = props.role or iam.Role(
+            self, "ExecutionRole", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
+            description="Runs the twinserve inference container")
+        props.image.grant_pull(self.role)
+        props.artifacts.grant_model_read(self.role)
+        grant_key_use(self.role, props.encryption_key)
+        if props.vpc is not None:
+            # SageMaker creates and removes the container's network interfaces with this role.
+            # These EC2 calls do not support resource-level permissions (hence Resource "*").
+            iam.Grant.add_to_principal(grantee=self.role, resource_arns=["*"], actions=[
+                "ec2:CreateNetworkInterface", "ec2:CreateNetworkInterfacePermission",
+                "ec2:DeleteNetworkInterface", "ec2:DeleteNetworkInterfacePermission",
+                "ec2:DescribeNetworkInterfaces", "ec2:DescribeVpcs", "ec2:DescribeDhcpOptions",
+                "ec2:DescribeSubnets", "ec2:DescribeSecurityGroups"])
+        # Container logs and the container's own metrics.
+        iam.Grant.add_to_principal(grantee=self.role, actions=[
+            "logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+            resource_arns=[cdk.Stack.of(self).format_arn(service="logs", resource="log-group", resource_name="/aws/sagemaker/*", arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME)])
+        iam.Grant.add_to_principal(grantee=self.role, actions=["cloudwatch:PutMetricData"], resource_arns=["*"],
+                                   conditions={"StringLike": {"cloudwatch:namespace": ["/aws/sagemaker/*", "AWS/SageMaker"]}})
+
+        acknowledge(self.role, "AwsSolutions-IAM5[Resource::*]",
+                    "ecr:GetAuthorizationToken, cloudwatch:PutMetricData (limited by a namespace condition) and the "
+                    "VPC network-interface calls have no resource-level permissions.")
+        acknowledge(self.role, "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>"
+                    ":log-group:/aws/sagemaker/*]",
+                    "SageMaker writes container logs to log groups and streams it names per endpoint/job under "
+                    "/aws/sagemaker/ (e.g. /aws/sagemaker/Endpoints/<name>, /aws/sagemaker/TransformJobs).")
+        self.resource = sagemaker.CfnModel(
+            self, "Resource",
+            execution_role_arn=self.role.role_arn,
+            primary_container=sagemaker.CfnModel.ContainerDefinitionProperty(
+                image=props.image.image_uri,
+                model_data_url=props.artifacts.model_data_url,
+                environment=env or None,
+                mode="SingleModel",
+            ),
+            enable_network_isolation=props.network_isolation,
+            vpc_config=sagemaker.CfnModel.VpcConfigProperty(
+                subnets=list(props.vpc.subnet_ids), security_group_ids=list(props.vpc.security_group_ids),
+            ) if props.vpc else None,
+        )
+        # The role's grants must exist before SageMaker validates the model (image pull, data read).
+        policy = role_policy(self.role)
+        if policy is not None:
+            self.resource.node.add_dependency(policy)
+        self.model_name = self.resource.attr_model_name
+        self.vpc_enabled = props.vpc is not None
+        self.network_isolation = props.network_isolation
+
