@@ -110,6 +110,15 @@ def check_environment(spec: DeploymentSpec, at: str, env: EnvironmentSpec) -> li
         if scaling.enabled and sl.provisioned_concurrency is None:
             issue("scaling.enabled", True,
                   "serverless endpoints scale by themselves; scaling applies to provisioned concurrency, so set serving.serverless.provisioned_concurrency")
+        # SageMaker Serverless Inference feature exclusions.
+        if aws and len(variants) > 1:
+            issue("serving.variants", names, "a SageMaker serverless endpoint has exactly one variant")
+        if aws and env.aws.vpc is not None:
+            issue("aws.vpc", "set", "SageMaker serverless endpoints cannot run in a VPC; remove aws.vpc or use realtime")
+        if aws and env.aws.network_isolation:
+            issue("aws.network_isolation", True, "SageMaker serverless endpoints do not support network isolation")
+        if aws and env.aws.data_capture.enabled:
+            issue("aws.data_capture.enabled", True, "SageMaker serverless endpoints do not support data capture")
 
     # ---- rollout needs
     needed = MIN_INSTANCES_FOR_ROLLOUT[rollout.strategy]
@@ -155,6 +164,14 @@ def check_environment(spec: DeploymentSpec, at: str, env: EnvironmentSpec) -> li
     # ---- budget needs somebody to tell
     if env.budget is not None and not env.alarms.emails:
         issue("alarms.emails", [], "a budget needs at least one e-mail to notify")
+    # AWS Budgets: 5 notifications per budget (twinserve adds a forecast alert), 10 subscribers each.
+    if env.budget is not None and aws:
+        thresholds = env.budget.notify_at_percent
+        if len(thresholds) > 4 or len(set(thresholds)) != len(thresholds):
+            issue("budget.notify_at_percent", thresholds,
+                  "give at most 4 distinct thresholds (AWS Budgets allows 5 notifications; one is the forecast alert)")
+        if len(env.alarms.emails) > 10:
+            issue("alarms.emails", env.alarms.emails, "AWS Budgets notifies at most 10 e-mail addresses")
 
     # ---- Azure ML names and settings the Azure components would refuse
     if azure:
