@@ -11,7 +11,8 @@ none) to read headers or set the custom-attributes response header.
 Azure style (Azure ML ``score.py``): ``init()`` once at start (``AZUREML_MODEL_DIR`` is set for it),
 then ``run(raw_data)`` per request with the body as ``str`` (``bytes`` for image/*, audio/*,
 application/octet-stream); the result is sent as JSON (``bytes`` as application/octet-stream).
-``run(raw_data, context)`` also works.
+``run(raw_data, request_headers)`` gets the headers (names lowercased) as on Azure, and
+``run(raw_data, context)`` gets the RequestContext.
 
 Where the module comes from (first match): ``TWINSERVE_HANDLER``, ``AZUREML_ENTRY_SCRIPT``,
 ``SAGEMAKER_PROGRAM`` (resolved in config.py), then ``<model_dir>/code/inference.py`` (the
@@ -168,7 +169,12 @@ class ScoreScriptHandler(Handler):
         self.model_dir = model_dir
         self.source = getattr(module, "__file__", None) or getattr(module, "__name__", "?")
         self._init = getattr(module, "init", None)
-        self._run = _with_context(module.run, 1)
+        run = module.run
+        if "request_headers" in inspect.signature(run).parameters:
+            # Azure's server passes the headers as `request_headers=` when run() declares it
+            self._run = lambda data, context: run(data, request_headers=dict(context.headers))
+        else:
+            self._run = _with_context(run, 1)
 
     def load(self) -> None:
         # score.py files read their model location from AZUREML_MODEL_DIR; make that true

@@ -96,3 +96,12 @@ def test_a_module_with_both_styles_or_neither_is_refused():
         handler_for_module(Both(), EXAMPLES_DIR)
     with pytest.raises(HandlerLoadError, match="neither"):
         handler_for_module(object(), EXAMPLES_DIR)
+
+
+def test_azure_run_with_request_headers_gets_them(start_server, tmp_path):
+    script = tmp_path / "score.py"
+    script.write_text("import json\n\ndef init():\n    pass\n\n"
+                      "def run(raw_data, request_headers):\n"
+                      "    return {'tenant': request_headers.get('x-tenant'), 'n': len(json.loads(raw_data))}\n")
+    server = start_server({"AZUREML_ENTRY_SCRIPT": str(script)})
+    assert server.score([1, 2], path="/score", X_Tenant="t7").json() == {"tenant": "t7", "n": 2}
