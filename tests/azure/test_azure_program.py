@@ -315,3 +315,41 @@ def test_components_are_children_of_their_component(plan):
         if r["custom"] and r["type"] != "azure-native:resources:ResourceGroup":
             assert r["parent"] in components, f"{r['name']} is not inside a component"
     assert children(planned, "iris-dev")  # the workspace component
+
+
+def _plan_spec(raw: dict, spec_dir, env: str = "dev") -> list[dict]:
+    from stacks.azure.program import build_environment
+    from twinserve.pulumi_plan import plan_program
+    from twinserve.spec import parse_spec
+
+    spec = parse_spec(raw, base_dir=spec_dir)
+    return [r.as_dict() for r in plan_program(
+        lambda: build_environment(spec, env, location="westeurope", spec_dir=spec_dir, budget_start_date="2026-11-01"),
+        project="twinserve", stack=env)]
+
+
+def _raw(**container) -> dict:
+    return {"name": "iris", "model": {"name": "iris", "version": "1", "artifact": {"path": "build/sample-model/model"}},
+            "container": container, "defaults": {"targets": ["azure"], "alarms": {"emails": ["a@example.com"]}},
+            "environments": {"dev": {}}}
+
+
+def test_prebuilt_image_is_used_as_is(plan, sample_model):
+    image = "myregistry.azurecr.io/twinserve-serving:1.4.0"
+    planned = _plan_spec(_raw(image_uri=image), REPO)
+    env = one(planned, ML + "EnvironmentVersion")["inputs"]
+    assert env["properties"]["image"] == image and "build" not in env["properties"]
+    assert not [r for r in planned if "-image-context-" in r["name"]]
+
+
+def test_missing_model_folder_is_a_clear_error(tmp_path, sample_model):
+    raw = _raw(image_uri="x.azurecr.io/y:1")
+    raw["model"]["artifact"]["path"] = "nowhere/model"
+    with pytest.raises(FileNotFoundError, match="model.artifact.path"):
+        _plan_spec(raw, tmp_path)
+
+
+def test_aws_only_environment_declares_nothing_on_azure(sample_model):
+    raw = _raw(image_uri="x.azurecr.io/y:1")
+    raw["defaults"]["targets"] = ["aws"]
+    assert _plan_spec(raw, REPO) == []
