@@ -293,7 +293,8 @@ def serve(config: ServerConfig, on_listening: Callable[[str, int], None] | None 
     return _run(server, app, on_listening)
 
 
-def _run(server: InferenceHTTPServer, app: App, on_listening: Callable[[str, int], None] | None) -> int:
+def _run(server: InferenceHTTPServer, app: App, on_listening: Callable[[str, int], None] | None,
+         accept_while_loading: bool = True) -> int:
     stop = threading.Event()
     _install_stop_signals(stop)
     host, port = server.server_address[:2]
@@ -302,7 +303,10 @@ def _run(server: InferenceHTTPServer, app: App, on_listening: Callable[[str, int
               max_payload_mb=server.config.max_payload_mb)
     if on_listening:
         on_listening(host, port)
-    app.start_loading()
+    if accept_while_loading:
+        app.start_loading()
+    else:
+        app.load_model()  # see _serve_workers: this worker joins the shared socket once it can serve
     loop = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, name="accept", daemon=True)
     loop.start()
     stop.wait()
@@ -327,13 +331,16 @@ def _serve_workers(config: ServerConfig, on_listening: Callable[[str, int], None
     stopping = False
     children: dict[int, int] = {}
 
-    def spawn(index: int) -> None:
+    def spawn(index: int, first_start: bool) -> None:
         pid = os.fork()
         if pid == 0:  # child: serve on the inherited socket, never return into the parent's code
             code = 1
             try:
                 app = App(worker_config)
-                code = _run(InferenceHTTPServer(worker_config, app, sock), app, None)
+                # Worker 0 accepts at once and answers health truthfully (503) while loading; the
+                # others take connections only once loaded, so a platform that saw /ping say 200
+                # is never answered 503 by a sibling that is still loading.
+                code = _run(InferenceHTTPServer(worker_config, app, sock), app, None, accept_while_loading=first_start and index == 0)
             finally:
                 os._exit(code)
         children[pid] = index
@@ -348,7 +355,7 @@ def _serve_workers(config: ServerConfig, on_listening: Callable[[str, int], None
                 pass
 
     for index in range(config.workers):
-        spawn(index)
+        spawn(index, first_start=True)
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     exit_code = 0
@@ -366,6 +373,6 @@ def _serve_workers(config: ServerConfig, on_listening: Callable[[str, int], None
         elif index is not None:
             logs.error("worker_died", worker_pid=pid, exit_code=code)
             time.sleep(0.5)  # do not spin if workers die at once
-            spawn(index)
+            spawn(index, first_start=False)
     sock.close()
     return exit_code

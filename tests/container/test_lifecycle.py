@@ -118,3 +118,23 @@ def test_startup_log_states_the_effective_settings(start_server):
     listening = [r for r in server.log_records() if r["event"] == "listening"][0]
     assert (listening["threads"], listening["timeout_s"], listening["port"]) == (3, 12.0, server.port)
     json.dumps(listening)
+
+
+def test_a_worker_that_dies_is_replaced(start_server):
+    import os
+
+    server = start_server({"TWINSERVE_WORKERS": "2"})
+    deadline = time.monotonic() + 10
+    while len({r["pid"] for r in server.log_records() if r["event"] == "model_loaded"}) < 2:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    victim = [r["pid"] for r in server.log_records() if r["event"] == "model_loaded"][0]
+    os.kill(victim, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while len({r["pid"] for r in server.log_records() if r["event"] == "model_loaded"}) < 3:
+        assert time.monotonic() < deadline, server.log_text()
+        time.sleep(0.05)
+    assert any(r["event"] == "worker_died" and r["worker_pid"] == victim for r in server.log_records())
+    for _ in range(10):
+        assert server.score({"instances": IRIS_ROWS}).status == 200
+    assert server.terminate() == 0
