@@ -40,7 +40,7 @@ class ServingStage(cdk.Stage):
             self, "Serving", spec=spec, env_name=env_name, spec_dir=spec_dir,
             termination_protection=prod, synthesizer=synthesizer,
             description=f"{what}: SageMaker serving of model {spec.model.name}")
-        self.serving.add_dependency(self.registry, "the image asset is pushed to the Registry stack's repository")
+        self.serving.add_stack_dependency(self.registry, "the image asset is pushed to the Registry stack's repository")
         for key, value in {"twinserve:deployment": spec.name, "twinserve:environment": env_name,
                            "twinserve:model": spec.model.name}.items():
             cdk.Tags.of(self).add(key, value)

@@ -1,0 +1,74 @@
+"""Helpers of the AWS tests (imported by conftest.py and the test modules).
+
+One synthesis of every AWS deployment the tests look at: each environment of
+deploy/twinserve.yaml and each example under examples/aws, in ONE App (one jsii runtime, one
+synth), with cdk-nag's AwsSolutions pack attached the way ``cdk synth -c nag=true`` does.
+
+Everything else (snapshots, assertions, cfn-lint, cdk-nag) reads the session's :class:`Synth`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "1")
+
+REPO = Path(__file__).resolve().parents[2]
+DEPLOY_SPEC = REPO / "deploy" / "twinserve.yaml"
+EXAMPLES = sorted((REPO / "examples" / "aws").glob("*.yaml"))
+STACKS = ("Registry", "Serving")
+
+
+def deployments() -> list[tuple[Path, str, str]]:
+    """(spec file, environment, stage id) of every AWS stage the tests synthesize (no jsii needed)."""
+    from twinserve.spec import load_spec
+
+    found = []
+    for path in [DEPLOY_SPEC, *EXAMPLES]:
+        spec = load_spec(path)
+        for env_name, env in spec.environments.items():
+            if "aws" in env.targets:
+                found.append((path, env_name, f"{spec.name}-{env_name}"))
+    return found
+
+
+def stack_cases() -> list[str]:
+    """Test ids ``<stage>/<stack>`` of every synthesized stack."""
+    return [f"{stage}/{stack}" for _, _, stage in deployments() for stack in STACKS]
+
+
+@dataclass
+class Synth:
+    outdir: Path
+    stages: dict = field(default_factory=dict)
+    """stage id -> ServingStage"""
+    error: str | None = None
+    """The synth error, if any (cdk-nag findings make synth fail after the templates are written)."""
+
+    def template(self, case: str) -> dict:
+        stage_id, stack = case.split("/")
+        artifact = getattr(self.stages[stage_id], stack.lower()).artifact_id
+        return json.loads((self.outdir / f"assembly-{stage_id}" / f"{artifact}.template.json").read_text())
+
+    def stack(self, case: str):
+        stage_id, stack = case.split("/")
+        return getattr(self.stages[stage_id], stack.lower())
+
+    @property
+    def validation_report(self) -> dict:
+        return json.loads((self.outdir / "validation-report.json").read_text())
+
+
+_HASH = re.compile(r"[0-9a-f]{64}")
+
+
+def normalise(template: dict) -> dict:
+    """A template with what drifts between machines and commits replaced by placeholders: asset
+    hashes (S3 keys of the model archive, image tags; they change whenever model_containers/ or the
+    model bytes change). Logical ids derive from construct paths and are stable."""
+    return json.loads(_HASH.sub("<asset-hash>", json.dumps(template, sort_keys=True)))
