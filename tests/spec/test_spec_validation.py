@@ -209,7 +209,7 @@ def test_burstable_instances_cannot_autoscale(raw):
 
 def test_guardrails_are_single_variant_on_sagemaker(raw):
     prod = raw["environments"]["prod"]
-    prod["serving"] = {"variants": [{"name": "a", "weight": 50}, {"name": "b", "weight": 50}]}
+    prod["serving"] = {"variants": [{"name": "blue", "weight": 50}, {"name": "green", "weight": 50}]}
     assert "SageMaker deployment guardrails work on single-variant endpoints" in only(raw)
 
 
