@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
+REPO = Path(__file__).resolve().parents[2]
+DEPLOY_SPEC = REPO / "deploy" / "twinserve.yaml"
+EXAMPLES = sorted((REPO / "examples" / "azure").glob("*.yaml"))
 ML = "azure-native:machinelearningservices:"
 
 

@@ -14,11 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from azure_plan_queries import REPO
 from twinserve.synth import Project, plan_azure_environment
 
-REPO = Path(__file__).resolve().parents[2]
-DEPLOY_SPEC = REPO / "deploy" / "twinserve.yaml"
-EXAMPLES = sorted((REPO / "examples" / "azure").glob("*.yaml"))
 SAMPLE_MODEL = REPO / "build" / "sample-model"
 
 _PLANS: dict[tuple[str, str], list[dict]] = {}

@@ -9,8 +9,7 @@ from pathlib import Path
 import pulumi
 import pytest
 
-from azure_plan_queries import ML, of_type, one
-from conftest import REPO
+from azure_plan_queries import ML, REPO, of_type, one
 from twinserve.azure import (AksInferenceClusterArgs, AlertRules, AutoscaleRules, AutoscaleTarget, BatchEndpointArgs,
                              CostBudgetArgs, EndpointMonitoringArgs, InferenceRoutes, MlWorkspaceArgs,
                              ModelEnvironmentArgs, OnlineDeploymentSettings, OnlineEndpoint, OnlineEndpointArgs,

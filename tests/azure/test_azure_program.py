@@ -6,9 +6,8 @@ from __future__ import annotations
 import pytest
 from syrupy.extensions.json import JSONSnapshotExtension
 
-from azure_plan_queries import (ML, by_name, children, endpoint_groups, environment_version, of_type, one,
-                                snapshot_view)
-from conftest import DEPLOY_SPEC, EXAMPLES, REPO
+from azure_plan_queries import (DEPLOY_SPEC, EXAMPLES, ML, REPO, by_name, children, endpoint_groups,
+                                environment_version, of_type, one, snapshot_view)
 from twinserve.azure.model_environment import build_context_files
 from twinserve.spec import azure_vm_vcpus, load_spec
 
