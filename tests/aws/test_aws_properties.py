@@ -1,0 +1,271 @@
+"""Intent of the synthesized stacks, asserted with aws_cdk.assertions: what the spec says must be
+what CloudFormation gets (values below are the ones written in deploy/twinserve.yaml and
+examples/aws/*.yaml)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from aws_cdk.assertions import Match, Template
+
+
+@pytest.fixture(scope="module")
+def tpl(synth):
+    cache: dict[str, Template] = {}
+
+    def get(case: str) -> Template:
+        if case not in cache:
+            cache[case] = Template.from_json(synth.template(case))
+        return cache[case]
+    return get
+
+
+def _one(template: Template, type_: str) -> dict:
+    found = template.find_resources(type_)
+    assert len(found) == 1, f"expected one {type_}, found {list(found)}"
+    return next(iter(found.values()))
+
+
+def _alarm(template: Template, name: str) -> dict:
+    alarms = [a for a in template.find_resources("AWS::CloudWatch::Alarm").values()
+              if a["Properties"].get("AlarmName") == name]
+    assert len(alarms) == 1, name
+    return alarms[0]["Properties"]
+
+
+# --------------------------------------------------------------------------- deploy/twinserve.yaml
+
+
+def test_dev_is_small_cheap_and_destroyable(tpl, synth):
+    t = tpl("iris-dev/Serving")
+    t.has_resource_properties("AWS::SageMaker::EndpointConfig", {
+        "ProductionVariants": [Match.object_like({"VariantName": "primary", "InstanceType": "ml.t2.medium",
+                                                  "InitialInstanceCount": 1, "InitialVariantWeight": 1})],
+        "KmsKeyId": Match.absent(), "DataCaptureConfig": Match.absent()})
+    t.resource_count_is("AWS::KMS::Key", 0)
+    t.has_resource_properties("AWS::S3::Bucket", {"BucketEncryption": {"ServerSideEncryptionConfiguration": [
+        {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]}})
+    t.resource_count_is("AWS::ApplicationAutoScaling::ScalableTarget", 0)  # burstable ml.t2, scaling off
+    for bucket in t.find_resources("AWS::S3::Bucket").values():
+        assert bucket["DeletionPolicy"] == "Delete"
+    t.has_resource_properties("AWS::Budgets::Budget", {"Budget": Match.object_like({
+        "BudgetLimit": {"Amount": 150, "Unit": "USD"}, "TimeUnit": "MONTHLY", "BudgetType": "COST"})})
+    assert not synth.stack("iris-dev/Serving").termination_protection
+    assert not synth.stack("iris-dev/Registry").termination_protection
+    r = tpl("iris-dev/Registry")
+    r.has_resource("AWS::ECR::Repository", {"DeletionPolicy": "Delete"})
+
+
+def test_staging_shadows_candidate_and_scales(tpl):
+    t = tpl("iris-staging/Serving")
+    config = _one(t, "AWS::SageMaker::EndpointConfig")["Properties"]
+    assert [v["VariantName"] for v in config["ProductionVariants"]] == ["primary"]
+    shadow = config["ShadowProductionVariants"]
+    assert [(v["VariantName"], v["InitialVariantWeight"]) for v in shadow] == [("candidate", 0.2)]
+    t.has_resource_properties("AWS::ApplicationAutoScaling::ScalableTarget", {
+        "MinCapacity": 1, "MaxCapacity": 3, "ResourceId": "endpoint/iris-staging/variant/primary",
+        "ScalableDimension": "sagemaker:variant:DesiredInstanceCount", "ServiceNamespace": "sagemaker"})
+    t.has_resource_properties("AWS::ApplicationAutoScaling::ScalingPolicy", {
+        "TargetTrackingScalingPolicyConfiguration": Match.object_like({
+            "TargetValue": 200, "ScaleInCooldown": 300, "ScaleOutCooldown": 60,
+            "PredefinedMetricSpecification": {"PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"}})})
+    # KMS by default: bucket, endpoint volumes, topic.
+    t.resource_count_is("AWS::KMS::Key", 1)
+    t.has_resource_properties("AWS::KMS::Key", {"EnableKeyRotation": True})
+    assert "KmsKeyId" in config
+    t.has_resource_properties("AWS::SNS::Topic", {"KmsMasterKeyId": Match.any_value()})
+    # The shadow has its own alarms, but they never roll a deployment back.
+    rollback = _one(t, "AWS::SageMaker::Endpoint")["Properties"]["DeploymentConfig"]["AutoRollbackConfiguration"]["Alarms"]
+    assert len(rollback) == 7
+    _alarm(t, "iris-staging-candidate-5xx")
+
+
+def test_prod_canary_rollout_with_rollback_on_the_alarms(tpl):
+    t = tpl("iris-prod/Serving")
+    endpoint = _one(t, "AWS::SageMaker::Endpoint")["Properties"]
+    assert endpoint["EndpointName"] == "iris-prod"
+    policy = endpoint["DeploymentConfig"]["BlueGreenUpdatePolicy"]
+    assert policy == {
+        "TrafficRoutingConfiguration": {"Type": "CANARY", "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": 10},
+                                        "WaitIntervalInSeconds": 600},
+        "TerminationWaitInSeconds": 120, "MaximumExecutionTimeoutInSeconds": 3600}
+    rollback_refs = [a["AlarmName"]["Ref"] for a in endpoint["DeploymentConfig"]["AutoRollbackConfiguration"]["Alarms"]]
+    alarms = t.find_resources("AWS::CloudWatch::Alarm")
+    names = [alarms[ref]["Properties"]["AlarmName"] for ref in rollback_refs]
+    assert names[:2] == ["iris-prod-primary-5xx", "iris-prod-primary-model-latency"]
+    assert set(names) == {f"iris-prod-primary-{k}" for k in
+                          ("5xx", "4xx", "model-latency", "overhead-latency", "cpu", "memory", "disk")}
+
+
+def test_prod_alarm_thresholds_come_from_the_spec(tpl):
+    t = tpl("iris-prod/Serving")
+    five = _alarm(t, "iris-prod-primary-5xx")
+    assert (five["Threshold"], five["MetricName"], five["Namespace"], five["Statistic"]) == (1, "Invocation5XXErrors", "AWS/SageMaker", "Sum")
+    assert five["ComparisonOperator"] == "GreaterThanOrEqualToThreshold" and five["EvaluationPeriods"] == 3
+    assert five["Dimensions"] == [{"Name": "EndpointName", "Value": "iris-prod"}, {"Name": "VariantName", "Value": "primary"}]
+    latency = _alarm(t, "iris-prod-primary-model-latency")
+    assert (latency["Threshold"], latency["ExtendedStatistic"]) == (250_000, "p99")  # microseconds
+    assert _alarm(t, "iris-prod-primary-overhead-latency")["Threshold"] == 100_000
+    assert _alarm(t, "iris-prod-primary-cpu")["Threshold"] == 160  # 80 % x 2 vCPU of ml.m5.large
+    assert _alarm(t, "iris-prod-primary-memory")["Threshold"] == 85
+    assert _alarm(t, "iris-prod-primary-4xx")["Threshold"] == 50
+    assert five["AlarmActions"] == [{"Ref": next(iter(t.find_resources("AWS::SNS::Topic")))}]
+    emails = sorted(s["Properties"]["Endpoint"] for s in t.find_resources("AWS::SNS::Subscription").values())
+    assert emails == ["ml-platform@example.com", "mlops-oncall@example.com"]
+    t.resource_count_is("AWS::CloudWatch::Dashboard", 1)
+    t.has_resource_properties("AWS::CloudWatch::Dashboard", {"DashboardName": "iris-prod"})
+
+
+def test_prod_instances_scaling_capture_and_budget(tpl):
+    t = tpl("iris-prod/Serving")
+    config = _one(t, "AWS::SageMaker::EndpointConfig")["Properties"]
+    variant = config["ProductionVariants"][0]
+    assert (variant["InitialInstanceCount"], variant["InstanceType"], variant["ContainerStartupHealthCheckTimeoutInSeconds"]) == (3, "ml.m5.large", 600)
+    capture = config["DataCaptureConfig"]
+    assert (capture["EnableCapture"], capture["InitialSamplingPercentage"]) == (True, 10)
+    assert capture["CaptureOptions"] == [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}]
+    assert "KmsKeyId" in capture
+    t.has_resource_properties("AWS::ApplicationAutoScaling::ScalableTarget", {"MinCapacity": 3, "MaxCapacity": 6})
+    budget = _one(t, "AWS::Budgets::Budget")["Properties"]
+    assert budget["Budget"]["BudgetLimit"] == {"Amount": 2000, "Unit": "USD"}
+    got = [(n["Notification"]["NotificationType"], n["Notification"]["Threshold"]) for n in budget["NotificationsWithSubscribers"]]
+    assert got == [("ACTUAL", 50), ("ACTUAL", 80), ("ACTUAL", 100), ("FORECASTED", 100)]
+
+
+def test_prod_retains_data_and_is_termination_protected(tpl, synth):
+    t = tpl("iris-prod/Serving")
+    for bucket in t.find_resources("AWS::S3::Bucket").values():
+        assert (bucket["DeletionPolicy"], bucket["UpdateReplacePolicy"]) == ("Retain", "Retain")
+    t.has_resource("AWS::KMS::Key", {"DeletionPolicy": "Retain"})
+    r = tpl("iris-prod/Registry")
+    r.has_resource("AWS::ECR::Repository", {"DeletionPolicy": "Retain"})
+    r.has_resource("AWS::SageMaker::ModelPackageGroup", {"DeletionPolicy": "Retain"})
+    assert synth.stack("iris-prod/Serving").termination_protection
+    assert synth.stack("iris-prod/Registry").termination_protection
+
+
+def test_buckets_are_private_tls_only_versioned_and_logged(tpl):
+    t = tpl("iris-prod/Serving")
+    for bucket in t.find_resources("AWS::S3::Bucket").values():
+        props = bucket["Properties"]
+        assert props["PublicAccessBlockConfiguration"] == {
+            "BlockPublicAcls": True, "BlockPublicPolicy": True, "IgnorePublicAcls": True, "RestrictPublicBuckets": True}
+        assert props["VersioningConfiguration"] == {"Status": "Enabled"}
+    t.has_resource_properties("AWS::S3::Bucket", {
+        "LoggingConfiguration": Match.object_like({"LogFilePrefix": "artifacts/"}),
+        "BucketEncryption": {"ServerSideEncryptionConfiguration": [Match.object_like(
+            {"ServerSideEncryptionByDefault": Match.object_like({"SSEAlgorithm": "aws:kms"})})]}})
+    for policy in t.find_resources("AWS::S3::BucketPolicy").values():
+        statements = policy["Properties"]["PolicyDocument"]["Statement"]
+        assert any(s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} for s in statements)
+
+
+def test_registry_repository_and_model_package_group(tpl):
+    r = tpl("iris-prod/Registry")
+    r.has_resource_properties("AWS::ECR::Repository", {
+        "RepositoryName": "twinserve/iris-prod", "ImageTagMutability": "IMMUTABLE",
+        "ImageScanningConfiguration": {"ScanOnPush": True},
+        "LifecyclePolicy": Match.object_like({"LifecyclePolicyText": Match.string_like_regexp("imageCountMoreThan")}),
+        "RepositoryPolicyText": Match.object_like({"Statement": [Match.object_like({
+            "Sid": "CdkImageAssetPublishing", "Action": Match.array_with(["ecr:PutImage"])})]})})
+    r.has_resource_properties("AWS::SageMaker::ModelPackageGroup", {"ModelPackageGroupName": "iris-prod"})
+
+
+def test_image_asset_goes_to_the_environments_repository(tpl):
+    model = _one(tpl("iris-prod/Serving"), "AWS::SageMaker::Model")["Properties"]
+    image = str(model["PrimaryContainer"]["Image"])
+    assert "/twinserve/iris-prod:" in image
+    assert model["PrimaryContainer"]["Environment"]["TWINSERVE_MODEL_VERSION"] == "1"
+
+
+def test_execution_role_is_least_privilege(tpl):
+    t = tpl("iris-prod/Serving")
+    policy = _one(t, "AWS::IAM::Policy")["Properties"]["PolicyDocument"]["Statement"]
+    actions = {a for s in policy for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])}
+    assert not any(a.endswith("*") for a in actions), actions
+    assert "s3:GetObject" in actions and "s3:PutObject" in actions
+    assert not any(a.startswith("sagemaker:") for a in actions)
+    star = [s for s in policy if s["Resource"] == "*"]
+    assert {a for s in star for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])} == {
+        "ecr:GetAuthorizationToken", "cloudwatch:PutMetricData"}
+    ecr = next(s for s in policy if "ecr:BatchGetImage" in s["Action"])
+    assert "repository/twinserve/iris-prod" in str(ecr["Resource"])
+
+
+# --------------------------------------------------------------------------- examples
+
+
+def test_ab_test_weights_and_two_model_versions(tpl):
+    t = tpl("ab-test-dev/Serving")
+    variants = _one(t, "AWS::SageMaker::EndpointConfig")["Properties"]["ProductionVariants"]
+    assert [(v["VariantName"], v["InitialVariantWeight"]) for v in variants] == [("current", 0.8), ("challenger", 0.2)]
+    models = t.find_resources("AWS::SageMaker::Model")
+    assert sorted(m["Properties"]["PrimaryContainer"]["Environment"]["TWINSERVE_MODEL_VERSION"] for m in models.values()) == ["1", "2"]
+    t.resource_count_is("AWS::ApplicationAutoScaling::ScalableTarget", 2)
+    policy = _one(t, "AWS::SageMaker::Endpoint")["Properties"]["DeploymentConfig"]
+    assert policy["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"]["Type"] == "ALL_AT_ONCE"
+    assert len(policy["AutoRollbackConfiguration"]["Alarms"]) == 10  # capped at SageMaker's limit
+
+
+def test_canary_example(tpl):
+    config = _one(tpl("canary-prod/Serving"), "AWS::SageMaker::Endpoint")["Properties"]["DeploymentConfig"]
+    policy = config["BlueGreenUpdatePolicy"]
+    assert policy["TrafficRoutingConfiguration"] == {"Type": "CANARY", "WaitIntervalInSeconds": 600,
+                                                     "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": 10}}
+    assert (policy["TerminationWaitInSeconds"], policy["MaximumExecutionTimeoutInSeconds"]) == (300, 7200)
+
+
+def test_linear_example(tpl):
+    t = tpl("linear-staging/Serving")
+    routing = _one(t, "AWS::SageMaker::Endpoint")["Properties"]["DeploymentConfig"]["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"]
+    assert routing == {"Type": "LINEAR", "WaitIntervalInSeconds": 300, "LinearStepSize": {"Type": "CAPACITY_PERCENT", "Value": 20}}
+    variant = _one(t, "AWS::SageMaker::EndpointConfig")["Properties"]["ProductionVariants"][0]
+    assert (variant["InitialInstanceCount"], variant["InstanceType"]) == (4, "ml.c5.xlarge")
+    assert _alarm(t, "linear-staging-primary-cpu")["Threshold"] == 320  # 80 % x 4 vCPU
+
+
+def test_shadow_example(tpl):
+    config = _one(tpl("shadow-staging/Serving"), "AWS::SageMaker::EndpointConfig")["Properties"]
+    assert [(v["VariantName"], v["InitialVariantWeight"]) for v in config["ShadowProductionVariants"]] == [("candidate", 0.25)]
+    assert config["DataCaptureConfig"]["InitialSamplingPercentage"] == 50
+
+
+def test_serverless_example(tpl):
+    t = tpl("serverless-dev/Serving")
+    config = _one(t, "AWS::SageMaker::EndpointConfig")["Properties"]
+    variant = config["ProductionVariants"][0]
+    assert variant["ServerlessConfig"] == {"MemorySizeInMB": 2048, "MaxConcurrency": 10, "ProvisionedConcurrency": 2}
+    assert "InstanceType" not in variant and "KmsKeyId" not in config
+    assert "DeploymentConfig" not in _one(t, "AWS::SageMaker::Endpoint")["Properties"]  # no guardrails
+    t.has_resource_properties("AWS::ApplicationAutoScaling::ScalableTarget", {
+        "ScalableDimension": "sagemaker:variant:DesiredProvisionedConcurrency", "MinCapacity": 1, "MaxCapacity": 10})
+    assert not any("cpu" in a["Properties"]["AlarmName"] for a in t.find_resources("AWS::CloudWatch::Alarm").values())
+
+
+def test_async_example(tpl):
+    t = tpl("async-dev/Serving")
+    config = _one(t, "AWS::SageMaker::EndpointConfig")["Properties"]["AsyncInferenceConfig"]
+    assert config["ClientConfig"] == {"MaxConcurrentInvocationsPerInstance": 4}
+    output = config["OutputConfig"]
+    assert set(output["NotificationConfig"]) == {"SuccessTopic", "ErrorTopic"}
+    assert "async/output" in str(output["S3OutputPath"]) and "async/failures" in str(output["S3FailurePath"])
+    t.resource_count_is("AWS::SNS::Topic", 3)  # alarms + success + error
+    t.has_resource_properties("AWS::ApplicationAutoScaling::ScalableTarget", {"MinCapacity": 0, "MaxCapacity": 4})
+    t.has_resource_properties("AWS::ApplicationAutoScaling::ScalingPolicy", {
+        "TargetTrackingScalingPolicyConfiguration": Match.object_like({"CustomizedMetricSpecification": Match.object_like(
+            {"MetricName": "ApproximateBacklogSizePerInstance"})})})
+    t.has_resource_properties("AWS::CloudWatch::Alarm", {"MetricName": "HasBacklogWithoutCapacity"})
+
+
+def test_batch_example(tpl):
+    t = tpl("batch-dev/Serving")
+    machine = _one(t, "AWS::StepFunctions::StateMachine")["Properties"]
+    definition = json.dumps(machine["DefinitionString"])
+    for needle in ("createTransformJob.sync", '\\"BatchStrategy\\":\\"MultiRecord\\"', '\\"MaxPayloadInMB\\":6', '\\"MaxConcurrentTransforms\\":4',
+                   '\\"InstanceCount\\":2', "batch/input/", "batch/output/"):
+        assert needle in definition, needle
+    assert machine["TracingConfiguration"] == {"Enabled": True}
+    assert machine["LoggingConfiguration"]["Level"] == "ALL"
+    model = next(iter(t.find_resources("AWS::SageMaker::Model")))
+    assert model in definition  # the endpoint's own model, so the same container
