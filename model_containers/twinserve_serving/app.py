@@ -94,8 +94,13 @@ class App:
         logs.info("model_loaded", model_dir=str(self.config.model_dir), handler_style=handler.style,
                   handler=str(getattr(handler, "source", "?")), seconds=round(self.load_seconds, 4))
 
-    def start_loading(self) -> threading.Thread:
-        thread = threading.Thread(target=self.load_model, name="model-loader", daemon=True)
+    def start_loading(self, on_ready: Callable[[], None] | None = None) -> threading.Thread:
+        def load() -> None:
+            self.load_model()
+            if self.state == READY and on_ready is not None:
+                on_ready()
+
+        thread = threading.Thread(target=load, name="model-loader", daemon=True)
         thread.start()
         return thread
 

@@ -15,6 +15,7 @@ forks that many copies of this server, forwarding SIGTERM to them.
 from __future__ import annotations
 
 import os
+import select
 import signal
 import socket
 import socketserver
@@ -25,7 +26,7 @@ from email.utils import formatdate
 from http import HTTPStatus
 
 from . import logs
-from .app import App, Request, Response
+from .app import READY, App, Request, Response
 from .config import ServerConfig
 from .errors import BadRequest, HeadersTooLarge, NotImplementedByServer, PayloadTooLarge, ServingError
 
@@ -294,7 +295,11 @@ def serve(config: ServerConfig, on_listening: Callable[[str, int], None] | None 
 
 
 def _run(server: InferenceHTTPServer, app: App, on_listening: Callable[[str, int], None] | None,
-         accept_while_loading: bool = True) -> int:
+         join_when_ready: Callable[[threading.Event], bool] | None = None,
+         on_ready: Callable[[], None] | None = None) -> int:
+    """Serve until SIGTERM/SIGINT, then drain. Without ``join_when_ready`` the socket is served at
+    once and the model loads in the background; with it, the model loads first and the gate
+    decides when this (sibling) worker starts taking connections."""
     stop = threading.Event()
     _install_stop_signals(stop)
     host, port = server.server_address[:2]
@@ -303,10 +308,14 @@ def _run(server: InferenceHTTPServer, app: App, on_listening: Callable[[str, int
               max_payload_mb=server.config.max_payload_mb)
     if on_listening:
         on_listening(host, port)
-    if accept_while_loading:
-        app.start_loading()
+    if join_when_ready is None:
+        app.start_loading(on_ready)
     else:
-        app.load_model()  # see _serve_workers: this worker joins the shared socket once it can serve
+        app.load_model()
+        if app.state != READY or not join_when_ready(stop):
+            stop.wait()  # never serves: a failed sibling leaves health to the first worker
+            app.close()
+            return 0
     loop = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, name="accept", daemon=True)
     loop.start()
     stop.wait()
@@ -318,9 +327,13 @@ def _run(server: InferenceHTTPServer, app: App, on_listening: Callable[[str, int
 
 
 def _serve_workers(config: ServerConfig, on_listening: Callable[[str, int], None] | None) -> int:
-    """Pre-fork: bind once, fork ``workers`` servers sharing the socket, restart any that crash."""
-    sock = socket.create_server((config.host, config.port), backlog=InferenceHTTPServer.request_queue_size,
-                                reuse_port=False)
+    """Pre-fork: bind once, fork ``workers`` servers sharing the socket, restart any that crash.
+
+    Health must agree across workers, since the platform's probe reaches just one of them. So
+    worker 0 alone accepts while loading (answering /ping 503 truthfully); its siblings load, then
+    wait for worker 0 to be ready (a byte each on a pipe) before taking connections. A worker
+    restarted after a crash joins as soon as its own model is loaded."""
+    sock = socket.create_server((config.host, config.port), backlog=InferenceHTTPServer.request_queue_size)
     # Non-blocking accept: several processes wake for one connection and all but one must not
     # block in accept() (socketserver treats the resulting BlockingIOError as "nothing to do").
     sock.setblocking(False)
@@ -328,8 +341,18 @@ def _serve_workers(config: ServerConfig, on_listening: Callable[[str, int], None
     if on_listening:
         on_listening(host, port)
     worker_config = config.with_overrides(port=port)
+    first_ready_read, first_ready_write = os.pipe()
     stopping = False
     children: dict[int, int] = {}
+
+    def announce_first_worker_ready() -> None:
+        os.write(first_ready_write, b"r" * (config.workers - 1))
+
+    def wait_for_first_worker(stop: threading.Event) -> bool:
+        while not stop.is_set():
+            if select.select([first_ready_read], [], [], 0.1)[0]:
+                return bool(os.read(first_ready_read, 1))
+        return False
 
     def spawn(index: int, first_start: bool) -> None:
         pid = os.fork()
@@ -337,10 +360,14 @@ def _serve_workers(config: ServerConfig, on_listening: Callable[[str, int], None
             code = 1
             try:
                 app = App(worker_config)
-                # Worker 0 accepts at once and answers health truthfully (503) while loading; the
-                # others take connections only once loaded, so a platform that saw /ping say 200
-                # is never answered 503 by a sibling that is still loading.
-                code = _run(InferenceHTTPServer(worker_config, app, sock), app, None, accept_while_loading=first_start and index == 0)
+                server = InferenceHTTPServer(worker_config, app, sock)
+                if index == 0 and first_start:
+                    code = _run(server, app, None, on_ready=announce_first_worker_ready)
+                elif index == 0:  # restarted: siblings may still be waiting for it
+                    code = _run(server, app, None, join_when_ready=lambda stop: announce_first_worker_ready() or True)
+                else:
+                    gate = wait_for_first_worker if first_start else (lambda stop: True)
+                    code = _run(server, app, None, join_when_ready=gate)
             finally:
                 os._exit(code)
         children[pid] = index
@@ -364,14 +391,12 @@ def _serve_workers(config: ServerConfig, on_listening: Callable[[str, int], None
             pid, status = os.wait()
         except ChildProcessError:
             break
-        except InterruptedError:
-            continue
         index = children.pop(pid, None)
         code = os.waitstatus_to_exitcode(status)
         if stopping:
             exit_code = exit_code or (code if code > 0 else 0)
         elif index is not None:
-            logs.error("worker_died", worker_pid=pid, exit_code=code)
+            logs.error("worker_died", worker_pid=pid, worker=index, exit_code=code)
             time.sleep(0.5)  # do not spin if workers die at once
             spawn(index, first_start=False)
     sock.close()

@@ -92,7 +92,7 @@ def test_several_workers_serve_and_drain(start_server):
     pids = set()
     for _ in range(40):
         reply = server.score({"instances": IRIS_ROWS})
-        assert reply.status == 200
+        assert reply.status == 200, (reply.body, server.log_text())
     for record in server.log_records():
         if record["event"] == "request":
             pids.add(record["pid"])
