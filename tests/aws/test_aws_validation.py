@@ -366,3 +366,16 @@ def test_guarded_update_must_keep_variant_names(synth):
         resource.get("Properties", {}).pop("DeploymentConfig", None)
     assert check_update_compatible(deployed, unguarded) == []
     assert main(["x"]) == 2
+
+
+# --------------------------------------------------------------------------- prebuilt images
+
+
+def test_prebuilt_framework_image_resolves_offline_with_the_sagemaker_sdk():
+    """The optional lookup of AWS's prebuilt images (sagemaker SDK table, no AWS call)."""
+    from twinserve.aws import InferenceImage
+
+    image = InferenceImage.from_prebuilt("sklearn", "1.2-1", region="eu-west-1", instance_type="ml.m5.large")
+    assert re.fullmatch(r"\d{12}\.dkr\.ecr\.eu-west-1\.amazonaws\.com/sagemaker-scikit-learn:1\.2-1-cpu-py3", image.image_uri)
+    with pytest.raises(ValueError, match="from_prebuilt: framework 'no-such-framework'"):
+        InferenceImage.from_prebuilt("no-such-framework", "1", region="eu-west-1", instance_type="ml.m5.large")

@@ -136,6 +136,9 @@ class InferenceImage:
         try:
             uri = image_uris.retrieve(framework, region=region, version=version, py_version=py_version,
                                       instance_type=instance_type, image_scope="inference")
+        except FileNotFoundError:  # the SDK keeps one table per framework
+            raise ValueError(f"InferenceImage.from_prebuilt: framework {framework!r} is not allowed; the sagemaker "
+                             "SDK knows no prebuilt image of that name (e.g. 'sklearn', 'pytorch', 'xgboost')") from None
         except ValueError as exc:
             raise ValueError(f"InferenceImage.from_prebuilt: framework {framework!r} version {version!r}: {exc}") from None
         return cls.from_image_uri(uri)
