@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import traceback
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -25,7 +24,7 @@ from . import logs
 from .config import ServerConfig
 from .content import CSV, JSON, NPY, OCTET_STREAM, negotiate, parse_media_type
 from .errors import NotAcceptable, ServingError
-from .handler import Handler, HandlerLoadError, RequestContext, load_handler
+from .handler import Handler, RequestContext, load_handler
 
 CONTENT_TYPE_BY_SUFFIX = {".json": JSON, ".csv": CSV, ".npy": NPY}
 MANIFEST_NAME = "_manifest.json"
@@ -83,7 +82,7 @@ def run_batch(input_dir: Path, output_dir: Path, config: ServerConfig, content_t
     try:
         handler = load_handler(config.handler, config.model_dir)
         handler.load()
-    except (HandlerLoadError, Exception) as exc:  # noqa: BLE001
+    except Exception as exc:  # noqa: BLE001 - import errors, missing files, the user's model_fn/init
         logs.error("model_load_failed", exc, model_dir=str(config.model_dir))
         return 2
     if handler.response_types is not None:
