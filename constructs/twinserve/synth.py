@@ -104,8 +104,6 @@ def check_artifacts(spec: DeploymentSpec, spec_dir: Path) -> None:
         if not path.is_dir():
             raise FileNotFoundError(
                 f"model.artifact.path: {path} does not exist (build the sample model with `make sample-model`)")
-        if "aws" in {t for e in spec.environments.values() for t in e.targets} and not (path.parent / "model.tar.gz").is_file():
-            raise FileNotFoundError(f"model.artifact.path: {path.parent / 'model.tar.gz'} (SageMaker's archive) is missing")
     if spec.container.build:
         context = (spec_dir / spec.container.build).resolve()
         if not (context / "Dockerfile").is_file():

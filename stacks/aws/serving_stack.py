@@ -38,6 +38,7 @@ from twinserve.aws import (
     VariantAutoscaling,
     VariantAutoscalingProps,
 )
+from twinserve.aws.model_archive import pack_model_dir
 from twinserve.spec import DeploymentSpec
 
 
@@ -65,8 +66,8 @@ class ServingStack(cdk.Stack):
         # ---- model artifacts
         artifact = spec.model.artifact
         archive = None
-        if artifact.path:
-            archive = str((spec_dir / artifact.path).resolve().parent / "model.tar.gz")
+        if artifact.path:  # the folder Azure ML registers, packed the way SageMaker unpacks it
+            archive = str(pack_model_dir((spec_dir / artifact.path).resolve()))
         self.artifacts = ModelArtifacts(self, "Artifacts", ModelArtifactsProps(
             model_archive_path=archive, model_data_url=artifact.s3_uri, encryption_key=self.key, retain=prod))
 
