@@ -6,7 +6,7 @@ from __future__ import annotations
 import socket
 
 import pytest
-from conftest import HANDLERS_DIR, IRIS_ROWS
+from serving_harness import HANDLERS_DIR, IRIS_ROWS
 
 
 def assert_error(reply, status: int, *fragments: str) -> dict:
@@ -114,7 +114,7 @@ def test_server_still_serves_after_all_that(iris_server):
 def behaviour_server(request, iris_model, tmp_path_factory):
     import os
 
-    from conftest import ServerProcess, free_port
+    from serving_harness import ServerProcess, free_port
 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SAGEMAKER_", "AZUREML_", "TWINSERVE_"))}
     env.update({"SAGEMAKER_BIND_TO_PORT": str(free_port()), "TWINSERVE_HOST": "127.0.0.1",

@@ -13,7 +13,7 @@ import sys
 import time
 
 import pytest
-from conftest import EXAMPLES_DIR, IRIS_ROWS, REPO_ROOT, free_port
+from serving_harness import EXAMPLES_DIR, IRIS_ROWS, REPO_ROOT, free_port
 
 from twinserve.container_commands import add_container_commands
 

@@ -7,7 +7,7 @@ import statistics
 import time
 
 import pytest
-from conftest import IRIS_ROWS
+from serving_harness import IRIS_ROWS
 
 from twinserve_serving import routes
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 
 import pytest
-from conftest import EXAMPLES_DIR, IRIS_ROWS
+from serving_harness import EXAMPLES_DIR, IRIS_ROWS
 
 from twinserve_serving.handler import HandlerLoadError, handler_for_module
 

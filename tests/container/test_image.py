@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPO_ROOT, SERVE_COMMAND
+from serving_harness import REPO_ROOT, SERVE_COMMAND
 
 DOCKERFILE = REPO_ROOT / "model_containers" / "Dockerfile"
 

@@ -7,7 +7,7 @@ import signal
 import threading
 import time
 
-from conftest import HANDLERS_DIR, IRIS_ROWS
+from serving_harness import HANDLERS_DIR, IRIS_ROWS
 
 BEHAVIOURS = str(HANDLERS_DIR / "behaviours.py")
 
