@@ -354,11 +354,21 @@ def _serve_workers(config: ServerConfig, on_listening: Callable[[str, int], None
                 return bool(os.read(first_ready_read, 1))
         return False
 
+    supervisor = os.getpid()
+
+    def stop_when_orphaned() -> None:
+        # If the supervisor is killed outright (SIGKILL, OOM) nobody forwards SIGTERM: drain anyway
+        # rather than serve on unsupervised.
+        while os.getppid() == supervisor:
+            time.sleep(1.0)
+        os.kill(os.getpid(), signal.SIGTERM)
+
     def spawn(index: int, first_start: bool) -> None:
         pid = os.fork()
         if pid == 0:  # child: serve on the inherited socket, never return into the parent's code
             code = 1
             try:
+                threading.Thread(target=stop_when_orphaned, name="orphan-watch", daemon=True).start()
                 app = App(worker_config)
                 server = InferenceHTTPServer(worker_config, app, sock)
                 if index == 0 and first_start:

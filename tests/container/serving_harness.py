@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -45,7 +46,8 @@ class ServerProcess:
         self._log = open(log_path, "wb")
         self.started_at = time.monotonic()
         self.process = subprocess.Popen([sys.executable, *SERVE_COMMAND[1:], *extra_args], env=env,
-                                        stdout=self._log, stderr=subprocess.STDOUT, cwd=REPO_ROOT)
+                                        stdout=self._log, stderr=subprocess.STDOUT, cwd=REPO_ROOT,
+                                        start_new_session=True)  # so stop() can end worker processes too
 
     def connection(self, timeout: float = 10) -> http.client.HTTPConnection:
         return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
@@ -96,8 +98,11 @@ class ServerProcess:
             self.stop()
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
+        """Kill what is left of this server: the process and any worker processes it forked."""
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.process.wait()
         if not self._log.closed:
             self._log.close()

@@ -138,3 +138,21 @@ def test_a_worker_that_dies_is_replaced(start_server):
     for _ in range(10):
         assert server.score({"instances": IRIS_ROWS}).status == 200
     assert server.terminate() == 0
+
+
+def test_workers_drain_and_exit_when_the_supervisor_is_killed(start_server):
+    import os
+
+    server = start_server({"TWINSERVE_WORKERS": "2"})
+    deadline = time.monotonic() + 10
+    while len({r["pid"] for r in server.log_records() if r["event"] == "model_loaded"}) < 2:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    workers = {r["pid"] for r in server.log_records() if r["event"] == "model_loaded"}
+    server.process.kill()  # the supervisor only: SIGKILL cannot be forwarded
+    server.process.wait()
+    deadline = time.monotonic() + 10
+    while any(os.path.exists(f"/proc/{pid}") and "zombie" not in open(f"/proc/{pid}/status").read()
+              for pid in workers):
+        assert time.monotonic() < deadline, "workers outlived their supervisor"
+        time.sleep(0.1)
