@@ -44,7 +44,8 @@ def _cmd_synth(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print(format_summary(summary))
-    print(f"AWS: {args.cdk_out}/   Azure: {args.pulumi_out}/<env>.json   ({time.perf_counter() - started:.1f} s)")
+    plans = "<deployment>/<env>.json" if len(spec_paths) > 1 else "<env>.json"
+    print(f"AWS: {args.cdk_out}/   Azure: {args.pulumi_out}/{plans}   ({time.perf_counter() - started:.1f} s)")
     return 0
 
 

@@ -156,11 +156,12 @@ def synth(project: Project, spec_paths: list[Path], *, cdk_out: Path, pulumi_out
 def format_summary(summary: dict[tuple[str, str, str], int]) -> str:
     rows = sorted({(label, env) for label, env, _ in summary},
                   key=lambda r: (r[0], ("dev", "staging", "prod").index(r[1])))
-    lines = [f"{'deployment':<16} {'environment':<12} {'aws':>14} {'azure':>14}"]
+    width = max([len("deployment"), *(len(label) for label, _ in rows)])
+    lines = [f"{'deployment':<{width}} {'environment':<12} {'aws':>14} {'azure':>14}"]
     for label, env_name in rows:
         cells = []
         for cloud in ("aws", "azure"):
             count = summary.get((label, env_name, cloud))
             cells.append(f"{count:>4} resources" if count is not None else "-")
-        lines.append(f"{label:<16} {env_name:<12} {cells[0]:>14} {cells[1]:>14}")
+        lines.append(f"{label:<{width}} {env_name:<12} {cells[0]:>14} {cells[1]:>14}")
     return "\n".join(lines)
