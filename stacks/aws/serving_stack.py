@@ -41,6 +41,8 @@ from twinserve.aws import (
 from twinserve.aws.model_archive import pack_model_dir
 from twinserve.spec import DeploymentSpec
 
+from ..container_settings import container_environment
+
 
 def endpoint_name(spec: DeploymentSpec, env_name: str) -> str:
     return f"{spec.name}-{env_name}"
@@ -88,8 +90,7 @@ class ServingStack(cdk.Stack):
                 self.models[version] = SageMakerModel(self, f"ModelV{version}", SageMakerModelProps(
                     image=image, artifacts=self.artifacts, role=self.role, vpc=vpc,
                     network_isolation=aws.network_isolation, encryption_key=self.key,
-                    environment={"TWINSERVE_MODEL_NAME": spec.model.name, "TWINSERVE_MODEL_VERSION": version,
-                                 "TWINSERVE_REQUEST_TIMEOUT_SECONDS": str(serving.request_timeout_seconds)}))
+                    environment=container_environment(env, "aws")))
             return self.models[version]
 
         # ---- endpoint

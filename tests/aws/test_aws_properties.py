@@ -176,7 +176,14 @@ def test_image_asset_goes_to_the_environments_repository(tpl):
     model = _one(tpl("iris-prod/Serving"), "AWS::SageMaker::Model")["Properties"]
     image = str(model["PrimaryContainer"]["Image"])
     assert "/twinserve/iris-prod:" in image
-    assert model["PrimaryContainer"]["Environment"]["TWINSERVE_MODEL_VERSION"] == "1"
+
+
+def test_serving_settings_reach_the_container(tpl):
+    # spec: request_timeout_seconds 60 (default) -> the server answers 504 one second before
+    # SageMaker's own 60 s limit; max_concurrent_requests_per_instance 4 -> 4 predicting threads
+    model = _one(tpl("iris-prod/Serving"), "AWS::SageMaker::Model")["Properties"]
+    assert model["PrimaryContainer"]["Environment"] == {
+        "SAGEMAKER_MODEL_SERVER_TIMEOUT": "59", "TWINSERVE_THREADS": "4"}
 
 
 def test_execution_role_is_least_privilege(tpl):

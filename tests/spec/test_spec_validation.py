@@ -258,3 +258,11 @@ def test_docs_spec_reference_is_generated_from_the_models():
 
     assert (REPO_ROOT / "docs" / "spec.md").read_text() == render(), \
         "docs/spec.md is stale: run `python -m twinserve.spec.reference > docs/spec.md`"
+
+
+def test_sagemaker_realtime_timeout_is_capped_at_60_seconds(raw):
+    raw["environments"]["dev"]["serving"] = {"request_timeout_seconds": 120}
+    assert ("environments.dev.serving.request_timeout_seconds: SageMaker realtime invocations time out after 60 s"
+            in only(raw))
+    raw["environments"]["dev"]["targets"] = ["azure"]
+    parse_spec(raw, file="spec.yaml")  # Azure ML managed endpoints allow up to 180 s

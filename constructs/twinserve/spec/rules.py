@@ -19,6 +19,9 @@ MIN_INSTANCES_FOR_ROLLOUT = {"all_at_once": 1, "canary": 3, "linear": 3, "rollin
 AKS_MIN_NODES = 3
 AKS_MIN_VCPUS = 12
 AZURE_MAX_MIRROR_PERCENT = 50
+AZURE_BATCH_DOCKERFILE = "Dockerfile.azureml-batch"
+"""In a ``container.build`` context: the image Azure ML batch deployments run (the serving image plus
+the batch runtime packages Azure ML requires)."""
 
 # vCPUs of common Azure sizes whose name does not carry the core count.
 _AZURE_VCPUS = {
@@ -48,6 +51,10 @@ def check_deployment(spec: DeploymentSpec, base_dir: Path | None = None) -> list
     if (container.build is None) == (container.image_uri is None):
         issues.append(SpecIssue("container", container.model_dump(include={"build", "image_uri"}, exclude_none=True),
                                 "set exactly one of build (Docker build context) or image_uri"))
+    if container.azure_batch_image_uri is not None and container.build is not None:
+        issues.append(SpecIssue("container.azure_batch_image_uri", container.azure_batch_image_uri,
+                                "only with image_uri: with build, the Azure ML batch image is built from "
+                                f"{AZURE_BATCH_DOCKERFILE} in the build context"))
     for name, env in spec.environments.items():
         issues.extend(check_environment(spec, f"environments.{name}", env))
     return issues
@@ -119,6 +126,12 @@ def check_environment(spec: DeploymentSpec, at: str, env: EnvironmentSpec) -> li
             issue("aws.network_isolation", True, "SageMaker serverless endpoints do not support network isolation")
         if aws and env.aws.data_capture.enabled:
             issue("aws.data_capture.enabled", True, "SageMaker serverless endpoints do not support data capture")
+
+    # ---- SageMaker answers real-time and serverless invocations within 60 s, whatever the container does
+    if aws and serving.endpoint_type in ("realtime", "serverless") and serving.request_timeout_seconds > 60:
+        issue("serving.request_timeout_seconds", serving.request_timeout_seconds,
+              f"SageMaker {serving.endpoint_type} invocations time out after 60 s; use at most 60, "
+              "or endpoint_type async for longer requests")
 
     # ---- rollout needs
     needed = MIN_INSTANCES_FOR_ROLLOUT[rollout.strategy]

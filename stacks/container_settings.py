@@ -1,0 +1,29 @@
+"""What the stacks of both clouds tell the common container, from the spec.
+
+The container reads each platform's own variable names (model_containers/twinserve_serving/config.py);
+the stacks set them so that the spec's serving settings reach the server on either cloud:
+
+  serving.request_timeout_seconds              -> the server's per-request deadline, one second
+                                                  under the platform's, so a slow request gets the
+                                                  container's JSON 504 rather than a bare platform
+                                                  timeout (SageMaker: 60 s fixed; Azure ML: request_settings)
+  serving.max_concurrent_requests_per_instance -> the server's concurrent predictions (threads), matching
+                                                  Azure ML's max_concurrent_requests_per_instance
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from twinserve.spec import EnvironmentSpec
+
+PLATFORM_MARGIN_SECONDS = 1
+
+
+def container_environment(env: EnvironmentSpec, cloud: Literal["aws", "azure"]) -> dict[str, str]:
+    serving = env.serving
+    deadline = max(1, serving.request_timeout_seconds - PLATFORM_MARGIN_SECONDS)
+    threads = str(serving.max_concurrent_requests_per_instance)
+    if cloud == "aws":
+        return {"SAGEMAKER_MODEL_SERVER_TIMEOUT": str(deadline), "TWINSERVE_THREADS": threads}
+    return {"SCORING_TIMEOUT_MS": str(deadline * 1000), "TWINSERVE_THREADS": threads}
