@@ -23,6 +23,7 @@ import yaml
 
 from .pulumi_plan import PlannedResource, plan_program
 from .spec import DeploymentSpec, load_spec, spec_label
+from .spec.rules import AZURE_BATCH_DOCKERFILE
 
 # jsii prints a banner on every start with Node 20 (end of life); it is noise in synth output.
 QUIET_JSII = {
@@ -108,6 +109,11 @@ def check_artifacts(spec: DeploymentSpec, spec_dir: Path) -> None:
         context = (spec_dir / spec.container.build).resolve()
         if not (context / "Dockerfile").is_file():
             raise FileNotFoundError(f"container.build: no Dockerfile in {context}")
+        azure = any("azure" in env.targets for env in map(spec.environment, spec.environments))
+        if azure and not (context / AZURE_BATCH_DOCKERFILE).is_file():
+            raise FileNotFoundError(
+                f"container.build: no {AZURE_BATCH_DOCKERFILE} in {context} (Azure ML batch deployments run the "
+                "serving image plus azureml-core and azureml-dataset-runtime[fuse]; see docs/container.md)")
 
 
 def synth(project: Project, spec_paths: list[Path], *, cdk_out: Path, pulumi_out: Path,

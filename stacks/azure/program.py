@@ -12,6 +12,8 @@ How the spec maps onto the components (see docs/azure.md):
   azure.online_endpoints-> a managed and/or a Kubernetes (AKS) online endpoint
   serving.batch         -> the batch deployment's settings (the batch endpoint is always planned:
                            its cluster scales to zero, so it costs nothing while idle)
+  container             -> the serving environment (online deployments) and the batch environment
+                           (Dockerfile.azureml-batch, or azure_batch_image_uri, or image_uri)
   scaling               -> autoscale of the managed deployments
   alarms                -> latency and 5xx alerts to an action group with the e-mails
   budget                -> a monthly consumption budget on the environment's resource group
@@ -32,6 +34,7 @@ from twinserve.azure import (AksInferenceCluster, AksInferenceClusterArgs, Alert
                              MlWorkspaceArgs, ModelEnvironment, ModelEnvironmentArgs, OnlineDeploymentSettings,
                              OnlineEndpoint, OnlineEndpointArgs)
 from twinserve.spec import DeploymentSpec, load_spec
+from twinserve.spec.rules import AZURE_BATCH_DOCKERFILE
 
 DEFAULT_SPEC = "deploy/twinserve.yaml"
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -88,6 +91,12 @@ def build_environment(spec: DeploymentSpec, env_name: str, *, location: str, spe
                                readiness_path=container.readiness_path, scoring_path=container.scoring_path),
         image_uri=container.image_uri,
         build_context=(spec_dir / container.build).resolve() if container.build else None,
+        # Azure ML's batch runtime needs azureml-core and azureml-dataset-runtime[fuse] in the image:
+        # its own environment, built from Dockerfile.azureml-batch in the same context, or the
+        # pre-built azure_batch_image_uri. With image_uri alone, batch runs image_uri (docs/azure.md).
+        batch_environment_name=(f"{spec.name}-batch" if container.build or container.azure_batch_image_uri
+                                else None),
+        batch_dockerfile=AZURE_BATCH_DOCKERFILE, batch_image_uri=container.azure_batch_image_uri,
         keep_data=prod, tags=tags),
         opts=pulumi.ResourceOptions(depends_on=[workspace]))
 
@@ -141,7 +150,7 @@ def build_environment(spec: DeploymentSpec, env_name: str, *, location: str, spe
     BatchEndpoint(f"{spec.name}-{env_name}-batch", BatchEndpointArgs(
         resource_group_name=group.name, location=location, workspace_name=workspace.workspace_name,
         endpoint_name=f"{prefix}-batch", model_id=assets.model_ids[spec.model.version],
-        environment_id=assets.environment_id, identity_id=assets.identity.id,
+        environment_id=assets.batch_environment_id, identity_id=assets.identity.id,
         storage_account_name=workspace.storage_account.name, asset_container_name=workspace.asset_container_name,
         asset_datastore_name=workspace.asset_datastore_name, vm_size=azure.batch_vm_size,
         max_nodes=azure.batch_max_nodes, instance_count=batch.instance_count,
@@ -186,6 +195,7 @@ def build_environment(spec: DeploymentSpec, env_name: str, *, location: str, spe
     pulumi.export("online_endpoints", {k: f"{prefix}-{k}" for k in endpoints})
     pulumi.export("batch_endpoint", f"{prefix}-batch")
     pulumi.export("environment_version", assets.environment_version)
+    pulumi.export("batch_environment_version", assets.batch_environment_version)
 
 
 def main() -> None:

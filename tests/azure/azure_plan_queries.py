@@ -82,6 +82,18 @@ def _replace(value: Any, old: str, new: str) -> Any:
     return value
 
 
+def serving_environment(plan: list[dict]) -> dict:
+    """The environment version of the online deployments (``<spec name>-serving``)."""
+    (env,) = [r for r in of_type(plan, ML + "EnvironmentVersion") if r["inputs"]["name"].endswith("-serving")]
+    return env
+
+
+def batch_environment(plan: list[dict]) -> dict:
+    """The environment version of the batch deployment (``<spec name>-batch``)."""
+    (env,) = [r for r in of_type(plan, ML + "EnvironmentVersion") if r["inputs"]["name"].endswith("-batch")]
+    return env
+
+
 def environment_version(plan: list[dict]) -> str:
-    (env,) = of_type(plan, ML + "EnvironmentVersion")
-    return env["inputs"]["version"]
+    """The build context's content hash: the version of the serving and the batch environment alike."""
+    return serving_environment(plan)["inputs"]["version"]

@@ -187,10 +187,30 @@ def test_invalid_arguments_name_field_value_and_what_is_allowed(make, field, fra
     (dict(image_uri="example.azurecr.io/x:1"), "image_uri", "exactly one"),
     (dict(build_context=None), "image_uri", "exactly one"),
     (dict(build_context=REPO / "docs"), "build_context", "Dockerfile"),
+    # the batch environment (Azure ML's batch runtime packages)
+    (dict(batch_environment_name="iris batch"), "batch_environment_name", "asset name"),
+    (dict(batch_environment_name="iris-serving"), "batch_environment_name", "differ from environment_name"),
+    (dict(batch_environment_name="iris-batch", batch_dockerfile="Dockerfile.missing"), "batch_dockerfile",
+     "not excluded by its .dockerignore"),
+    (dict(batch_environment_name="iris-batch", batch_dockerfile="examples/azure_score/score.py"), "batch_dockerfile",
+     "not excluded by its .dockerignore"),  # exists, but .dockerignore keeps it out of the upload
+    (dict(batch_environment_name="iris-batch", batch_image_uri="x.azurecr.io/b:1"), "batch_image_uri",
+     "only with image_uri"),
+    (dict(build_context=None, image_uri="x.azurecr.io/s:1", batch_image_uri="x.azurecr.io/b:1"), "batch_image_uri",
+     "needs batch_environment_name"),
+    (dict(build_context=None, image_uri="x.azurecr.io/s:1", batch_environment_name="iris-batch"),
+     "batch_environment_name", "set batch_image_uri too"),
 ])
 def test_model_environment_arguments(sample_model, kw, field, fragment):
     with pytest.raises(ValueError, match=rf"^ModelEnvironmentArgs\.{field}: .*{fragment}"):
         model_env(sample_model, **kw)
+
+
+def test_model_environment_batch_arguments_that_pass(sample_model):
+    assert model_env(sample_model, batch_environment_name="iris-batch").batch_dockerfile == "Dockerfile.azureml-batch"
+    model_env(sample_model, build_context=None, image_uri="x.azurecr.io/s:1", batch_environment_name="iris-batch",
+              batch_image_uri="x.azurecr.io/b:1")
+    model_env(sample_model, build_context=None, image_uri="x.azurecr.io/s:1")  # batch runs image_uri
 
 
 def test_aks_args_total_vcpus():

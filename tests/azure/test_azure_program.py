@@ -6,8 +6,9 @@ from __future__ import annotations
 import pytest
 from syrupy.extensions.json import JSONSnapshotExtension
 
-from azure_plan_queries import (DEPLOY_SPEC, EXAMPLES, ML, REPO, by_name, children, endpoint_groups,
-                                environment_version, of_type, one, snapshot_view)
+from azure_plan_queries import (DEPLOY_SPEC, EXAMPLES, ML, REPO, batch_environment, by_name, children,
+                                endpoint_groups, environment_version, of_type, one, serving_environment,
+                                snapshot_view)
 from twinserve.azure.model_environment import build_context_files
 from twinserve.spec import azure_vm_vcpus, load_spec
 
@@ -133,7 +134,7 @@ def test_traffic_split_example_serves_blue_and_green_from_their_model_versions(p
 def test_environment_routes_match_the_container(plan, env):
     routes = pytest.importorskip("twinserve_serving.routes")
     planned = plan(DEPLOY_SPEC, env)
-    config = one(planned, ML + "EnvironmentVersion")["inputs"]["properties"]["inferenceConfig"]
+    config = serving_environment(planned)["inputs"]["properties"]["inferenceConfig"]
     assert config == {
         "livenessRoute": {"path": routes.LIVENESS_PATH, "port": routes.DEFAULT_PORT},
         "readinessRoute": {"path": routes.READINESS_PATH, "port": routes.DEFAULT_PORT},
@@ -145,7 +146,7 @@ def test_image_context_is_uploaded_file_by_file_and_built_by_azure_ml(plan):
     planned = plan(DEPLOY_SPEC, "dev")
     context = (REPO / "model_containers").resolve()
     files = build_context_files(context)
-    env = one(planned, ML + "EnvironmentVersion")
+    env = serving_environment(planned)
     version = env["inputs"]["version"]
     assert len(version) == 12
     blobs = [r for r in of_type(planned, "azure-native:storage:Blob") if "-image-context-" in r["name"]]
@@ -156,6 +157,36 @@ def test_image_context_is_uploaded_file_by_file_and_built_by_azure_ml(plan):
     assert "Dockerfile" in {f.name for f in files} and not any("__pycache__" in str(f) for f in files)
     build = env["inputs"]["properties"]["build"]
     assert build == {"contextUri": f"azureml://datastores/twinserveassets/paths/{prefix}", "dockerfilePath": "Dockerfile"}
+    # The batch environment is built by Azure ML from the same uploaded context, with its own Dockerfile.
+    batch = batch_environment(planned)
+    assert batch["inputs"]["name"] == "iris-batch" and batch["inputs"]["version"] == version
+    assert batch["inputs"]["properties"]["build"] == {
+        "contextUri": f"azureml://datastores/twinserveassets/paths/{prefix}", "dockerfilePath": "Dockerfile.azureml-batch"}
+    assert {b["name"] for b in blobs} <= set(batch["depends_on"])
+    assert {"Dockerfile.azureml-batch", "requirements-azureml-batch.txt"} <= {f.name for f in files}
+
+
+@pytest.mark.parametrize("dockerfile", sorted((REPO / "model_containers").glob("Dockerfile*")), ids=lambda p: p.name)
+def test_every_file_a_dockerfile_copies_survives_the_dockerignore(dockerfile):
+    context = (REPO / "model_containers").resolve()
+    uploaded = {f.relative_to(context).as_posix() for f in build_context_files(context)}
+    sources = [line.split()[1:-1] for line in dockerfile.read_text().splitlines() if line.startswith(("COPY ", "ADD "))]
+    assert sources
+    for source in (s for group in sources for s in group):
+        assert source in uploaded or any(u.startswith(source.rstrip("/") + "/") for u in uploaded), source
+
+
+@pytest.mark.parametrize("case", CASES, ids=case_id)
+def test_batch_deployment_runs_the_batch_environment_and_online_deployments_the_serving_one(plan, case):
+    planned = plan(*case)
+    serving, batch = serving_environment(planned), batch_environment(planned)
+    assert "inferenceConfig" in serving["inputs"]["properties"]
+    assert "inferenceConfig" not in batch["inputs"]["properties"]  # batch calls the entry script, not HTTP
+    deployment = one(planned, ML + "BatchDeployment")
+    assert deployment["inputs"]["properties"]["environmentId"] == f"{batch['name']}-id"
+    for group in endpoint_groups(planned):
+        for online in group["deployments"]:
+            assert online["inputs"]["properties"]["environmentId"] == f"{serving['name']}-id"
 
 
 @pytest.mark.parametrize("env", ENVS)
@@ -336,9 +367,35 @@ def _raw(**container) -> dict:
 def test_prebuilt_image_is_used_as_is(plan, sample_model):
     image = "myregistry.azurecr.io/twinserve-serving:1.4.0"
     planned = _plan_spec(_raw(image_uri=image), REPO)
-    env = one(planned, ML + "EnvironmentVersion")["inputs"]
-    assert env["properties"]["image"] == image and "build" not in env["properties"]
+    (env,) = of_type(planned, ML + "EnvironmentVersion")  # no batch environment without azure_batch_image_uri
+    assert env["inputs"]["properties"]["image"] == image and "build" not in env["inputs"]["properties"]
     assert not [r for r in planned if "-image-context-" in r["name"]]
+    # Batch runs image_uri too, which must then carry azureml-core and azureml-dataset-runtime[fuse].
+    assert one(planned, ML + "BatchDeployment")["inputs"]["properties"]["environmentId"] == f"{env['name']}-id"
+
+
+def test_prebuilt_batch_image_gets_its_own_environment(plan, sample_model):
+    image, batch_image = "myregistry.azurecr.io/twinserve-serving:1.4.0", "myregistry.azurecr.io/twinserve-azureml-batch:1.4.0"
+    planned = _plan_spec(_raw(image_uri=image, azure_batch_image_uri=batch_image), REPO)
+    serving, batch = serving_environment(planned), batch_environment(planned)
+    assert serving["inputs"]["properties"]["image"] == image
+    assert batch["inputs"]["properties"]["image"] == batch_image and batch["inputs"]["name"] == "iris-batch"
+    assert batch["inputs"]["version"] != serving["inputs"]["version"]
+    assert one(planned, ML + "BatchDeployment")["inputs"]["properties"]["environmentId"] == f"{batch['name']}-id"
+    for group in endpoint_groups(planned):
+        assert {d["inputs"]["properties"]["environmentId"] for d in group["deployments"]} == {f"{serving['name']}-id"}
+
+
+def test_build_context_without_the_batch_dockerfile_is_refused_before_synth_for_azure(tmp_path, sample_model):
+    from twinserve.spec import parse_spec
+    from twinserve.synth import check_artifacts
+
+    (tmp_path / "Dockerfile").write_text("FROM scratch\n")
+    raw = _raw(build=str(tmp_path))
+    with pytest.raises(FileNotFoundError, match=r"container.build: no Dockerfile.azureml-batch in .*azureml-core"):
+        check_artifacts(parse_spec(raw, base_dir=REPO), REPO)
+    raw["defaults"]["targets"] = ["aws"]  # SageMaker has no use for it
+    check_artifacts(parse_spec(raw, base_dir=REPO), REPO)
 
 
 def test_missing_model_folder_is_a_clear_error(tmp_path, sample_model):

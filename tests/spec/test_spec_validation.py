@@ -238,6 +238,16 @@ def test_exactly_one_artifact_source(raw):
     assert "spec.yaml: model.artifact: set exactly one of path (local model directory) or s3_uri" in only(raw)
 
 
+def test_azure_batch_image_uri_is_only_for_a_prebuilt_image(raw):
+    assert raw["container"].get("build")  # the sample builds model_containers/
+    raw["container"]["azure_batch_image_uri"] = "myregistry.azurecr.io/twinserve-azureml-batch:1"
+    assert ("spec.yaml: container.azure_batch_image_uri: only with image_uri: with build, the Azure ML batch image "
+            "is built from Dockerfile.azureml-batch in the build context") in only(raw)
+    raw["container"] = {"image_uri": "myregistry.azurecr.io/twinserve-serving:1",
+                        "azure_batch_image_uri": "myregistry.azurecr.io/twinserve-azureml-batch:1"}
+    assert parse_spec(raw, file="spec.yaml").container.azure_batch_image_uri.endswith("-batch:1")
+
+
 def test_the_sample_is_not_mutated_by_validation(raw):
     before = copy.deepcopy(raw)
     parse_spec(raw, file="spec.yaml")

@@ -11,6 +11,11 @@
   into the workspace's container registry itself - no Docker engine is needed where Pulumi runs.
   The version is a hash of the image reference or of the build context, so a changed image is a
   new (immutable) environment version and the deployments roll onto it.
+* Batch environment version (optional, ``batch_environment_name``): Azure ML's batch runtime needs
+  ``azureml-core`` and ``azureml-dataset-runtime[fuse]`` in the image, which the serving image does
+  not carry. It is built from ``batch_dockerfile`` in the same uploaded build context (Azure ML
+  takes a Dockerfile path but no build target or args), or is ``batch_image_uri`` as is. Without it,
+  ``batch_environment_id`` is the serving environment.
 * A user-assigned identity for the endpoints with AcrPull on the registry, Storage Blob Data Reader
   on the storage account and AzureML Metrics Writer on the workspace.
 """
@@ -111,6 +116,14 @@ class ModelEnvironmentArgs:
     image_uri: str | None = None
     build_context: Path | None = None
     """Exactly one of ``image_uri`` (pre-built, used as is) or ``build_context`` (built by Azure ML)."""
+    batch_environment_name: str | None = None
+    """Declare a second environment version under this name for batch deployments: built from
+    ``batch_dockerfile`` with ``build_context``, or ``batch_image_uri`` with ``image_uri``. Unset:
+    batch deployments use the serving environment, whose image must then carry the batch packages."""
+    batch_dockerfile: str = "Dockerfile.azureml-batch"
+    """The batch image's Dockerfile, relative to ``build_context`` (with ``batch_environment_name``)."""
+    batch_image_uri: str | None = None
+    """The pre-built batch image, with ``image_uri`` and ``batch_environment_name`` only."""
     pinned_model_versions: list[str] = field(default_factory=list)
     """Older versions still served by a variant: declared (already uploaded) so Pulumi keeps them."""
     keep_data: bool = False
@@ -134,6 +147,24 @@ class ModelEnvironmentArgs:
         if self.build_context is not None:
             check((self.build_context / "Dockerfile").is_file(), owner, "build_context", str(self.build_context),
                   "must be a folder holding a Dockerfile")
+        if self.batch_environment_name is not None:
+            check(bool(_ASSET_NAME.match(self.batch_environment_name)), owner, "batch_environment_name",
+                  self.batch_environment_name, "must be letters, digits, '_', '.', '-' (Azure ML asset name)")
+            check(self.batch_environment_name != self.environment_name, owner, "batch_environment_name",
+                  self.batch_environment_name, "must differ from environment_name")
+        check(self.batch_image_uri is None or self.image_uri is not None, owner, "batch_image_uri",
+              self.batch_image_uri, "set only with image_uri; with build_context the batch image is built "
+              "from batch_dockerfile")
+        check(self.batch_image_uri is None or self.batch_environment_name is not None, owner, "batch_image_uri",
+              self.batch_image_uri, "needs batch_environment_name (the environment it becomes)")
+        if self.batch_environment_name is not None and self.image_uri is not None:
+            check(self.batch_image_uri is not None, owner, "batch_environment_name", self.batch_environment_name,
+                  "with image_uri, set batch_image_uri too, or leave both unset to run batch on image_uri")
+        if self.batch_environment_name is not None and self.build_context is not None:
+            dockerfile = self.build_context / self.batch_dockerfile
+            check(dockerfile.is_file() and dockerfile in build_context_files(self.build_context), owner,
+                  "batch_dockerfile", self.batch_dockerfile,
+                  f"must be a file in build_context ({self.build_context}) not excluded by its .dockerignore")
 
     @property
     def all_model_versions(self) -> list[str]:
@@ -141,7 +172,8 @@ class ModelEnvironmentArgs:
 
 
 class ModelEnvironment(pulumi.ComponentResource):
-    """Exposes ``model_ids`` (version -> id), ``environment_id``, ``environment_version``, ``identity``
+    """Exposes ``model_ids`` (version -> id), ``environment_id``, ``environment_version``,
+    ``batch_environment_id`` (the serving environment's without ``batch_environment_name``), ``identity``
     (``id``, ``principal_id``, ``client_id``) and ``role_assignments``."""
 
     def __init__(self, name: str, args: ModelEnvironmentArgs, opts: pulumi.ResourceOptions | None = None) -> None:
@@ -189,12 +221,20 @@ class ModelEnvironment(pulumi.ComponentResource):
             self.environment_version = content_hash(args.build_context, context_files)
             prefix = f"images/{args.environment_name}/{self.environment_version}"
             context_blobs = upload(prefix, args.build_context, context_files, "image-context")
-            image_properties = dict(build=ml.BuildContextArgs(
-                context_uri=f"azureml://datastores/{ds}/paths/{prefix}/", dockerfile_path="Dockerfile"))
+
+            def built_from(dockerfile: str) -> dict:
+                return dict(build=ml.BuildContextArgs(
+                    context_uri=f"azureml://datastores/{ds}/paths/{prefix}/", dockerfile_path=dockerfile))
+
+            image_properties = built_from("Dockerfile")
+            batch_version = self.environment_version
+            batch_image_properties = built_from(args.batch_dockerfile)
         else:
             self.environment_version = hashlib.sha256(args.image_uri.encode()).hexdigest()[:12]
             context_blobs = []
             image_properties = dict(image=args.image_uri)
+            batch_version = hashlib.sha256((args.batch_image_uri or "").encode()).hexdigest()[:12]
+            batch_image_properties = dict(image=args.batch_image_uri)
         self.environment = ml.EnvironmentVersion(
             f"{name}-env", resource_group_name=rg, workspace_name=ws,
             name=args.environment_name, version=self.environment_version,
@@ -203,6 +243,22 @@ class ModelEnvironment(pulumi.ComponentResource):
                 description="twinserve common inference image", tags=args.tags, **image_properties),
             opts=child_opts(self, depends_on=context_blobs))
         self.environment_id = self.environment.id
+
+        # ---- batch environment version: the same server plus Azure ML's batch runtime packages.
+        # No inference_config: batch deployments call the entry script, never HTTP routes.
+        self.batch_environment: ml.EnvironmentVersion | None = None
+        self.batch_environment_version = self.environment_version
+        self.batch_environment_id = self.environment_id
+        if args.batch_environment_name is not None:
+            self.batch_environment_version = batch_version
+            self.batch_environment = ml.EnvironmentVersion(
+                f"{name}-batch-env", resource_group_name=rg, workspace_name=ws,
+                name=args.batch_environment_name, version=batch_version,
+                properties=ml.EnvironmentVersionPropertiesArgs(
+                    os_type="Linux", description="twinserve inference image with Azure ML's batch runtime",
+                    tags=args.tags, **batch_image_properties),
+                opts=child_opts(self, depends_on=context_blobs))
+            self.batch_environment_id = self.batch_environment.id
 
         # ---- identity of the endpoints, with what it needs to pull the image and read the model
         self.identity = managedidentity.UserAssignedIdentity(
@@ -219,5 +275,6 @@ class ModelEnvironment(pulumi.ComponentResource):
 
         self.register_outputs({
             "model_ids": self.model_ids, "environment_id": self.environment_id,
-            "environment_version": self.environment_version, "identity_id": self.identity.id,
+            "environment_version": self.environment_version, "batch_environment_id": self.batch_environment_id,
+            "identity_id": self.identity.id,
         })

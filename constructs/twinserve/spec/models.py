@@ -77,6 +77,12 @@ class ContainerSpec(StrictModel):
     pushed to the workspace's Azure Container Registry."""
     image_uri: str | None = None
     """A pre-built image reference used as is on both clouds."""
+    azure_batch_image_uri: str | None = None
+    """Azure ML batch deployments only, with ``image_uri``: a pre-built image that adds Azure ML's batch
+    runtime packages (``azureml-core``, ``azureml-dataset-runtime[fuse]``) to the serving image, e.g.
+    built from ``model_containers/Dockerfile.azureml-batch``. Unset, the batch deployment runs
+    ``image_uri``, which must then carry those packages. With ``build``, the batch image is built from
+    ``Dockerfile.azureml-batch`` in the build context and this field is not allowed."""
     port: Annotated[int, Field(ge=1, le=65535)] = 8080
     """The port the container listens on (SageMaker requires 8080; Azure ML's routes use it too)."""
     liveness_path: str = "/live"
