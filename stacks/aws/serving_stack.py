@@ -70,8 +70,11 @@ class ServingStack(cdk.Stack):
         archive = None
         if artifact.path:  # the folder Azure ML registers, packed the way SageMaker unpacks it
             archive = str(pack_model_dir((spec_dir / artifact.path).resolve()))
+        # The current version goes to models/<name>/<version>/model.tar.gz; versions pinned by a variant
+        # or the shadow are read from their own keys, uploaded by earlier deployments (docs/aws.md).
         self.artifacts = ModelArtifacts(self, "Artifacts", ModelArtifactsProps(
-            model_archive_path=archive, model_data_url=artifact.s3_uri, encryption_key=self.key, retain=prod))
+            model_archive_path=archive, model_data_url=artifact.s3_uri, model_name=spec.model.name,
+            model_version=spec.model.version, encryption_key=self.key, retain=prod))
 
         # ---- inference image
         if spec.container.build:
@@ -88,7 +91,7 @@ class ServingStack(cdk.Stack):
         def model_for(version: str) -> SageMakerModel:
             if version not in self.models:
                 self.models[version] = SageMakerModel(self, f"ModelV{version}", SageMakerModelProps(
-                    image=image, artifacts=self.artifacts, role=self.role, vpc=vpc,
+                    image=image, artifacts=self.artifacts, model_version=version, role=self.role, vpc=vpc,
                     network_isolation=aws.network_isolation, encryption_key=self.key,
                     environment=container_environment(env, "aws")))
             return self.models[version]

@@ -186,9 +186,93 @@ def test_serving_settings_reach_the_container(tpl):
         "SAGEMAKER_MODEL_SERVER_TIMEOUT": "59", "TWINSERVE_THREADS": "4"}
 
 
+def _execution_policy(template: Template) -> list[dict]:
+    """The serving execution role's statements (not the model upload handler's)."""
+    found = [p for key, p in template.find_resources("AWS::IAM::Policy").items() if key.startswith("ExecutionRole")]
+    assert len(found) == 1, found
+    return found[0]["Properties"]["PolicyDocument"]["Statement"]
+
+
+def _in_artifacts_bucket(template: Template, key: str) -> dict:
+    """``s3://<artifacts bucket>/<key>`` the way the template spells it."""
+    bucket = next(k for k in template.find_resources("AWS::S3::Bucket") if k.startswith("ArtifactsBucket"))
+    return {"Fn::Join": ["", ["s3://", {"Ref": bucket}, f"/{key}"]]}
+
+
+def _object_arn(template: Template, key: str) -> dict:
+    bucket = next(k for k in template.find_resources("AWS::S3::Bucket") if k.startswith("ArtifactsBucket"))
+    return {"Fn::Join": ["", [{"Fn::GetAtt": [bucket, "Arn"]}, f"/{key}"]]}
+
+
+def _upload(template: Template) -> tuple[str, dict]:
+    found = template.find_resources("Custom::CDKBucketDeployment")
+    assert len(found) == 1, list(found)
+    return next(iter(found.items()))
+
+
+def _models_by_variant(template: Template) -> dict[str, dict]:
+    """variant name (live and shadow) -> its AWS::SageMaker::Model resource."""
+    config = _one(template, "AWS::SageMaker::EndpointConfig")["Properties"]
+    models = template.find_resources("AWS::SageMaker::Model")
+    return {v["VariantName"]: models[v["ModelName"]["Fn::GetAtt"][0]]
+            for v in config["ProductionVariants"] + config.get("ShadowProductionVariants", [])}
+
+
+def test_current_version_is_uploaded_to_its_versioned_key_and_kept(tpl):
+    # model.version "1" -> s3://<artifacts>/models/iris/1/model.tar.gz, written by this deployment,
+    # encrypted with the environment's key, never pruned, kept when the version changes or the stack goes.
+    t = tpl("iris-prod/Serving")
+    upload_id, upload = _upload(t)
+    bucket = next(k for k in t.find_resources("AWS::S3::Bucket") if k.startswith("ArtifactsBucket"))
+    key = next(iter(t.find_resources("AWS::KMS::Key")))
+    assert upload["Properties"]["DestinationBucketName"] == {"Ref": bucket}
+    assert upload["Properties"]["DestinationBucketKeyPrefix"] == "models/iris/1/"
+    assert (upload["Properties"]["Extract"], upload["Properties"]["Prune"], upload["Properties"]["RetainOnDelete"]) == (
+        True, False, True)
+    assert upload["Properties"]["SystemMetadata"] == {"sse": "aws:kms", "sse-kms-key-id": {"Ref": key}}
+    model = _one(t, "AWS::SageMaker::Model")
+    assert model["Properties"]["PrimaryContainer"]["ModelDataUrl"] == _in_artifacts_bucket(t, "models/iris/1/model.tar.gz")
+    assert upload_id in model["DependsOn"]  # SageMaker reads the archive when it creates the model
+    # dev uses S3-managed keys
+    dev_upload = _upload(tpl("iris-dev/Serving"))[1]["Properties"]
+    assert dev_upload["SystemMetadata"] == {"sse": "AES256"}
+
+
+def test_execution_role_reads_only_the_served_model_versions(tpl):
+    # Exact objects (no wildcard): models/<name>/<version>/model.tar.gz of each version a model serves.
+    for case, versions in [("iris-prod/Serving", ["1"]), ("ab-test-dev/Serving", ["1", "2"])]:
+        t = tpl(case)
+        reads = [r for s in _execution_policy(t) if s["Action"] == "s3:GetObject"
+                 for r in (s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]])]
+        assert reads == [_object_arn(t, f"models/iris/{v}/model.tar.gz") for v in versions], case
+        assert "assets" not in json.dumps(_execution_policy(t))  # nothing in the CDK bootstrap bucket
+
+
+def test_ab_test_each_variant_serves_its_own_version(tpl):
+    # examples/aws/ab-test.yaml: model.version "2"; "current" pins version 1 (uploaded by an earlier
+    # deployment), "challenger" serves version 2 (uploaded by this one).
+    t = tpl("ab-test-dev/Serving")
+    upload_id, upload = _upload(t)
+    assert upload["Properties"]["DestinationBucketKeyPrefix"] == "models/iris/2/"
+    models = _models_by_variant(t)
+    url = {name: m["Properties"]["PrimaryContainer"]["ModelDataUrl"] for name, m in models.items()}
+    assert url == {"current": _in_artifacts_bucket(t, "models/iris/1/model.tar.gz"),
+                   "challenger": _in_artifacts_bucket(t, "models/iris/2/model.tar.gz")}
+    assert upload_id in models["challenger"]["DependsOn"]
+    assert upload_id not in models["current"].get("DependsOn", [])  # version 1 is already in place
+
+
+def test_shadow_serves_the_version_it_pins(tpl):
+    # examples/aws/shadow.yaml: the live variant pins version 1, the candidate serves model.version 2.
+    t = tpl("shadow-staging/Serving")
+    url = {name: m["Properties"]["PrimaryContainer"]["ModelDataUrl"] for name, m in _models_by_variant(t).items()}
+    assert url == {"live": _in_artifacts_bucket(t, "models/iris/1/model.tar.gz"),
+                   "candidate": _in_artifacts_bucket(t, "models/iris/2/model.tar.gz")}
+
+
 def test_execution_role_is_least_privilege(tpl):
     t = tpl("iris-prod/Serving")
-    policy = _one(t, "AWS::IAM::Policy")["Properties"]["PolicyDocument"]["Statement"]
+    policy = _execution_policy(t)
     actions = {a for s in policy for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])}
     assert not any(a.endswith("*") for a in actions), actions
     assert "s3:GetObject" in actions and "s3:PutObject" in actions
@@ -207,8 +291,7 @@ def test_ab_test_weights_and_two_model_versions(tpl):
     t = tpl("ab-test-dev/Serving")
     variants = _one(t, "AWS::SageMaker::EndpointConfig")["Properties"]["ProductionVariants"]
     assert [(v["VariantName"], v["InitialVariantWeight"]) for v in variants] == [("current", 0.8), ("challenger", 0.2)]
-    models = t.find_resources("AWS::SageMaker::Model")
-    assert sorted(m["Properties"]["PrimaryContainer"]["Environment"]["TWINSERVE_MODEL_VERSION"] for m in models.values()) == ["1", "2"]
+    assert len(t.find_resources("AWS::SageMaker::Model")) == 2  # one per version (see test_ab_test_each_variant...)
     t.resource_count_is("AWS::ApplicationAutoScaling::ScalableTarget", 2)
     policy = _one(t, "AWS::SageMaker::Endpoint")["Properties"]["DeploymentConfig"]
     assert policy["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"]["Type"] == "ALL_AT_ONCE"

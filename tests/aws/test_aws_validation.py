@@ -157,6 +157,14 @@ CASES = [
     ("artifacts-not-targz", lambda b: _artifacts(b, model_archive_path=str(b.sample_model / "model")), "model.tar.gz"),
     ("artifacts-missing", lambda b: _artifacts(b, model_archive_path="/nonexistent/model.tar.gz"), "must exist"),
     ("artifacts-bad-s3", lambda b: _artifacts(b, model_data_url="https://x/m.tar.gz"), "model_data_url"),
+    ("artifacts-bad-model-name", lambda b: _artifacts(b, model_data_url="s3://bucket/m.tar.gz", model_name="my_model"),
+     "model_name"),
+    ("artifacts-bad-version", lambda b: _artifacts(b, model_data_url="s3://bucket/m.tar.gz", model_version="1/2"),
+     "model_version"),
+    # an s3_uri archive is the current version only: no versioned layout to find another in
+    ("model-other-version-of-s3-uri", lambda b: _model(
+        b, artifacts=_artifacts(b, model_data_url="s3://bucket/m.tar.gz", model_version="2"), model_version="1"),
+     "only '2'"),
     # image
     ("repo-name", lambda b: _image_repo(b, repository_name="Bad Name"), "repository_name"),
     ("repo-lifecycle", lambda b: _image_repo(b, max_image_count=0), "max_image_count"),
@@ -276,6 +284,8 @@ def test_valid_props_build(base):
     _budget(base, notify_at_percent=[10, 20, 30, 40])
     _batch(base, max_payload_mb=25, max_concurrent_transforms=4)
     _deployment_config(10)
+    pinned = _model(base, model_version="7")  # uploaded by an earlier deployment: read from its key
+    assert pinned.model_data_url.endswith("/models/model/7/model.tar.gz")
 
 
 # --------------------------------------------------------------------------- spec rules (AWS)

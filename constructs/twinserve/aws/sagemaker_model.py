@@ -35,7 +35,10 @@ class SageMakerModelProps:
     image: InferenceImage
     """The serving image; the role is granted pull on its repository only."""
     artifacts: ModelArtifacts
-    """Where the model archive is; the role is granted read on the archive only."""
+    """Where the model archive is; the role is granted read on the served version's archive only."""
+    model_version: str | None = None
+    """The version of ``artifacts``' model to serve (``models/<name>/<version>/model.tar.gz``); default
+    the current one. An older version must have been uploaded by an earlier deployment."""
     role: iam.IRole | None = None
     """Execution role shared by several models; by default the model creates its own."""
     environment: Mapping[str, str] = field(default_factory=dict)
@@ -71,7 +74,9 @@ class SageMakerModel(Construct):
             self, "ExecutionRole", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
             description="Runs the twinserve inference container")
         props.image.grant_pull(self.role)
-        props.artifacts.grant_model_read(self.role)
+        self.model_version = props.model_version or props.artifacts.model_version
+        self.model_data_url = props.artifacts.model_version_url(self.model_version)
+        props.artifacts.grant_model_read(self.role, self.model_version)
         grant_key_use(self.role, props.encryption_key)
         if props.vpc is not None:
             # SageMaker creates and removes the container's network interfaces with this role.
@@ -100,7 +105,7 @@ class SageMakerModel(Construct):
             execution_role_arn=self.role.role_arn,
             primary_container=sagemaker.CfnModel.ContainerDefinitionProperty(
                 image=props.image.image_uri,
-                model_data_url=props.artifacts.model_data_url,
+                model_data_url=self.model_data_url,
                 environment=env or None,
                 mode="SingleModel",
             ),
@@ -113,6 +118,8 @@ class SageMakerModel(Construct):
         policy = role_policy(self.role)
         if policy is not None:
             self.resource.node.add_dependency(policy)
+        # The current version's archive is copied into place during the same deployment.
+        props.artifacts.depend_on_model(self.resource, self.model_version)
         self.model_name = self.resource.attr_model_name
         self.vpc_enabled = props.vpc is not None
         self.network_isolation = props.network_isolation
