@@ -238,6 +238,16 @@ def test_exactly_one_artifact_source(raw):
     assert "spec.yaml: model.artifact: set exactly one of path (local model directory) or s3_uri" in only(raw)
 
 
+def test_a_pinned_model_version_needs_the_versioned_artifact_layout_on_aws(raw):
+    raw["defaults"]["targets"] = ["aws"]
+    raw["model"]["artifact"] = {"s3_uri": "s3://bucket/model.tar.gz"}
+    raw["environments"]["dev"]["serving"] = {"variants": [{"name": "blue", "weight": 100, "model_version": "1"}]}
+    parse_spec(copy.deepcopy(raw), file="spec.yaml")  # pinning model.version itself is fine
+    raw["environments"]["dev"]["serving"]["variants"][0]["model_version"] = "2"
+    assert only(raw).startswith("spec.yaml: environments.dev.serving.variants.0.model_version: with "
+                                "model.artifact.s3_uri SageMaker serves only model.version ('1')")
+
+
 def test_azure_batch_image_uri_is_only_for_a_prebuilt_image(raw):
     assert raw["container"].get("build")  # the sample builds model_containers/
     raw["container"]["azure_batch_image_uri"] = "myregistry.azurecr.io/twinserve-azureml-batch:1"

@@ -83,6 +83,16 @@ def check_environment(spec: DeploymentSpec, at: str, env: EnvironmentSpec) -> li
     if sum(weights) != 100:
         issue("serving.variants", {v.name: v.weight for v in variants},
               f"variant weights must sum to 100, they sum to {sum(weights)}")
+    # An s3_uri is one archive, model.version's: there is no versioned layout to find an older one in.
+    if aws and spec.model.artifact.s3_uri is not None:
+        pinned = [(f"serving.variants.{i}.model_version", v.model_version) for i, v in enumerate(variants)]
+        if serving.shadow is not None:
+            pinned.append(("serving.shadow.model_version", serving.shadow.model_version))
+        for path, version in pinned:
+            if version is not None and version != spec.model.version:
+                issue(path, version, f"with model.artifact.s3_uri SageMaker serves only model.version "
+                      f"({spec.model.version!r}); use model.artifact.path so each version is kept at "
+                      "models/<name>/<version>/ in the artifacts bucket")
 
     # ---- shadow / mirror
     shadow = serving.shadow
