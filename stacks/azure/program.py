@@ -36,6 +36,8 @@ from twinserve.azure import (AksInferenceCluster, AksInferenceClusterArgs, Alert
 from twinserve.spec import DeploymentSpec, load_spec
 from twinserve.spec.rules import AZURE_BATCH_DOCKERFILE
 
+from ..container_settings import container_environment
+
 DEFAULT_SPEC = "deploy/twinserve.yaml"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 KUBERNETES_INSTANCE_TYPE = "defaultinstancetype"
@@ -127,6 +129,7 @@ def build_environment(spec: DeploymentSpec, env_name: str, *, location: str, spe
                 instance_count=count or compute.instance_count,
                 request_timeout_ms=serving.request_timeout_seconds * 1000,
                 max_concurrent_requests_per_instance=serving.max_concurrent_requests_per_instance,
+                environment_variables=container_environment(env, "azure"),
                 autoscaled=managed and autoscale)
 
         deployments = [deployment(v.name, spec.model_version_of(v), v.instance_count) for v in serving.variants]

@@ -296,6 +296,13 @@ def test_instance_counts_and_types_follow_the_spec(plan, env):
         expected = spec_env.compute.azure_instance_type if props["endpointComputeType"] == "Managed" else "defaultinstancetype"
         assert props["instanceType"] == expected
         assert props["requestSettings"]["requestTimeout"] == f"PT{spec_env.serving.request_timeout_seconds}S"
+        # the container answers its own 504 one second before Azure ML's timeout, with as many
+        # predicting threads as Azure ML sends concurrent requests
+        assert props["requestSettings"]["maxConcurrentRequestsPerInstance"] == \
+            spec_env.serving.max_concurrent_requests_per_instance
+        assert props["environmentVariables"] == {
+            "SCORING_TIMEOUT_MS": str((spec_env.serving.request_timeout_seconds - 1) * 1000),
+            "TWINSERVE_THREADS": str(spec_env.serving.max_concurrent_requests_per_instance)}
 
 
 def test_batch_example_maps_the_batch_settings(plan):
