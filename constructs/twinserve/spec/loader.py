@@ -1,10 +1,11 @@
 """Reads a spec file: YAML -> defaults merged into each environment -> types -> cross-field rules.
 
-The file has five top-level keys::
+The file has six top-level keys::
 
     name, model, container      # what is deployed (the same in every environment)
     defaults                    # environment settings shared by all environments
     environments                # dev / staging / prod, each overriding parts of defaults
+    pipeline                    # optional: the AWS promotion pipeline
 
 An environment's settings are ``defaults`` deep-merged with its own section (mappings merge key by
 key; lists and scalars replace). Errors name the key where the bad value was written: under
@@ -21,7 +22,9 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from .errors import MISSING, SpecError, SpecIssue
-from .models import ENVIRONMENT_NAMES, PATTERN_HINTS, ContainerSpec, DeploymentSpec, EnvironmentSpec, ModelSpec
+from .models import (
+    ENVIRONMENT_NAMES, PATTERN_HINTS, ContainerSpec, DeploymentSpec, EnvironmentSpec, ModelSpec, PipelineSpec,
+)
 from .rules import check_deployment
 
 TOP_LEVEL_KEYS = {
@@ -30,6 +33,7 @@ TOP_LEVEL_KEYS = {
     "container": ContainerSpec,
     "defaults": EnvironmentSpec,
     "environments": None,
+    "pipeline": PipelineSpec,
 }
 
 
@@ -85,7 +89,7 @@ def parse_spec(raw: Any, *, file: str = "<spec>", base_dir: Path | None = None) 
             continue
         merged_envs[env_name] = (_deep_merge(defaults, overrides), overrides)
 
-    document = {k: raw.get(k) for k in ("name", "model", "container") if k in raw}
+    document = {k: raw.get(k) for k in ("name", "model", "container", "pipeline") if k in raw}
     document["environments"] = {}
     # Shape and types of the environment-independent part first.
     try:

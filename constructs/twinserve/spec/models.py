@@ -265,6 +265,47 @@ class AzureSpec(StrictModel):
     batch_max_nodes: Annotated[int, Field(ge=1, le=100)] = 2
 
 
+# --------------------------------------------------------------------------- promotion pipeline
+
+_CONNECTION_ARN = r"^arn:aws[a-z-]*:(codeconnections|codestar-connections):[a-z]{2}(-[a-z]+)+-[0-9]:[0-9]{12}:connection/[0-9a-f-]{36}$"
+_REPOSITORY = r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$"
+PATTERN_HINTS[_CONNECTION_ARN] = ("must be a CodeConnections (or CodeStar Connections) connection ARN, "
+                                  "arn:aws:codeconnections:<region>:<account>:connection/<uuid>")
+PATTERN_HINTS[_REPOSITORY] = "must be a repository as owner/name, e.g. my-org/twinserve"
+
+
+class PipelineSourceSpec(StrictModel):
+    """The repository the pipeline watches, through an AWS CodeConnections connection."""
+
+    connection_arn: Annotated[str, Field(pattern=_CONNECTION_ARN)]
+    """The connection to GitHub, GitLab or Bitbucket, created once in the pipeline's account and
+    confirmed in the console (docs/aws.md, "Promotion pipeline")."""
+    repository: Annotated[str, Field(pattern=_REPOSITORY)]
+    """The repository holding this spec, as ``owner/name``."""
+    branch: Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[^\s]+$")] = "main"
+    """A push to this branch starts the pipeline."""
+
+
+class PipelineSpec(StrictModel):
+    """AWS only: a CodePipeline that synthesizes this spec and promotes its AWS environments dev -> staging -> prod.
+
+    Built with CDK Pipelines, deployed once with ``cdk deploy <name>-pipeline``; it then updates itself
+    on every push (docs/aws.md, "Promotion pipeline")."""
+
+    source: PipelineSourceSpec
+    """Where the pipeline gets this repository from."""
+    account: Annotated[str, Field(pattern=r"^[0-9]{12}$")] | None = None
+    """The account the pipeline runs in (a tools account). Required when an environment names its
+    own ``aws.account``; unset, the pipeline and every stage deploy to the CLI's account."""
+    region: Annotated[str, Field(pattern=r"^[a-z]{2}(-[a-z]+)+-[0-9]$")] | None = None
+    """The pipeline's region. Required when an environment names its own ``aws.region``."""
+    manual_approval_before: list[EnvironmentName] = ["prod"]
+    """Environments whose deployment waits for a person to approve it in CodePipeline."""
+    smoke_test: bool = True
+    """After each environment deploys, invoke its endpoint with a sample request and fail the
+    pipeline unless it answers 200 with predictions."""
+
+
 # --------------------------------------------------------------------------- environments
 
 
@@ -291,6 +332,8 @@ class DeploymentSpec(StrictModel):
     container: ContainerSpec
     environments: dict[EnvironmentName, EnvironmentSpec]
     """dev, staging and/or prod, each the result of ``defaults`` merged with its own section."""
+    pipeline: PipelineSpec | None = None
+    """The promotion pipeline on AWS (optional)."""
 
     def environment(self, name: str) -> EnvironmentSpec:
         try:

@@ -26,6 +26,7 @@ container: {{...}}           # the one inference image (ContainerSpec)
 defaults: {{...}}            # environment settings shared by all environments (EnvironmentSpec)
 environments:              # dev, staging, prod: each overrides parts of defaults
   prod: {{...}}
+pipeline: {{...}}            # optional: the AWS promotion pipeline (PipelineSpec)
 ```
 
 An environment's settings are `defaults` deep-merged with its own section: mappings merge key by
@@ -46,6 +47,9 @@ when it inherited it), the bad value and what is allowed; every problem is repor
 - Batch: `max_concurrent_transforms x max_payload_mb <= 100`.
 - AKS inference cluster: at least {aks_nodes} nodes and {aks_vcpus} vCPU in all.
 - A budget needs at least one e-mail in `alarms.emails`.
+- Pipeline: `manual_approval_before` names environments of the spec that target aws, once each; an
+  environment pinning `aws.account` (`aws.region`) needs `pipeline.account` (`pipeline.region`); the
+  smoke test cannot call async endpoints.
 """
 
 

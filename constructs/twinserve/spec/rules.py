@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from .errors import SpecIssue
+from .errors import MISSING, SpecIssue
 from .models import DeploymentSpec, EnvironmentSpec
 
 # Deployment guardrails on SageMaker shift traffic between instances of one variant; with fewer
@@ -57,6 +57,43 @@ def check_deployment(spec: DeploymentSpec, base_dir: Path | None = None) -> list
                                 f"{AZURE_BATCH_DOCKERFILE} in the build context"))
     for name, env in spec.environments.items():
         issues.extend(check_environment(spec, f"environments.{name}", env))
+    if spec.pipeline is not None:
+        issues.extend(check_pipeline(spec))
+    return issues
+
+
+def check_pipeline(spec: DeploymentSpec) -> list[SpecIssue]:
+    """The promotion pipeline deploys the AWS environments; what it names must be one of them."""
+    pipeline = spec.pipeline
+    assert pipeline is not None
+    issues: list[SpecIssue] = []
+    aws_envs = {name: env for name, env in spec.environments.items() if "aws" in env.targets}
+    if not aws_envs:
+        issues.append(SpecIssue("pipeline", "set", "no environment targets aws; the pipeline would deploy nothing"))
+    gated = pipeline.manual_approval_before
+    for i, name in enumerate(gated):
+        if name in gated[:i]:
+            issues.append(SpecIssue(f"pipeline.manual_approval_before.{i}", name, "listed twice"))
+        elif name not in spec.environments:
+            issues.append(SpecIssue(f"pipeline.manual_approval_before.{i}", name,
+                                    f"environment {name!r} is not in the spec; defined: {', '.join(spec.environments)}"))
+        elif name not in aws_envs:
+            issues.append(SpecIssue(f"pipeline.manual_approval_before.{i}", name,
+                                    f"environment {name!r} does not target aws; the pipeline deploys AWS environments only"))
+    # CodePipeline acts in another account or region only from a pipeline whose own account/region is known.
+    for field, label in (("account", "account"), ("region", "region")):
+        pinned = {name: getattr(env.aws, field) for name, env in aws_envs.items() if getattr(env.aws, field)}
+        if pinned and getattr(pipeline, field) is None:
+            where = ", ".join(f"{name} -> {value}" for name, value in pinned.items())
+            issues.append(SpecIssue(f"pipeline.{field}", MISSING,
+                                    f"set the pipeline's {label}: environments pin aws.{field} ({where}), and "
+                                    f"CodePipeline deploys across {label}s only from a pipeline with an explicit {label}"))
+    if pipeline.smoke_test:
+        for name, env in aws_envs.items():
+            if env.serving.endpoint_type == "async":
+                issues.append(SpecIssue("pipeline.smoke_test", True,
+                                        f"environment {name} serves an async endpoint, which the smoke test's "
+                                        "synchronous invoke-endpoint cannot call; set smoke_test: false"))
     return issues
 
 
