@@ -21,6 +21,33 @@ def acknowledge(scope: IConstruct, finding: str, reason: str) -> None:
     cdk.Validations.of(scope).acknowledge(cdk.Acknowledgment(id=f"{PACK}::{finding}", reason=reason))
 
 
+def nag_text(scope: IConstruct, value: str) -> str:
+    """How cdk-nag spells ``value`` (a string that may hold tokens) in a finding: literals as they are,
+    ``Ref`` as ``<Id>``, ``Fn::GetAtt`` as ``<Id.Attr>``. An ARN of a stack whose account and region are
+    known is all literals (``arn:aws:logs:eu-west-1:111111111111:...``); of an environment-agnostic stack
+    it holds ``<AWS::Partition>``, ``<AWS::Region>``, ``<AWS::AccountId>``."""
+    return _render(cdk.Stack.of(scope).resolve(value))
+
+
+def _render(value) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and "Ref" in value:
+        return f"<{value['Ref']}>"
+    if isinstance(value, dict) and "Fn::GetAtt" in value:
+        return f"<{'.'.join(value['Fn::GetAtt'])}>"
+    if isinstance(value, dict) and "Fn::Join" in value:
+        delimiter, parts = value["Fn::Join"]
+        return delimiter.join(_render(part) for part in parts)
+    raise ValueError(f"cannot spell {value!r} the way cdk-nag does")
+
+
+def arn_text(scope: IConstruct, service: str, resource: str) -> str:
+    """``arn:<partition>:<service>:<region>:<account>:<resource>`` of ``scope``'s stack, spelled as in a finding."""
+    stack = cdk.Stack.of(scope)
+    return nag_text(scope, f"arn:{stack.partition}:{service}:{stack.region}:{stack.account}:{resource}")
+
+
 def objects_of(bucket: s3.IBucket, pattern: str) -> str:
     """How cdk-nag spells a resource ``<bucket ARN>/<pattern>`` in an IAM5 finding."""
     child = bucket.node.default_child

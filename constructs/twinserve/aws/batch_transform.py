@@ -25,7 +25,7 @@ from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from ._grants import grant_key_use, grant_objects
-from ._nag import ack_prefix, acknowledge
+from ._nag import ack_prefix, acknowledge, arn_text
 from ._validate import INSTANCE_TYPE, INSTANCE_TYPE_HINT, check_pattern, check_range, fail
 from .sagemaker_model import SageMakerModel
 
@@ -138,8 +138,8 @@ class BatchTransform(Construct):
         acknowledge(self.state_machine, "AwsSolutions-IAM5[Resource::*]",
                     "X-Ray tracing and CloudWatch Logs delivery actions have no resource-level permissions "
                     "(added by Step Functions for tracing and logging).")
-        acknowledge(self.state_machine, "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:sagemaker:<AWS::Region>:"
-                    "<AWS::AccountId>:transform-job/*]",
+        acknowledge(self.state_machine,
+                    f"AwsSolutions-IAM5[Resource::{arn_text(self, 'sagemaker', 'transform-job/*')}]",
                     "Each run creates a transform job named after its execution, so the job name is only known at "
                     "run time; the actions are limited to Create/Describe/Stop/tag of transform jobs.")
 

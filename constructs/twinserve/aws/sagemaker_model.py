@@ -13,7 +13,7 @@ from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
 from ._grants import grant_key_use, role_policy
-from ._nag import acknowledge
+from ._nag import acknowledge, arn_text
 from .inference_image import InferenceImage
 from .model_artifacts import ModelArtifacts
 
@@ -96,8 +96,7 @@ class SageMakerModel(Construct):
         acknowledge(self.role, "AwsSolutions-IAM5[Resource::*]",
                     "ecr:GetAuthorizationToken, cloudwatch:PutMetricData (limited by a namespace condition) and the "
                     "VPC network-interface calls have no resource-level permissions.")
-        acknowledge(self.role, "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>"
-                    ":log-group:/aws/sagemaker/*]",
+        acknowledge(self.role, f"AwsSolutions-IAM5[Resource::{arn_text(self, 'logs', 'log-group:/aws/sagemaker/*')}]",
                     "SageMaker writes container logs to log groups and streams it names per endpoint/job under "
                     "/aws/sagemaker/ (e.g. /aws/sagemaker/Endpoints/<name>, /aws/sagemaker/TransformJobs).")
         self.resource = sagemaker.CfnModel(
