@@ -7,6 +7,9 @@ Context (``cdk synth -c key=value``):
          are then prefixed with ``spec_label`` (folder-stem).
   env    synthesize only this environment (default: every environment whose targets include aws)
   nag    "true" runs cdk-nag's AwsSolutions pack during synth (the tests always do); findings fail synth
+
+A spec with a ``pipeline`` section also gets the stack ``<name>-pipeline`` (the promotion pipeline,
+stacks/aws/pipeline_stack.py) beside its stages, unless ``env`` narrows the synth to one environment.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import aws_cdk as cdk
 
 from twinserve.spec import DeploymentSpec, SpecError, load_spec, spec_label
 
+from .pipeline_stack import PipelineStack, pipeline_stack_id
 from .serving_stage import ServingStage
 
 DEFAULT_SPEC = "deploy/twinserve.yaml"
@@ -38,6 +42,25 @@ def add_deployment(app: cdk.App, spec: DeploymentSpec, spec_dir: Path, *, only_e
     return stages
 
 
+def add_pipeline(app: cdk.App, spec: DeploymentSpec, spec_path: Path, *, prefix: str = "") -> PipelineStack | None:
+    """Add the promotion pipeline of ``spec`` (read from ``spec_path``) to ``app`` when it has one."""
+    if spec.pipeline is None:
+        return None
+    return PipelineStack(app, pipeline_stack_id(spec, prefix), spec=spec, spec_path=repository_path(spec_path),
+                         spec_dir=spec_path.parent, prefix=prefix,
+                         description=f"twinserve {spec.name}: promotion pipeline dev -> staging -> prod")
+
+
+def repository_path(spec_path: Path) -> str:
+    """The spec file relative to the project root (the folder with cdk.json), where the pipeline's
+    build runs `cdk synth`."""
+    here = spec_path.resolve()
+    for folder in here.parents:
+        if (folder / "cdk.json").is_file():
+            return here.relative_to(folder).as_posix()
+    raise FileNotFoundError(f"{spec_path}: no cdk.json in its folder or above; the pipeline synthesizes from there")
+
+
 def main() -> None:
     app = cdk.App()
     if str(app.node.try_get_context("nag")).lower() == "true":
@@ -48,8 +71,11 @@ def main() -> None:
     try:
         for spec_path in spec_paths:
             prefix = f"{spec_label(spec_path)}-" if len(spec_paths) > 1 else ""
-            add_deployment(app, load_spec(spec_path), spec_path.parent,
-                           only_env=app.node.try_get_context("env"), prefix=prefix)
+            spec = load_spec(spec_path)
+            only_env = app.node.try_get_context("env")
+            add_deployment(app, spec, spec_path.parent, only_env=only_env, prefix=prefix)
+            if only_env is None:
+                add_pipeline(app, spec, spec_path, prefix=prefix)
     except (SpecError, KeyError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)

@@ -48,6 +48,16 @@ def endpoint_name(spec: DeploymentSpec, env_name: str) -> str:
     return f"{spec.name}-{env_name}"
 
 
+def smoke_test_role_name(spec: DeploymentSpec, env_name: str) -> str:
+    """The role in an environment's account that the pipeline's smoke test assumes to invoke its endpoint."""
+    return f"twinserve-{spec.name}-{env_name}-smoke-test"
+
+
+def smoke_test_caller_role_name(spec: DeploymentSpec) -> str:
+    """The pipeline's smoke-test CodeBuild role, the one principal allowed to assume the roles above."""
+    return f"twinserve-{spec.name}-pipeline-smoke-test"
+
+
 class ServingStack(cdk.Stack):
     def __init__(self, scope: Construct, id: str, *, spec: DeploymentSpec, env_name: str,
                  spec_dir: Path, **kwargs) -> None:
@@ -184,8 +194,25 @@ class ServingStack(cdk.Stack):
                 max_payload_mb=batch.max_payload_mb, max_concurrent_transforms=batch.max_concurrent_transforms,
                 encryption_key=self.key, retain_logs=prod))
 
+        # ---- the promotion pipeline's smoke test invokes the endpoint from the pipeline's account through
+        # this role (SageMaker endpoints have no resource policy), whether the stage is deployed by the
+        # pipeline or by hand: the stack is the same either way.
+        self.smoke_test_role: iam.Role | None = None
+        self.smoke_test_role_output: cdk.CfnOutput | None = None
+        if spec.pipeline is not None and spec.pipeline.smoke_test:
+            caller_account = spec.pipeline.account or self.account  # unset: every stage is in the pipeline's account
+            caller = f"arn:{self.partition}:iam::{caller_account}:role/{smoke_test_caller_role_name(spec)}"
+            self.smoke_test_role = iam.Role(
+                self, "SmokeTestRole", role_name=smoke_test_role_name(spec, env_name),
+                assumed_by=iam.AccountPrincipal(caller_account).with_conditions(
+                    {"ArnEquals": {"aws:PrincipalArn": caller}}),
+                description=f"twinserve {name}: the promotion pipeline's smoke test invokes the endpoint")
+            self.smoke_test_role.add_to_policy(iam.PolicyStatement(
+                actions=["sagemaker:InvokeEndpoint"], resources=[self.endpoint.endpoint_arn]))
+            self.smoke_test_role_output = cdk.CfnOutput(self, "SmokeTestRoleArn", value=self.smoke_test_role.role_arn)
+
         # ---- outputs (smoke tests and pipelines read them)
-        cdk.CfnOutput(self, "EndpointName", value=name)
+        self.endpoint_name_output = cdk.CfnOutput(self, "EndpointName", value=name)
         cdk.CfnOutput(self, "ArtifactsBucketName", value=self.artifacts.bucket.bucket_name)
         cdk.CfnOutput(self, "AlarmTopicArn", value=self.alarms.topic.topic_arn)
         if self.endpoint.is_async:

@@ -22,6 +22,7 @@ REPO = Path(__file__).resolve().parents[2]
 DEPLOY_SPEC = REPO / "deploy" / "twinserve.yaml"
 EXAMPLES = sorted((REPO / "examples" / "aws").glob("*.yaml"))
 STACKS = ("Registry", "Serving")
+LINT_REGIONS = ["us-east-1", "eu-west-1"]
 
 
 def deployments() -> list[tuple[Path, str, str]]:
@@ -37,6 +38,13 @@ def deployments() -> list[tuple[Path, str, str]]:
     return found
 
 
+def pipeline_cases() -> list[str]:
+    """Ids of the pipeline stacks (``<name>-pipeline``) of the specs with a ``pipeline`` section."""
+    from twinserve.spec import load_spec
+
+    return [f"{spec.name}-pipeline" for spec in map(load_spec, [DEPLOY_SPEC, *EXAMPLES]) if spec.pipeline]
+
+
 def stack_cases() -> list[str]:
     """Test ids ``<stage>/<stack>`` of every synthesized stack."""
     return [f"{stage}/{stack}" for _, _, stage in deployments() for stack in STACKS]
@@ -47,6 +55,8 @@ class Synth:
     outdir: Path
     stages: dict = field(default_factory=dict)
     """stage id -> ServingStage"""
+    pipelines: dict = field(default_factory=dict)
+    """pipeline stack id -> PipelineStack"""
     error: str | None = None
     """The synth error, if any (cdk-nag findings make synth fail after the templates are written)."""
 
@@ -54,6 +64,10 @@ class Synth:
         stage_id, stack = case.split("/")
         artifact = getattr(self.stages[stage_id], stack.lower()).artifact_id
         return json.loads((self.outdir / f"assembly-{stage_id}" / f"{artifact}.template.json").read_text())
+
+    def pipeline_template(self, stack_id: str) -> dict:
+        artifact = self.pipelines[stack_id].artifact_id
+        return json.loads((self.outdir / f"{artifact}.template.json").read_text())
 
     def stack(self, case: str):
         stage_id, stack = case.split("/")

@@ -13,7 +13,7 @@ def synth(sample_model, tmp_path_factory) -> Synth:
     import aws_cdk as cdk
     from cdk_nag import AwsSolutionsChecks
 
-    from stacks.aws.app import add_deployment
+    from stacks.aws.app import add_deployment, add_pipeline
     from twinserve.spec import load_spec
 
     outdir = tmp_path_factory.mktemp("cdk.out")
@@ -23,8 +23,12 @@ def synth(sample_model, tmp_path_factory) -> Synth:
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     result = Synth(outdir)
     for path in [DEPLOY_SPEC, *EXAMPLES]:
-        for stage in add_deployment(app, load_spec(path), path.parent):
+        spec = load_spec(path)
+        for stage in add_deployment(app, spec, path.parent):
             result.stages[stage.node.id] = stage
+        pipeline = add_pipeline(app, spec, path)  # the app adds one where the spec has a pipeline section
+        if pipeline is not None:
+            result.pipelines[pipeline.node.id] = pipeline
     try:
         app.synth()
     except Exception as exc:  # noqa: BLE001 - reported by test_cdk_nag, templates are on disk

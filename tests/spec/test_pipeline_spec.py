@@ -11,6 +11,7 @@ from twinserve.spec import SpecError, load_spec, parse_spec
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = REPO_ROOT / "deploy" / "twinserve.yaml"
+EXAMPLE = REPO_ROOT / "examples" / "aws" / "pipeline.yaml"
 CONNECTION = "arn:aws:codeconnections:eu-west-1:123456789012:connection/00000000-0000-0000-0000-000000000000"
 
 
@@ -40,6 +41,11 @@ def test_pipeline_is_optional_and_defaults_gate_prod_with_a_smoke_test(raw):
     assert pipeline.source.branch == "main"
     assert pipeline.manual_approval_before == ["prod"] and pipeline.smoke_test is True
     assert pipeline.account is None and pipeline.region is None
+
+
+def test_the_example_is_valid():
+    spec = load_spec(EXAMPLE)
+    assert spec.pipeline.account == "123456789012" and spec.pipeline.source.repository == "my-org/twinserve"
 
 
 def test_legacy_codestar_connection_arn_is_accepted(raw):
