@@ -34,6 +34,8 @@ MAX_LINE_BYTES = 16 * 1024  # request line and each header line
 MAX_HEADERS = 100
 LINGER_SECONDS = 2.0  # how long to drain a rejected upload so the client can read the answer
 _REASONS = {s.value: s.phrase for s in HTTPStatus}
+# Metric labels must be a bounded set: the method comes from the client's request line.
+_METRIC_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"})
 
 
 class _Date:
@@ -245,8 +247,9 @@ class InferenceHTTPServer(socketserver.ThreadingTCPServer):
     def finished(self, path: str, method: str, status: int, started: float, bytes_in: int,
                  response: Response | None) -> None:
         seconds = time.perf_counter() - started
-        route = path if path in self.app.routes else "other"  # bounded label set for Prometheus
-        self.app.metrics.observe(route, method, status, seconds)
+        # bounded label sets for Prometheus: the client chooses the path and the method
+        route = path if path in self.app.routes else "other"
+        self.app.metrics.observe(route, method if method in _METRIC_METHODS else "other", status, seconds)
         if self.config.access_log:
             logs.info("request", route=path, method=method, status=status, latency_ms=round(seconds * 1000, 3),
                       request_id=response.headers.get("x-request-id") if response else None,

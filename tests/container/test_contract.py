@@ -230,3 +230,19 @@ def test_metrics_are_prometheus_text(iris_server):
     assert re.search(r'twinserve_requests_total\{route="/invocations",method="POST",status="200"\} \d+', text)
     assert 'twinserve_request_duration_seconds_bucket{route="/invocations",le="+Inf"}' in text
     assert "twinserve_model_ready 1" in text
+
+
+def test_a_client_chosen_method_does_not_become_a_metric_label(iris_server):
+    # The method comes from the request line: used as a label verbatim it would break the
+    # exposition format (a quote) and grow the series without bound (one per distinct method).
+    import socket
+
+    with socket.create_connection(("127.0.0.1", iris_server.port), timeout=5) as sock:
+        sock.sendall(b'BO"GUS /ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 405 ")
+    text = iris_server.request("GET", "/metrics").body.decode()
+    assert "BO" not in text
+    assert re.search(r'twinserve_requests_total\{route="/ping",method="other",status="405"\} \d+', text)
