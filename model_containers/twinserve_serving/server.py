@@ -152,11 +152,12 @@ class _Connection(socketserver.BaseRequestHandler):
             return self.read_chunked(limit)
         if length_header is None:
             return b""
-        if not length_header.isdigit():
+        # ASCII digits only: str.isdigit() also accepts "²" (latin-1), which int() refuses
+        if not (length_header.isascii() and length_header.isdigit()):
             raise BadRequest(f"Content-Length {length_header!r} is not a non-negative integer")
+        if len(length_header) > 18 or int(length_header) > limit:  # int() refuses > 4300 digits
+            raise self.too_large(length_header)
         length = int(length_header)
-        if length > limit:
-            raise self.too_large(length)
         if length == 0:
             return b""
         self.continue_if_expected(headers)
@@ -169,10 +170,11 @@ class _Connection(socketserver.BaseRequestHandler):
         chunks, total = [], 0
         while True:
             size_line = self.rfile.readline(MAX_LINE_BYTES + 1)
-            try:
-                size = int(size_line.split(b";", 1)[0].strip(), 16)
-            except ValueError:
-                raise BadRequest(f"malformed chunk size line {size_line[:40]!r}") from None
+            digits = size_line.split(b";", 1)[0].strip()
+            # hex digits only: int(, 16) also takes "-5" (then read(-5) waits for EOF), "0x", "_"
+            if not digits or digits.strip(b"0123456789abcdefABCDEF"):
+                raise BadRequest(f"malformed chunk size line {size_line[:40]!r}")
+            size = int(digits, 16)
             if size == 0:
                 while self.rfile.readline(MAX_LINE_BYTES + 1) not in (b"\r\n", b"\n", b""):
                     pass  # trailer fields are ignored
@@ -185,7 +187,7 @@ class _Connection(socketserver.BaseRequestHandler):
                 raise BadRequest("chunked body ended early or a chunk lacks its CRLF")
             chunks.append(chunk)
 
-    def too_large(self, size: int) -> PayloadTooLarge:
+    def too_large(self, size: int | str) -> PayloadTooLarge:
         mb = self.server.config.max_payload_mb
         return PayloadTooLarge(f"request body of {size} bytes is over the {mb:g} MB limit "
                                f"({self.server.config.max_payload_bytes} bytes; set by SAGEMAKER_MAX_PAYLOAD_IN_MB)")

@@ -96,6 +96,10 @@ def test_chunked_body_over_the_limit_is_413(start_server):
     (b"GARBAGE\r\n\r\n", 400),
     (b"GET /ping HTTP/2.0\r\n\r\n", 501),
     (b"POST /invocations HTTP/1.1\r\nContent-Length: -5\r\n\r\n", 400),
+    (b"POST /invocations HTTP/1.1\r\nContent-Length: \xb2\r\n\r\n", 400),  # "\u00b2".isdigit()
+    (b"POST /invocations HTTP/1.1\r\nContent-Length: " + b"9" * 5000 + b"\r\n\r\n", 413),
+    (b"POST /invocations HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n-5\r\nabc", 400),
+    (b"POST /invocations HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0x3\r\nabc\r\n0\r\n\r\n", 400),
     (b"POST /invocations HTTP/1.1\r\nbad header line\r\n\r\n", 400),
     (b"POST /invocations HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n", 501),
     (b"GET /ping HTTP/1.1\r\n" + b"X-Long: " + b"a" * 20000 + b"\r\n\r\n", 431),
