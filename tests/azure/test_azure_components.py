@@ -3,6 +3,7 @@ and the components work on their own, without the twinserve program."""
 
 from __future__ import annotations
 
+import base64
 from dataclasses import replace
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pulumi
 import pytest
 
 from azure_plan_queries import ML, REPO, of_type, one
-from twinserve.azure import (AksInferenceClusterArgs, AlertRules, AutoscaleRules, AutoscaleTarget, BatchEndpointArgs,
+from twinserve.azure import (AksInferenceCluster, AksInferenceClusterArgs, AlertRules, AutoscaleRules, AutoscaleTarget, BatchEndpointArgs,
                              CostBudgetArgs, EndpointMonitoringArgs, InferenceRoutes, MlWorkspaceArgs,
                              ModelEnvironmentArgs, OnlineDeploymentSettings, OnlineEndpoint, OnlineEndpointArgs,
                              ProbeSettings)
@@ -269,3 +270,45 @@ def test_online_endpoint_component_alone_orders_endpoint_deployments_traffic():
     assert template["properties"]["traffic"] == {"blue": 70, "green": 30, "shadow": 0}
     assert template["properties"]["mirrorTraffic"] == {"shadow": 10}
     assert all(r["parent"] == "demo" for r in planned if r["custom"])
+
+
+def _extension_settings(args):
+    def program():
+        AksInferenceCluster("demo", args)
+
+    planned = [r.as_dict() for r in plan_program(program, project="demo", stack="dev")]
+    return one(planned, "azure-native:kubernetesconfiguration:Extension")["inputs"]
+
+
+def test_aks_extension_gets_the_settings_the_cli_would_derive():
+    """ARM receives the extension's settings as they are: what `az k8s-extension create` derives on the
+    client (the internal load balancer switch, the cluster's identity and location, no relay or service
+    bus on AKS) must be declared, or the router gets a public IP and the extension lacks its cluster."""
+    inputs = _extension_settings(aks())
+    settings = inputs["configurationSettings"]
+    assert settings["internalLoadBalancerProvider"] == "azure"
+    assert settings["scoringFe.serviceType.internalLoadBalancer"] == "True"
+    assert settings["clusterId"] == settings["cluster_name"] == "demo-aks-id"
+    assert settings["cluster_name_friendly"] == "iris-aks"
+    assert settings["location"] == settings["jobSchedulerLocation"] == "westeurope"
+    assert settings["relayserver.enabled"] == settings["servicebus.enabled"] == "false"
+    assert inputs.get("configurationProtectedSettings") is None
+
+    node_port = _extension_settings(aks(router_service_type="NodePort", internal_load_balancer=False))[
+        "configurationSettings"]
+    assert node_port["scoringFe.serviceType.nodePort"] == "True"
+    assert "internalLoadBalancerProvider" not in node_port
+
+
+def test_aks_extension_tls_sends_certificate_and_key_as_base64_pem():
+    """`sslCertPemFile`/`sslKeyPemFile` are file paths the CLI reads; ARM wants the base64 PEM text."""
+    cert, key = "-----BEGIN CERTIFICATE-----\nabc\n", "-----BEGIN PRIVATE KEY-----\nxyz\n"
+    inputs = _extension_settings(aks(allow_insecure_connections=False, ssl_cname="scoring.example.com",
+                                     ssl_cert_pem=cert, ssl_key_pem=key))
+    assert inputs["configurationSettings"]["sslCname"] == "scoring.example.com"
+    assert inputs["configurationSettings"]["allowInsecureConnections"] == "False"
+    protected = inputs["configurationProtectedSettings"]
+    assert protected["4dabf18193072939515e22adb298388d"] == "1b47061264138c4ac30d75fd1eb44270"  # a secret
+    assert protected["value"] == {
+        "scoringFe.sslCert": base64.b64encode(cert.encode()).decode(),
+        "scoringFe.sslKey": base64.b64encode(key.encode()).decode()}

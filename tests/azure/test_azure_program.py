@@ -69,6 +69,8 @@ def test_aks_has_three_nodes_and_twelve_vcpus_with_extension_and_attached_comput
     assert extension["inputs"]["extensionType"] == "Microsoft.AzureML.Kubernetes"
     assert extension["inputs"]["clusterName"] == cluster["inputs"]["resourceName"]
     assert extension["inputs"]["configurationSettings"]["enableInference"] == "True"
+    # Plain HTTP to the router is only acceptable on a private IP: the switch the chart reads is set.
+    assert extension["inputs"]["configurationSettings"]["scoringFe.serviceType.internalLoadBalancer"] == "True"
     assert cluster["name"] in extension["depends_on"]
 
     compute = one(planned, ML + "Compute", **{"inputs.properties.computeType": "Kubernetes"})

@@ -12,6 +12,7 @@ instead of failing half-way.
 
 from __future__ import annotations
 
+import base64
 import re
 from dataclasses import dataclass, field
 
@@ -50,8 +51,11 @@ class AksInferenceClusterArgs:
     allow_insecure_connections: bool = False
     """Plain HTTP to the inference router: only allowed behind an internal load balancer."""
     ssl_cname: str | None = None
+    """The DNS name the router's TLS certificate is issued for."""
     ssl_cert_pem: pulumi.Input[str] | None = None
+    """The certificate chain as PEM text (not a file path); sent base64-encoded as a protected setting."""
     ssl_key_pem: pulumi.Input[str] | None = None
+    """The certificate's private key as PEM text (not a file path); sent base64-encoded as a protected setting."""
     tags: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -94,6 +98,11 @@ class AksInferenceClusterArgs:
         return (self.vcpus_per_node or azure_vm_vcpus(self.vm_size) or 0) * self.node_count
 
 
+def _base64(pem: pulumi.Input[str]) -> pulumi.Output[str]:
+    """The extension takes certificate and key as base64 of the PEM text, kept secret in the state."""
+    return pulumi.Output.secret(pem).apply(lambda text: base64.b64encode(text.encode("ascii")).decode())
+
+
 class AksInferenceCluster(pulumi.ComponentResource):
     """Exposes ``cluster``, ``extension``, ``compute`` and ``compute_name``."""
 
@@ -118,18 +127,38 @@ class AksInferenceCluster(pulumi.ComponentResource):
                 min_count=args.autoscale_min_nodes, max_count=args.autoscale_max_nodes)],
             opts=child_opts(self))
 
-        settings = {
+        # pulumi-azure-native sends these settings to ARM as they are. `az k8s-extension create`
+        # derives several of them on the client (internalLoadBalancerProvider ->
+        # scoringFe.serviceType.internalLoadBalancer, PEM files -> base64 scoringFe.sslCert/sslKey,
+        # the cluster's identity, location and the relay/service-bus switches), so they are written out
+        # here as in Azure's ARM template for the extension (Azure/AML-Kubernetes deployextension.json).
+        cluster_location = pulumi.Output.from_input(loc).apply(lambda location: location.lower())
+        settings: dict[str, pulumi.Input[str]] = {
+            "enableTraining": "False",
             "enableInference": "True",
             "inferenceRouterServiceType": args.router_service_type,
             "inferenceRouterHA": "True",
             "allowInsecureConnections": "True" if args.allow_insecure_connections else "False",
+            "cluster_name": self.cluster.id,
+            "clusterId": self.cluster.id,
+            "prometheus.prometheusSpec.externalLabels.cluster_name": self.cluster.id,
+            "cluster_name_friendly": args.cluster_name,
+            "location": cluster_location,
+            "jobSchedulerLocation": cluster_location,
+            "domain": cluster_location.apply(lambda location: f"{location}.cloudapp.azure.com"),
+            "servicebus.enabled": "false",
+            "relayserver.enabled": "false",
+            "nginxIngress.enabled": "true",
         }
-        if args.internal_load_balancer and args.router_service_type == "LoadBalancer":
+        if args.router_service_type == "NodePort":
+            settings["scoringFe.serviceType.nodePort"] = "True"
+        elif args.internal_load_balancer and args.router_service_type == "LoadBalancer":
             settings["internalLoadBalancerProvider"] = "azure"
+            settings["scoringFe.serviceType.internalLoadBalancer"] = "True"
         if args.ssl_cname:
             settings["sslCname"] = args.ssl_cname
-        protected = ({"sslCertPemFile": args.ssl_cert_pem, "sslKeyPemFile": args.ssl_key_pem}
-                     if args.ssl_cert_pem is not None else None)
+        protected = ({"scoringFe.sslCert": _base64(args.ssl_cert_pem), "scoringFe.sslKey": _base64(args.ssl_key_pem)}
+                     if args.ssl_cert_pem is not None and args.ssl_key_pem is not None else None)
         self.extension = kubernetesconfiguration.Extension(
             f"{name}-azureml-ext", resource_group_name=rg,
             cluster_rp="Microsoft.ContainerService", cluster_resource_name="managedClusters",
