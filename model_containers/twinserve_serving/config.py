@@ -89,7 +89,6 @@ class ServerConfig:
         strategy = env.get("SAGEMAKER_BATCH_STRATEGY", "MULTI_RECORD").strip().upper()
         if strategy not in BATCH_STRATEGIES:
             raise ConfigError(f"SAGEMAKER_BATCH_STRATEGY={strategy!r} is not one of {', '.join(BATCH_STRATEGIES)}")
-        default_transforms = max(1, min(workers * threads, int(BATCH_TRANSFORM_MB_BUDGET // max_payload_mb) or 1))
         config = cls(
             host=env.get("TWINSERVE_HOST", "0.0.0.0"),
             port=_int(env, ("SAGEMAKER_BIND_TO_PORT",), DEFAULT_PORT, minimum=0),
@@ -101,15 +100,22 @@ class ServerConfig:
             handler=_handler_source(env),
             batch=env.get("SAGEMAKER_BATCH", "false").strip().lower() in ("1", "true", "yes"),
             batch_strategy=strategy,
-            max_concurrent_transforms=_int(env, ("SAGEMAKER_MAX_CONCURRENT_TRANSFORMS",), default_transforms),
+            max_concurrent_transforms=_int(env, ("SAGEMAKER_MAX_CONCURRENT_TRANSFORMS",), 0),  # 0: derived below
             drain_timeout_s=_float(env, ("TWINSERVE_DRAIN_TIMEOUT_S",), 25.0),
             keepalive_timeout_s=_float(env, ("TWINSERVE_KEEPALIVE_TIMEOUT_S",), 75.0),
             access_log=env.get("TWINSERVE_ACCESS_LOG", "1").strip().lower() not in ("0", "false", "no"),
             onnx_threads=_int(env, ("TWINSERVE_ONNX_THREADS",), 1),
         )
+        # Flags (`twinserve local --threads 0`) bypass the parsing above: check the result.
         config = config.with_overrides(**overrides)
         if not 0 <= config.port <= 65535:
             raise ConfigError(f"port {config.port} is outside 0..65535")
+        for name in ("workers", "threads"):
+            if getattr(config, name) < 1:
+                raise ConfigError(f"{name} {getattr(config, name)} must be >= 1")
+        if config.max_concurrent_transforms == 0:  # from the effective workers and threads, flags included
+            budget = int(BATCH_TRANSFORM_MB_BUDGET // config.max_payload_mb) or 1
+            config = replace(config, max_concurrent_transforms=max(1, min(config.workers * config.threads, budget)))
         return config
 
 

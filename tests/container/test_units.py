@@ -70,3 +70,14 @@ def test_handler_source_resolution(tmp_path):
     assert ServerConfig.from_env({"SAGEMAKER_PROGRAM": "inference.py", "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/code"}) \
         .handler == "/opt/ml/code/inference.py"
     assert ServerConfig.from_env({"TWINSERVE_HANDLER": "my.module", "AZUREML_ENTRY_SCRIPT": "x.py"}).handler == "my.module"
+
+
+def test_flag_overrides_are_validated_and_feed_derived_settings():
+    # `twinserve local --threads 0` used to reach ThreadPoolExecutor(0) and crash with a traceback
+    with pytest.raises(ConfigError, match="threads 0 must be >= 1"):
+        ServerConfig.from_env({}, threads=0)
+    with pytest.raises(ConfigError, match="workers -1 must be >= 1"):
+        ServerConfig.from_env({}, workers=-1)
+    # the batch-transform default follows the effective workers x threads, not the environment's
+    assert ServerConfig.from_env({}, workers=2, threads=3).max_concurrent_transforms == 6
+    assert ServerConfig.from_env({"SAGEMAKER_MAX_CONCURRENT_TRANSFORMS": "2"}, workers=8).max_concurrent_transforms == 2
