@@ -45,28 +45,32 @@ def content_type_for(path: Path, override: str | None) -> str:
 def _write_atomically(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.partial")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def score_file(handler: Handler, path: Path, relative: str, out_dir: Path, content_type: str | None,
                accept: str) -> FileResult:
+    output, error_output = out_dir / f"{relative}.out", out_dir / f"{relative}.error.json"
     try:
         media = parse_media_type(content_type_for(path, content_type))
         context = RequestContext(request_id=relative, headers={"content-type": media.essence, "accept": accept})
         prediction = handler.handle(path.read_bytes(), media, accept, context)
+        _write_atomically(output, prediction.body)  # a failed write is this file's failure too
     except Exception as exc:  # per file: record it and carry on with the others
         status = exc.status if isinstance(exc, ServingError) else 500
         code = exc.code if isinstance(exc, ServingError) else "handler_error"
         message = exc.message if isinstance(exc, ServingError) else f"{type(exc).__name__}: {exc}"
         if status >= 500:
             logs.error("batch_file_failed", exc, input=relative)
-        output = out_dir / f"{relative}.error.json"
-        _write_atomically(output, json.dumps({"input": relative, "status": status, "code": code,
-                                              "error": message}, indent=2).encode())
-        return FileResult(relative, str(output.relative_to(out_dir)), status, message)
-    output = out_dir / f"{relative}.out"
-    _write_atomically(output, prediction.body)
+        _write_atomically(error_output, json.dumps({"input": relative, "status": status, "code": code,
+                                                    "error": message}, indent=2).encode())
+        output.unlink(missing_ok=True)  # exactly one outcome per input, also over an earlier run's
+        return FileResult(relative, str(error_output.relative_to(out_dir)), status, message)
+    error_output.unlink(missing_ok=True)
     return FileResult(relative, str(output.relative_to(out_dir)), 200)
 
 

@@ -60,6 +60,16 @@ def test_batch_writes_one_output_per_input_and_reports_bad_files(iris_model, bat
     assert not list(outputs.rglob(".*partial"))
 
 
+def test_a_rerun_into_the_same_folder_leaves_exactly_one_outcome_per_input(iris_model, batch_inputs, tmp_path):
+    outputs = tmp_path / "out"
+    assert _run_batch(iris_model, batch_inputs, outputs).returncode == 1
+    (batch_inputs / "a.json").write_text('{"instances": [[1, 2')  # scored before, fails now
+    (batch_inputs / "broken.json").write_text(json.dumps({"instances": IRIS_ROWS}))  # failed before, scores now
+    assert _run_batch(iris_model, batch_inputs, outputs).returncode == 1
+    assert (outputs / "a.json.error.json").is_file() and not (outputs / "a.json.out").exists()
+    assert (outputs / "broken.json.out").is_file() and not (outputs / "broken.json.error.json").exists()
+
+
 def test_batch_all_good_exits_0_with_csv_output(iris_model, batch_inputs, tmp_path):
     for bad in ("broken.json", "picture.png"):
         (batch_inputs / bad).unlink()
