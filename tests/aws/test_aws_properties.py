@@ -117,6 +117,25 @@ def test_prod_alarm_thresholds_come_from_the_spec(tpl):
     t.has_resource_properties("AWS::CloudWatch::Dashboard", {"DashboardName": "iris-prod"})
 
 
+def test_cloudwatch_may_publish_to_the_alarm_topic(tpl):
+    # enforce_ssl gives the topic a policy, which replaces SNS's default one: without an explicit Allow for
+    # cloudwatch.amazonaws.com every alarm action fails. With KMS the key must let CloudWatch use it too.
+    for case in ("iris-dev/Serving", "iris-prod/Serving"):
+        t = tpl(case)
+        topic = _alarm(t, f"{case.split('/')[0]}-primary-5xx")["AlarmActions"][0]
+        (policy,) = [p["Properties"] for p in t.find_resources("AWS::SNS::TopicPolicy").values()
+                     if p["Properties"]["Topics"] == [topic]]
+        statements = policy["PolicyDocument"]["Statement"]
+        allow = [s for s in statements if s["Effect"] == "Allow" and s["Principal"] == {"Service": "cloudwatch.amazonaws.com"}]
+        assert [s["Action"] for s in allow] == ["sns:Publish"], case
+        assert allow[0]["Condition"]["StringEquals"] == {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
+        assert "alarm:" + case.split("/")[0] + "-*" in json.dumps(allow[0]["Condition"]["ArnLike"])
+        assert any(s["Effect"] == "Deny" for s in statements)  # TLS only, still
+    key = _one(tpl("iris-prod/Serving"), "AWS::KMS::Key")["Properties"]["KeyPolicy"]["Statement"]
+    assert any(s["Principal"] == {"Service": "cloudwatch.amazonaws.com"} and "kms:GenerateDataKey*" in s["Action"]
+               for s in key)
+
+
 def test_prod_instances_scaling_capture_and_budget(tpl):
     t = tpl("iris-prod/Serving")
     config = _one(t, "AWS::SageMaker::EndpointConfig")["Properties"]

@@ -3,7 +3,7 @@
 Per live (and shadow) variant: invocation 5XX and 4XX errors, model latency p99, overhead latency
 p99, and for instance variants CPU (normalised per core), memory and disk utilization; optionally
 an alarm when the endpoint receives no invocations. Actions go to one SNS topic (TLS only,
-encrypted with the given key) with e-mail subscriptions. Alarm names are explicit and stable
+encrypted with the given key, its policy and the key's letting CloudWatch publish) with e-mail subscriptions. Alarm names are explicit and stable
 (``<endpoint>-<variant>-<metric>``): the endpoint's rollout refers to them by name.
 
 The live variants' alarms - except "no invocations", which an idle endpoint would always raise -
@@ -86,6 +86,17 @@ class EndpointAlarms(Construct):
         self.endpoint = endpoint
         self.topic = sns.Topic(self, "Topic", master_key=props.encryption_key, enforce_ssl=True,
                                display_name=f"{endpoint.endpoint_name} alarms")
+        # enforce_ssl writes a topic policy, which replaces SNS's default one; without an Allow for the
+        # CloudWatch service, alarm actions fail ("no resource-based policy allows the SNS:Publish action").
+        # Scoped to this account's alarms of this endpoint (confused deputy).
+        stack = cdk.Stack.of(self)
+        self.topic.add_to_resource_policy(iam.PolicyStatement(
+            sid="CloudWatchAlarmsPublish", actions=["sns:Publish"], resources=[self.topic.topic_arn],
+            principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+            conditions={"ArnLike": {"aws:SourceArn": stack.format_arn(
+                service="cloudwatch", resource="alarm", resource_name=f"{endpoint.endpoint_name}-*",
+                arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME)},
+                "StringEquals": {"aws:SourceAccount": stack.account}}))
         if props.encryption_key is None:
             acknowledge(self.topic, "AwsSolutions-SNS2", UNENCRYPTED_TOPIC_REASON)
         else:
