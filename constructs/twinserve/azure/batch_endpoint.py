@@ -20,7 +20,7 @@ import pulumi
 from pulumi_azure_native import resources, storage
 from pulumi_azure_native import machinelearningservices as ml
 
-from ._common import DEPLOYMENT_NAME, ENDPOINT_NAME, check, child_opts
+from ._common import DEPLOYMENT_NAME, ENDPOINT_NAME, arm_template, check, child_opts
 from .model_environment import content_hash
 from .online_endpoint import ML_API_VERSION
 
@@ -143,19 +143,15 @@ class BatchEndpoint(pulumi.ComponentResource):
                                                          timeout=f"PT{args.retry_timeout_seconds}S")),
             opts=child_opts(self, depends_on=[self.endpoint, self.compute, *args.wait_for]))
 
-        template = {
-            "$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#",
-            "contentVersion": "1.0.0.0",
-            "resources": [{
-                "type": "Microsoft.MachineLearningServices/workspaces/batchEndpoints",
-                "apiVersion": ML_API_VERSION,
-                "name": f"{ws}/{args.endpoint_name}",
-                "location": loc,
-                "tags": tags,
-                "properties": {"authMode": "AADToken", "description": "twinserve batch scoring",
-                               "defaults": {"deploymentName": args.deployment_name}},
-            }],
-        }
+        template = arm_template({
+            "type": "Microsoft.MachineLearningServices/workspaces/batchEndpoints",
+            "apiVersion": ML_API_VERSION,
+            "name": f"{ws}/{args.endpoint_name}",
+            "location": loc,
+            "tags": tags,
+            "properties": {"authMode": "AADToken", "description": "twinserve batch scoring",
+                           "defaults": {"deploymentName": args.deployment_name}},
+        })
         self.defaults_update = resources.Deployment(
             f"{name}-defaults", resource_group_name=rg, deployment_name=f"{args.endpoint_name}-defaults",
             properties=resources.DeploymentPropertiesArgs(mode="Incremental", template=template),

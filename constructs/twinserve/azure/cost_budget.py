@@ -8,10 +8,9 @@ from dataclasses import dataclass, field
 import pulumi
 from pulumi_azure_native import consumption
 
-from ._common import check, child_opts
+from ._common import EMAIL, check, child_opts
 
 MAX_NOTIFICATIONS = 5  # Azure Cost Management allows five notifications per budget
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 @dataclass
@@ -36,7 +35,7 @@ class CostBudgetArgs:
               self.monthly_amount, "must be a whole amount >= 1")
         check(len(self.emails) >= 1, owner, "emails", self.emails, "a budget needs at least one e-mail to notify")
         for email in self.emails:
-            check(bool(_EMAIL.match(email)), owner, "emails", email, "must be an e-mail address")
+            check(bool(EMAIL.match(email)), owner, "emails", email, "must be an e-mail address")
         check(bool(re.fullmatch(r"20[0-9]{2}-(0[1-9]|1[0-2])-01", self.start_date)), owner, "start_date",
               self.start_date, "must be the first day of a month, YYYY-MM-01")
         check(1 <= len(self.notify_at_percent), owner, "notify_at_percent", self.notify_at_percent,

@@ -14,11 +14,10 @@ from dataclasses import dataclass, field
 import pulumi
 from pulumi_azure_native import monitor
 
-from ._common import check, child_opts
+from ._common import EMAIL, check, child_opts
 
 ENDPOINT_NAMESPACE = "Microsoft.MachineLearningServices/workspaces/onlineEndpoints"
 DEPLOYMENT_NAMESPACE = "Microsoft.MachineLearningServices/workspaces/onlineEndpoints/deployments"
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 # Window sizes and evaluation frequencies Azure Monitor metric alerts accept, in seconds.
 _WINDOWS = {60: "PT1M", 300: "PT5M", 900: "PT15M", 1800: "PT30M", 3600: "PT1H", 21600: "PT6H",
             43200: "PT12H", 86400: "PT24H"}
@@ -118,7 +117,7 @@ class EndpointMonitoringArgs:
         check(bool(re.fullmatch(r"[a-zA-Z0-9][a-zA-Z0-9-]{0,59}", self.action_group_name)), owner,
               "action_group_name", self.action_group_name, "must be 1-60 letters, digits and '-'")
         for email in self.emails:
-            check(bool(_EMAIL.match(email)), owner, "emails", email, "must be an e-mail address")
+            check(bool(EMAIL.match(email)), owner, "emails", email, "must be an e-mail address")
         check(len(set(self.emails)) == len(self.emails), owner, "emails", self.emails, "must not repeat an address")
         check(not self.autoscale_targets or self.autoscale is not None, owner, "autoscale", None,
               "autoscale_targets need autoscale rules")

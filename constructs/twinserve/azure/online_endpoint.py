@@ -29,7 +29,7 @@ import pulumi
 from pulumi_azure_native import monitor, resources
 from pulumi_azure_native import machinelearningservices as ml
 
-from ._common import DEPLOYMENT_NAME, ENDPOINT_NAME, check, child_opts
+from ._common import DEPLOYMENT_NAME, ENDPOINT_NAME, arm_template, check, child_opts
 
 # The REST API version the template speaks: the one pulumi-azure-native 3.x uses for
 # machinelearningservices, so the template and the typed resources agree on the schema.
@@ -214,20 +214,16 @@ class OnlineEndpoint(pulumi.ComponentResource):
         }
         if args.compute_id is not None:
             endpoint_properties["compute"] = args.compute_id
-        template = {
-            "$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#",
-            "contentVersion": "1.0.0.0",
-            "resources": [{
-                "type": "Microsoft.MachineLearningServices/workspaces/onlineEndpoints",
-                "apiVersion": ML_API_VERSION,
-                "name": f"{ws}/{args.endpoint_name}",
-                "location": loc,
-                "tags": tags,
-                "identity": {"type": "UserAssigned",
-                             "userAssignedIdentities": pulumi.Output.from_input(args.identity_id).apply(lambda i: {i: {}})},
-                "properties": endpoint_properties,
-            }],
-        }
+        template = arm_template({
+            "type": "Microsoft.MachineLearningServices/workspaces/onlineEndpoints",
+            "apiVersion": ML_API_VERSION,
+            "name": f"{ws}/{args.endpoint_name}",
+            "location": loc,
+            "tags": tags,
+            "identity": {"type": "UserAssigned",
+                         "userAssignedIdentities": pulumi.Output.from_input(args.identity_id).apply(lambda i: {i: {}})},
+            "properties": endpoint_properties,
+        })
         self.traffic_update = resources.Deployment(
             f"{name}-traffic", resource_group_name=rg, deployment_name=f"{args.endpoint_name}-traffic",
             properties=resources.DeploymentPropertiesArgs(mode="Incremental", template=template),
