@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from . import logs
 from .config import ServerConfig
-from .content import JSON, encode_json, negotiate, parse_media_type
+from .content import JSON, encode_json, negotiate, parse_media_type, preferred
 from .errors import (HandlerError, MethodNotAllowed, ModelNotReady, NotAcceptable, NotFound,
                      PredictionTimeout, ServingError)
 from .handler import Handler, RequestContext, load_handler
@@ -164,9 +164,8 @@ class App:
             if accept is None:
                 raise NotAcceptable(f"Accept {accept_header!r} matches no response type of this handler",
                                     allowed=list(handler.response_types))
-        else:  # the user's output stage decides: hand it the client's first preference
-            accept = negotiate(accept_header, [_first_media_type(accept_header)], handler.default_response_type) \
-                or handler.default_response_type
+        else:  # the user's output stage decides: hand it the client's preferred concrete type
+            accept = preferred(accept_header, handler.default_response_type)
         context = RequestContext(request_id, request.headers)
         future = self._predict_pool.submit(handler.handle, request.body, media, accept, context)
         try:
@@ -190,8 +189,3 @@ class App:
         return HandlerError(f"the handler raised {type(exc).__name__}: {str(exc)[:300]} "
                             "(traceback in the server log under this request_id)")
 
-
-def _first_media_type(accept: str | None) -> str:
-    if not accept:
-        return JSON
-    return accept.split(",")[0].split(";")[0].strip().lower() or JSON

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from . import logs
 from .config import ServerConfig
-from .content import CSV, JSON, NPY, OCTET_STREAM, negotiate, parse_media_type
+from .content import CSV, JSON, NPY, OCTET_STREAM, negotiate, parse_media_type, preferred
 from .errors import NotAcceptable, ServingError
 from .handler import Handler, RequestContext, load_handler
 
@@ -97,7 +97,8 @@ def run_batch(input_dir: Path, output_dir: Path, config: ServerConfig, content_t
                        allowed=list(handler.response_types))
             return 2
         accept = chosen
-    accept = accept or handler.default_response_type
+    else:
+        accept = preferred(accept, handler.default_response_type)
     inputs = sorted(p for p in input_dir.rglob("*") if p.is_file() and not p.name.startswith("."))
     with ThreadPoolExecutor(config.threads) as pool:
         results = list(pool.map(

@@ -68,17 +68,11 @@ def parse_media_type(value: str | None, default: str = JSON) -> MediaType:
     return media
 
 
-def negotiate(accept: str | None, offered: Sequence[str], default: str) -> str | None:
-    """The offered type the client prefers, ``default`` when it has no preference, else None.
-
-    Follows RFC 9110 12.5.1: q-values, ``type/*`` and ``*/*`` wildcards, q=0 excludes.
-    """
-    if not accept or accept.strip() in ("*/*", ""):
-        return default
-    best, best_q, best_specificity = None, 0.0, -1
+def _accept_ranges(accept: str) -> list[tuple[str, float]]:
+    """``text/csv;q=0.5, */*`` -> [("text/csv", 0.5), ("*/*", 1.0)]; a malformed q counts as 0."""
+    ranges = []
     for item in accept.split(","):
         essence, *params = item.split(";")
-        essence = essence.strip().lower()
         q = 1.0
         for param in params:
             name, _, value = param.partition("=")
@@ -87,17 +81,48 @@ def negotiate(accept: str | None, offered: Sequence[str], default: str) -> str |
                     q = float(value)
                 except ValueError:
                     q = 0.0
-        if q <= 0:
-            continue
-        if essence == "*/*":
-            candidates, specificity = [default], 0
-        elif essence.endswith("/*"):
-            prefix = essence[:-1]
-            candidates, specificity = [t for t in offered if t.startswith(prefix)], 1
-        else:
-            candidates, specificity = [t for t in offered if t == essence], 2
-        if candidates and (q > best_q or (q == best_q and specificity > best_specificity)):
-            best, best_q, best_specificity = candidates[0], q, specificity
+        if essence := essence.strip().lower():
+            ranges.append((essence, q))
+    return ranges
+
+
+def negotiate(accept: str | None, offered: Sequence[str], default: str) -> str | None:
+    """The offered type the client prefers, ``default`` when it has no preference, else None.
+
+    Follows RFC 9110 12.5.1: each offered type takes the q of the most specific range matching it
+    (``text/csv;q=0`` excludes CSV even under ``*/*`` or ``text/*``), q=0 excludes; among equal
+    q a more specific match wins, then the range listed first, then ``default``.
+    """
+    if not accept or accept.strip() in ("*/*", ""):
+        return default
+    ranges = _accept_ranges(accept)
+    best, best_rank = None, None
+    for candidate in sorted(offered, key=lambda t: t != default):  # default first among equals
+        q, specificity, position = 0.0, -1, 0
+        for index, (essence, range_q) in enumerate(ranges):
+            if essence == candidate:
+                match = 2
+            elif essence == "*/*":
+                match = 0
+            elif essence.endswith("/*") and candidate.startswith(essence[:-1]):
+                match = 1
+            else:
+                continue
+            if match > specificity:
+                q, specificity, position = range_q, match, index
+        rank = (q, specificity, -position)
+        if q > 0 and (best_rank is None or rank > best_rank):
+            best, best_rank = candidate, rank
+    return best
+
+
+def preferred(accept: str | None, default: str) -> str:
+    """The concrete type the client prefers most (highest q, then listed first), else ``default``:
+    what a handler that chooses its own response type is told the client wants."""
+    best, best_q = default, 0.0
+    for essence, q in _accept_ranges(accept or ""):
+        if q > best_q and "*" not in essence:
+            best, best_q = essence, q
     return best
 
 

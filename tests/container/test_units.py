@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from twinserve_serving.config import ConfigError, ServerConfig
-from twinserve_serving.content import negotiate, parse_media_type
+from twinserve_serving.content import negotiate, parse_media_type, preferred
 from twinserve_serving.errors import BadRequest
 
 OFFERED = ("application/json", "text/csv", "application/x-npy")
@@ -30,6 +30,24 @@ def test_parse_media_type():
 ])
 def test_negotiate(accept, expected):
     assert negotiate(accept, OFFERED, "application/json") == expected
+
+
+@pytest.mark.parametrize("accept, expected", [
+    # RFC 9110 12.5.1: the most specific range decides, so an explicit q=0 excludes under a wildcard
+    ("*/*;q=0.1, application/json;q=0", "text/csv"), ("text/csv;q=0, text/*", None),
+    ("text/csv, application/json", "text/csv"), ("*/*;q=0", None),
+])
+def test_negotiate_lets_the_most_specific_range_decide(accept, expected):
+    assert negotiate(accept, OFFERED, "application/json") == expected
+
+
+@pytest.mark.parametrize("accept, expected", [
+    (None, "application/json"), ("*/*", "application/json"), ("text/csv", "text/csv"),
+    ("text/*", "application/json"),  # was handed on as the response type "text/*"
+    ("application/xml;q=0.2, text/csv", "text/csv"), ("text/csv;q=0, application/json", "application/json"),
+])
+def test_preferred_is_the_concrete_type_a_handler_is_told_the_client_wants(accept, expected):
+    assert preferred(accept, "application/json") == expected
 
 
 def test_defaults_are_the_sagemaker_contract():
