@@ -154,9 +154,9 @@ class App:
         return Response(200, self.metrics.render(), PROMETHEUS_CONTENT_TYPE)
 
     def score(self, request: Request, request_id: str) -> Response:
-        handler = self.handler
-        if self.state != READY or handler is None:
+        if self.state != READY:
             self.health(request, request_id)  # raises the matching 503
+        handler = self.handler  # read after the state: load_model sets it before READY
         media = parse_media_type(request.headers.get("content-type"))
         accept_header = request.headers.get("accept")
         if handler.response_types is not None:

@@ -99,3 +99,31 @@ def test_flag_overrides_are_validated_and_feed_derived_settings():
     # the batch-transform default follows the effective workers x threads, not the environment's
     assert ServerConfig.from_env({}, workers=2, threads=3).max_concurrent_transforms == 6
     assert ServerConfig.from_env({"SAGEMAKER_MAX_CONCURRENT_TRANSFORMS": "2"}, workers=8).max_concurrent_transforms == 2
+
+
+def test_a_request_racing_the_end_of_the_model_load_is_503_not_500():
+    # The loader thread sets the handler, then the state. A request that read the handler just
+    # before that and the state just after used to go on with no handler (a 500 "internal error").
+    from twinserve_serving.app import LOADING, READY, App, Request
+    from twinserve_serving.handler import load_handler
+
+    class LoadFinishesMidRequest(App):
+        _loaded = None
+
+        @property
+        def handler(self):
+            loaded, self._loaded = self._loaded, load_handler(None, Path("."))
+            self.state = READY  # the loader thread completes right after this read
+            return loaded
+
+        @handler.setter
+        def handler(self, value):
+            self._loaded = value
+
+    app = LoadFinishesMidRequest(ServerConfig())
+    try:
+        assert app.state == LOADING
+        reply = app.dispatch(Request("POST", "/invocations", {}, b"[1, 2, 3, 4]"))
+        assert reply.status == 503, reply.body
+    finally:
+        app.close()
