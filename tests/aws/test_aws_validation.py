@@ -288,6 +288,26 @@ def test_valid_props_build(base):
     assert pinned.model_data_url.endswith("/models/model/7/model.tar.gz")
 
 
+def test_batch_sets_no_volume_key_on_instance_storage_types(base):
+    """SageMaker refuses VolumeKmsKeyId for NVMe instance-storage types (hardware-encrypted), as it
+    refuses an endpoint config's KmsKeyId; the output stays under the key."""
+    import json
+
+    import aws_cdk as cdk
+    from aws_cdk import aws_kms as kms
+
+    key = kms.Key.from_key_arn(base.scope(), "K", "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab")
+
+    def definition(instance_type: str) -> str:
+        batch = _batch(base, instance_type=instance_type, encryption_key=key)
+        return json.dumps(cdk.Stack.of(batch).resolve(batch.state_machine.node.default_child.definition_string))
+
+    for instance_type in ("ml.g5.xlarge", "ml.m5d.large", "ml.g4dn.xlarge"):
+        text = definition(instance_type)
+        assert "VolumeKmsKeyId" not in text and "KmsKeyId" in text, instance_type
+    assert "VolumeKmsKeyId" in definition("ml.m5.large")
+
+
 # --------------------------------------------------------------------------- spec rules (AWS)
 
 

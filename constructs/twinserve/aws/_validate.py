@@ -40,6 +40,16 @@ def is_burstable(instance_type: str) -> bool:
     return instance_type.startswith("ml.t")
 
 
+# Families whose volume is local NVMe instance storage (hardware-encrypted): SageMaker refuses a volume
+# KMS key for them, on endpoint configs (KmsKeyId) and transform jobs (VolumeKmsKeyId) alike.
+_INSTANCE_STORAGE_FAMILIES = {"g5", "g6", "g6e", "p4d", "p4de", "p5", "p5e", "inf2", "trn1"}
+
+
+def has_instance_storage(instance_type: str) -> bool:
+    family = instance_type.split(".")[1] if instance_type.count(".") == 2 else ""
+    return family.endswith("d") or family.endswith("dn") or family in _INSTANCE_STORAGE_FAMILIES
+
+
 _SIZE = re.compile(r"^(?:(\d+)?xlarge|large|medium|small)$")
 
 

@@ -26,7 +26,7 @@ from constructs import Construct
 
 from ._grants import grant_key_use, grant_objects
 from ._nag import ack_prefix, acknowledge, arn_text
-from ._validate import INSTANCE_TYPE, INSTANCE_TYPE_HINT, check_pattern, check_range, fail
+from ._validate import INSTANCE_TYPE, INSTANCE_TYPE_HINT, check_pattern, check_range, fail, has_instance_storage
 from .sagemaker_model import SageMakerModel
 
 _PROPS = "BatchTransformProps"
@@ -51,7 +51,8 @@ class BatchTransformProps:
     """How input files are split into records (LINE: one request per line, batched by MULTI_RECORD)."""
     invocation_timeout: cdk.Duration = cdk.Duration.minutes(10)
     encryption_key: kms.IKey | None = None
-    """Encrypts the job's volumes and output (and the role may use it)."""
+    """Encrypts the job's output and its volumes (not on NVMe instance-storage types, which are
+    hardware-encrypted and for which SageMaker refuses a volume key); the role may use it."""
     timeout: cdk.Duration = cdk.Duration.hours(6)
     """Longest a run may take before Step Functions fails it."""
     retain_logs: bool = False
@@ -113,7 +114,7 @@ class BatchTransform(Construct):
                 encryption_key=props.encryption_key),
             transform_resources=tasks.TransformResources(
                 instance_count=props.instance_count, instance_type=ec2.InstanceType(family_size),
-                volume_encryption_key=props.encryption_key),
+                volume_encryption_key=None if has_instance_storage(props.instance_type) else props.encryption_key),
             result_selector={"TransformJobName.$": "$.TransformJobName",
                              "TransformJobStatus.$": "$.TransformJobStatus",
                              "TransformOutput.$": "$.TransformOutput"},

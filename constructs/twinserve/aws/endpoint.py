@@ -28,23 +28,22 @@ from constructs import Construct
 
 from ._grants import grant_key_use, grant_objects, role_policy
 from ._nag import UNENCRYPTED_TOPIC_REASON, ack_prefix, acknowledge
-from ._validate import INSTANCE_TYPE, INSTANCE_TYPE_HINT, SAGEMAKER_NAME, SAGEMAKER_NAME_HINT, check_pattern, check_range, fail
+from ._validate import (
+    INSTANCE_TYPE,
+    INSTANCE_TYPE_HINT,
+    SAGEMAKER_NAME,
+    SAGEMAKER_NAME_HINT,
+    check_pattern,
+    check_range,
+    fail,
+    has_instance_storage,
+)
 from .deployment_config import MIN_INSTANCES, RolloutProps, deployment_config
 from .sagemaker_model import SageMakerModel
 
 _PROPS = "SageMakerEndpointProps"
 SERVERLESS_MEMORY_MB = (1024, 2048, 3072, 4096, 5120, 6144)
 MAX_VARIANTS = 10
-# Families whose volume is local NVMe instance storage: SageMaker refuses a KmsKeyId for them
-# (the storage is hardware-encrypted), so the key is not set on such endpoint configs.
-_INSTANCE_STORAGE_FAMILIES = {"g5", "g6", "g6e", "p4d", "p4de", "p5", "p5e", "inf2", "trn1"}
-
-
-def has_instance_storage(instance_type: str) -> bool:
-    family = instance_type.split(".")[1] if instance_type.count(".") == 2 else ""
-    return family.endswith("d") or family.endswith("dn") or family in _INSTANCE_STORAGE_FAMILIES
-
-
 @dataclass(frozen=True)
 class InstanceVariant:
     """A production (or shadow) variant on dedicated instances."""
