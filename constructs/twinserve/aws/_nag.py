@@ -6,6 +6,8 @@ cdk-nag (the acknowledgment is plain CDK metadata)."""
 
 from __future__ import annotations
 
+import re
+
 import aws_cdk as cdk
 from aws_cdk import aws_s3 as s3
 from constructs import IConstruct
@@ -26,10 +28,12 @@ def nag_text(scope: IConstruct, value: str) -> str:
     ``Ref`` as ``<Id>``, ``Fn::GetAtt`` as ``<Id.Attr>``. An ARN of a stack whose account and region are
     known is all literals (``arn:aws:logs:eu-west-1:111111111111:...``); of an environment-agnostic stack
     it holds ``<AWS::Partition>``, ``<AWS::Region>``, ``<AWS::AccountId>``."""
-    return _render(cdk.Stack.of(scope).resolve(value))
+    return render(cdk.Stack.of(scope).resolve(value))
 
 
-def _render(value) -> str:
+def render(value) -> str:
+    """How cdk-nag spells a resolved CloudFormation value (``Ref``, ``Fn::GetAtt``, ``Fn::Join``,
+    ``Fn::Sub`` of a string) in a finding."""
     if isinstance(value, str):
         return value
     if isinstance(value, dict) and "Ref" in value:
@@ -38,7 +42,9 @@ def _render(value) -> str:
         return f"<{'.'.join(value['Fn::GetAtt'])}>"
     if isinstance(value, dict) and "Fn::Join" in value:
         delimiter, parts = value["Fn::Join"]
-        return delimiter.join(_render(part) for part in parts)
+        return delimiter.join(render(part) for part in parts)
+    if isinstance(value, dict) and isinstance(value.get("Fn::Sub"), str):
+        return re.sub(r"\$\{([^}]+)\}", r"<\1>", value["Fn::Sub"])
     raise ValueError(f"cannot spell {value!r} the way cdk-nag does")
 
 

@@ -33,8 +33,8 @@ from constructs import Construct
 
 from ._grants import grant_key_use, grant_objects
 from ._nag import ack_prefix as _ack_prefix
-from ._nag import acknowledge, objects_of
-from ._validate import S3_URI, check_pattern, fail
+from ._nag import acknowledge, objects_of, render
+from ._validate import S3_URI, SAGEMAKER_NAME, SAGEMAKER_NAME_HINT, check_pattern, fail
 
 _PROPS = "ModelArtifactsProps"
 ARCHIVE_NAME = "model.tar.gz"
@@ -88,8 +88,7 @@ class ModelArtifacts(Construct):
             fail(_PROPS, "model_data_url", props.model_data_url, "use s3://bucket/key.tar.gz")
         if props.model_data_url is not None and not props.model_data_url.endswith(".tar.gz"):
             fail(_PROPS, "model_data_url", props.model_data_url, "SageMaker needs a .tar.gz archive")
-        check_pattern(_PROPS, "model_name", props.model_name, r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}",
-                      "use 1-63 letters, digits and '-' (not first or last)")
+        check_pattern(_PROPS, "model_name", props.model_name, SAGEMAKER_NAME, SAGEMAKER_NAME_HINT)
         check_pattern(_PROPS, "model_version", props.model_version, _VERSION, _VERSION_HINT)
         self.model_name, self.model_version = props.model_name, props.model_version
 
@@ -273,27 +272,13 @@ def _acknowledge_upload(artifacts: ModelArtifacts, upload: s3_deployment.BucketD
 
 def _wildcard_resources(stack: cdk.Stack, policy) -> list[str]:
     """The wildcard resources of ``policy`` spelled the way cdk-nag reports them."""
-    def spell(value) -> str:
-        if isinstance(value, str):
-            return value
-        if "Ref" in value:
-            return f"<{value['Ref']}>"
-        if "Fn::GetAtt" in value:
-            return f"<{'.'.join(value['Fn::GetAtt'])}>"
-        if "Fn::Sub" in value and isinstance(value["Fn::Sub"], str):
-            return re.sub(r"\$\{([^}]+)\}", r"<\1>", value["Fn::Sub"])
-        if "Fn::Join" in value:
-            sep, parts = value["Fn::Join"]
-            return sep.join(spell(part) for part in parts)
-        return str(value)
-
     found = []
     if policy is None:
         return found
     for statement in stack.resolve(policy.document.to_json()).get("Statement", []):
         resources = statement.get("Resource", [])
         for resource in resources if isinstance(resources, list) else [resources]:
-            text = spell(resource)
+            text = render(resource)
             if "*" in text and text not in found:
                 found.append(text)
     return found

@@ -11,7 +11,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
-from ._validate import check_pattern
+from ._validate import SAGEMAKER_NAME, SAGEMAKER_NAME_HINT, check_pattern
 
 _PROPS = "ModelRegistryProps"
 
@@ -33,8 +33,7 @@ class ModelRegistry(Construct):
 
     def __init__(self, scope: Construct, id: str, props: ModelRegistryProps) -> None:
         super().__init__(scope, id)
-        check_pattern(_PROPS, "group_name", props.group_name, r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}",
-                      "use 1-63 letters, digits and '-' (not first or last)")
+        check_pattern(_PROPS, "group_name", props.group_name, SAGEMAKER_NAME, SAGEMAKER_NAME_HINT)
         if len(props.description) > 1024:
             raise ValueError(f"{_PROPS}.description: {len(props.description)} characters is not allowed; at most 1024")
         self.group = sagemaker.CfnModelPackageGroup(
