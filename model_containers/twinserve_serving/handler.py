@@ -9,7 +9,7 @@ function may take one extra trailing ``context`` argument (a RequestContext; ``m
 none) to read headers or set the custom-attributes response header.
 
 Azure style (Azure ML ``score.py``): ``init()`` once at start (``AZUREML_MODEL_DIR`` is set for it),
-then ``run(raw_data)`` per request with the body as ``str`` (``bytes`` for image/*, audio/*,
+then ``run(raw_data)`` per request with the body as ``str`` (``bytes`` for image/*, audio/*, video/*,
 application/octet-stream); the result is sent as JSON (``bytes`` as application/octet-stream).
 ``run(raw_data, request_headers)`` gets the headers (names lowercased) as on Azure, and
 ``run(raw_data, context)`` gets the RequestContext.
