@@ -75,13 +75,16 @@ def start_cdk_synth(project: Project, spec_paths: list[Path], outdir: Path, only
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
-def plan_azure_environment(project: Project, env_name: str, spec_path: Path) -> list[PlannedResource]:
-    """Run the project's Pulumi program as stack ``env_name`` under mocks."""
+def plan_azure_environment(project: Project, env_name: str, spec_path: Path,
+                           config_overrides: dict[str, str] | None = None) -> list[PlannedResource]:
+    """Run the project's Pulumi program as stack ``env_name`` under mocks, with the stack's
+    ``Pulumi.<env>.yaml`` config (``config_overrides`` win, e.g. a fixed date in tests)."""
     pulumi_yaml = project.pulumi_project
     main = project.root / pulumi_yaml.get("main", ".")
     entry = main / "__main__.py" if main.is_dir() else main
     config = dict(project.pulumi_config(env_name))
     config["twinserve:spec"] = str(spec_path)
+    config.update(config_overrides or {})
     return plan_program(lambda: runpy.run_path(str(entry), run_name="__main__"),
                         project=pulumi_yaml["name"], stack=env_name, config=config)
 

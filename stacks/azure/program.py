@@ -4,7 +4,8 @@ Config (``Pulumi.<env>.yaml``) holds only Azure-only settings:
   azure-native:location       where everything is created
   twinserve:spec              path of the deployment spec (default: deploy/twinserve.yaml)
   twinserve:namePrefix        optional: prefix of globally unique names (default <spec name><env>)
-  twinserve:budgetStartDate   optional: first day of the budget, YYYY-MM-01 (default: this month)
+  twinserve:budgetStartDate   optional: first day of the budget, YYYY-MM-01 (default: the current month,
+                              which is what Azure accepts at creation; later runs never change it)
 
 How the spec maps onto the components (see docs/azure.md):
   serving.variants      -> one deployment per variant on every online endpoint, traffic = weights

@@ -20,6 +20,8 @@ from twinserve.synth import Project, plan_azure_environment
 SAMPLE_MODEL = REPO / "build" / "sample-model"
 
 _PLANS: dict[tuple[str, str], list[dict]] = {}
+# The budget's start date defaults to the current month; fixed here so plans are the same every month.
+FIXED_CONFIG = {"twinserve:budgetStartDate": "2026-11-01"}
 
 
 @pytest.fixture(scope="session")
@@ -43,7 +45,8 @@ def plan(sample_model):
             cwd = os.getcwd()
             os.chdir(REPO)  # asset paths are recorded relative to the project root, as in synth
             try:
-                _PLANS[key] = [r.as_dict() for r in plan_azure_environment(project, env_name, spec_path)]
+                _PLANS[key] = [r.as_dict() for r in plan_azure_environment(
+                    project, env_name, spec_path, config_overrides=FIXED_CONFIG)]
             finally:
                 os.chdir(cwd)
         return _PLANS[key]

@@ -282,7 +282,10 @@ def test_autoscale_of_managed_deployments_follows_the_spec(plan, env):
 @pytest.mark.parametrize("env", ENVS)
 def test_budget_amount_and_notifications(plan, env):
     budget_spec = load_spec(DEPLOY_SPEC).environment(env).budget
-    budget = one(plan(DEPLOY_SPEC, env), "azure-native:consumption:Budget")["inputs"]
+    budget_resource = one(plan(DEPLOY_SPEC, env), "azure-native:consumption:Budget")
+    # Azure accepts the start month only at creation: later runs must never try to move it
+    assert budget_resource["options"]["ignore_changes"] == ["timePeriod.startDate"]
+    budget = budget_resource["inputs"]
     assert budget["amount"] == budget_spec.monthly_limit_usd
     assert budget["timeGrain"] == "Monthly" and budget["timePeriod"]["startDate"] == "2026-11-01T00:00:00Z"
     actual = sorted(n["threshold"] for n in budget["notifications"].values() if n["thresholdType"] == "Actual")

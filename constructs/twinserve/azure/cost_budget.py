@@ -22,7 +22,8 @@ class CostBudgetArgs:
     """In the billing currency of the subscription."""
     emails: list[str]
     start_date: str
-    """First day of a month, ``YYYY-MM-01``; Azure refuses other days and changes after creation."""
+    """First day of a month, ``YYYY-MM-01``: Azure refuses other days, a past month, and any change
+    after creation - so it is only sent when the budget is created (later runs ignore it)."""
     notify_at_percent: list[int] = field(default_factory=lambda: [80, 100])
     forecast: bool = True
     """Also warn when the forecast for the month reaches the highest threshold."""
@@ -67,5 +68,7 @@ class CostBudget(pulumi.ComponentResource):
             f"{name}-budget", scope=args.scope, budget_name=args.budget_name, amount=args.monthly_amount,
             category="Cost", time_grain="Monthly",
             time_period=consumption.BudgetTimePeriodArgs(start_date=f"{args.start_date}T00:00:00Z"),
-            notifications=notifications, opts=child_opts(self))
+            notifications=notifications,
+            # The start is fixed at creation: a later run (next month, a new default) must not try to move it.
+            opts=child_opts(self, ignore_changes=["timePeriod.startDate"]))
         self.register_outputs({"budget_id": self.budget.id, "amount": args.monthly_amount})
