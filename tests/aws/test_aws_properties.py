@@ -378,3 +378,15 @@ def test_batch_example(tpl):
     assert machine["LoggingConfiguration"]["Level"] == "ALL"
     model = next(iter(t.find_resources("AWS::SageMaker::Model")))
     assert model in definition  # the endpoint's own model, so the same container
+
+
+def test_batch_state_machine_may_grant_the_volume_key_to_sagemaker_only(tpl):
+    # CreateTransformJob with a volume key makes SageMaker create a KMS grant in the caller's name
+    t = tpl("batch-dev/Serving")
+    key_id = next(iter(t.find_resources("AWS::KMS::Key")))
+    statements = [s for p in t.find_resources("AWS::IAM::Policy").values()
+                  for s in p["Properties"]["PolicyDocument"]["Statement"]]
+    grants = [s for s in statements if s["Action"] == "kms:CreateGrant"]
+    assert grants == [{"Action": "kms:CreateGrant", "Effect": "Allow",
+                       "Condition": {"Bool": {"kms:GrantIsForAWSResource": "true"}},
+                       "Resource": {"Fn::GetAtt": [key_id, "Arn"]}}]

@@ -92,6 +92,7 @@ class BatchTransform(Construct):
         ack_prefix(role, props.bucket, f"{base}/output")
 
         family_size = props.instance_type[len("ml."):]
+        volume_key = None if has_instance_storage(props.instance_type) else props.encryption_key
         transform = tasks.SageMakerCreateTransformJob(
             self, "Transform",
             state_name="RunTransformJob",
@@ -114,7 +115,7 @@ class BatchTransform(Construct):
                 encryption_key=props.encryption_key),
             transform_resources=tasks.TransformResources(
                 instance_count=props.instance_count, instance_type=ec2.InstanceType(family_size),
-                volume_encryption_key=None if has_instance_storage(props.instance_type) else props.encryption_key),
+                volume_encryption_key=volume_key),
             result_selector={"TransformJobName.$": "$.TransformJobName",
                              "TransformJobStatus.$": "$.TransformJobStatus",
                              "TransformOutput.$": "$.TransformOutput"},
@@ -131,6 +132,15 @@ class BatchTransform(Construct):
             tracing_enabled=True,
             logs=sfn.LogOptions(destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
         )
+
+        if volume_key is not None:
+            # SageMaker creates a grant on the volume key for the job's instances, in the name of the
+            # principal that calls CreateTransformJob: the state machine's role. Only for AWS resources.
+            self.state_machine.add_to_role_policy(iam.PolicyStatement(
+                actions=["kms:CreateGrant"], resources=[volume_key.key_arn],
+                conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}}))
+            self.state_machine.add_to_role_policy(iam.PolicyStatement(
+                actions=["kms:DescribeKey"], resources=[volume_key.key_arn]))
 
         # CDK's StateMachine depends on its role and on the role's policy; the role is also referenced
         # by GetAtt, so cfn-lint flags that DependsOn as redundant (W3005). Harmless; not ours to change.
