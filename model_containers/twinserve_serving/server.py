@@ -21,6 +21,7 @@ import socket
 import socketserver
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from email.utils import formatdate
 from http import HTTPStatus
@@ -107,9 +108,12 @@ class _Connection(socketserver.BaseRequestHandler):
             body = self.read_body(headers)
             request = Request(method, path, headers, body)
         except ServingError as error:
-            # framing errors: the rest of the stream cannot be trusted, so answer and close
-            self.send(Response(error.status, error.to_json()), False)
-            self.server.finished(path, method, error.status, started, 0, None)
+            # framing errors: the rest of the stream cannot be trusted, so answer and close.
+            # The headers may be unreadable, so the id is always a fresh one (logged and returned).
+            request_id = uuid.uuid4().hex
+            response = Response(error.status, error.to_json(request_id), headers={"x-request-id": request_id})
+            self.send(response, False)
+            self.server.finished(path, method, error.status, started, 0, response)
             self.linger()
             return False
         app = self.server.app

@@ -3,6 +3,7 @@ problem (and what is allowed), and the server keeps serving afterwards."""
 
 from __future__ import annotations
 
+import re
 import socket
 
 import pytest
@@ -108,6 +109,9 @@ def test_broken_http_framing_is_answered_and_closed(iris_server, head, status):
     answer = _raw_exchange(iris_server.port, head)
     assert answer.startswith(b"HTTP/1.1 %d " % status), answer[:200]
     assert b'"error"' in answer
+    # like every other error, it carries a request id in the body and the header
+    header_id = re.search(rb"\r\nx-request-id: ([0-9a-f]{32})\r\n", answer, re.IGNORECASE)
+    assert header_id and b'"request_id": "%s"' % header_id.group(1) in answer, answer[:400]
 
 
 def test_server_still_serves_after_all_that(iris_server):
