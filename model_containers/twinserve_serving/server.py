@@ -351,11 +351,17 @@ def _serve_workers(config: ServerConfig, on_listening: Callable[[str, int], None
         on_listening(host, port)
     worker_config = config.with_overrides(port=port)
     first_ready_read, first_ready_write = os.pipe()
+    # A restarted worker 0 announces again; bytes nobody waits for stay in the pipe, so a full pipe
+    # (after very many restarts) must drop the announcement rather than block the worker.
+    os.set_blocking(first_ready_write, False)
     stopping = False
     children: dict[int, int] = {}
 
     def announce_first_worker_ready() -> None:
-        os.write(first_ready_write, b"r" * (config.workers - 1))
+        try:
+            os.write(first_ready_write, b"r" * (config.workers - 1))
+        except BlockingIOError:
+            pass  # every sibling already passed the gate; nobody needs these bytes
 
     def wait_for_first_worker(stop: threading.Event) -> bool:
         while not stop.is_set():
