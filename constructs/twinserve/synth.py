@@ -15,7 +15,6 @@ import os
 import runpy
 import shutil
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 

@@ -14,7 +14,6 @@ stacks/aws/pipeline_stack.py) beside its stages, unless ``env`` narrows the synt
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 

@@ -4,10 +4,8 @@ and the components work on their own, without the twinserve program."""
 from __future__ import annotations
 
 import base64
-from dataclasses import replace
 from pathlib import Path
 
-import pulumi
 import pytest
 
 from azure_plan_queries import ML, REPO, of_type, one

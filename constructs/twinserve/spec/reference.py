@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import sys
 import typing
-from pathlib import Path
 
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
