@@ -40,13 +40,14 @@ def _alarm(template: Template, name: str) -> dict:
 def test_dev_is_small_cheap_and_destroyable(tpl, synth):
     t = tpl("iris-dev/Serving")
     t.has_resource_properties("AWS::SageMaker::EndpointConfig", {
-        "ProductionVariants": [Match.object_like({"VariantName": "primary", "InstanceType": "ml.t2.medium",
+        "ProductionVariants": [Match.object_like({"VariantName": "primary", "InstanceType": "ml.c5.large",
                                                   "InitialInstanceCount": 1, "InitialVariantWeight": 1})],
         "KmsKeyId": Match.absent(), "DataCaptureConfig": Match.absent()})
     t.resource_count_is("AWS::KMS::Key", 0)
     t.has_resource_properties("AWS::S3::Bucket", {"BucketEncryption": {"ServerSideEncryptionConfiguration": [
         {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]}})
-    t.resource_count_is("AWS::ApplicationAutoScaling::ScalableTarget", 0)  # burstable ml.t2, scaling off
+    # spec: scaling 1..2 instances on the smallest non-burstable size
+    t.has_resource_properties("AWS::ApplicationAutoScaling::ScalableTarget", {"MinCapacity": 1, "MaxCapacity": 2})
     for bucket in t.find_resources("AWS::S3::Bucket").values():
         assert bucket["DeletionPolicy"] == "Delete"
     t.has_resource_properties("AWS::Budgets::Budget", {"Budget": Match.object_like({

@@ -257,7 +257,7 @@ def test_alerts_use_the_spec_thresholds_and_emails(plan, env):
     assert len(alerts) == 2 * len(endpoints)
 
 
-@pytest.mark.parametrize("env", ["staging", "prod"])
+@pytest.mark.parametrize("env", ENVS)
 def test_autoscale_of_managed_deployments_follows_the_spec(plan, env):
     planned = plan(DEPLOY_SPEC, env)
     scaling = load_spec(DEPLOY_SPEC).environment(env).scaling
@@ -276,7 +276,13 @@ def test_autoscale_of_managed_deployments_follows_the_spec(plan, env):
                          ("CpuUtilizationPercentage", "Decrease"): scaling.cpu_scale_in_percent}
     for d in managed:  # the autoscaler owns the instance count from then on
         assert d["options"]["ignore_changes"] == ["sku.capacity"]
-    assert not of_type(plan(DEPLOY_SPEC, "dev"), "azure-native:monitor:AutoscaleSetting")
+    assert settings, "every environment of the sample spec autoscales"
+
+
+def test_no_autoscale_setting_when_scaling_is_off(plan):
+    spec = REPO / "examples/azure/traffic-split.yaml"
+    assert not load_spec(spec).environment("staging").scaling.enabled
+    assert not of_type(plan(spec, "staging"), "azure-native:monitor:AutoscaleSetting")
 
 
 @pytest.mark.parametrize("env", ENVS)

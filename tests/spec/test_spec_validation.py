@@ -41,7 +41,7 @@ def test_sample_spec_is_valid_and_merges_defaults_per_environment():
     assert list(spec.environments) == ["dev", "staging", "prod"]
     dev, staging, prod = (spec.environments[e] for e in ("dev", "staging", "prod"))
     # overridden per environment
-    assert dev.compute.aws_instance_type == "ml.t2.medium"
+    assert dev.compute.aws_instance_type == "ml.c5.large" and dev.scaling.enabled
     assert prod.compute.instance_count == 3 and prod.rollout.strategy == "canary"
     assert prod.alarms.errors_5xx == 1
     # inherited from defaults where the environment is silent
@@ -198,12 +198,13 @@ def test_shadow_must_not_also_be_live(raw):
 
 def test_serverless_is_aws_only(raw):
     raw["environments"]["dev"]["serving"] = {"endpoint_type": "serverless"}
+    raw["environments"]["dev"]["scaling"]["enabled"] = False
     assert ("environments.dev.serving.endpoint_type: Azure ML has no serverless or asynchronous online endpoint"
             in only(raw))
 
 
 def test_burstable_instances_cannot_autoscale(raw):
-    raw["environments"]["dev"]["scaling"] = {"enabled": True}
+    raw["environments"]["dev"]["compute"]["aws_instance_type"] = "ml.t2.medium"
     assert "environments.dev.compute.aws_instance_type: SageMaker cannot autoscale burstable ml.t*" in only(raw)
 
 
