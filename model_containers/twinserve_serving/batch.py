@@ -99,7 +99,9 @@ def run_batch(input_dir: Path, output_dir: Path, config: ServerConfig, content_t
         accept = chosen
     else:
         accept = preferred(accept, handler.default_response_type)
-    inputs = sorted(p for p in input_dir.rglob("*") if p.is_file() and not p.name.startswith("."))
+    # Hidden files and folders (.git/, .DS_Store, editors' swap files) are not inputs.
+    inputs = sorted(p for p in input_dir.rglob("*")
+                    if p.is_file() and not any(part.startswith(".") for part in p.relative_to(input_dir).parts))
     with ThreadPoolExecutor(config.threads) as pool:
         results = list(pool.map(
             lambda p: score_file(handler, p, p.relative_to(input_dir).as_posix(), output_dir, content_type, accept),

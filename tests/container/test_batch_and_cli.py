@@ -134,3 +134,15 @@ def test_twinserve_local_serves_the_model_tar_gz_prints_a_working_curl_and_drain
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def test_hidden_files_and_folders_are_not_inputs(iris_model, batch_inputs, tmp_path):
+    for bad in ("broken.json", "picture.png"):
+        (batch_inputs / bad).unlink()
+    (batch_inputs / ".git").mkdir()
+    (batch_inputs / ".git" / "config").write_text("[core]\n")
+    (batch_inputs / ".notes.json").write_text("{}")
+    result = _run_batch(iris_model, batch_inputs, tmp_path / "out")
+    assert result.returncode == 0, result.stdout + result.stderr
+    manifest = json.loads((tmp_path / "out" / "_manifest.json").read_text())
+    assert sorted(r["input"] for r in manifest["results"]) == ["a.json", "b.csv", "nested/c.json"]
