@@ -148,28 +148,23 @@ def _first(env: Mapping[str, str], names: tuple[str, ...]) -> str | None:
 
 
 def _int(env: Mapping[str, str], names: tuple[str, ...], default: int, minimum: int = 1) -> int:
-    for name in names:
-        raw = env.get(name, "").strip()
-        if raw:
-            try:
-                value = int(raw)
-            except ValueError:
-                raise ConfigError(f"{name}={raw!r} is not an integer") from None
-            if value < minimum:
-                raise ConfigError(f"{name}={raw!r} must be >= {minimum}")
-            return value
-    return default
+    return _number(env, names, default, int, "an integer", lambda v: v >= minimum, f">= {minimum}")
 
 
 def _float(env: Mapping[str, str], names: tuple[str, ...], default: float) -> float:
+    return _number(env, names, default, float, "a number", lambda v: v > 0, "> 0")
+
+
+def _number(env, names, default, parse, kind, acceptable, requirement):
+    """The first of ``names`` that is set, parsed and checked; ``default`` when none is set."""
     for name in names:
         raw = env.get(name, "").strip()
         if raw:
             try:
-                value = float(raw)
+                value = parse(raw)
             except ValueError:
-                raise ConfigError(f"{name}={raw!r} is not a number") from None
-            if value <= 0:
-                raise ConfigError(f"{name}={raw!r} must be > 0")
+                raise ConfigError(f"{name}={raw!r} is not {kind}") from None
+            if not acceptable(value):
+                raise ConfigError(f"{name}={raw!r} must be {requirement}")
             return value
     return default
