@@ -1,0 +1,101 @@
+"""AWS facts: SageMaker hosting and deployment guardrails, Application Auto Scaling, AWS Budgets.
+
+Sources: SageMaker API reference (CreateEndpointConfig, ProductionVariant, ServerlessConfig,
+DeploymentConfig), the deployment guardrails guide, and the AWS Budgets quotas page; each block
+names its page.
+"""
+
+from __future__ import annotations
+
+import re
+
+# --------------------------------------------------------------------------- names and instance types
+
+NAME_PATTERN = r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}"
+"""SageMaker resource names (endpoints, endpoint configs, variants, models, transform jobs)."""
+NAME_HINT = "use 1-63 letters, digits and '-' (not first or last)"
+INSTANCE_TYPE_PATTERN = r"ml\.[a-z0-9]+\.[a-z0-9]+"
+INSTANCE_TYPE_HINT = "use a SageMaker instance type such as 'ml.m5.large'"
+
+
+def is_burstable(instance_type: str) -> bool:
+    """Burstable ``ml.t*`` instances: SageMaker refuses to autoscale them
+    (https://docs.aws.amazon.com/sagemaker/latest/dg/endpoint-auto-scaling-prerequisites.html)."""
+    return instance_type.startswith("ml.t")
+
+
+# Families whose volume is local NVMe instance storage (hardware-encrypted): SageMaker refuses a volume
+# KMS key for them, on endpoint configs (KmsKeyId) and transform jobs (VolumeKmsKeyId) alike.
+_INSTANCE_STORAGE_FAMILIES = {"g5", "g6", "g6e", "p4d", "p4de", "p5", "p5e", "inf2", "trn1"}
+
+
+def has_instance_storage(instance_type: str) -> bool:
+    family = instance_type.split(".")[1] if instance_type.count(".") == 2 else ""
+    return family.endswith("d") or family.endswith("dn") or family in _INSTANCE_STORAGE_FAMILIES
+
+
+_SIZE = re.compile(r"^(?:(\d+)?xlarge|large|medium|small)$")
+
+
+def vcpus_of(instance_type: str) -> int:
+    """vCPUs of an ml.* instance from its size (large = 2, xlarge = 4, Nxlarge = 4N, medium = 2).
+
+    True for the general purpose, compute and memory optimised families SageMaker hosts on; used to
+    normalise CPUUtilization, which CloudWatch reports summed over all cores (0..100 x vCPUs)."""
+    size = instance_type.rsplit(".", 1)[-1]
+    match = _SIZE.match(size)
+    if not match:
+        raise ValueError(f"instance_type: {instance_type!r} has a size twinserve cannot read; use e.g. 'ml.m5.large'")
+    if size in ("large", "medium", "small"):
+        return 2 if size != "small" else 1
+    return 4 * int(match.group(1) or 1)
+
+
+# --------------------------------------------------------------------------- endpoints (CreateEndpointConfig)
+
+MAX_VARIANTS = 10
+"""Production variants per endpoint config."""
+SERVERLESS_MEMORY_MB = (1024, 2048, 3072, 4096, 5120, 6144)
+SERVERLESS_MAX_CONCURRENCY = 200
+"""ServerlessConfig.MaxConcurrency and ProvisionedConcurrency are 1..200."""
+STARTUP_TIMEOUT_SECONDS = (60, 3600)
+"""ContainerStartupHealthCheckTimeoutInSeconds and ModelDataDownloadTimeoutInSeconds."""
+INVOCATION_TIMEOUT_SECONDS = 60
+"""Real-time and serverless invocations must be answered within 60 s; async requests may take up to an hour."""
+ASYNC_MAX_CONCURRENT_INVOCATIONS = 1000
+"""AsyncInferenceClientConfig.MaxConcurrentInvocationsPerInstance is 1..1000."""
+MAX_ENVIRONMENT_VARIABLES = 100
+"""ContainerDefinition.Environment holds at most 100 entries."""
+ENVIRONMENT_VARIABLE_PATTERN = r"[a-zA-Z_][a-zA-Z0-9_]{0,1023}"
+MAX_VPC_SUBNETS = 16
+MAX_VPC_SECURITY_GROUPS = 5
+
+# --------------------------------------------------------------------------- deployment guardrails
+# https://docs.aws.amazon.com/sagemaker/latest/dg/deployment-guardrails.html and the DeploymentConfig,
+# TrafficRoutingConfig, RollingUpdatePolicy and CapacitySize API reference pages.
+
+ROLLOUT_STRATEGIES = ("all_at_once", "canary", "linear", "rolling")
+MIN_INSTANCES_FOR_ROLLOUT = {"all_at_once": 1, "canary": 3, "linear": 3, "rolling": 2}
+"""twinserve's rule: with fewer than three instances a canary or linear step is the whole fleet (AWS's
+own project templates require three), and a rolling update needs a second instance to roll onto."""
+ROLLOUT_STEP_PERCENT = {"canary": (1, 50), "linear": (10, 50), "rolling": (1, 50)}
+"""Canary size, linear step and rolling batch as CAPACITY_PERCENT."""
+ROLLOUT_WAIT_SECONDS = (0, 3600)
+"""WaitIntervalInSeconds (bake time after each step)."""
+TERMINATION_WAIT_SECONDS = (0, 3600)
+MAX_EXECUTION_TIMEOUT_SECONDS = {"blue_green": (600, 14400), "rolling": (600, 28800)}
+MAX_ROLLBACK_ALARMS = 10
+"""AutoRollbackConfig.Alarms holds at most 10 alarms."""
+
+# --------------------------------------------------------------------------- batch transform
+
+BATCH_PAYLOAD_BUDGET_MB = 100
+"""MaxConcurrentTransforms x MaxPayloadInMB must not exceed 100 MB."""
+BATCH_MAX_PAYLOAD_MB = 100
+
+# --------------------------------------------------------------------------- AWS Budgets (quotas page)
+
+BUDGET_MAX_NOTIFICATIONS = 5
+"""Notifications per budget."""
+BUDGET_MAX_SUBSCRIBERS = 10
+"""E-mail subscribers per notification."""
