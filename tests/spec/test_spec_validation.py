@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from twinserve.spec import SpecError, azure_vm_vcpus, load_spec, parse_spec
+from twinserve.platform.azure import azure_vm_vcpus
+from twinserve.spec import SpecError, load_spec, parse_spec
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = REPO_ROOT / "deploy" / "twinserve.yaml"
@@ -287,3 +288,32 @@ def test_sagemaker_realtime_timeout_is_capped_at_60_seconds(raw):
             in only(raw))
     raw["environments"]["dev"]["targets"] = ["azure"]
     parse_spec(raw, file="spec.yaml")  # Azure ML managed endpoints allow up to 180 s
+
+
+# ----------------------------------------------------------------------------- one value, both clouds
+# A spec value reaches both clouds as written or is rejected here; nothing is adjusted on one side.
+
+
+def test_cooldowns_below_azures_minute_are_rejected_not_raised(raw):
+    # Azure autoscale: a scale action's cooldown is 1 minute .. 1 week
+    # (https://learn.microsoft.com/azure/azure-monitor/autoscale/autoscale-understanding-settings)
+    raw["environments"]["dev"]["scaling"]["scale_out_cooldown_seconds"] = 30
+    assert ("environments.dev.scaling.scale_out_cooldown_seconds: Azure autoscale waits at least 60 s between scale "
+            "actions; use 60 or more (both clouds take the same value) (got 30)") in only(raw)
+    raw["environments"]["dev"]["targets"] = ["aws"]  # Application Auto Scaling takes any cooldown
+    assert parse_spec(raw, file="spec.yaml").environment("dev").scaling.scale_out_cooldown_seconds == 30
+
+
+def test_every_live_variant_starts_within_the_scaling_bounds(raw):
+    dev = raw["environments"]["dev"]
+    dev["serving"] = {"variants": [{"name": "blue", "weight": 50}, {"name": "green", "weight": 50, "instance_count": 3}]}
+    assert only(raw) == ("spec.yaml: environments.dev.serving.variants.1.instance_count: must lie within scaling bounds "
+                         "1..2 (got 3)")
+
+
+def test_budget_thresholds_fit_azure_too(raw):
+    # Azure budgets hold 5 notifications (https://learn.microsoft.com/azure/cost-management-billing/costs/tutorial-acm-create-budgets);
+    # the forecast alert takes one on both clouds.
+    raw["environments"]["dev"]["targets"] = ["azure"]
+    raw["environments"]["dev"]["budget"]["notify_at_percent"] = [20, 40, 60, 80, 100]
+    assert "environments.dev.budget.notify_at_percent: give at most 4 distinct thresholds" in only(raw)

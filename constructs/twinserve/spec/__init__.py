@@ -3,9 +3,8 @@
 from .errors import SpecError, SpecIssue
 from .loader import load_spec, parse_spec, spec_label
 from .models import ENVIRONMENT_NAMES, DeploymentSpec, EnvironmentSpec
-from .rules import azure_vm_vcpus
 
 __all__ = [
     "ENVIRONMENT_NAMES", "DeploymentSpec", "EnvironmentSpec", "SpecError", "SpecIssue",
-    "azure_vm_vcpus", "load_spec", "parse_spec", "spec_label",
+    "load_spec", "parse_spec", "spec_label",
 ]

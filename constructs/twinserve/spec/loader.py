@@ -23,7 +23,13 @@ from pydantic import BaseModel, ValidationError
 
 from .errors import MISSING, SpecError, SpecIssue
 from .models import (
-    ENVIRONMENT_NAMES, PATTERN_HINTS, ContainerSpec, DeploymentSpec, EnvironmentSpec, ModelSpec, PipelineSpec,
+    ENVIRONMENT_NAMES,
+    PATTERN_HINTS,
+    ContainerSpec,
+    DeploymentSpec,
+    EnvironmentSpec,
+    ModelSpec,
+    PipelineSpec,
 )
 from .rules import check_deployment
 
@@ -54,10 +60,10 @@ def load_spec(path: str | Path) -> DeploymentSpec:
         raise SpecError(file, [SpecIssue("(file)", MISSING, "spec file not found")]) from None
     except yaml.YAMLError as exc:
         raise SpecError(file, [SpecIssue("(file)", MISSING, f"not valid YAML: {exc}")]) from None
-    return parse_spec(raw, file=file, base_dir=path.parent)
+    return parse_spec(raw, file=file)
 
 
-def parse_spec(raw: Any, *, file: str = "<spec>", base_dir: Path | None = None) -> DeploymentSpec:
+def parse_spec(raw: Any, *, file: str = "<spec>") -> DeploymentSpec:
     """Validate an already-parsed spec document (a dict as YAML gives it)."""
     if not isinstance(raw, dict):
         raise SpecError(file, [SpecIssue("(file)", raw, "the spec must be a mapping with keys " + _allowed(TOP_LEVEL_KEYS))])
@@ -109,7 +115,7 @@ def parse_spec(raw: Any, *, file: str = "<spec>", base_dir: Path | None = None) 
         raise SpecError(file, _dedupe(issues))
 
     spec = DeploymentSpec.model_validate({**document, "environments": validated_envs})
-    rule_issues = check_deployment(spec, base_dir=base_dir)
+    rule_issues = check_deployment(spec)
     if rule_issues:
         located = []
         for issue in rule_issues:

@@ -16,6 +16,10 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..platform import aws as aws_platform
+from ..platform import azure as azure_platform
+from ..platform.shared import EMAIL_HINT, EMAIL_PATTERN, INSTANCE_COUNT
+
 ENVIRONMENT_NAMES = ("dev", "staging", "prod")
 EnvironmentName = Literal["dev", "staging", "prod"]
 Target = Literal["aws", "azure"]
@@ -25,7 +29,9 @@ Target = Literal["aws", "azure"]
 _NAME = r"^[a-z]([a-z0-9-]{0,22}[a-z0-9])?$"
 _VARIANT = r"^[a-z]([a-z0-9-]{0,14}[a-z0-9])?$"
 _VERSION = r"^[0-9]+$"
-_EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+_EMAIL = f"^{EMAIL_PATTERN}$"
+_AWS_INSTANCE_TYPE = f"^{aws_platform.INSTANCE_TYPE_PATTERN}$"
+_AZURE_VM_SIZE = f"^{azure_platform.VM_SIZE_PATTERN}$"
 Name = Annotated[str, Field(pattern=_NAME)]
 VariantName = Annotated[str, Field(pattern=_VARIANT)]
 Version = Annotated[str, Field(pattern=_VERSION)]
@@ -36,9 +42,21 @@ PATTERN_HINTS = {
     _NAME: "must be 1-24 characters: lower-case letters, digits and '-', starting with a letter",
     _VARIANT: "must be 1-16 characters: lower-case letters, digits and '-', starting with a letter",
     _VERSION: "must be a whole version number written as a string, e.g. \"3\"",
-    _EMAIL: "must be an e-mail address",
+    _EMAIL: EMAIL_HINT,
+    _AWS_INSTANCE_TYPE: aws_platform.INSTANCE_TYPE_HINT,
+    _AZURE_VM_SIZE: azure_platform.VM_SIZE_HINT,
 }
+
+
+def _within(bounds: tuple[int, int]):
+    """``low <= value <= high`` for a platform's ``(low, high)`` range."""
+    return Field(ge=bounds[0], le=bounds[1])
+
+
 Percent = Annotated[int, Field(ge=0, le=100)]
+InstanceCount = Annotated[int, _within(INSTANCE_COUNT)]
+AwsInstanceType = Annotated[str, Field(pattern=_AWS_INSTANCE_TYPE)]
+AzureVmSize = Annotated[str, Field(pattern=_AZURE_VM_SIZE)]
 
 
 class StrictModel(BaseModel):
@@ -67,6 +85,7 @@ class ModelSpec(StrictModel):
     version: Version
     """The version every variant serves unless it names its own ``model_version``."""
     artifact: ArtifactSpec
+    """Where the model files are."""
 
 
 class ContainerSpec(StrictModel):
@@ -97,9 +116,14 @@ class ContainerSpec(StrictModel):
 
 
 class ComputeSpec(StrictModel):
-    aws_instance_type: Annotated[str, Field(pattern=r"^ml\.[a-z0-9]+\.[a-z0-9]+$")] = "ml.m5.large"
-    azure_instance_type: Annotated[str, Field(pattern=r"^Standard_[A-Za-z0-9_]+$")] = "Standard_DS3_v2"
-    instance_count: Annotated[int, Field(ge=1, le=100)] = 1
+    """Instance sizes and counts of the live variants."""
+
+    aws_instance_type: AwsInstanceType = "ml.m5.large"
+    """SageMaker instance type of every instance variant, the shadow and batch transform."""
+    azure_instance_type: AzureVmSize = "Standard_DS3_v2"
+    """VM size of the managed online deployments. Kubernetes deployments run the attached cluster's
+    instance type instead (``defaultinstancetype``, see ``azure.aks``)."""
+    instance_count: InstanceCount = 1
     """Instances per variant (SageMaker InitialInstanceCount, Azure ML sku.capacity)."""
 
 
@@ -107,56 +131,95 @@ class VariantSpec(StrictModel):
     """One live variant (SageMaker production variant / Azure ML deployment)."""
 
     name: VariantName
+    """Variant name on SageMaker and deployment name on Azure ML (3 characters at least there); keep it
+    stable across releases: guarded rollouts update a variant in place."""
     weight: Percent
     """Percent of live traffic; the weights of all variants sum to 100."""
     model_version: Version | None = None
-    instance_count: Annotated[int, Field(ge=1, le=100)] | None = None
+    """The model version this variant serves (default ``model.version``): pin the old version on the
+    blue variant while the green one takes the new."""
+    instance_count: InstanceCount | None = None
+    """This variant's instances (default ``compute.instance_count``)."""
 
 
 class ShadowSpec(StrictModel):
     """A candidate that receives a copy of live traffic; its answers are discarded."""
 
     name: VariantName
+    """Shadow variant name (SageMaker) / mirror deployment name (Azure ML)."""
     sample_percent: Annotated[int, Field(ge=1, le=100)]
     """Percent of live requests mirrored to the shadow (Azure ML allows at most 50)."""
     model_version: Version | None = None
-    instance_count: Annotated[int, Field(ge=1, le=100)] | None = None
+    """The model version the shadow serves (default ``model.version``)."""
+    instance_count: InstanceCount | None = None
+    """The shadow's instances (default ``compute.instance_count``). A shadow is never autoscaled, on
+    either cloud."""
 
 
 class ServerlessSpec(StrictModel):
-    memory_mb: Literal[1024, 2048, 3072, 4096, 5120, 6144] = 2048
-    max_concurrency: Annotated[int, Field(ge=1, le=200)] = 5
-    provisioned_concurrency: Annotated[int, Field(ge=1, le=200)] | None = None
+    """SageMaker Serverless Inference (AWS only)."""
+
+    memory_mb: Literal[aws_platform.SERVERLESS_MEMORY_MB] = 2048
+    """Memory of each serverless worker."""
+    max_concurrency: Annotated[int, Field(ge=1, le=aws_platform.SERVERLESS_MAX_CONCURRENCY)] = 5
+    """Concurrent invocations of the endpoint; also the upper bound when ``scaling`` scales the
+    provisioned concurrency (from 1)."""
+    provisioned_concurrency: Annotated[int, Field(ge=1, le=aws_platform.SERVERLESS_MAX_CONCURRENCY)] | None = None
+    """Pre-warmed workers (none by default); ``scaling.enabled`` scales them."""
 
 
 class AsyncSpec(StrictModel):
-    max_concurrent_invocations_per_instance: Annotated[int, Field(ge=1, le=1000)] = 4
+    """SageMaker Asynchronous Inference (AWS only)."""
+
+    max_concurrent_invocations_per_instance: Annotated[int, Field(ge=1, le=aws_platform.ASYNC_MAX_CONCURRENT_INVOCATIONS)] = 4
+    """Requests SageMaker sends to one instance at a time."""
     scale_to_zero: bool = True
     """Scale the variant to 0 instances when the queue is empty and back to 1 on backlog."""
 
 
 class BatchSpec(StrictModel):
+    """Batch scoring with the same model and image: a SageMaker batch transform (state machine) and an
+    Azure ML batch endpoint (always planned: its cluster scales to zero)."""
+
     enabled: bool = False
-    instance_count: Annotated[int, Field(ge=1, le=100)] = 1
+    """AWS: create the batch transform state machine. Azure: the batch endpoint exists either way."""
+    instance_count: InstanceCount = 1
+    """Instances (AWS) / nodes (Azure) one batch job uses."""
     strategy: Literal["SINGLE_RECORD", "MULTI_RECORD"] = "MULTI_RECORD"
-    max_payload_mb: Annotated[int, Field(ge=1, le=100)] = 6
-    max_concurrent_transforms: Annotated[int, Field(ge=1, le=100)] = 2
-    """max_concurrent_transforms x max_payload_mb must stay <= 100 (SageMaker batch transform)."""
+    """AWS only: one record per request, or as many as fit into ``max_payload_mb``."""
+    max_payload_mb: Annotated[int, Field(ge=1, le=aws_platform.BATCH_MAX_PAYLOAD_MB)] = 6
+    """AWS only: the largest request body a transform job sends."""
+    max_concurrent_transforms: Annotated[int, Field(ge=1, le=aws_platform.BATCH_PAYLOAD_BUDGET_MB)] = 2
+    """Concurrent requests per instance (AWS MaxConcurrentTransforms, Azure max_concurrency_per_instance);
+    max_concurrent_transforms x max_payload_mb must stay <= 100 (SageMaker batch transform)."""
     mini_batch_size: Annotated[int, Field(ge=1, le=10000)] = 10
-    """Files per mini-batch on Azure ML batch endpoints."""
+    """Azure only: files per mini-batch."""
 
 
 class ServingSpec(StrictModel):
+    """How requests are served."""
+
     endpoint_type: Literal["realtime", "serverless", "async"] = "realtime"
-    variants: Annotated[list[VariantSpec], Field(min_length=1, max_length=10)] = [
+    """realtime on both clouds; serverless and async exist on SageMaker only (``targets: [aws]``)."""
+    variants: Annotated[list[VariantSpec], Field(min_length=1, max_length=aws_platform.MAX_VARIANTS)] = [
         VariantSpec(name="primary", weight=100)
     ]
+    """The live variants and their traffic weights (A/B tests, blue/green)."""
     shadow: ShadowSpec | None = None
+    """A candidate that gets a copy of live traffic (SageMaker shadow variant, Azure ML mirror traffic)."""
     serverless: ServerlessSpec = ServerlessSpec()
+    """Settings of ``endpoint_type: serverless``."""
     async_inference: AsyncSpec = Field(default=AsyncSpec(), alias="async")
+    """Settings of ``endpoint_type: async``."""
     batch: BatchSpec = BatchSpec()
-    request_timeout_seconds: Annotated[int, Field(ge=1, le=180)] = 60
+    """Batch scoring with the same model and image."""
+    request_timeout_seconds: Annotated[int, Field(ge=1, le=azure_platform.MANAGED_MAX_REQUEST_TIMEOUT_MS // 1000)] = 60
+    """Longest a request may take. Azure ML: the deployments' request timeout (at most 180 s); SageMaker:
+    its real-time and serverless limit is a fixed 60 s, so at most 60 there. The container answers 504
+    one second earlier on both clouds."""
     max_concurrent_requests_per_instance: Annotated[int, Field(ge=1, le=1000)] = 4
+    """Requests one instance works on at once: Azure ML's max_concurrent_requests_per_instance, and the
+    container's predicting threads on both clouds."""
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True, populate_by_name=True,
                               use_attribute_docstrings=True)
@@ -167,88 +230,151 @@ class RolloutSpec(StrictModel):
 
     On AWS this becomes the endpoint's DeploymentConfig (blue/green with ALL_AT_ONCE, CANARY or
     LINEAR shifting, or a rolling update) with automatic rollback on the environment's alarms.
-    On Azure ML the same spec is expressed with deployments and traffic weights (see docs).
+    Azure ML has no traffic-shifting policy on one deployment: it replaces a changed deployment's
+    instances in place (a rolling update of its own), and shifting between versions is done with
+    variants, weights and ``model_version`` (docs/azure.md, "Blue/green"). These settings are AWS
+    behaviour; on Azure only the instance-count rule below applies.
     """
 
-    strategy: Literal["all_at_once", "canary", "linear", "rolling"] = "all_at_once"
+    strategy: Literal[aws_platform.ROLLOUT_STRATEGIES] = "all_at_once"
+    """all_at_once, canary, linear (blue/green traffic shifting) or rolling (in-place batches)."""
     step_percent: Annotated[int, Field(ge=1, le=99)] = 10
     """Canary size, linear step or rolling batch, as percent of capacity."""
-    wait_seconds: Annotated[int, Field(ge=0, le=3600)] = 300
+    wait_seconds: Annotated[int, _within(aws_platform.ROLLOUT_WAIT_SECONDS)] = 300
     """Bake time between steps, watched by the rollback alarms."""
-    termination_wait_seconds: Annotated[int, Field(ge=0, le=3600)] = 120
-    max_execution_timeout_seconds: Annotated[int, Field(ge=600, le=14400)] = 3600
+    termination_wait_seconds: Annotated[int, _within(aws_platform.TERMINATION_WAIT_SECONDS)] = 120
+    """How long the old fleet is kept after the shift (blue/green), for a fast rollback."""
+    max_execution_timeout_seconds: Annotated[int, _within(aws_platform.MAX_EXECUTION_TIMEOUT_SECONDS["blue_green"])] = 3600
+    """Upper bound of the whole update; SageMaker rolls back when it is exceeded."""
     auto_rollback: bool = True
+    """Roll back when one of the environment's alarms fires during the update."""
 
 
 class ScalingSpec(StrictModel):
+    """Autoscaling of the live variants (never the shadow) on both clouds."""
+
     enabled: bool = False
-    min_instances: Annotated[int, Field(ge=1, le=100)] = 1
-    max_instances: Annotated[int, Field(ge=1, le=100)] = 2
+    """Scale the live variants (AWS Application Auto Scaling; Azure autoscale settings on the managed
+    endpoint's deployments). Kubernetes deployments keep their instance count; the AKS node pool
+    scales with ``azure.aks.autoscale_*``. Serverless endpoints scale their provisioned concurrency
+    between 1 and ``serving.serverless.max_concurrency`` instead of instances."""
+    min_instances: InstanceCount = 1
+    """Fewest instances per live variant."""
+    max_instances: InstanceCount = 2
+    """Most instances per live variant (also the async endpoint's upper bound)."""
     target_invocations_per_instance: Annotated[int, Field(ge=1, le=100000)] = 200
-    """AWS target tracking on SageMakerVariantInvocationsPerInstance (per minute)."""
+    """AWS only: target tracking on SageMakerVariantInvocationsPerInstance (per minute)."""
     scale_in_cooldown_seconds: Annotated[int, Field(ge=0, le=3600)] = 300
+    """Wait after removing an instance before removing another (Azure: at least 60)."""
     scale_out_cooldown_seconds: Annotated[int, Field(ge=0, le=3600)] = 60
+    """Wait after adding an instance before adding another (Azure: at least 60)."""
     cpu_scale_out_percent: Annotated[int, Field(ge=1, le=100)] = 70
-    """Azure ML autoscale: add an instance above this average CPU."""
+    """Azure only: add an instance above this average CPU."""
     cpu_scale_in_percent: Annotated[int, Field(ge=1, le=100)] = 25
+    """Azure only: remove an instance below this average CPU."""
     latency_scale_out_ms: Annotated[int, Field(ge=1, le=180000)] = 500
-    """Azure ML autoscale: add an instance above this average request latency."""
+    """Azure only: add an instance above this average request latency."""
 
 
 class AlarmSpec(StrictModel):
+    """Alarms (AWS CloudWatch, one set per variant) and alerts (Azure Monitor, per endpoint).
+
+    The clouds measure differently: CloudWatch raises an alarm when ``evaluation_periods``
+    consecutive periods breach; Azure Monitor evaluates every ``period_seconds`` over a window of
+    ``period_seconds x evaluation_periods`` rounded up to a window it offers (1, 5, 15, 30 or 60
+    minutes, 6, 12 or 24 hours)."""
+
     emails: list[Email] = []
     """Subscribed to the alarm topic / action group, and to budget notifications."""
     errors_5xx: Annotated[int, Field(ge=1)] = 5
-    """Invocation 5XX errors per period that raise the alarm (and roll back a deployment)."""
+    """Server errors that raise the alarm (and roll back a guarded AWS deployment): per period on AWS,
+    within the window on Azure."""
     errors_4xx: Annotated[int, Field(ge=1)] = 50
+    """AWS only: client errors per period that raise an alarm."""
     model_latency_p99_ms: Annotated[int, Field(ge=1)] = 500
+    """p99 latency that raises the alarm: the container's own time on AWS (ModelLatency), the whole
+    request on Azure (RequestLatency_P99)."""
     overhead_latency_p99_ms: Annotated[int, Field(ge=1)] = 100
+    """AWS only: SageMaker's own p99 time around the container (OverheadLatency)."""
     cpu_utilization_percent: Annotated[int, Field(ge=1, le=100)] = 80
-    """Average CPU across the instance's cores (normalised per core)."""
+    """AWS only: average CPU across the instance's cores (normalised per core)."""
     memory_utilization_percent: Annotated[int, Field(ge=1, le=100)] = 85
+    """AWS only: average memory utilization of the instances."""
     disk_utilization_percent: Annotated[int, Field(ge=1, le=100)] = 85
+    """AWS only: average disk utilization of the instances."""
     zero_invocations: bool = False
-    """Alarm when the endpoint gets no traffic for ``evaluation_periods`` periods."""
+    """AWS only: alarm when the endpoint gets no traffic for ``evaluation_periods`` periods."""
     period_seconds: Literal[60, 300, 900, 3600] = 60
+    """One datapoint (AWS) / the evaluation frequency (Azure)."""
     evaluation_periods: Annotated[int, Field(ge=1, le=60)] = 3
+    """Consecutive breaching periods (AWS) / periods the window covers (Azure)."""
 
 
 class BudgetSpec(StrictModel):
+    """A monthly cost ceiling per environment: AWS Budgets and an Azure consumption budget on the
+    environment's resource group."""
+
     monthly_limit_usd: Annotated[int, Field(ge=1)]
+    """The monthly limit: US dollars on AWS; on Azure the amount is in the subscription's billing
+    currency (Azure budgets have no currency of their own)."""
     notify_at_percent: Annotated[list[Annotated[int, Field(ge=1, le=1000)]], Field(min_length=1)] = [80, 100]
+    """Thresholds of actual cost in percent of the limit, each e-mailed to ``alarms.emails``; both
+    clouds also warn when the month's forecast reaches the limit."""
 
 
 # --------------------------------------------------------------------------- per-cloud settings
 
 
 class AwsVpcSpec(StrictModel):
+    """An existing VPC the SageMaker containers join."""
+
     subnet_ids: Annotated[list[Annotated[str, Field(pattern=r"^subnet-[0-9a-f]+$")]], Field(min_length=1)]
+    """Private subnets with VPC endpoints or a NAT route."""
     security_group_ids: Annotated[list[Annotated[str, Field(pattern=r"^sg-[0-9a-f]+$")]], Field(min_length=1)]
+    """Security groups of the containers' network interfaces."""
 
 
 class DataCaptureSpec(StrictModel):
+    """SageMaker data capture of requests and responses to the artifacts bucket."""
+
     enabled: bool = False
+    """Capture to ``data-capture/`` of the artifacts bucket (encrypted with the environment's key)."""
     sampling_percent: Annotated[int, Field(ge=1, le=100)] = 20
+    """Percent of requests captured."""
 
 
 class AwsSpec(StrictModel):
+    """SageMaker settings of an environment."""
+
     account: Annotated[str, Field(pattern=r"^[0-9]{12}$")] | None = None
+    """The account the stacks deploy to (default: the CLI's)."""
     region: Annotated[str, Field(pattern=r"^[a-z]{2}(-[a-z]+)+-[0-9]$")] | None = None
+    """The region the stacks deploy to (default: the CLI's)."""
     encryption: Literal["kms", "s3_managed"] = "kms"
     """Customer-managed KMS key for artifacts, endpoint volumes and captured data, or S3-managed keys."""
     vpc: AwsVpcSpec | None = None
+    """Run the containers in this VPC (not with serverless endpoints)."""
     network_isolation: bool = False
+    """No network access at all for the container (SageMaker still provides the model)."""
     data_capture: DataCaptureSpec = DataCaptureSpec()
-    container_startup_timeout_seconds: Annotated[int, Field(ge=60, le=3600)] = 600
+    """Capture requests and responses for monitoring."""
+    container_startup_timeout_seconds: Annotated[int, _within(aws_platform.STARTUP_TIMEOUT_SECONDS)] = 600
+    """How long SageMaker waits for the container's /ping after start."""
 
 
 class AksSpec(StrictModel):
+    """The AKS inference cluster of the Kubernetes online endpoint."""
+
     node_count: Annotated[int, Field(ge=1, le=100)] = 3
-    vm_size: Annotated[str, Field(pattern=r"^Standard_[A-Za-z0-9_]+$")] = "Standard_D4s_v3"
+    """Nodes of the cluster's pool (at least 3, and 12 vCPU in all)."""
+    vm_size: AzureVmSize = "Standard_D4s_v3"
+    """Node VM size."""
     vcpus_per_node: Annotated[int, Field(ge=1, le=416)] | None = None
     """Only needed for a vm_size whose core count twinserve cannot read from its name."""
     autoscale_min_nodes: Annotated[int, Field(ge=1, le=100)] | None = None
+    """With ``autoscale_max_nodes``: let the cluster autoscaler add and remove nodes (at least 3)."""
     autoscale_max_nodes: Annotated[int, Field(ge=1, le=1000)] | None = None
+    """With ``autoscale_min_nodes``: the cluster autoscaler's upper bound."""
 
 
 class AzureSpec(StrictModel):
@@ -257,12 +383,21 @@ class AzureSpec(StrictModel):
     online_endpoints: Annotated[
         list[Literal["managed", "kubernetes"]], Field(min_length=1, max_length=2)
     ] = ["managed", "kubernetes"]
-    auth_mode: Literal["key", "aml_token", "aad_token"] = "key"
+    """A managed online endpoint, a Kubernetes (AKS) online endpoint, or both, each with a deployment
+    per variant."""
+    auth_mode: Literal[tuple(azure_platform.AUTH_MODES)] = "key"
+    """How clients authenticate: endpoint keys, Azure ML tokens, or Microsoft Entra tokens (managed
+    endpoints only)."""
     public_network_access: bool = True
+    """Reach the workspace, its dependencies and the endpoints over the public internet."""
     managed_network: Literal["disabled", "allow_internet_outbound", "allow_only_approved_outbound"] = "disabled"
+    """Workspace managed virtual network isolation."""
     aks: AksSpec = AksSpec()
-    batch_vm_size: Annotated[str, Field(pattern=r"^Standard_[A-Za-z0-9_]+$")] = "Standard_DS3_v2"
+    """The AKS inference cluster (with a Kubernetes endpoint)."""
+    batch_vm_size: AzureVmSize = "Standard_DS3_v2"
+    """Node size of the batch endpoint's compute cluster."""
     batch_max_nodes: Annotated[int, Field(ge=1, le=100)] = 2
+    """Largest size of the batch compute cluster (it scales to zero when idle)."""
 
 
 # --------------------------------------------------------------------------- promotion pipeline
@@ -313,14 +448,27 @@ class EnvironmentSpec(StrictModel):
     """One environment after ``defaults`` and its own overrides are merged."""
 
     targets: Annotated[list[Target], Field(min_length=1, max_length=2)] = ["aws", "azure"]
+    """The clouds this environment is deployed to."""
     compute: ComputeSpec = ComputeSpec()
+    """Instance sizes and counts."""
     serving: ServingSpec = ServingSpec()
+    """Endpoint type, variants, shadow, batch and request limits."""
     rollout: RolloutSpec = RolloutSpec()
+    """How a new model version or image reaches traffic."""
     scaling: ScalingSpec = ScalingSpec()
+    """Autoscaling of the live variants."""
     alarms: AlarmSpec = AlarmSpec()
+    """Alarms, alerts and who is told."""
     budget: BudgetSpec | None = None
+    """A monthly cost ceiling (none by default)."""
     aws: AwsSpec = AwsSpec()
+    """SageMaker-only settings."""
     azure: AzureSpec = AzureSpec()
+    """Azure ML-only settings."""
+
+    def instance_count_of(self, variant: VariantSpec | ShadowSpec) -> int:
+        """A variant's (or the shadow's) own instance count, else ``compute.instance_count``."""
+        return variant.instance_count or self.compute.instance_count
 
 
 class DeploymentSpec(StrictModel):
@@ -329,7 +477,9 @@ class DeploymentSpec(StrictModel):
     name: Name
     """Deployment name: prefixes stage, stack and resource names on both clouds."""
     model: ModelSpec
+    """The trained model that is served."""
     container: ContainerSpec
+    """The one inference image both clouds run."""
     environments: dict[EnvironmentName, EnvironmentSpec]
     """dev, staging and/or prod, each the result of ``defaults`` merged with its own section."""
     pipeline: PipelineSpec | None = None

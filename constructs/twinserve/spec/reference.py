@@ -9,8 +9,9 @@ import typing
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
+from ..platform import aws as aws_platform
+from ..platform import azure as azure_platform
 from .models import DeploymentSpec, EnvironmentSpec
-from .rules import AKS_MIN_NODES, AKS_MIN_VCPUS, AZURE_MAX_MIRROR_PERCENT, MIN_INSTANCES_FOR_ROLLOUT
 
 HEADER = """# Deployment spec reference
 
@@ -37,13 +38,13 @@ when it inherited it), the bad value and what is allowed; every problem is repor
 
 - Variant weights sum to 100; variant names are unique; a shadow is not also a live variant.
 - A rollout needs instances per variant: {rollout_needs}.
-  Canary steps are at most 50 % of capacity, linear steps 10..50 %. SageMaker guardrails need a
+  Steps in percent of capacity: {steps}. SageMaker guardrails need a
   single live variant and are not available for serverless endpoints.
 - Serverless and asynchronous endpoints exist on SageMaker only (`targets: [aws]`).
 - A SageMaker shadow needs exactly one live variant; Azure ML mirrors at most {mirror} % of
   traffic, to a managed online endpoint only.
 - Autoscaling: min <= instance_count <= max; no autoscaling of burstable `ml.t*` instances.
-- Batch: `max_concurrent_transforms x max_payload_mb <= 100`.
+- Batch: `max_concurrent_transforms x max_payload_mb <= {batch_budget}`.
 - AKS inference cluster: at least {aks_nodes} nodes and {aks_vcpus} vCPU in all.
 - A budget needs at least one e-mail in `alarms.emails`.
 - Pipeline: `manual_approval_before` names environments of the spec that target aws, once each; an
@@ -98,8 +99,10 @@ def render() -> str:
     if EnvironmentSpec not in models:
         models.append(EnvironmentSpec)
     parts = [HEADER.format(
-        rollout_needs=", ".join(f"{k} {v}" for k, v in MIN_INSTANCES_FOR_ROLLOUT.items()),
-        mirror=AZURE_MAX_MIRROR_PERCENT, aks_nodes=AKS_MIN_NODES, aks_vcpus=AKS_MIN_VCPUS)]
+        rollout_needs=", ".join(f"{k} {v}" for k, v in aws_platform.MIN_INSTANCES_FOR_ROLLOUT.items()),
+        steps=", ".join(f"{k} {low}..{high}" for k, (low, high) in aws_platform.ROLLOUT_STEP_PERCENT.items()),
+        batch_budget=aws_platform.BATCH_PAYLOAD_BUDGET_MB, mirror=azure_platform.MAX_MIRROR_PERCENT,
+        aks_nodes=azure_platform.AKS_MIN_NODES, aks_vcpus=azure_platform.AKS_MIN_VCPUS)]
     for model in models:
         parts.append(f"## {model.__name__}\n")
         doc = (model.__doc__ or "").strip()

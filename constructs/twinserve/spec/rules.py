@@ -1,47 +1,39 @@
 """Rules that span several fields of a spec, each reported at the field that has to change.
 
-Only platform facts and twinserve's documented choices are enforced here; sources are in
-docs/spec.md next to each rule.
+Only platform facts (``twinserve.platform``, one definition each, shared with the constructs) and
+twinserve's documented choices are enforced here. A spec value reaches both clouds as written, or a
+rule here rejects it with the reason; nothing is adjusted quietly on one cloud.
+
+An environment is checked by the named rules of ``ENVIRONMENT_RULES``, one concern each.
 """
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
+from ..platform import aws as aws_platform
+from ..platform import azure as azure_platform
 from .errors import MISSING, SpecIssue
 from .models import DeploymentSpec, EnvironmentSpec
 
-# Deployment guardrails on SageMaker shift traffic between instances of one variant; with fewer
-# than three instances a canary or linear step is the whole fleet (AWS's own project templates
-# require three). A rolling update needs a second instance to roll onto.
-MIN_INSTANCES_FOR_ROLLOUT = {"all_at_once": 1, "canary": 3, "linear": 3, "rolling": 2}
-AKS_MIN_NODES = 3
-AKS_MIN_VCPUS = 12
-AZURE_MAX_MIRROR_PERCENT = 50
 AZURE_BATCH_DOCKERFILE = "Dockerfile.azureml-batch"
 """In a ``container.build`` context: the image Azure ML batch deployments run (the serving image plus
 the batch runtime packages Azure ML requires)."""
 
-# vCPUs of common Azure sizes whose name does not carry the core count.
-_AZURE_VCPUS = {
-    "Standard_DS2_v2": 2, "Standard_DS3_v2": 4, "Standard_DS4_v2": 8, "Standard_DS5_v2": 16,
-    "Standard_D2_v2": 2, "Standard_D3_v2": 4, "Standard_D4_v2": 8, "Standard_D5_v2": 16,
-    "Standard_F2s_v2": 2, "Standard_F4s_v2": 4, "Standard_F8s_v2": 8, "Standard_F16s_v2": 16,
-}
-# From the v3 generation on (and Fsv2), the number after the family letters is the vCPU count.
-_VCPU_IN_NAME = re.compile(r"^Standard_[A-Z]+(\d+)[a-z]*_v[3-9]$")
+
+def check_deployment(spec: DeploymentSpec) -> list[SpecIssue]:
+    """Every cross-field problem of ``spec``, each at its field path."""
+    issues = _check_sources(spec)
+    for name, env in spec.environments.items():
+        issues.extend(check_environment(spec, f"environments.{name}", env))
+    if spec.pipeline is not None:
+        issues.extend(check_pipeline(spec))
+    return issues
 
 
-def azure_vm_vcpus(vm_size: str) -> int | None:
-    """vCPUs of an Azure VM size, or None when the name does not say."""
-    if vm_size in _AZURE_VCPUS:
-        return _AZURE_VCPUS[vm_size]
-    match = _VCPU_IN_NAME.match(vm_size)
-    return int(match.group(1)) if match else None
-
-
-def check_deployment(spec: DeploymentSpec, base_dir: Path | None = None) -> list[SpecIssue]:
+def _check_sources(spec: DeploymentSpec) -> list[SpecIssue]:
+    """Where the model and the image come from."""
     issues: list[SpecIssue] = []
     artifact = spec.model.artifact
     if (artifact.path is None) == (artifact.s3_uri is None):
@@ -55,10 +47,6 @@ def check_deployment(spec: DeploymentSpec, base_dir: Path | None = None) -> list
         issues.append(SpecIssue("container.azure_batch_image_uri", container.azure_batch_image_uri,
                                 "only with image_uri: with build, the Azure ML batch image is built from "
                                 f"{AZURE_BATCH_DOCKERFILE} in the build context"))
-    for name, env in spec.environments.items():
-        issues.extend(check_environment(spec, f"environments.{name}", env))
-    if spec.pipeline is not None:
-        issues.extend(check_pipeline(spec))
     return issues
 
 
@@ -81,13 +69,14 @@ def check_pipeline(spec: DeploymentSpec) -> list[SpecIssue]:
             issues.append(SpecIssue(f"pipeline.manual_approval_before.{i}", name,
                                     f"environment {name!r} does not target aws; the pipeline deploys AWS environments only"))
     # CodePipeline acts in another account or region only from a pipeline whose own account/region is known.
-    for field, label in (("account", "account"), ("region", "region")):
-        pinned = {name: getattr(env.aws, field) for name, env in aws_envs.items() if getattr(env.aws, field)}
-        if pinned and getattr(pipeline, field) is None:
+    for attribute in ("account", "region"):
+        pinned = {name: getattr(env.aws, attribute) for name, env in aws_envs.items() if getattr(env.aws, attribute)}
+        if pinned and getattr(pipeline, attribute) is None:
             where = ", ".join(f"{name} -> {value}" for name, value in pinned.items())
-            issues.append(SpecIssue(f"pipeline.{field}", MISSING,
-                                    f"set the pipeline's {label}: environments pin aws.{field} ({where}), and "
-                                    f"CodePipeline deploys across {label}s only from a pipeline with an explicit {label}"))
+            issues.append(SpecIssue(f"pipeline.{attribute}", MISSING,
+                                    f"set the pipeline's {attribute}: environments pin aws.{attribute} ({where}), and "
+                                    f"CodePipeline deploys across {attribute}s only from a pipeline with an explicit "
+                                    f"{attribute}"))
     if pipeline.smoke_test:
         for name, env in aws_envs.items():
             if env.serving.endpoint_type == "async":
@@ -97,179 +86,265 @@ def check_pipeline(spec: DeploymentSpec) -> list[SpecIssue]:
     return issues
 
 
-def check_environment(spec: DeploymentSpec, at: str, env: EnvironmentSpec) -> list[SpecIssue]:
-    issues: list[SpecIssue] = []
+# --------------------------------------------------------------------------- one environment
 
-    def issue(path: str, value, message: str) -> None:
-        issues.append(SpecIssue(f"{at}.{path}", value, message))
 
-    aws, azure = "aws" in env.targets, "azure" in env.targets
-    serving, rollout, scaling = env.serving, env.rollout, env.scaling
-    variants = serving.variants
+@dataclass
+class EnvironmentCheck:
+    """What every environment rule reads, and where it reports."""
 
-    if len(set(env.targets)) != len(env.targets):
-        issue("targets", env.targets, "each target may appear once")
-    if azure and spec.model.artifact.path is None:
-        issue("targets", env.targets, "Azure ML needs model.artifact.path (an s3_uri is AWS-only)")
+    spec: DeploymentSpec
+    env: EnvironmentSpec
+    at: str
+    """The environment's path, ``environments.<name>``."""
+    issues: list[SpecIssue] = field(default_factory=list)
 
-    # ---- variants and traffic
+    @property
+    def aws(self) -> bool:
+        return "aws" in self.env.targets
+
+    @property
+    def azure(self) -> bool:
+        return "azure" in self.env.targets
+
+    def issue(self, path: str, value, message: str) -> None:
+        self.issues.append(SpecIssue(f"{self.at}.{path}", value, message))
+
+
+def _targets(check: EnvironmentCheck) -> None:
+    targets = check.env.targets
+    if len(set(targets)) != len(targets):
+        check.issue("targets", targets, "each target may appear once")
+    if check.azure and check.spec.model.artifact.path is None:
+        check.issue("targets", targets, "Azure ML needs model.artifact.path (an s3_uri is AWS-only)")
+
+
+def _variants_and_traffic(check: EnvironmentCheck) -> None:
+    variants = check.env.serving.variants
     names = [v.name for v in variants]
     if len(set(names)) != len(names):
-        issue("serving.variants", names, "variant names must be unique")
-    weights = [v.weight for v in variants]
-    if sum(weights) != 100:
-        issue("serving.variants", {v.name: v.weight for v in variants},
-              f"variant weights must sum to 100, they sum to {sum(weights)}")
-    # An s3_uri is one archive, model.version's: there is no versioned layout to find an older one in.
-    if aws and spec.model.artifact.s3_uri is not None:
-        pinned = [(f"serving.variants.{i}.model_version", v.model_version) for i, v in enumerate(variants)]
-        if serving.shadow is not None:
-            pinned.append(("serving.shadow.model_version", serving.shadow.model_version))
-        for path, version in pinned:
-            if version is not None and version != spec.model.version:
-                issue(path, version, f"with model.artifact.s3_uri SageMaker serves only model.version "
-                      f"({spec.model.version!r}); use model.artifact.path so each version is kept at "
-                      "models/<name>/<version>/ in the artifacts bucket")
+        check.issue("serving.variants", names, "variant names must be unique")
+    total = sum(v.weight for v in variants)
+    if total != 100:
+        check.issue("serving.variants", {v.name: v.weight for v in variants},
+                    f"variant weights must sum to 100, they sum to {total}")
 
-    # ---- shadow / mirror
-    shadow = serving.shadow
-    if shadow is not None:
-        if shadow.name in names:
-            issue("serving.shadow.name", shadow.name,
-                  "a shadow must not also be a live variant; give it its own name")
-        if aws and len(variants) != 1:
-            issue("serving.variants", names,
-                  "a shadow on SageMaker needs exactly one live variant (ShadowProductionVariants)")
-        if azure and shadow.sample_percent > AZURE_MAX_MIRROR_PERCENT:
-            issue("serving.shadow.sample_percent", shadow.sample_percent,
-                  f"Azure ML mirrors at most {AZURE_MAX_MIRROR_PERCENT} percent of traffic")
-        if azure and "managed" not in env.azure.online_endpoints:
-            issue("azure.online_endpoints", env.azure.online_endpoints,
-                  "mirror traffic (serving.shadow) needs a managed online endpoint; add 'managed'")
-        if serving.endpoint_type != "realtime":
-            issue("serving.shadow", shadow.name, f"a shadow needs endpoint_type realtime, not {serving.endpoint_type}")
 
-    # ---- endpoint types that exist on one cloud only
-    if serving.endpoint_type in ("serverless", "async") and azure:
-        issue("serving.endpoint_type", serving.endpoint_type,
-              "Azure ML has no serverless or asynchronous online endpoint; use realtime, or targets: [aws]")
-    if serving.endpoint_type == "serverless":
-        sl = serving.serverless
-        if sl.provisioned_concurrency is not None and sl.provisioned_concurrency > sl.max_concurrency:
-            issue("serving.serverless.provisioned_concurrency", sl.provisioned_concurrency,
-                  f"must not exceed serverless.max_concurrency ({sl.max_concurrency})")
-        if rollout.strategy != "all_at_once":
-            issue("rollout.strategy", rollout.strategy,
-                  "deployment guardrails (canary, linear, rolling) are not available for serverless endpoints; use all_at_once")
-        if scaling.enabled and sl.provisioned_concurrency is None:
-            issue("scaling.enabled", True,
-                  "serverless endpoints scale by themselves; scaling applies to provisioned concurrency, so set serving.serverless.provisioned_concurrency")
-        # SageMaker Serverless Inference feature exclusions.
-        if aws and len(variants) > 1:
-            issue("serving.variants", names, "a SageMaker serverless endpoint has exactly one variant")
-        if aws and env.aws.vpc is not None:
-            issue("aws.vpc", "set", "SageMaker serverless endpoints cannot run in a VPC; remove aws.vpc or use realtime")
-        if aws and env.aws.network_isolation:
-            issue("aws.network_isolation", True, "SageMaker serverless endpoints do not support network isolation")
-        if aws and env.aws.data_capture.enabled:
-            issue("aws.data_capture.enabled", True, "SageMaker serverless endpoints do not support data capture")
+def _pinned_versions_need_a_versioned_layout(check: EnvironmentCheck) -> None:
+    """An s3_uri is one archive, model.version's: there is no versioned layout to find an older one in."""
+    spec, serving = check.spec, check.env.serving
+    if not check.aws or spec.model.artifact.s3_uri is None:
+        return
+    pinned = [(f"serving.variants.{i}.model_version", v.model_version) for i, v in enumerate(serving.variants)]
+    if serving.shadow is not None:
+        pinned.append(("serving.shadow.model_version", serving.shadow.model_version))
+    for path, version in pinned:
+        if version is not None and version != spec.model.version:
+            check.issue(path, version, f"with model.artifact.s3_uri SageMaker serves only model.version "
+                        f"({spec.model.version!r}); use model.artifact.path so each version is kept at "
+                        "models/<name>/<version>/ in the artifacts bucket")
 
-    # ---- SageMaker answers real-time and serverless invocations within 60 s, whatever the container does
-    if aws and serving.endpoint_type in ("realtime", "serverless") and serving.request_timeout_seconds > 60:
-        issue("serving.request_timeout_seconds", serving.request_timeout_seconds,
-              f"SageMaker {serving.endpoint_type} invocations time out after 60 s; use at most 60, "
-              "or endpoint_type async for longer requests")
 
-    # ---- rollout needs
-    needed = MIN_INSTANCES_FOR_ROLLOUT[rollout.strategy]
-    for i, variant in enumerate(variants):
-        count = variant.instance_count or env.compute.instance_count
-        if serving.endpoint_type != "serverless" and count < needed:
-            path = f"serving.variants.{i}.instance_count" if variant.instance_count else "compute.instance_count"
-            issue(path, count, f"a {rollout.strategy} rollout needs at least {needed} instances per variant")
-    if rollout.strategy != "all_at_once" and aws and len(variants) > 1:
-        issue("rollout.strategy", rollout.strategy,
-              "SageMaker deployment guardrails work on single-variant endpoints; use all_at_once for A/B variants")
-    if rollout.strategy == "canary" and rollout.step_percent > 50:
-        issue("rollout.step_percent", rollout.step_percent, "a canary may take at most 50 percent of capacity")
-    if rollout.strategy == "linear" and not 10 <= rollout.step_percent <= 50:
-        issue("rollout.step_percent", rollout.step_percent, "a linear step must be 10..50 percent of capacity")
-    if rollout.strategy == "rolling" and rollout.step_percent > 50:
-        issue("rollout.step_percent", rollout.step_percent, "a rolling batch may be at most 50 percent of capacity")
+def _shadow(check: EnvironmentCheck) -> None:
+    serving, shadow = check.env.serving, check.env.serving.shadow
+    if shadow is None:
+        return
+    names = [v.name for v in serving.variants]
+    if shadow.name in names:
+        check.issue("serving.shadow.name", shadow.name, "a shadow must not also be a live variant; give it its own name")
+    if check.aws and len(names) != 1:
+        check.issue("serving.variants", names,
+                    "a shadow on SageMaker needs exactly one live variant (ShadowProductionVariants)")
+    if check.azure and shadow.sample_percent > azure_platform.MAX_MIRROR_PERCENT:
+        check.issue("serving.shadow.sample_percent", shadow.sample_percent,
+                    f"Azure ML mirrors at most {azure_platform.MAX_MIRROR_PERCENT} percent of traffic")
+    if check.azure and "managed" not in check.env.azure.online_endpoints:
+        check.issue("azure.online_endpoints", check.env.azure.online_endpoints,
+                    "mirror traffic (serving.shadow) needs a managed online endpoint; add 'managed'")
+    if serving.endpoint_type != "realtime":
+        check.issue("serving.shadow", shadow.name, f"a shadow needs endpoint_type realtime, not {serving.endpoint_type}")
 
-    # ---- autoscaling
-    if scaling.enabled:
-        if scaling.min_instances > scaling.max_instances:
-            issue("scaling.min_instances", scaling.min_instances,
-                  f"must not exceed scaling.max_instances ({scaling.max_instances})")
-        if serving.endpoint_type == "realtime" and not (
-            scaling.min_instances <= env.compute.instance_count <= scaling.max_instances
-        ):
-            issue("compute.instance_count", env.compute.instance_count,
-                  f"must lie within scaling bounds {scaling.min_instances}..{scaling.max_instances}")
-        if aws and env.compute.aws_instance_type.startswith("ml.t") and serving.endpoint_type != "serverless":
-            issue("compute.aws_instance_type", env.compute.aws_instance_type,
-                  "SageMaker cannot autoscale burstable ml.t* instances; pick e.g. ml.m5.large or disable scaling")
-        if scaling.cpu_scale_in_percent >= scaling.cpu_scale_out_percent:
-            issue("scaling.cpu_scale_in_percent", scaling.cpu_scale_in_percent,
-                  f"must be below scaling.cpu_scale_out_percent ({scaling.cpu_scale_out_percent})")
 
-    # ---- batch
-    batch = serving.batch
-    if batch.enabled and batch.max_concurrent_transforms * batch.max_payload_mb > 100:
-        issue("serving.batch.max_payload_mb", batch.max_payload_mb,
-              f"max_concurrent_transforms x max_payload_mb must be <= 100 MB "
-              f"({batch.max_concurrent_transforms} x {batch.max_payload_mb})")
+def _endpoint_type(check: EnvironmentCheck) -> None:
+    """Serverless and async endpoints exist on SageMaker only; SageMaker answers within 60 s."""
+    serving = check.env.serving
+    if serving.endpoint_type in ("serverless", "async") and check.azure:
+        check.issue("serving.endpoint_type", serving.endpoint_type,
+                    "Azure ML has no serverless or asynchronous online endpoint; use realtime, or targets: [aws]")
+    limit = aws_platform.INVOCATION_TIMEOUT_SECONDS
+    if check.aws and serving.endpoint_type in ("realtime", "serverless") and serving.request_timeout_seconds > limit:
+        check.issue("serving.request_timeout_seconds", serving.request_timeout_seconds,
+                    f"SageMaker {serving.endpoint_type} invocations time out after {limit} s; use at most {limit}, "
+                    "or endpoint_type async for longer requests")
 
-    # ---- budget needs somebody to tell
-    if env.budget is not None and not env.alarms.emails:
-        issue("alarms.emails", [], "a budget needs at least one e-mail to notify")
-    # AWS Budgets: 5 notifications per budget (twinserve adds a forecast alert), 10 subscribers each.
-    if env.budget is not None and aws:
-        thresholds = env.budget.notify_at_percent
-        if len(thresholds) > 4 or len(set(thresholds)) != len(thresholds):
-            issue("budget.notify_at_percent", thresholds,
-                  "give at most 4 distinct thresholds (AWS Budgets allows 5 notifications; one is the forecast alert)")
-        if len(env.alarms.emails) > 10:
-            issue("alarms.emails", env.alarms.emails, "AWS Budgets notifies at most 10 e-mail addresses")
 
-    # ---- Azure ML names and settings the Azure components would refuse
-    if azure:
-        for i, variant in enumerate(variants):
-            if len(variant.name) < 3:
-                issue(f"serving.variants.{i}.name", variant.name,
-                      "Azure ML deployment names need at least 3 characters")
-        if shadow is not None and len(shadow.name) < 3:
-            issue("serving.shadow.name", shadow.name, "Azure ML deployment names need at least 3 characters")
-        if env.azure.auth_mode == "aad_token" and "kubernetes" in env.azure.online_endpoints:
-            issue("azure.auth_mode", "aad_token",
-                  "Kubernetes online endpoints take key or aml_token; aad_token is for managed endpoints only")
-        if batch.instance_count > env.azure.batch_max_nodes:
-            issue("serving.batch.instance_count", batch.instance_count,
-                  f"must not exceed azure.batch_max_nodes ({env.azure.batch_max_nodes}): "
-                  "a batch job cannot use more nodes than its compute cluster has")
+def _serverless(check: EnvironmentCheck) -> None:
+    """SageMaker Serverless Inference: its own concurrency and its feature exclusions."""
+    env = check.env
+    if env.serving.endpoint_type != "serverless":
+        return
+    serverless = env.serving.serverless
+    if serverless.provisioned_concurrency is not None and serverless.provisioned_concurrency > serverless.max_concurrency:
+        check.issue("serving.serverless.provisioned_concurrency", serverless.provisioned_concurrency,
+                    f"must not exceed serverless.max_concurrency ({serverless.max_concurrency})")
+    if env.rollout.strategy != "all_at_once":
+        check.issue("rollout.strategy", env.rollout.strategy,
+                    "deployment guardrails (canary, linear, rolling) are not available for serverless endpoints; "
+                    "use all_at_once")
+    if env.scaling.enabled and serverless.provisioned_concurrency is None:
+        check.issue("scaling.enabled", True,
+                    "serverless endpoints scale by themselves; scaling applies to provisioned concurrency, so set "
+                    "serving.serverless.provisioned_concurrency")
+    if not check.aws:
+        return
+    if len(env.serving.variants) > 1:
+        check.issue("serving.variants", [v.name for v in env.serving.variants],
+                    "a SageMaker serverless endpoint has exactly one variant")
+    if env.aws.vpc is not None:
+        check.issue("aws.vpc", "set", "SageMaker serverless endpoints cannot run in a VPC; remove aws.vpc or use realtime")
+    if env.aws.network_isolation:
+        check.issue("aws.network_isolation", True, "SageMaker serverless endpoints do not support network isolation")
+    if env.aws.data_capture.enabled:
+        check.issue("aws.data_capture.enabled", True, "SageMaker serverless endpoints do not support data capture")
 
-    # ---- Azure Kubernetes inference cluster
-    if azure:
-        aks = env.azure.aks
-        if aks.node_count < AKS_MIN_NODES:
-            issue("azure.aks.node_count", aks.node_count,
-                  f"Azure ML inference on AKS needs at least {AKS_MIN_NODES} nodes")
-        vcpus = aks.vcpus_per_node or azure_vm_vcpus(aks.vm_size)
-        if vcpus is None:
-            issue("azure.aks.vm_size", aks.vm_size,
-                  "twinserve cannot tell this size's vCPUs from its name; set azure.aks.vcpus_per_node")
-        elif vcpus * aks.node_count < AKS_MIN_VCPUS:
-            issue("azure.aks.vm_size", aks.vm_size,
-                  f"{aks.node_count} x {vcpus} vCPU = {vcpus * aks.node_count}; the AKS inference cluster "
-                  f"needs at least {AKS_MIN_VCPUS} vCPU (e.g. 3 x Standard_D4s_v3)")
-        lo, hi = aks.autoscale_min_nodes, aks.autoscale_max_nodes
-        if (lo is None) != (hi is None):
-            issue("azure.aks", {"autoscale_min_nodes": lo, "autoscale_max_nodes": hi},
-                  "set both autoscale_min_nodes and autoscale_max_nodes, or neither")
-        elif lo is not None and hi is not None:
-            if lo < AKS_MIN_NODES:
-                issue("azure.aks.autoscale_min_nodes", lo, f"must be at least {AKS_MIN_NODES}")
-            if not lo <= aks.node_count <= hi:
-                issue("azure.aks.node_count", aks.node_count, f"must lie within autoscale bounds {lo}..{hi}")
-    return issues
+
+def _rollout(check: EnvironmentCheck) -> None:
+    """What SageMaker deployment guardrails need of the fleet and of the step size."""
+    env, rollout = check.env, check.env.rollout
+    needed = aws_platform.MIN_INSTANCES_FOR_ROLLOUT[rollout.strategy]
+    if env.serving.endpoint_type != "serverless":
+        for i, variant in enumerate(env.serving.variants):
+            count = env.instance_count_of(variant)
+            if count < needed:
+                path = f"serving.variants.{i}.instance_count" if variant.instance_count else "compute.instance_count"
+                check.issue(path, count, f"a {rollout.strategy} rollout needs at least {needed} instances per variant")
+    if rollout.strategy != "all_at_once" and check.aws and len(env.serving.variants) > 1:
+        check.issue("rollout.strategy", rollout.strategy,
+                    "SageMaker deployment guardrails work on single-variant endpoints; use all_at_once for A/B variants")
+    steps = aws_platform.ROLLOUT_STEP_PERCENT.get(rollout.strategy)
+    if steps is not None and not steps[0] <= rollout.step_percent <= steps[1]:
+        what = {"canary": "a canary", "linear": "a linear step", "rolling": "a rolling batch"}[rollout.strategy]
+        check.issue("rollout.step_percent", rollout.step_percent,
+                    f"{what} must be {steps[0]}..{steps[1]} percent of capacity")
+
+
+def _scaling(check: EnvironmentCheck) -> None:
+    env, scaling = check.env, check.env.scaling
+    if not scaling.enabled:
+        return
+    if scaling.min_instances > scaling.max_instances:
+        check.issue("scaling.min_instances", scaling.min_instances,
+                    f"must not exceed scaling.max_instances ({scaling.max_instances})")
+    elif env.serving.endpoint_type == "realtime":
+        # Each live variant starts at its own count, which both clouds then hold within the bounds.
+        for i, variant in enumerate(env.serving.variants):
+            count = env.instance_count_of(variant)
+            if not scaling.min_instances <= count <= scaling.max_instances:
+                path = f"serving.variants.{i}.instance_count" if variant.instance_count else "compute.instance_count"
+                check.issue(path, count, f"must lie within scaling bounds {scaling.min_instances}..{scaling.max_instances}")
+    if check.aws and aws_platform.is_burstable(env.compute.aws_instance_type) and env.serving.endpoint_type != "serverless":
+        check.issue("compute.aws_instance_type", env.compute.aws_instance_type,
+                    "SageMaker cannot autoscale burstable ml.t* instances; pick e.g. ml.m5.large or disable scaling")
+    if scaling.cpu_scale_in_percent >= scaling.cpu_scale_out_percent:
+        check.issue("scaling.cpu_scale_in_percent", scaling.cpu_scale_in_percent,
+                    f"must be below scaling.cpu_scale_out_percent ({scaling.cpu_scale_out_percent})")
+    if check.azure and "managed" in env.azure.online_endpoints:
+        low = azure_platform.AUTOSCALE_COOLDOWN_SECONDS[0]
+        for name in ("scale_out_cooldown_seconds", "scale_in_cooldown_seconds"):
+            value = getattr(scaling, name)
+            if value < low:
+                check.issue(f"scaling.{name}", value,
+                            f"Azure autoscale waits at least {low} s between scale actions; use {low} or more "
+                            "(both clouds take the same value)")
+
+
+def _batch(check: EnvironmentCheck) -> None:
+    batch = check.env.serving.batch
+    budget = aws_platform.BATCH_PAYLOAD_BUDGET_MB
+    if batch.enabled and batch.max_concurrent_transforms * batch.max_payload_mb > budget:
+        check.issue("serving.batch.max_payload_mb", batch.max_payload_mb,
+                    f"max_concurrent_transforms x max_payload_mb must be <= {budget} MB "
+                    f"({batch.max_concurrent_transforms} x {batch.max_payload_mb})")
+    if check.azure and batch.instance_count > check.env.azure.batch_max_nodes:
+        check.issue("serving.batch.instance_count", batch.instance_count,
+                    f"must not exceed azure.batch_max_nodes ({check.env.azure.batch_max_nodes}): "
+                    "a batch job cannot use more nodes than its compute cluster has")
+
+
+def _budget(check: EnvironmentCheck) -> None:
+    """Somebody to tell, within what AWS Budgets and Azure budgets accept (one slot is the forecast alert)."""
+    env = check.env
+    if env.budget is None:
+        return
+    if not env.alarms.emails:
+        check.issue("alarms.emails", [], "a budget needs at least one e-mail to notify")
+    limits = ([("AWS Budgets", aws_platform.BUDGET_MAX_NOTIFICATIONS)] if check.aws else []) + \
+             ([("Azure budgets", azure_platform.BUDGET_MAX_NOTIFICATIONS)] if check.azure else [])
+    thresholds = env.budget.notify_at_percent
+    allowed = min(limit for _, limit in limits) - 1
+    if len(thresholds) > allowed or len(set(thresholds)) != len(thresholds):
+        clouds = " and ".join(f"{name} {limit}" for name, limit in limits)
+        check.issue("budget.notify_at_percent", thresholds,
+                    f"give at most {allowed} distinct thresholds (notifications per budget: {clouds}; one is the "
+                    "forecast alert)")
+    if check.aws and len(env.alarms.emails) > aws_platform.BUDGET_MAX_SUBSCRIBERS:
+        check.issue("alarms.emails", env.alarms.emails,
+                    f"AWS Budgets notifies at most {aws_platform.BUDGET_MAX_SUBSCRIBERS} e-mail addresses")
+
+
+def _azure_names_and_auth(check: EnvironmentCheck) -> None:
+    """Names and settings the Azure components would refuse."""
+    if not check.azure:
+        return
+    serving, azure = check.env.serving, check.env.azure
+    named = [(f"serving.variants.{i}.name", v.name) for i, v in enumerate(serving.variants)]
+    if serving.shadow is not None:
+        named.append(("serving.shadow.name", serving.shadow.name))
+    for path, name in named:
+        if not azure_platform.DEPLOYMENT_NAME.match(name):
+            check.issue(path, name, f"Azure ML deployment names {azure_platform.NAME_HINT}")
+    if "kubernetes" in azure.online_endpoints and azure.auth_mode not in azure_platform.KUBERNETES_AUTH_MODES:
+        check.issue("azure.auth_mode", azure.auth_mode,
+                    f"Kubernetes online endpoints take {' or '.join(azure_platform.KUBERNETES_AUTH_MODES)}; "
+                    f"{azure.auth_mode} is for managed endpoints only")
+
+
+def _aks(check: EnvironmentCheck) -> None:
+    """Azure ML inference on AKS: node and vCPU minimums, autoscale bounds."""
+    if not check.azure:
+        return
+    aks = check.env.azure.aks
+    min_nodes, min_vcpus = azure_platform.AKS_MIN_NODES, azure_platform.AKS_MIN_VCPUS
+    if aks.node_count < min_nodes:
+        check.issue("azure.aks.node_count", aks.node_count, f"Azure ML inference on AKS needs at least {min_nodes} nodes")
+    vcpus = aks.vcpus_per_node or azure_platform.azure_vm_vcpus(aks.vm_size)
+    if vcpus is None:
+        check.issue("azure.aks.vm_size", aks.vm_size,
+                    "twinserve cannot tell this size's vCPUs from its name; set azure.aks.vcpus_per_node")
+    elif vcpus * aks.node_count < min_vcpus:
+        check.issue("azure.aks.vm_size", aks.vm_size,
+                    f"{aks.node_count} x {vcpus} vCPU = {vcpus * aks.node_count}; the AKS inference cluster "
+                    f"needs at least {min_vcpus} vCPU (e.g. 3 x Standard_D4s_v3)")
+    low, high = aks.autoscale_min_nodes, aks.autoscale_max_nodes
+    if (low is None) != (high is None):
+        check.issue("azure.aks", {"autoscale_min_nodes": low, "autoscale_max_nodes": high},
+                    "set both autoscale_min_nodes and autoscale_max_nodes, or neither")
+    elif low is not None and high is not None:
+        if low < min_nodes:
+            check.issue("azure.aks.autoscale_min_nodes", low, f"must be at least {min_nodes}")
+        if not low <= aks.node_count <= high:
+            check.issue("azure.aks.node_count", aks.node_count, f"must lie within autoscale bounds {low}..{high}")
+
+
+ENVIRONMENT_RULES: tuple[Callable[[EnvironmentCheck], None], ...] = (
+    _targets, _variants_and_traffic, _pinned_versions_need_a_versioned_layout, _shadow, _endpoint_type,
+    _serverless, _rollout, _scaling, _batch, _budget, _azure_names_and_auth, _aks,
+)
+"""The rules every environment passes, in the order their problems are reported."""
+
+
+def check_environment(spec: DeploymentSpec, at: str, env: EnvironmentSpec) -> list[SpecIssue]:
+    check = EnvironmentCheck(spec, env, at)
+    for rule in ENVIRONMENT_RULES:
+        rule(check)
+    return check.issues
