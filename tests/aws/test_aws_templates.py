@@ -8,9 +8,8 @@ Update the snapshots deliberately: ``pytest tests/aws --snapshot-update`` and re
 from __future__ import annotations
 
 import pytest
-from syrupy.extensions.json import JSONSnapshotExtension
-
 from aws_synth import LINT_REGIONS, normalise, stack_cases
+from syrupy.extensions.json import JSONSnapshotExtension
 
 # cfn-lint rules ignored, in one place, with the reason. Resource-level ignores written into the
 # templates by the constructs are listed here too (they are matched by resource, not globally):

@@ -136,10 +136,15 @@ def _image(method, *args, **kw):
     return getattr(InferenceImage, method)(*args, **kw)
 
 
-def _deployment_config(n_alarms, **kw):
-    from twinserve.aws import deployment_config
+def _guarded(b, n_alarms=0, **rollout):
+    """An endpoint of one 3-instance variant with ``rollout``, handed ``n_alarms`` rollback alarms."""
+    from aws_cdk import aws_cloudwatch as cloudwatch
 
-    return deployment_config(_rollout(**kw), [f"alarm-{i}" for i in range(n_alarms)])
+    endpoint = _endpoint(b, variants=[_instance(b, instance_count=3)], rollout=_rollout(**rollout))
+    endpoint.add_rollback_alarms(*[
+        cloudwatch.Alarm.from_alarm_arn(endpoint, f"Alarm{i}", f"arn:aws:cloudwatch:eu-west-1:123456789012:alarm:a{i}")
+        for i in range(n_alarms)])
+    return endpoint
 
 
 def _vpc(subnets, groups):
@@ -179,13 +184,13 @@ CASES = [
     ("model-env-name", lambda b: _model(b, environment={"1BAD": "x"}), "environment"),
     ("model-vpc-empty", lambda b: _model(b, vpc=_vpc([], ["sg-1"])), "at least one subnet"),
     # rollout
-    ("rollout-strategy", lambda b: _deployment_config(0, strategy="bluegreen"), "strategy"),
-    ("rollout-canary-step", lambda b: _deployment_config(0, strategy="canary", step_percent=60), "step_percent"),
-    ("rollout-linear-step", lambda b: _deployment_config(0, strategy="linear", step_percent=5), "step_percent"),
-    ("rollout-wait", lambda b: _deployment_config(0, wait_seconds=4000), "wait_seconds"),
-    ("rollout-termination-wait", lambda b: _deployment_config(0, termination_wait_seconds=-1), "termination_wait_seconds"),
-    ("rollout-timeout", lambda b: _deployment_config(0, max_execution_timeout_seconds=300), "max_execution_timeout_seconds"),
-    ("rollout-too-many-alarms", lambda b: _deployment_config(11), "at most 10 rollback alarms"),
+    ("rollout-strategy", lambda b: _guarded(b, strategy="bluegreen"), "rollout.strategy"),
+    ("rollout-canary-step", lambda b: _guarded(b, strategy="canary", step_percent=60), "rollout.step_percent"),
+    ("rollout-linear-step", lambda b: _guarded(b, strategy="linear", step_percent=5), "rollout.step_percent"),
+    ("rollout-wait", lambda b: _guarded(b, wait_seconds=4000), "rollout.wait_seconds"),
+    ("rollout-termination-wait", lambda b: _guarded(b, termination_wait_seconds=-1), "rollout.termination_wait_seconds"),
+    ("rollout-timeout", lambda b: _guarded(b, max_execution_timeout_seconds=300), "rollout.max_execution_timeout_seconds"),
+    ("rollout-too-many-alarms", lambda b: _guarded(b, 11), "at most 10 rollback alarms"),
     # endpoint
     ("endpoint-name", lambda b: _endpoint(b, endpoint_name="bad_name"), "endpoint_name"),
     ("endpoint-no-variant", lambda b: _endpoint(b, variants=[]), "1..10 variants"),
@@ -271,8 +276,8 @@ def test_construct_rejects(base, build, expected):
     with pytest.raises(ValueError, match=re.escape(expected)) as info:
         build(base)
     message = str(info.value)
-    # "<Props>.<prop>: <value> ..." - the prop is named (the metric helper names its argument).
-    assert re.match(r"^[A-Za-z.]+\.[a-z_/\[\]0-9.]+: ", message) or message.startswith("SageMakerEndpoint.metric"), message
+    # "<Props>.<prop>: <what is allowed> (got <value>)" - the shape of every construct and spec error.
+    assert re.match(r"^[A-Za-z_.]+\.[a-z_/\[\]0-9.]+: .+ \(got .+\)$", message, re.DOTALL), message
 
 
 def test_valid_props_build(base):
@@ -283,7 +288,7 @@ def test_valid_props_build(base):
     _endpoint(base, shadow=_instance(base, name="s", weight=1.0), data_capture=_capture(base, sampling_percent=100))
     _budget(base, notify_at_percent=[10, 20, 30, 40])
     _batch(base, max_payload_mb=25, max_concurrent_transforms=4)
-    _deployment_config(10)
+    _guarded(base, 10, strategy="canary")
     pinned = _model(base, model_version="7")  # uploaded by an earlier deployment: read from its key
     assert pinned.model_data_url.endswith("/models/model/7/model.tar.gz")
 
@@ -407,5 +412,5 @@ def test_prebuilt_framework_image_resolves_offline_with_the_sagemaker_sdk():
 
     image = InferenceImage.from_prebuilt("sklearn", "1.2-1", region="eu-west-1", instance_type="ml.m5.large")
     assert re.fullmatch(r"\d{12}\.dkr\.ecr\.eu-west-1\.amazonaws\.com/sagemaker-scikit-learn:1\.2-1-cpu-py3", image.image_uri)
-    with pytest.raises(ValueError, match="from_prebuilt: framework 'no-such-framework'"):
+    with pytest.raises(ValueError, match=r"from_prebuilt\.framework: .*\(got 'no-such-framework'\)"):
         InferenceImage.from_prebuilt("no-such-framework", "1", region="eu-west-1", instance_type="ml.m5.large")

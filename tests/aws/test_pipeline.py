@@ -8,9 +8,8 @@ import json
 import re
 
 import pytest
-from syrupy.extensions.json import JSONSnapshotExtension
-
 from aws_synth import EXAMPLES, LINT_REGIONS, normalise, pipeline_cases
+from syrupy.extensions.json import JSONSnapshotExtension
 
 PIPELINE = "pipeline-pipeline"
 EXAMPLE = next(p for p in EXAMPLES if p.stem == "pipeline")

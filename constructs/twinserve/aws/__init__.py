@@ -5,7 +5,7 @@ stacks in ``stacks/aws`` map the spec onto them. One concept per module."""
 from .autoscaling import VariantAutoscaling, VariantAutoscalingProps
 from .batch_transform import BatchTransform, BatchTransformProps
 from .cost_budget import CostBudget, CostBudgetProps
-from .deployment_config import RolloutProps, check_update_compatible, deployment_config
+from .deployment_config import RolloutProps, check_update_compatible
 from .endpoint import (
     AsyncInferenceProps,
     DataCaptureProps,
@@ -26,5 +26,5 @@ __all__ = [
     "InferenceImage", "InstanceVariant", "ModelArtifacts", "ModelArtifactsProps", "ModelRegistry",
     "ModelRegistryProps", "ModelVpcConfig", "RolloutProps", "SageMakerEndpoint", "SageMakerEndpointProps",
     "SageMakerModel", "SageMakerModelProps", "ServerlessVariant", "VariantAutoscaling",
-    "VariantAutoscalingProps", "check_update_compatible", "deployment_config",
+    "VariantAutoscalingProps", "check_update_compatible",
 ]

@@ -10,6 +10,7 @@ import re
 
 import aws_cdk as cdk
 from aws_cdk import aws_s3 as s3
+
 from constructs import IConstruct
 
 PACK = "AwsSolutions"

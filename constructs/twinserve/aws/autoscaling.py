@@ -17,12 +17,14 @@ from typing import Literal
 import aws_cdk as cdk
 from aws_cdk import aws_applicationautoscaling as appscaling
 from aws_cdk import aws_iam as iam
+
 from constructs import Construct
 
-from ._validate import check_range, fail, is_burstable
+from ..platform import aws as aws_platform
+from ..platform.shared import INSTANCE_COUNT
+from ._validate import checks
 from .endpoint import SageMakerEndpoint, ServerlessVariant
 
-_PROPS = "VariantAutoscalingProps"
 Mode = Literal["instances", "provisioned_concurrency", "async_backlog"]
 
 
@@ -31,11 +33,15 @@ class VariantAutoscalingProps:
     """Props of :class:`VariantAutoscaling`."""
 
     endpoint: SageMakerEndpoint
+    """The endpoint the variant belongs to; the scalable target waits for it."""
     variant_name: str
+    """A live variant of ``endpoint`` (shadow variants keep their fixed instance count)."""
     min_capacity: int = 1
     """Instances (or provisioned concurrency); 0 is allowed only for ``async_backlog`` (scale to zero)."""
     max_capacity: int = 2
+    """Instances (or provisioned concurrency) at most."""
     mode: Mode = "instances"
+    """instances (target tracking on invocations), provisioned_concurrency (serverless) or async_backlog."""
     target_invocations_per_instance: int = 200
     """``instances``: invocations per instance per minute to hold."""
     target_utilization: float = 0.7
@@ -43,7 +49,9 @@ class VariantAutoscalingProps:
     target_backlog_per_instance: int = 5
     """``async_backlog``: queued requests per instance to hold."""
     scale_in_cooldown: cdk.Duration = cdk.Duration.seconds(300)
+    """Wait after a scale-in before the next one."""
     scale_out_cooldown: cdk.Duration = cdk.Duration.seconds(60)
+    """Wait after a scale-out before the next one (also the async 0 -> 1 step's cooldown)."""
 
 
 class VariantAutoscaling(Construct):
@@ -52,30 +60,8 @@ class VariantAutoscaling(Construct):
     def __init__(self, scope: Construct, id: str, props: VariantAutoscalingProps) -> None:
         super().__init__(scope, id)
         endpoint = props.endpoint
-        variant = next((v for v in endpoint.variants if v.name == props.variant_name), None)
-        if variant is None:
-            fail(_PROPS, "variant_name", props.variant_name,
-                 f"name a live variant of the endpoint ({', '.join(v.name for v in endpoint.variants)})")
+        variant = _check(props)
         serverless = isinstance(variant, ServerlessVariant)
-        if props.mode == "provisioned_concurrency" and not serverless:
-            fail(_PROPS, "mode", props.mode, "provisioned concurrency scaling is for serverless variants")
-        if props.mode != "provisioned_concurrency" and serverless:
-            fail(_PROPS, "mode", props.mode, "a serverless variant scales itself; use mode 'provisioned_concurrency'")
-        if serverless and variant.provisioned_concurrency is None:
-            fail(_PROPS, "variant_name", props.variant_name,
-                 "the serverless variant has no provisioned concurrency to scale; set provisioned_concurrency")
-        if props.mode == "async_backlog" and not endpoint.is_async:
-            fail(_PROPS, "mode", props.mode, "backlog scaling needs an asynchronous endpoint")
-        if not serverless and is_burstable(variant.instance_type):
-            fail(_PROPS, "variant_name", f"{props.variant_name} ({variant.instance_type})",
-                 "SageMaker cannot autoscale burstable ml.t* instances; use e.g. ml.m5.large or drop autoscaling")
-        low = 0 if props.mode == "async_backlog" else 1
-        upper = 200 if serverless else 100
-        check_range(_PROPS, "min_capacity", props.min_capacity, low, upper)
-        check_range(_PROPS, "max_capacity", props.max_capacity, max(1, props.min_capacity), upper)
-        check_range(_PROPS, "target_invocations_per_instance", props.target_invocations_per_instance, 1, 100000)
-        check_range(_PROPS, "target_utilization", props.target_utilization, 0.1, 1.0)
-        check_range(_PROPS, "target_backlog_per_instance", props.target_backlog_per_instance, 1, 10000)
 
         dimension = ("sagemaker:variant:DesiredProvisionedConcurrency" if serverless
                      else "sagemaker:variant:DesiredInstanceCount")
@@ -125,3 +111,33 @@ class VariantAutoscaling(Construct):
                 evaluation_periods=2,
                 metric_aggregation_type=appscaling.MetricAggregationType.AVERAGE,
             )
+
+
+def _check(props: VariantAutoscalingProps):
+    """The variant to scale, after checking what Application Auto Scaling and SageMaker accept."""
+    check = checks("VariantAutoscalingProps")
+    endpoint = props.endpoint
+    variant = next((v for v in endpoint.variants if v.name == props.variant_name), None)
+    if variant is None:
+        check.fail("variant_name", props.variant_name,
+                   f"name a live variant of the endpoint ({', '.join(v.name for v in endpoint.variants)})")
+    serverless = isinstance(variant, ServerlessVariant)
+    check.that(props.mode != "provisioned_concurrency" or serverless, "mode", props.mode,
+               "provisioned concurrency scaling is for serverless variants")
+    check.that(props.mode == "provisioned_concurrency" or not serverless, "mode", props.mode,
+               "a serverless variant scales itself; use mode 'provisioned_concurrency'")
+    check.that(not serverless or variant.provisioned_concurrency is not None, "variant_name", props.variant_name,
+               "the serverless variant has no provisioned concurrency to scale; set provisioned_concurrency")
+    check.that(props.mode != "async_backlog" or endpoint.is_async, "mode", props.mode,
+               "backlog scaling needs an asynchronous endpoint")
+    check.that(serverless or not aws_platform.is_burstable(variant.instance_type), "variant_name",
+               f"{props.variant_name} ({getattr(variant, 'instance_type', '')})",
+               "SageMaker cannot autoscale burstable ml.t* instances; use e.g. ml.m5.large or drop autoscaling")
+    low = 0 if props.mode == "async_backlog" else 1
+    upper = aws_platform.SERVERLESS_MAX_CONCURRENCY if serverless else INSTANCE_COUNT[1]
+    check.range("min_capacity", props.min_capacity, low, upper)
+    check.range("max_capacity", props.max_capacity, max(1, props.min_capacity), upper)
+    check.range("target_invocations_per_instance", props.target_invocations_per_instance, 1, 100000)
+    check.range("target_utilization", props.target_utilization, 0.1, 1.0)
+    check.range("target_backlog_per_instance", props.target_backlog_per_instance, 1, 10000)
+    return variant

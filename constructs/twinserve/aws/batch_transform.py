@@ -10,7 +10,6 @@ transform job name, so start executions with a name SageMaker accepts (letters, 
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Literal
 
@@ -22,14 +21,15 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
+
 from constructs import Construct
 
+from ..platform import aws as aws_platform
+from ..platform.shared import INSTANCE_COUNT
 from ._grants import grant_key_use, grant_objects
 from ._nag import ack_prefix, acknowledge, arn_text
-from ._validate import INSTANCE_TYPE, INSTANCE_TYPE_HINT, check_pattern, check_range, fail, has_instance_storage
+from ._validate import checks
 from .sagemaker_model import SageMakerModel
-
-_PROPS = "BatchTransformProps"
 
 
 @dataclass(frozen=True)
@@ -39,23 +39,29 @@ class BatchTransformProps:
     model: SageMakerModel
     """The model the endpoint serves; its execution role reads the input and writes the output."""
     bucket: s3.IBucket
+    """Holds ``<prefix>/input/`` (read) and ``<prefix>/output/`` (written)."""
     prefix: str = "batch"
     instance_type: str = "ml.m5.large"
     instance_count: int = 1
     strategy: Literal["SINGLE_RECORD", "MULTI_RECORD"] = "MULTI_RECORD"
+    """One record per request, or as many as fit into ``max_payload_mb``."""
     max_payload_mb: int = 6
+    """Largest request body sent to the container."""
     max_concurrent_transforms: int = 2
+    """Concurrent requests per instance."""
     """max_concurrent_transforms x max_payload_mb must stay <= 100 (SageMaker)."""
     content_type: str = "application/json"
     split_type: Literal["NONE", "LINE", "RECORD_IO", "TF_RECORD"] = "LINE"
     """How input files are split into records (LINE: one request per line, batched by MULTI_RECORD)."""
     invocation_timeout: cdk.Duration = cdk.Duration.minutes(10)
+    """How long one request to the container may take (1 s .. 1 h)."""
     encryption_key: kms.IKey | None = None
     """Encrypts the job's output and its volumes (not on NVMe instance-storage types, which are
     hardware-encrypted and for which SageMaker refuses a volume key); the role may use it."""
     timeout: cdk.Duration = cdk.Duration.hours(6)
     """Longest a run may take before Step Functions fails it."""
     retain_logs: bool = False
+    """Keep the state machine's log group when the stack is deleted."""
 
 
 class BatchTransform(Construct):
@@ -63,21 +69,7 @@ class BatchTransform(Construct):
 
     def __init__(self, scope: Construct, id: str, props: BatchTransformProps) -> None:
         super().__init__(scope, id)
-        check_pattern(_PROPS, "instance_type", props.instance_type, INSTANCE_TYPE, INSTANCE_TYPE_HINT)
-        check_range(_PROPS, "instance_count", props.instance_count, 1, 100)
-        check_range(_PROPS, "max_payload_mb", props.max_payload_mb, 0, 100)
-        check_range(_PROPS, "max_concurrent_transforms", props.max_concurrent_transforms, 1, 100)
-        if props.max_concurrent_transforms * props.max_payload_mb > 100:
-            fail(_PROPS, "max_payload_mb", props.max_payload_mb,
-                 f"max_concurrent_transforms x max_payload_mb must be <= 100 ({props.max_concurrent_transforms} x "
-                 f"{props.max_payload_mb})")
-        if props.split_type not in ("NONE", "LINE", "RECORD_IO", "TF_RECORD"):
-            fail(_PROPS, "split_type", props.split_type, "use NONE, LINE, RECORD_IO or TF_RECORD")
-        if props.strategy not in ("SINGLE_RECORD", "MULTI_RECORD"):
-            fail(_PROPS, "strategy", props.strategy, "use SINGLE_RECORD or MULTI_RECORD")
-        if not re.fullmatch(r"[a-z0-9][a-z0-9/_-]*", props.prefix.strip("/")):
-            fail(_PROPS, "prefix", props.prefix, "use lower-case letters, digits, '/', '_' and '-'")
-        check_range(_PROPS, "invocation_timeout", props.invocation_timeout.to_seconds(), 1, 3600)
+        _check(props)
 
         base = props.prefix.strip("/")
         self.input_uri = f"s3://{props.bucket.bucket_name}/{base}/input/"
@@ -92,7 +84,7 @@ class BatchTransform(Construct):
         ack_prefix(role, props.bucket, f"{base}/output")
 
         family_size = props.instance_type[len("ml."):]
-        volume_key = None if has_instance_storage(props.instance_type) else props.encryption_key
+        volume_key = None if aws_platform.has_instance_storage(props.instance_type) else props.encryption_key
         transform = tasks.SageMakerCreateTransformJob(
             self, "Transform",
             state_name="RunTransformJob",
@@ -157,3 +149,19 @@ class BatchTransform(Construct):
     def grant_start(self, grantee: iam.IGrantable) -> iam.Grant:
         """Allow ``grantee`` to start a batch run."""
         return self.state_machine.grant_start_execution(grantee)
+
+
+def _check(props: BatchTransformProps) -> None:
+    check = checks("BatchTransformProps")
+    check.pattern("instance_type", props.instance_type, aws_platform.INSTANCE_TYPE_PATTERN, aws_platform.INSTANCE_TYPE_HINT)
+    check.range("instance_count", props.instance_count, *INSTANCE_COUNT)
+    check.range("max_payload_mb", props.max_payload_mb, 0, aws_platform.BATCH_MAX_PAYLOAD_MB)
+    check.range("max_concurrent_transforms", props.max_concurrent_transforms, 1, aws_platform.BATCH_PAYLOAD_BUDGET_MB)
+    budget = aws_platform.BATCH_PAYLOAD_BUDGET_MB
+    check.that(props.max_concurrent_transforms * props.max_payload_mb <= budget, "max_payload_mb", props.max_payload_mb,
+               f"max_concurrent_transforms x max_payload_mb must be <= {budget} ({props.max_concurrent_transforms} x "
+               f"{props.max_payload_mb})")
+    check.one_of("split_type", props.split_type, ("NONE", "LINE", "RECORD_IO", "TF_RECORD"))
+    check.one_of("strategy", props.strategy, ("SINGLE_RECORD", "MULTI_RECORD"))
+    check.pattern("prefix", props.prefix.strip("/"), r"[a-z0-9][a-z0-9/_-]*", "use lower-case letters, digits, '/', '_' and '-'")
+    check.range("invocation_timeout", props.invocation_timeout.to_seconds(), 1, 3600, " s")

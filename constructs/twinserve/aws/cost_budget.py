@@ -9,13 +9,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from aws_cdk import aws_budgets as budgets
+
 from constructs import Construct
 
-from ._validate import check_pattern, check_range, fail
-
-_PROPS = "CostBudgetProps"
-MAX_NOTIFICATIONS = 5
-MAX_SUBSCRIBERS = 10
+from ..platform import aws as aws_platform
+from ..platform.shared import EMAIL_HINT, EMAIL_PATTERN
+from ._validate import checks
 
 
 @dataclass(frozen=True)
@@ -23,7 +22,9 @@ class CostBudgetProps:
     """Props of :class:`CostBudget`."""
 
     budget_name: str
+    """Unique in the account (1-100 characters, no ':' or '\\')."""
     monthly_limit_usd: int
+    """The monthly cost limit in US dollars."""
     emails: Sequence[str]
     """Notified at each threshold (1..10 addresses)."""
     notify_at_percent: Sequence[int] = (80, 100)
@@ -39,20 +40,8 @@ class CostBudget(Construct):
 
     def __init__(self, scope: Construct, id: str, props: CostBudgetProps) -> None:
         super().__init__(scope, id)
-        check_pattern(_PROPS, "budget_name", props.budget_name, r"[^:\\]{1,100}", "use 1-100 characters without ':' or '\\'")
-        check_range(_PROPS, "monthly_limit_usd", props.monthly_limit_usd, 1, 10**9)
-        if not 1 <= len(props.emails) <= MAX_SUBSCRIBERS:
-            fail(_PROPS, "emails", list(props.emails), f"give 1..{MAX_SUBSCRIBERS} addresses")
-        for email in props.emails:
-            check_pattern(_PROPS, "emails", email, r"[^@\s]+@[^@\s]+\.[^@\s]+", "give e-mail addresses")
+        _check(props)
         thresholds = list(props.notify_at_percent)
-        slots = MAX_NOTIFICATIONS - (1 if props.forecast_alert else 0)
-        if not 1 <= len(thresholds) <= slots or len(set(thresholds)) != len(thresholds):
-            fail(_PROPS, "notify_at_percent", thresholds,
-                 f"give 1..{slots} distinct thresholds (AWS Budgets allows {MAX_NOTIFICATIONS} notifications"
-                 + (", one is the forecast alert)" if props.forecast_alert else ")"))
-        for value in thresholds:
-            check_range(_PROPS, "notify_at_percent", value, 1, 1000)
 
         subscribers = [budgets.CfnBudget.SubscriberProperty(subscription_type="EMAIL", address=e) for e in props.emails]
 
@@ -75,3 +64,21 @@ class CostBudget(Construct):
                 if props.cost_filter_tag else None),
             notifications_with_subscribers=notifications,
         )
+
+
+def _check(props: CostBudgetProps) -> None:
+    check = checks("CostBudgetProps")
+    check.pattern("budget_name", props.budget_name, r"[^:\\]{1,100}", "use 1-100 characters without ':' or '\\'")
+    check.range("monthly_limit_usd", props.monthly_limit_usd, 1, 10**9)
+    most = aws_platform.BUDGET_MAX_SUBSCRIBERS
+    check.that(1 <= len(props.emails) <= most, "emails", list(props.emails), f"give 1..{most} addresses")
+    for email in props.emails:
+        check.pattern("emails", email, EMAIL_PATTERN, EMAIL_HINT)
+    thresholds = list(props.notify_at_percent)
+    slots = aws_platform.BUDGET_MAX_NOTIFICATIONS - (1 if props.forecast_alert else 0)
+    check.that(1 <= len(thresholds) <= slots and len(set(thresholds)) == len(thresholds), "notify_at_percent",
+               thresholds, f"give 1..{slots} distinct thresholds (AWS Budgets allows "
+               f"{aws_platform.BUDGET_MAX_NOTIFICATIONS} notifications"
+               + (", one is the forecast alert)" if props.forecast_alert else ")"))
+    for value in thresholds:
+        check.range("notify_at_percent", value, 1, 1000)

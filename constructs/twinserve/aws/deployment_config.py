@@ -6,11 +6,12 @@
   ``termination_wait_seconds`` before deleting it.
 * ``rolling``: replaces the fleet in batches of ``step_percent`` of capacity, in place.
 
-Constraints (SageMaker "deployment guardrails"), checked here and by :class:`SageMakerEndpoint`:
-the updated endpoint config must keep the same variant name (:func:`check_update_compatible`
-compares two synthesized templates for that); canary, linear and rolling work on a single instance
-variant, never on serverless; canary/linear need at least 3 instances and rolling 2, so that a step
-is a real share of the fleet; at most 10 rollback alarms.
+Constraints (SageMaker "deployment guardrails", numbers in ``twinserve.platform.aws``), checked by
+:class:`~.endpoint.SageMakerEndpoint` when it is given a rollout: the updated endpoint config must
+keep the same variant name (:func:`check_update_compatible` compares two synthesized templates for
+that); canary, linear and rolling work on a single instance variant, never on serverless;
+canary/linear need at least 3 instances and rolling 2, so that a step is a real share of the fleet;
+at most 10 rollback alarms.
 """
 
 from __future__ import annotations
@@ -23,13 +24,10 @@ from typing import Literal
 
 from aws_cdk import aws_sagemaker as sagemaker
 
-from ._validate import check_range, fail
+from ..checks import Checks
+from ..platform import aws as aws_platform
 
-_PROPS = "RolloutProps"
 Strategy = Literal["all_at_once", "canary", "linear", "rolling"]
-STRATEGIES = ("all_at_once", "canary", "linear", "rolling")
-MIN_INSTANCES = {"all_at_once": 1, "canary": 3, "linear": 3, "rolling": 2}
-MAX_ROLLBACK_ALARMS = 10
 
 
 @dataclass(frozen=True)
@@ -37,6 +35,7 @@ class RolloutProps:
     """Props of a rollout (the endpoint's deployment configuration)."""
 
     strategy: Strategy = "all_at_once"
+    """all_at_once, canary or linear (blue/green traffic shifting), or rolling (in-place batches)."""
     step_percent: int = 10
     """Canary size (1..50), linear step (10..50) or rolling batch (1..50), in percent of capacity."""
     wait_seconds: int = 300
@@ -48,27 +47,26 @@ class RolloutProps:
     auto_rollback: bool = True
     """Roll back automatically when one of the endpoint's rollback alarms fires."""
 
-    def validate(self) -> None:
-        if self.strategy not in STRATEGIES:
-            fail(_PROPS, "strategy", self.strategy, f"use one of {', '.join(STRATEGIES)}")
-        if self.strategy == "canary":
-            check_range(_PROPS, "step_percent", self.step_percent, 1, 50)
-        elif self.strategy == "linear":
-            check_range(_PROPS, "step_percent", self.step_percent, 10, 50)
-        else:
-            check_range(_PROPS, "step_percent", self.step_percent, 1, 50)
-        check_range(_PROPS, "wait_seconds", self.wait_seconds, 0, 3600)
-        check_range(_PROPS, "termination_wait_seconds", self.termination_wait_seconds, 0, 3600)
-        check_range(_PROPS, "max_execution_timeout_seconds", self.max_execution_timeout_seconds, 600,
-                    28800 if self.strategy == "rolling" else 14400)
+
+def check_rollout(rollout: RolloutProps, checks: Checks, at: str = "rollout") -> None:
+    """The ranges SageMaker accepts, reported at ``<at>.<prop>`` of the owner's props."""
+    checks.one_of(f"{at}.strategy", rollout.strategy, aws_platform.ROLLOUT_STRATEGIES)
+    steps = aws_platform.ROLLOUT_STEP_PERCENT.get(rollout.strategy)
+    if steps is not None:
+        checks.range(f"{at}.step_percent", rollout.step_percent, *steps)
+    checks.range(f"{at}.wait_seconds", rollout.wait_seconds, *aws_platform.ROLLOUT_WAIT_SECONDS)
+    checks.range(f"{at}.termination_wait_seconds", rollout.termination_wait_seconds,
+                 *aws_platform.TERMINATION_WAIT_SECONDS)
+    policy = "rolling" if rollout.strategy == "rolling" else "blue_green"
+    checks.range(f"{at}.max_execution_timeout_seconds", rollout.max_execution_timeout_seconds,
+                 *aws_platform.MAX_EXECUTION_TIMEOUT_SECONDS[policy])
 
 
-def deployment_config(rollout: RolloutProps, rollback_alarm_names: Sequence[str]) -> sagemaker.CfnEndpoint.DeploymentConfigProperty:
-    """The CloudFormation ``DeploymentConfig`` of ``rollout`` with these alarms as rollback triggers."""
-    rollout.validate()
+def render_deployment_config(rollout: RolloutProps,
+                             rollback_alarm_names: Sequence[str]) -> sagemaker.CfnEndpoint.DeploymentConfigProperty:
+    """The CloudFormation ``DeploymentConfig`` of an already checked ``rollout``, with these alarms as
+    rollback triggers (ignored without ``auto_rollback``)."""
     names = list(rollback_alarm_names) if rollout.auto_rollback else []
-    if len(names) > MAX_ROLLBACK_ALARMS:
-        fail(_PROPS, "auto_rollback", f"{len(names)} alarms", f"SageMaker watches at most {MAX_ROLLBACK_ALARMS} rollback alarms")
     rollback = sagemaker.CfnEndpoint.AutoRollbackConfigProperty(
         alarms=[sagemaker.CfnEndpoint.AlarmProperty(alarm_name=n) for n in names]) if names else None
     step = sagemaker.CfnEndpoint.CapacitySizeProperty(type="CAPACITY_PERCENT", value=rollout.step_percent)

@@ -6,8 +6,10 @@
 * asynchronous (requests and results in S3, success/error SNS topics);
 * data capture to S3 for Model Monitor; customer-managed KMS key for volumes, captured data and
   async results; the container start-up health-check timeout;
-* the rollout (deployment guardrails) of :mod:`.deployment_config`, with rollback alarms added by
-  :meth:`SageMakerEndpoint.add_rollback_alarms` (see :class:`~.endpoint_alarms.EndpointAlarms`).
+* the rollout (deployment guardrails) of :mod:`.deployment_config`. Its rollback alarms are handed
+  over with :meth:`SageMakerEndpoint.add_rollback_alarms` (e.g. by the stack, from
+  :class:`~.endpoint_alarms.EndpointAlarms`); the ``DeploymentConfig`` is rendered when the template
+  is written, so alarms added after construction are in it.
 
 ``metric_*()`` give CloudWatch metrics of a variant, ``grant_invoke()`` lets a principal call it.
 """
@@ -24,26 +26,19 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sagemaker as sagemaker
 from aws_cdk import aws_sns as sns
+
 from constructs import Construct
 
+from ..platform import aws as aws_platform
+from ..platform.shared import INSTANCE_COUNT
 from ._grants import grant_key_use, grant_objects, role_policy
+from ._lazy import Deferred
 from ._nag import UNENCRYPTED_TOPIC_REASON, ack_prefix, acknowledge
-from ._validate import (
-    INSTANCE_TYPE,
-    INSTANCE_TYPE_HINT,
-    SAGEMAKER_NAME,
-    SAGEMAKER_NAME_HINT,
-    check_pattern,
-    check_range,
-    fail,
-    has_instance_storage,
-)
-from .deployment_config import MIN_INSTANCES, RolloutProps, deployment_config
+from ._validate import checks
+from .deployment_config import RolloutProps, check_rollout, render_deployment_config
 from .sagemaker_model import SageMakerModel
 
-_PROPS = "SageMakerEndpointProps"
-SERVERLESS_MEMORY_MB = (1024, 2048, 3072, 4096, 5120, 6144)
-MAX_VARIANTS = 10
+
 @dataclass(frozen=True)
 class InstanceVariant:
     """A production (or shadow) variant on dedicated instances."""
@@ -125,7 +120,7 @@ class SageMakerEndpoint(Construct):
 
     def __init__(self, scope: Construct, id: str, props: SageMakerEndpointProps) -> None:
         super().__init__(scope, id)
-        self._validate(props)
+        _check(props)
         self.endpoint_name = props.endpoint_name
         self.variants = list(props.variants)
         self.shadow = props.shadow
@@ -134,163 +129,34 @@ class SageMakerEndpoint(Construct):
         self.encryption_key = props.encryption_key
         self._rollout = props.rollout
         self._rollback_alarms: list[cloudwatch.IAlarm] = []
-        roles = _unique_roles([v.model for v in self.variants] + ([props.shadow.model] if props.shadow else []))
+        self._roles = _unique_roles([v.model for v in self.variants] + ([props.shadow.model] if props.shadow else []))
 
         key = props.encryption_key
         volume_key = key if key is not None and not self.serverless and not any(
-            has_instance_storage(v.instance_type) for v in self._instance_variants()) else None
-
-        capture = None
-        if props.data_capture is not None:
-            dc = props.data_capture
-            options = ([{"captureMode": "Input"}] if dc.capture_input else []) + \
-                      ([{"captureMode": "Output"}] if dc.capture_output else [])
-            capture = sagemaker.CfnEndpointConfig.DataCaptureConfigProperty(
-                enable_capture=True,
-                initial_sampling_percentage=dc.sampling_percent,
-                destination_s3_uri=f"s3://{dc.bucket.bucket_name}/{dc.prefix.strip('/')}",
-                capture_options=[sagemaker.CfnEndpointConfig.CaptureOptionProperty(capture_mode=o["captureMode"])
-                                 for o in options],
-                capture_content_type_header=sagemaker.CfnEndpointConfig.CaptureContentTypeHeaderProperty(
-                    json_content_types=["application/json"], csv_content_types=["text/csv"]),
-                kms_key_id=key.key_arn if key else None,
-            )
-            for role in roles:
-                grant_objects(role, dc.bucket, f"{dc.prefix.strip('/')}/*", "s3:PutObject")
-                grant_key_use(role, key)
-                ack_prefix(role, dc.bucket, dc.prefix)
-
+            aws_platform.has_instance_storage(v.instance_type) for v in self._instance_variants()) else None
         self.success_topic: sns.Topic | None = None
         self.error_topic: sns.Topic | None = None
-        async_config = None
-        if props.async_inference is not None:
-            ai = props.async_inference
-            base = ai.prefix.strip("/")
-            self.async_input_uri = f"s3://{ai.bucket.bucket_name}/{base}/input/"
-            notification = None
-            if ai.notifications:
-                self.success_topic = sns.Topic(self, "AsyncSuccessTopic", master_key=key, enforce_ssl=True,
-                                               display_name=f"{props.endpoint_name} async results")
-                self.error_topic = sns.Topic(self, "AsyncErrorTopic", master_key=key, enforce_ssl=True,
-                                             display_name=f"{props.endpoint_name} async errors")
-                if key is None:
-                    for topic in (self.success_topic, self.error_topic):
-                        acknowledge(topic, "AwsSolutions-SNS2", UNENCRYPTED_TOPIC_REASON)
-                notification = sagemaker.CfnEndpointConfig.AsyncInferenceNotificationConfigProperty(
-                    success_topic=self.success_topic.topic_arn, error_topic=self.error_topic.topic_arn)
-            async_config = sagemaker.CfnEndpointConfig.AsyncInferenceConfigProperty(
-                output_config=sagemaker.CfnEndpointConfig.AsyncInferenceOutputConfigProperty(
-                    s3_output_path=f"s3://{ai.bucket.bucket_name}/{base}/output",
-                    s3_failure_path=f"s3://{ai.bucket.bucket_name}/{base}/failures",
-                    kms_key_id=key.key_arn if key else None,
-                    notification_config=notification),
-                client_config=sagemaker.CfnEndpointConfig.AsyncInferenceClientConfigProperty(
-                    max_concurrent_invocations_per_instance=ai.max_concurrent_invocations_per_instance),
-            )
-            for role in roles:
-                grant_objects(role, ai.bucket, f"{base}/input/*", "s3:GetObject")
-                grant_objects(role, ai.bucket, f"{base}/output/*", "s3:PutObject")
-                grant_objects(role, ai.bucket, f"{base}/failures/*", "s3:PutObject")
-                grant_key_use(role, key)
-                for sub in ("input", "output", "failures"):
-                    ack_prefix(role, ai.bucket, f"{base}/{sub}")
-                for topic in (self.success_topic, self.error_topic):
-                    if topic is not None:  # key use is granted above; no kms:GenerateDataKey* wildcard
-                        iam.Grant.add_to_principal(grantee=role, actions=["sns:Publish"], resource_arns=[topic.topic_arn])
-
         self.config = sagemaker.CfnEndpointConfig(
             self, "Config",
             production_variants=[self._render_variant(v) for v in self.variants],
             shadow_production_variants=[self._render_variant(props.shadow)] if props.shadow else None,
             kms_key_id=volume_key.key_arn if volume_key else None,
-            data_capture_config=capture,
-            async_inference_config=async_config,
+            data_capture_config=self._data_capture(props.data_capture),
+            async_inference_config=self._async_inference(props.async_inference),
         )
         self.resource = sagemaker.CfnEndpoint(
             self, "Resource",
             endpoint_name=props.endpoint_name,
             endpoint_config_name=self.config.attr_endpoint_config_name,
+            deployment_config=None if self._rollout is None else Deferred(
+                self._render_deployment_config, f"{self.node.path}: DeploymentConfig with the rollback alarms"),
         )
         # Grants (image pull, data read, key use) must be in place before SageMaker starts containers.
-        for role in roles:
+        for role in self._roles:
             policy = role_policy(role)
             if policy is not None:
                 self.resource.node.add_dependency(policy)
         self.endpoint_arn = self.resource.ref
-        self._render_rollout()
-
-    # ------------------------------------------------------------------ validation
-
-    @staticmethod
-    def _validate(props: SageMakerEndpointProps) -> None:
-        check_pattern(_PROPS, "endpoint_name", props.endpoint_name, SAGEMAKER_NAME, SAGEMAKER_NAME_HINT)
-        variants = list(props.variants)
-        if not 1 <= len(variants) <= MAX_VARIANTS:
-            fail(_PROPS, "variants", [getattr(v, "name", v) for v in variants], f"give 1..{MAX_VARIANTS} variants")
-        names = [v.name for v in variants] + ([props.shadow.name] if props.shadow else [])
-        if len(set(names)) != len(names):
-            fail(_PROPS, "variants", names, "variant names (including the shadow) must be unique")
-        serverless = [v for v in variants if isinstance(v, ServerlessVariant)]
-        if serverless and len(serverless) != len(variants):
-            fail(_PROPS, "variants", names, "serverless and instance variants cannot be mixed in one endpoint")
-        if serverless and len(variants) != 1:
-            fail(_PROPS, "variants", names, "a serverless endpoint has exactly one variant")
-        for i, v in enumerate(variants + ([props.shadow] if props.shadow else [])):
-            where = f"variants[{i}]" if i < len(variants) else "shadow"
-            check_pattern(_PROPS, f"{where}.name", v.name, SAGEMAKER_NAME, SAGEMAKER_NAME_HINT)
-            if isinstance(v, ServerlessVariant):
-                if v.memory_mb not in SERVERLESS_MEMORY_MB:
-                    fail(_PROPS, f"{where}.memory_mb", v.memory_mb, f"use one of {SERVERLESS_MEMORY_MB}")
-                check_range(_PROPS, f"{where}.max_concurrency", v.max_concurrency, 1, 200)
-                if v.provisioned_concurrency is not None:
-                    check_range(_PROPS, f"{where}.provisioned_concurrency", v.provisioned_concurrency, 1, v.max_concurrency)
-                if v.model.vpc_enabled or v.model.network_isolation:
-                    fail(_PROPS, f"{where}.model", "vpc/network isolation",
-                         "serverless endpoints support neither VPC configuration nor network isolation")
-            else:
-                check_pattern(_PROPS, f"{where}.instance_type", v.instance_type, INSTANCE_TYPE, INSTANCE_TYPE_HINT)
-                check_range(_PROPS, f"{where}.instance_count", v.instance_count, 1, 100)
-                check_range(_PROPS, f"{where}.container_startup_timeout_seconds", v.container_startup_timeout_seconds, 60, 3600)
-                check_range(_PROPS, f"{where}.model_data_download_timeout_seconds", v.model_data_download_timeout_seconds, 60, 3600)
-            if v.weight < 0:
-                fail(_PROPS, f"{where}.weight", v.weight, "weights must be >= 0")
-        if sum(v.weight for v in variants) <= 0:
-            fail(_PROPS, "variants", [v.weight for v in variants], "at least one live variant needs a weight > 0")
-        if props.shadow is not None:
-            if serverless or len(variants) != 1:
-                fail(_PROPS, "shadow", props.shadow.name,
-                     "a shadow variant needs exactly one live instance variant (ShadowProductionVariants)")
-            if not 0 < props.shadow.weight <= 1:
-                fail(_PROPS, "shadow.weight", props.shadow.weight,
-                     "the shadow's weight is its sampling ratio of live traffic: 0 < weight <= 1")
-            if props.async_inference is not None:
-                fail(_PROPS, "shadow", props.shadow.name, "shadow variants are for real-time endpoints, not async")
-        if props.async_inference is not None:
-            if serverless:
-                fail(_PROPS, "async_inference", "set", "asynchronous inference needs instance variants, not serverless")
-            check_range(_PROPS, "async_inference.max_concurrent_invocations_per_instance",
-                        props.async_inference.max_concurrent_invocations_per_instance, 1, 1000)
-        if props.data_capture is not None:
-            if serverless:
-                fail(_PROPS, "data_capture", "set", "serverless endpoints do not support data capture")
-            check_range(_PROPS, "data_capture.sampling_percent", props.data_capture.sampling_percent, 1, 100)
-            if not (props.data_capture.capture_input or props.data_capture.capture_output):
-                fail(_PROPS, "data_capture", "capture nothing", "capture the input, the output or both")
-        rollout = props.rollout
-        if rollout is not None:
-            rollout.validate()
-            if serverless:
-                fail(_PROPS, "rollout", rollout.strategy,
-                     "deployment guardrails (blue/green traffic shifting, rolling) do not apply to serverless "
-                     "endpoints; leave rollout unset")
-            if rollout.strategy != "all_at_once" and len(variants) > 1:
-                fail(_PROPS, "rollout.strategy", rollout.strategy,
-                     "canary, linear and rolling updates need a single-variant endpoint; use all_at_once for A/B variants")
-            needed = MIN_INSTANCES[rollout.strategy]
-            for i, v in enumerate(variants):
-                if v.instance_count < needed:
-                    fail(_PROPS, f"variants[{i}].instance_count", v.instance_count,
-                         f"a {rollout.strategy} rollout needs at least {needed} instances")
 
     # ------------------------------------------------------------------ rendering
 
@@ -311,20 +177,84 @@ class SageMakerEndpoint(Construct):
             container_startup_health_check_timeout_in_seconds=v.container_startup_timeout_seconds,
             model_data_download_timeout_in_seconds=v.model_data_download_timeout_seconds)
 
+    def _data_capture(self, capture: DataCaptureProps | None) -> sagemaker.CfnEndpointConfig.DataCaptureConfigProperty | None:
+        """Capture to ``s3://<bucket>/<prefix>``; every serving role may write there."""
+        if capture is None:
+            return None
+        key = self.encryption_key
+        prefix = capture.prefix.strip("/")
+        modes = (["Input"] if capture.capture_input else []) + (["Output"] if capture.capture_output else [])
+        for role in self._roles:
+            grant_objects(role, capture.bucket, f"{prefix}/*", "s3:PutObject")
+            grant_key_use(role, key)
+            ack_prefix(role, capture.bucket, capture.prefix)
+        return sagemaker.CfnEndpointConfig.DataCaptureConfigProperty(
+            enable_capture=True,
+            initial_sampling_percentage=capture.sampling_percent,
+            destination_s3_uri=f"s3://{capture.bucket.bucket_name}/{prefix}",
+            capture_options=[sagemaker.CfnEndpointConfig.CaptureOptionProperty(capture_mode=mode) for mode in modes],
+            capture_content_type_header=sagemaker.CfnEndpointConfig.CaptureContentTypeHeaderProperty(
+                json_content_types=["application/json"], csv_content_types=["text/csv"]),
+            kms_key_id=key.key_arn if key else None,
+        )
+
+    def _async_inference(self, settings: AsyncInferenceProps | None
+                         ) -> sagemaker.CfnEndpointConfig.AsyncInferenceConfigProperty | None:
+        """Requests, results and failures under ``<prefix>/`` of the bucket, optional SNS topics."""
+        if settings is None:
+            return None
+        key = self.encryption_key
+        base = settings.prefix.strip("/")
+        bucket = settings.bucket
+        self.async_input_uri = f"s3://{bucket.bucket_name}/{base}/input/"
+        notification = None
+        if settings.notifications:
+            self.success_topic = sns.Topic(self, "AsyncSuccessTopic", master_key=key, enforce_ssl=True,
+                                           display_name=f"{self.endpoint_name} async results")
+            self.error_topic = sns.Topic(self, "AsyncErrorTopic", master_key=key, enforce_ssl=True,
+                                         display_name=f"{self.endpoint_name} async errors")
+            if key is None:
+                for topic in (self.success_topic, self.error_topic):
+                    acknowledge(topic, "AwsSolutions-SNS2", UNENCRYPTED_TOPIC_REASON)
+            notification = sagemaker.CfnEndpointConfig.AsyncInferenceNotificationConfigProperty(
+                success_topic=self.success_topic.topic_arn, error_topic=self.error_topic.topic_arn)
+        for role in self._roles:
+            grant_objects(role, bucket, f"{base}/input/*", "s3:GetObject")
+            grant_objects(role, bucket, f"{base}/output/*", "s3:PutObject")
+            grant_objects(role, bucket, f"{base}/failures/*", "s3:PutObject")
+            grant_key_use(role, key)
+            for sub in ("input", "output", "failures"):
+                ack_prefix(role, bucket, f"{base}/{sub}")
+            for topic in (self.success_topic, self.error_topic):
+                if topic is not None:  # key use is granted above; no kms:GenerateDataKey* wildcard
+                    iam.Grant.add_to_principal(grantee=role, actions=["sns:Publish"], resource_arns=[topic.topic_arn])
+        return sagemaker.CfnEndpointConfig.AsyncInferenceConfigProperty(
+            output_config=sagemaker.CfnEndpointConfig.AsyncInferenceOutputConfigProperty(
+                s3_output_path=f"s3://{bucket.bucket_name}/{base}/output",
+                s3_failure_path=f"s3://{bucket.bucket_name}/{base}/failures",
+                kms_key_id=key.key_arn if key else None,
+                notification_config=notification),
+            client_config=sagemaker.CfnEndpointConfig.AsyncInferenceClientConfigProperty(
+                max_concurrent_invocations_per_instance=settings.max_concurrent_invocations_per_instance),
+        )
+
+    # ------------------------------------------------------------------ rollout
+
     def add_rollback_alarms(self, *alarms: cloudwatch.IAlarm) -> None:
-        """Alarms that roll a guarded update back (at most 10; only used when a rollout is set)."""
+        """Alarms that roll a guarded update back (at most 10 in all; used when a rollout is set)."""
+        total = len(self._rollback_alarms) + len(alarms)
+        if total > aws_platform.MAX_ROLLBACK_ALARMS:
+            checks("SageMakerEndpoint.add_rollback_alarms").fail(
+                "alarms", f"{total} alarms", f"SageMaker watches at most {aws_platform.MAX_ROLLBACK_ALARMS} rollback alarms")
         self._rollback_alarms.extend(alarms)
-        self._render_rollout()
 
     @property
     def rollback_alarms(self) -> list[cloudwatch.IAlarm]:
         return list(self._rollback_alarms)
 
-    def _render_rollout(self) -> None:
-        if self._rollout is None:
-            return
-        self.resource.deployment_config = deployment_config(
-            self._rollout, [a.alarm_name for a in self._rollback_alarms])
+    def _render_deployment_config(self) -> sagemaker.CfnEndpoint.DeploymentConfigProperty:
+        assert self._rollout is not None
+        return render_deployment_config(self._rollout, [a.alarm_name for a in self._rollback_alarms])
 
     # ------------------------------------------------------------------ grants
 
@@ -343,7 +273,7 @@ class SageMakerEndpoint(Construct):
         """A metric of one variant (default: the first live variant)."""
         variant = variant_name or self.variants[0].name
         if variant not in {v.name for v in self.variants} | ({self.shadow.name} if self.shadow else set()):
-            fail("SageMakerEndpoint.metric", "variant_name", variant, "name a variant of this endpoint")
+            checks("SageMakerEndpoint.metric").fail("variant_name", variant, "name a variant of this endpoint")
         return cloudwatch.Metric(namespace=namespace, metric_name=metric_name, statistic=statistic, period=period,
                                  label=label, dimensions_map={"EndpointName": self.endpoint_name, "VariantName": variant})
 
@@ -393,3 +323,75 @@ def _unique_roles(models: list[SageMakerModel]) -> list[iam.IRole]:
     for model in models:
         seen.setdefault(model.role.node.path, model.role)
     return list(seen.values())
+
+
+def _check(props: SageMakerEndpointProps) -> None:
+    """What SageMaker accepts in one endpoint config, reported at the prop to change."""
+    check = checks("SageMakerEndpointProps")
+    check.pattern("endpoint_name", props.endpoint_name, aws_platform.NAME_PATTERN, aws_platform.NAME_HINT)
+    variants = list(props.variants)
+    check.that(1 <= len(variants) <= aws_platform.MAX_VARIANTS, "variants", [getattr(v, "name", v) for v in variants],
+               f"give 1..{aws_platform.MAX_VARIANTS} variants")
+    names = [v.name for v in variants] + ([props.shadow.name] if props.shadow else [])
+    check.unique("variants", names, "variant names (including the shadow)")
+    serverless = [v for v in variants if isinstance(v, ServerlessVariant)]
+    check.that(not serverless or len(serverless) == len(variants), "variants", names,
+               "serverless and instance variants cannot be mixed in one endpoint")
+    check.that(not serverless or len(variants) == 1, "variants", names, "a serverless endpoint has exactly one variant")
+    for i, variant in enumerate(variants + ([props.shadow] if props.shadow else [])):
+        _check_variant(check, f"variants[{i}]" if i < len(variants) else "shadow", variant)
+    check.that(sum(v.weight for v in variants) > 0, "variants", [v.weight for v in variants],
+               "at least one live variant needs a weight > 0")
+    if props.shadow is not None:
+        check.that(not serverless and len(variants) == 1, "shadow", props.shadow.name,
+                   "a shadow variant needs exactly one live instance variant (ShadowProductionVariants)")
+        check.that(0 < props.shadow.weight <= 1, "shadow.weight", props.shadow.weight,
+                   "the shadow's weight is its sampling ratio of live traffic: 0 < weight <= 1")
+        check.that(props.async_inference is None, "shadow", props.shadow.name,
+                   "shadow variants are for real-time endpoints, not async")
+    if props.async_inference is not None:
+        check.that(not serverless, "async_inference", "set",
+                   "asynchronous inference needs instance variants, not serverless")
+        check.range("async_inference.max_concurrent_invocations_per_instance",
+                    props.async_inference.max_concurrent_invocations_per_instance,
+                    1, aws_platform.ASYNC_MAX_CONCURRENT_INVOCATIONS)
+    if props.data_capture is not None:
+        check.that(not serverless, "data_capture", "set", "serverless endpoints do not support data capture")
+        check.range("data_capture.sampling_percent", props.data_capture.sampling_percent, 1, 100)
+        check.that(props.data_capture.capture_input or props.data_capture.capture_output, "data_capture",
+                   "capture nothing", "capture the input, the output or both")
+    if props.rollout is not None:
+        _check_rollout_fits(check, props.rollout, variants, bool(serverless))
+
+
+def _check_variant(check, where: str, variant: InstanceVariant | ServerlessVariant) -> None:
+    check.pattern(f"{where}.name", variant.name, aws_platform.NAME_PATTERN, aws_platform.NAME_HINT)
+    check.that(variant.weight >= 0, f"{where}.weight", variant.weight, "weights must be >= 0")
+    if isinstance(variant, ServerlessVariant):
+        check.one_of(f"{where}.memory_mb", variant.memory_mb, aws_platform.SERVERLESS_MEMORY_MB)
+        check.range(f"{where}.max_concurrency", variant.max_concurrency, 1, aws_platform.SERVERLESS_MAX_CONCURRENCY)
+        check.range(f"{where}.provisioned_concurrency", variant.provisioned_concurrency, 1, variant.max_concurrency)
+        check.that(not (variant.model.vpc_enabled or variant.model.network_isolation), f"{where}.model",
+                   "vpc/network isolation", "serverless endpoints support neither VPC configuration nor network isolation")
+        return
+    check.pattern(f"{where}.instance_type", variant.instance_type, aws_platform.INSTANCE_TYPE_PATTERN,
+                  aws_platform.INSTANCE_TYPE_HINT)
+    check.range(f"{where}.instance_count", variant.instance_count, *INSTANCE_COUNT)
+    check.range(f"{where}.container_startup_timeout_seconds", variant.container_startup_timeout_seconds,
+                *aws_platform.STARTUP_TIMEOUT_SECONDS)
+    check.range(f"{where}.model_data_download_timeout_seconds", variant.model_data_download_timeout_seconds,
+                *aws_platform.STARTUP_TIMEOUT_SECONDS)
+
+
+def _check_rollout_fits(check, rollout: RolloutProps, variants: list, serverless: bool) -> None:
+    """The rollout's own ranges, and what it needs of the endpoint (deployment guardrails)."""
+    check_rollout(rollout, check)
+    check.that(not serverless, "rollout", rollout.strategy,
+               "deployment guardrails (blue/green traffic shifting, rolling) do not apply to serverless endpoints; "
+               "leave rollout unset")
+    check.that(rollout.strategy == "all_at_once" or len(variants) == 1, "rollout.strategy", rollout.strategy,
+               "canary, linear and rolling updates need a single-variant endpoint; use all_at_once for A/B variants")
+    needed = aws_platform.MIN_INSTANCES_FOR_ROLLOUT[rollout.strategy]
+    for i, variant in enumerate(variants):
+        check.that(variant.instance_count >= needed, f"variants[{i}].instance_count", variant.instance_count,
+                   f"a {rollout.strategy} rollout needs at least {needed} instances")

@@ -6,8 +6,9 @@ an alarm when the endpoint receives no invocations. Actions go to one SNS topic 
 encrypted with the given key, its policy and the key's letting CloudWatch publish) with e-mail subscriptions. Alarm names are explicit and stable
 (``<endpoint>-<variant>-<metric>``): the endpoint's rollout refers to them by name.
 
-The live variants' alarms - except "no invocations", which an idle endpoint would always raise -
-are registered as the endpoint's rollback alarms (at most 10; the most important first).
+``rollback_alarms`` lists the live variants' alarms - except "no invocations", which an idle endpoint
+would always raise - most important first, within SageMaker's limit of 10: hand them to the
+endpoint with :meth:`~.endpoint.SageMakerEndpoint.add_rollback_alarms` to roll guarded updates back.
 """
 
 from __future__ import annotations
@@ -22,14 +23,15 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subs
+
 from constructs import Construct
 
+from ..platform import aws as aws_platform
+from ..platform.shared import EMAIL_HINT, EMAIL_PATTERN
 from ._nag import UNENCRYPTED_TOPIC_REASON, acknowledge
-from ._validate import check_pattern, check_range, fail, vcpus_of
-from .deployment_config import MAX_ROLLBACK_ALARMS
+from ._validate import checks
 from .endpoint import InstanceVariant, SageMakerEndpoint
 
-_PROPS = "EndpointAlarmsProps"
 # Rollback priority when an endpoint has more alarms than SageMaker watches.
 _ROLLBACK_ORDER = ("5xx", "model-latency", "4xx", "overhead-latency", "cpu", "memory", "disk")
 
@@ -39,28 +41,34 @@ class EndpointAlarmsProps:
     """Props of :class:`EndpointAlarms`. Thresholds are per variant and per period."""
 
     endpoint: SageMakerEndpoint
+    """The endpoint whose live and shadow variants are watched."""
     emails: Sequence[str] = field(default_factory=tuple)
     """E-mail addresses subscribed to the alarm topic (each confirms the subscription)."""
     errors_5xx: int = 5
     """Invocation5XXErrors (sum per period) at or above which the alarm fires."""
     errors_4xx: int = 50
+    """Invocation4XXErrors (sum per period) at or above which the alarm fires."""
     model_latency_p99_ms: int = 500
+    """ModelLatency p99 (the container's own time) at or above which the alarm fires."""
     overhead_latency_p99_ms: int = 100
+    """OverheadLatency p99 (SageMaker's time around the container) at or above which the alarm fires."""
     cpu_utilization_percent: int = 80
     """Average CPU per core (the metric sums cores; the threshold is scaled by the vCPU count)."""
     memory_utilization_percent: int = 85
+    """MemoryUtilization average at or above which the alarm fires (instance variants)."""
     disk_utilization_percent: int = 85
+    """DiskUtilization average at or above which the alarm fires (instance variants)."""
     zero_invocations: bool = False
     """Alarm when the first live variant receives no invocation for ``evaluation_periods`` periods."""
     period: cdk.Duration = cdk.Duration.minutes(1)
+    """Length of one datapoint: 10 s, 30 s or a multiple of 60 s."""
     evaluation_periods: int = 3
+    """Consecutive breaching datapoints that raise an alarm (1..60)."""
     encryption_key: kms.IKey | None = None
     """Key of the alarm topic; ``None`` leaves the topic unencrypted (CloudWatch cannot publish to
     topics under the AWS-managed ``aws/sns`` key)."""
     dashboard_name: str | None = None
     """Default: the endpoint name."""
-    use_for_rollback: bool = True
-    """Register the alarms as the endpoint's rollback alarms."""
 
 
 class EndpointAlarms(Construct):
@@ -68,19 +76,7 @@ class EndpointAlarms(Construct):
 
     def __init__(self, scope: Construct, id: str, props: EndpointAlarmsProps) -> None:
         super().__init__(scope, id)
-        for name in ("errors_5xx", "errors_4xx", "model_latency_p99_ms", "overhead_latency_p99_ms"):
-            check_range(_PROPS, name, getattr(props, name), 1, 10**7)
-        for name in ("cpu_utilization_percent", "memory_utilization_percent", "disk_utilization_percent"):
-            check_range(_PROPS, name, getattr(props, name), 1, 100)
-        check_range(_PROPS, "evaluation_periods", props.evaluation_periods, 1, 60)
-        seconds = props.period.to_seconds()
-        if seconds not in (10, 30) and seconds % 60:
-            fail(_PROPS, "period", f"{seconds}s", "use 10, 30 or a multiple of 60 seconds")
-        for email in props.emails:
-            check_pattern(_PROPS, "emails", email, r"[^@\s]+@[^@\s]+\.[^@\s]+", "give e-mail addresses")
-        if props.dashboard_name is not None:
-            check_pattern(_PROPS, "dashboard_name", props.dashboard_name, r"[A-Za-z0-9_-]{1,255}",
-                          "use 1-255 letters, digits, '-' and '_'")
+        _check(props)
 
         endpoint = props.endpoint
         self.endpoint = endpoint
@@ -140,7 +136,7 @@ class EndpointAlarms(Construct):
                 props.overhead_latency_p99_ms * 1000,
                 f"{name}: overhead latency p99 >= {props.overhead_latency_p99_ms} ms", shadow=shadow)
             if isinstance(variant, InstanceVariant):
-                vcpus = vcpus_of(variant.instance_type)
+                vcpus = aws_platform.vcpus_of(variant.instance_type)
                 add(name, "cpu", endpoint.metric_cpu_utilization(name, period=period),
                     props.cpu_utilization_percent * vcpus,
                     f"{name}: CPU >= {props.cpu_utilization_percent} % per core ({vcpus} vCPU)", shadow=shadow)
@@ -158,9 +154,8 @@ class EndpointAlarms(Construct):
                 missing=cloudwatch.TreatMissingData.BREACHING, shadow=True)
 
         # Most important first, one kind at a time across variants, within SageMaker's limit.
-        self.rollback_alarms: list[cloudwatch.Alarm] = [a for kind in _ROLLBACK_ORDER for a in rollback[kind]][:MAX_ROLLBACK_ALARMS]
-        if props.use_for_rollback:
-            endpoint.add_rollback_alarms(*self.rollback_alarms)
+        self.rollback_alarms: list[cloudwatch.Alarm] = [
+            a for kind in _ROLLBACK_ORDER for a in rollback[kind]][:aws_platform.MAX_ROLLBACK_ALARMS]
 
         self.dashboard = cloudwatch.Dashboard(
             self, "Dashboard", dashboard_name=props.dashboard_name or endpoint.endpoint_name,
@@ -196,3 +191,17 @@ def _graph(title: str, metrics: list[cloudwatch.IMetric]) -> cloudwatch.GraphWid
 
 def _camel(text: str) -> str:
     return "".join(part[:1].upper() + part[1:] for part in text.replace("_", "-").split("-"))
+
+
+def _check(props: EndpointAlarmsProps) -> None:
+    check = checks("EndpointAlarmsProps")
+    for name in ("errors_5xx", "errors_4xx", "model_latency_p99_ms", "overhead_latency_p99_ms"):
+        check.range(name, getattr(props, name), 1, 10**7)
+    for name in ("cpu_utilization_percent", "memory_utilization_percent", "disk_utilization_percent"):
+        check.range(name, getattr(props, name), 1, 100)
+    check.range("evaluation_periods", props.evaluation_periods, 1, 60)
+    seconds = props.period.to_seconds()
+    check.that(seconds in (10, 30) or seconds % 60 == 0, "period", f"{seconds}s", "use 10, 30 or a multiple of 60 seconds")
+    for email in props.emails:
+        check.pattern("emails", email, EMAIL_PATTERN, EMAIL_HINT)
+    check.pattern("dashboard_name", props.dashboard_name, r"[A-Za-z0-9_-]{1,255}", "use 1-255 letters, digits, '-' and '_'")

@@ -20,11 +20,12 @@ import aws_cdk as cdk
 from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_iam as iam
+
 from constructs import Construct
 
-from ._validate import check_range, fail
+from ._validate import checks
 
-_REPO_PROPS = "ImageRepositoryProps"
+_REPOSITORY_NAME = re.compile(r"[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*")
 _ECR_URI = re.compile(
     r"^(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/"
     r"(?P<repo>[a-z0-9][a-z0-9._/-]*)(?::(?P<tag>[\w.-]+)|@sha256:[0-9a-f]{64})$")
@@ -47,11 +48,11 @@ class ImageRepository(Construct):
 
     def __init__(self, scope: Construct, id: str, props: ImageRepositoryProps) -> None:
         super().__init__(scope, id)
-        if not re.fullmatch(r"[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*", props.repository_name) \
-                or len(props.repository_name) > 256:
-            fail(_REPO_PROPS, "repository_name", props.repository_name,
-                 "use lower-case letters, digits, '.', '_', '-' and '/' (ECR naming), at most 256 characters")
-        check_range(_REPO_PROPS, "max_image_count", props.max_image_count, 1, 1000)
+        check = checks("ImageRepositoryProps")
+        check.that(bool(_REPOSITORY_NAME.fullmatch(props.repository_name)) and len(props.repository_name) <= 256,
+                   "repository_name", props.repository_name,
+                   "use lower-case letters, digits, '.', '_', '-' and '/' (ECR naming), at most 256 characters")
+        check.range("max_image_count", props.max_image_count, 1, 1000)
         self.repository = ecr.Repository(
             self, "Repository",
             repository_name=props.repository_name,
@@ -90,13 +91,13 @@ class InferenceImage:
 
     @classmethod
     def from_asset(cls, scope: Construct, id: str, directory: str, *, platform_amd64: bool = True,
-                   build_args: dict[str, str] | None = None) -> "InferenceImage":
+                   build_args: dict[str, str] | None = None) -> InferenceImage:
         """Build ``directory`` (which must hold a Dockerfile) as a CDK image asset.
 
         The image lands in the repository the stack's synthesizer names (``image_assets_repository_name``),
         tagged with the asset's content hash, so an immutable-tag repository works."""
         if not (Path(directory) / "Dockerfile").is_file():
-            fail("InferenceImage.from_asset", "directory", directory, "it must contain a Dockerfile")
+            checks("InferenceImage.from_asset").fail("directory", directory, "it must contain a Dockerfile")
         asset = ecr_assets.DockerImageAsset(
             scope, id, directory=directory, build_args=build_args,
             platform=ecr_assets.Platform.LINUX_AMD64 if platform_amd64 else None,
@@ -105,43 +106,47 @@ class InferenceImage:
         return cls(asset.image_uri, asset.repository, asset=asset)
 
     @classmethod
-    def from_repository(cls, repository: ecr.IRepository, tag: str) -> "InferenceImage":
+    def from_repository(cls, repository: ecr.IRepository, tag: str) -> InferenceImage:
         """An image already pushed to ``repository`` under ``tag``."""
         if not re.fullmatch(r"[\w][\w.-]{0,127}", tag):
-            fail("InferenceImage.from_repository", "tag", tag, "use a Docker tag (letters, digits, '_', '.', '-')")
+            checks("InferenceImage.from_repository").fail("tag", tag, "use a Docker tag (letters, digits, '_', '.', '-')")
         return cls(repository.repository_uri_for_tag(tag), repository)
 
     @classmethod
-    def from_image_uri(cls, image_uri: str) -> "InferenceImage":
+    def from_image_uri(cls, image_uri: str) -> InferenceImage:
         """An existing ECR image ``<account>.dkr.ecr.<region>.amazonaws.com/<repo>:<tag>`` (or ``@sha256:``)."""
         match = _ECR_URI.match(image_uri)
         if not match:
-            fail("InferenceImage.from_image_uri", "image_uri", image_uri,
-                 "SageMaker pulls from Amazon ECR: use <account>.dkr.ecr.<region>.amazonaws.com/<repository>:<tag>")
+            checks("InferenceImage.from_image_uri").fail(
+                "image_uri", image_uri,
+                "SageMaker pulls from Amazon ECR: use <account>.dkr.ecr.<region>.amazonaws.com/<repository>:<tag>")
         partition = "aws-cn" if ".amazonaws.com.cn/" in image_uri else "aws"
         arn = f"arn:{partition}:ecr:{match['region']}:{match['account']}:repository/{match['repo']}"
         return cls(image_uri, None, repository_arn=arn)
 
     @classmethod
     def from_prebuilt(cls, framework: str, version: str, *, region: str, instance_type: str,
-                      py_version: str | None = None) -> "InferenceImage":
+                      py_version: str | None = None) -> InferenceImage:
         """AWS's prebuilt inference image of ``framework`` (e.g. 'sklearn', 'pytorch', 'xgboost').
 
         Resolved at synth time with the ``sagemaker`` SDK's image-URI table (no AWS call), so the
         region must be a literal. The SDK is imported only here: it is slow to import."""
         if cdk.Token.is_unresolved(region) or not re.fullmatch(r"[a-z]{2}(-[a-z]+)+-\d", region):
-            fail("InferenceImage.from_prebuilt", "region", region, "give a literal region such as 'eu-west-1'")
+            checks("InferenceImage.from_prebuilt").fail("region", region, "give a literal region such as 'eu-west-1'")
         from sagemaker.core import image_uris  # noqa: PLC0415 - lazy: importing the SDK takes seconds
 
+        check = checks("InferenceImage.from_prebuilt")
         try:
             uri = image_uris.retrieve(framework, region=region, version=version, py_version=py_version,
                                       instance_type=instance_type, image_scope="inference")
         except FileNotFoundError:  # the SDK keeps one table per framework
-            raise ValueError(f"InferenceImage.from_prebuilt: framework {framework!r} is not allowed; the sagemaker "
-                             "SDK knows no prebuilt image of that name (e.g. 'sklearn', 'pytorch', 'xgboost')") from None
+            problem = ("framework", framework,
+                       "the sagemaker SDK knows no prebuilt image of that name (e.g. 'sklearn', 'pytorch', 'xgboost')")
         except ValueError as exc:
-            raise ValueError(f"InferenceImage.from_prebuilt: framework {framework!r} version {version!r}: {exc}") from None
-        return cls.from_image_uri(uri)
+            problem = ("version", version, f"framework {framework!r}: {exc}")
+        else:
+            return cls.from_image_uri(uri)
+        check.fail(*problem)
 
     def grant_pull(self, grantee: iam.IGrantable) -> None:
         """Pull access on this image's repository only (plus the account-wide ECR token call)."""

@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import math
 import os
-import re
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -29,14 +28,15 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_deployment as s3_deployment
+
 from constructs import Construct
 
+from ..platform import aws as aws_platform
 from ._grants import grant_key_use, grant_objects
 from ._nag import ack_prefix as _ack_prefix
 from ._nag import acknowledge, objects_of, render
-from ._validate import S3_URI, SAGEMAKER_NAME, SAGEMAKER_NAME_HINT, check_pattern, fail
+from ._validate import S3_URI, checks
 
-_PROPS = "ModelArtifactsProps"
 ARCHIVE_NAME = "model.tar.gz"
 MODELS_PREFIX = "models"
 _VERSION = r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,62}[A-Za-z0-9])?"
@@ -75,21 +75,7 @@ class ModelArtifacts(Construct):
 
     def __init__(self, scope: Construct, id: str, props: ModelArtifactsProps) -> None:
         super().__init__(scope, id)
-        if (props.model_archive_path is None) == (props.model_data_url is None):
-            fail(_PROPS, "model_archive_path/model_data_url",
-                 (props.model_archive_path, props.model_data_url), "set exactly one of them")
-        if props.model_archive_path is not None:
-            archive = Path(props.model_archive_path)
-            if not archive.name.endswith(".tar.gz"):
-                fail(_PROPS, "model_archive_path", str(archive), "SageMaker needs a 'model.tar.gz' archive")
-            if not archive.is_file():
-                fail(_PROPS, "model_archive_path", str(archive), "the file must exist (build it first)")
-        if props.model_data_url is not None and not re.fullmatch(S3_URI, props.model_data_url or ""):
-            fail(_PROPS, "model_data_url", props.model_data_url, "use s3://bucket/key.tar.gz")
-        if props.model_data_url is not None and not props.model_data_url.endswith(".tar.gz"):
-            fail(_PROPS, "model_data_url", props.model_data_url, "SageMaker needs a .tar.gz archive")
-        check_pattern(_PROPS, "model_name", props.model_name, SAGEMAKER_NAME, SAGEMAKER_NAME_HINT)
-        check_pattern(_PROPS, "model_version", props.model_version, _VERSION, _VERSION_HINT)
+        _check(props)
         self.model_name, self.model_version = props.model_name, props.model_version
 
         removal = cdk.RemovalPolicy.RETAIN if props.retain else cdk.RemovalPolicy.DESTROY
@@ -125,10 +111,10 @@ class ModelArtifacts(Construct):
         if props.model_archive_path is not None:
             archive = Path(props.model_archive_path)
             tmp_mib = _upload_tmp_mib(archive.stat().st_size)
-            if tmp_mib > _LAMBDA_TMP_MIB[1]:
-                fail(_PROPS, "model_archive_path", str(archive),
-                     f"at most about {_LAMBDA_TMP_MIB[1] // 2 // 1024} GiB can be uploaded by the stack "
-                     "(Lambda /tmp); upload it yourself and set model_data_url")
+            checks("ModelArtifactsProps").that(
+                tmp_mib <= _LAMBDA_TMP_MIB[1], "model_archive_path", str(archive),
+                f"at most about {_LAMBDA_TMP_MIB[1] // 2 // 1024} GiB can be uploaded by the stack "
+                "(Lambda /tmp); upload it yourself and set model_data_url")
             # extract=True unpacks the asset's zip - a folder holding exactly one model.tar.gz - under the
             # version's prefix. prune=False and retain_on_delete=True: neither this deployment, nor a later
             # one with another version (a changed destination), nor deleting the stack removes an archive
@@ -163,11 +149,11 @@ class ModelArtifacts(Construct):
         version = version or self.model_version
         if version == self.model_version and self.model_upload is None:
             return self.model_data_url
-        check_pattern(_PROPS, "model_version", version, _VERSION, _VERSION_HINT)
-        if self.model_upload is None:
-            fail("ModelArtifacts.model_version_url", "version", version,
-                 f"only {self.model_version!r}: the artifacts were given as model_data_url (one archive, no "
-                 "versioned layout)")
+        check = checks("ModelArtifacts.model_version_url")
+        check.pattern("version", version, _VERSION, _VERSION_HINT)
+        check.that(self.model_upload is not None, "version", version,
+                   f"only {self.model_version!r}: the artifacts were given as model_data_url (one archive, no "
+                   "versioned layout)")
         return f"s3://{self.bucket.bucket_name}/{self._version_key(version)}"
 
     def depend_on_model(self, resource: Construct, version: str | None = None) -> None:
@@ -202,6 +188,23 @@ class ModelArtifacts(Construct):
         grant_objects(grantee, self.bucket, f"{prefix.strip('/')}/*", "s3:PutObject")
         grant_key_use(grantee, self.encryption_key)
         _ack_prefix(grantee, self.bucket, prefix)
+
+
+def _check(props: ModelArtifactsProps) -> None:
+    check = checks("ModelArtifactsProps")
+    check.that((props.model_archive_path is None) != (props.model_data_url is None), "model_archive_path/model_data_url",
+               (props.model_archive_path, props.model_data_url), "set exactly one of them")
+    if props.model_archive_path is not None:
+        archive = Path(props.model_archive_path)
+        check.that(archive.name.endswith(".tar.gz"), "model_archive_path", str(archive),
+                   "SageMaker needs a 'model.tar.gz' archive")
+        check.that(archive.is_file(), "model_archive_path", str(archive), "the file must exist (build it first)")
+    if props.model_data_url is not None:
+        check.pattern("model_data_url", props.model_data_url, S3_URI, "use s3://bucket/key.tar.gz")
+        check.that(props.model_data_url.endswith(".tar.gz"), "model_data_url", props.model_data_url,
+                   "SageMaker needs a .tar.gz archive")
+    check.pattern("model_name", props.model_name, aws_platform.NAME_PATTERN, aws_platform.NAME_HINT)
+    check.pattern("model_version", props.model_version, _VERSION, _VERSION_HINT)
 
 
 def _upload_tmp_mib(archive_bytes: int) -> int:

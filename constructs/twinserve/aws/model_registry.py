@@ -9,11 +9,11 @@ import aws_cdk as cdk
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sagemaker as sagemaker
+
 from constructs import Construct
 
-from ._validate import SAGEMAKER_NAME, SAGEMAKER_NAME_HINT, check_pattern
-
-_PROPS = "ModelRegistryProps"
+from ..platform import aws as aws_platform
+from ._validate import checks
 
 
 @dataclass(frozen=True)
@@ -23,6 +23,7 @@ class ModelRegistryProps:
     group_name: str
     """Model package group name (1-63 letters, digits, '-'); stable, it is referenced by pipelines."""
     description: str = ""
+    """Shown in SageMaker Studio and the console (at most 1024 characters)."""
     retain: bool = True
     """Keep the group (and so every registered version) when the stack is deleted. Default on:
     the registry is the record of what was approved."""
@@ -33,9 +34,10 @@ class ModelRegistry(Construct):
 
     def __init__(self, scope: Construct, id: str, props: ModelRegistryProps) -> None:
         super().__init__(scope, id)
-        check_pattern(_PROPS, "group_name", props.group_name, SAGEMAKER_NAME, SAGEMAKER_NAME_HINT)
-        if len(props.description) > 1024:
-            raise ValueError(f"{_PROPS}.description: {len(props.description)} characters is not allowed; at most 1024")
+        check = checks("ModelRegistryProps")
+        check.pattern("group_name", props.group_name, aws_platform.NAME_PATTERN, aws_platform.NAME_HINT)
+        check.that(len(props.description) <= 1024, "description", f"{len(props.description)} characters",
+                   "at most 1024 characters")
         self.group = sagemaker.CfnModelPackageGroup(
             self, "Resource", model_package_group_name=props.group_name,
             model_package_group_description=props.description or None)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -10,14 +9,15 @@ import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sagemaker as sagemaker
+
 from constructs import Construct
 
+from ..platform import aws as aws_platform
 from ._grants import grant_key_use, role_policy
 from ._nag import acknowledge, arn_text
+from ._validate import checks
 from .inference_image import InferenceImage
 from .model_artifacts import ModelArtifacts
-
-_PROPS = "SageMakerModelProps"
 
 
 @dataclass(frozen=True)
@@ -25,7 +25,9 @@ class ModelVpcConfig:
     """Run the model's containers in these subnets with these security groups."""
 
     subnet_ids: Sequence[str]
+    """Private subnets with VPC endpoints or a NAT route (1..16)."""
     security_group_ids: Sequence[str]
+    """Security groups of the containers' network interfaces (1..5)."""
 
 
 @dataclass(frozen=True)
@@ -56,19 +58,8 @@ class SageMakerModel(Construct):
 
     def __init__(self, scope: Construct, id: str, props: SageMakerModelProps) -> None:
         super().__init__(scope, id)
+        _check(props)
         env = dict(props.environment)
-        if len(env) > 100:
-            raise ValueError(f"{_PROPS}.environment: {len(env)} variables is not allowed; SageMaker allows at most 100")
-        for key in env:
-            if not re.fullmatch(r"[a-zA-Z_][a-zA-Z0-9_]{0,1023}", key):
-                raise ValueError(f"{_PROPS}.environment: variable name {key!r} is not allowed; "
-                                 "use letters, digits and '_' (not starting with a digit)")
-        if props.vpc is not None:
-            if not props.vpc.subnet_ids or not props.vpc.security_group_ids:
-                raise ValueError(f"{_PROPS}.vpc: {props.vpc!r} is not allowed; give at least one subnet and "
-                                 "one security group")
-            if len(props.vpc.subnet_ids) > 16 or len(props.vpc.security_group_ids) > 5:
-                raise ValueError(f"{_PROPS}.vpc: {props.vpc!r} is not allowed; at most 16 subnets and 5 security groups")
 
         self.role: iam.IRole = props.role or iam.Role(
             self, "ExecutionRole", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
@@ -123,3 +114,19 @@ class SageMakerModel(Construct):
         self.vpc_enabled = props.vpc is not None
         self.network_isolation = props.network_isolation
 
+
+def _check(props: SageMakerModelProps) -> None:
+    check = checks("SageMakerModelProps")
+    env = dict(props.environment)
+    most = aws_platform.MAX_ENVIRONMENT_VARIABLES
+    check.that(len(env) <= most, "environment", f"{len(env)} variables", f"SageMaker allows at most {most}")
+    for key in env:
+        check.pattern("environment", key, aws_platform.ENVIRONMENT_VARIABLE_PATTERN,
+                      "variable names use letters, digits and '_' (not starting with a digit)")
+    if props.vpc is not None:
+        check.that(bool(props.vpc.subnet_ids) and bool(props.vpc.security_group_ids), "vpc", props.vpc,
+                   "give at least one subnet and one security group")
+        check.that(len(props.vpc.subnet_ids) <= aws_platform.MAX_VPC_SUBNETS
+                   and len(props.vpc.security_group_ids) <= aws_platform.MAX_VPC_SECURITY_GROUPS, "vpc", props.vpc,
+                   f"at most {aws_platform.MAX_VPC_SUBNETS} subnets and {aws_platform.MAX_VPC_SECURITY_GROUPS} "
+                   "security groups")
