@@ -1,8 +1,7 @@
-"""Small helpers shared by the Azure components: argument checks and built-in role ids."""
+"""Small helpers shared by the Azure components: built-in role ids, resource options, ARM templates."""
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import pulumi
@@ -11,23 +10,9 @@ import pulumi
 ROLE_ACR_PULL = "7f951dda-4ed3-4680-a7ca-43fe172d538d"
 ROLE_STORAGE_BLOB_DATA_READER = "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1"
 ROLE_AZUREML_METRICS_WRITER = "635dd51f-9968-44d3-b7fb-6d9a6bd613ae"
-
-# What the action group and the budget accept as an e-mail receiver.
-EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-# Azure ML online/batch endpoint names: 3-32 characters, letters, digits and '-', starting with a letter.
-ENDPOINT_NAME = re.compile(r"^[a-zA-Z][a-zA-Z0-9-]{1,30}[a-zA-Z0-9]$")
-# Azure ML deployment names: 3-32 characters of the same kind.
-DEPLOYMENT_NAME = ENDPOINT_NAME
-
-
-def fail(owner: str, field: str, value: Any, allowed: str) -> None:
-    """Raise the ValueError every args class uses: which field, what value, what is allowed."""
-    raise ValueError(f"{owner}.{field}: {allowed} (got {value!r})")
-
-
-def check(condition: bool, owner: str, field: str, value: Any, allowed: str) -> None:
-    if not condition:
-        fail(owner, field, value, allowed)
+# The REST API version the ARM templates speak: the one pulumi-azure-native 3.x uses for
+# machinelearningservices, so the templates and the typed resources agree on the schema.
+ML_API_VERSION = "2025-12-01"
 
 
 def role_definition(subscription_id: pulumi.Input[str], role: str) -> pulumi.Output[str]:

@@ -2,7 +2,7 @@
 
 ManagedCluster (system-assigned identity, Kubernetes RBAC with Entra ID / Azure RBAC, local
 accounts off) with one node pool of at least 3 nodes and 12 vCPU in total (Azure ML's minimum for
-inference: 3 x Standard_D4s_v3), the ``Microsoft.AzureML.Kubernetes`` extension with inference
+inference, ``twinserve.platform.azure``: 3 x Standard_D4s_v3), the ``Microsoft.AzureML.Kubernetes`` extension with inference
 enabled, and the cluster attached to the workspace as a Kubernetes compute.
 
 Azure refuses in-place updates of an attached Kubernetes compute, so the Compute is declared with
@@ -13,39 +13,50 @@ instead of failing half-way.
 from __future__ import annotations
 
 import base64
-import re
 from dataclasses import dataclass, field
 
 import pulumi
 from pulumi_azure_native import containerservice, kubernetesconfiguration
 from pulumi_azure_native import machinelearningservices as ml
 
-from ..spec.rules import azure_vm_vcpus
-from ._common import check, child_opts
+from ..checks import Checks
+from ..platform import azure as azure_platform
+from ._common import child_opts
 
-MIN_NODES = 3
-MIN_VCPUS = 12
 ROUTER_SERVICE_TYPES = ("LoadBalancer", "NodePort", "ClusterIP")
+SKU_TIERS = ("Free", "Standard", "Premium")
 
 
-@dataclass
+@dataclass(frozen=True)
 class AksInferenceClusterArgs:
+    """Args of :class:`AksInferenceCluster`."""
+
     resource_group_name: pulumi.Input[str]
+    """The resource group of the cluster."""
     location: pulumi.Input[str]
+    """Azure region of the cluster."""
     workspace_name: str
+    """The Azure ML workspace the cluster is attached to."""
     cluster_name: str
+    """AKS cluster name and DNS prefix (2-63 letters, digits and '-')."""
     compute_name: str = "aks-inference"
     """Name of the attached compute in the workspace (2-16 characters)."""
-    node_count: int = MIN_NODES
+    node_count: int = azure_platform.AKS_MIN_NODES
+    """Nodes of the one (system) node pool; Azure ML inference needs at least 3."""
     vm_size: str = "Standard_D4s_v3"
+    """Node VM size; with ``node_count`` at least 12 vCPU in all."""
     vcpus_per_node: int | None = None
     """Only needed when the vCPU count cannot be read from ``vm_size``."""
     autoscale_min_nodes: int | None = None
+    """With ``autoscale_max_nodes``: the cluster autoscaler's bounds (at least 3)."""
     autoscale_max_nodes: int | None = None
+    """With ``autoscale_min_nodes``: the cluster autoscaler's upper bound."""
     kubernetes_namespace: str = "twinserve"
+    """The namespace the attached compute deploys into."""
     sku_tier: str = "Free"
     """AKS control plane tier: Free, Standard (uptime SLA) or Premium."""
     router_service_type: str = "LoadBalancer"
+    """How the AzureML inference router is exposed: LoadBalancer, NodePort or ClusterIP."""
     internal_load_balancer: bool = True
     """Expose the inference router on a private IP in the cluster's virtual network."""
     allow_insecure_connections: bool = False
@@ -57,45 +68,46 @@ class AksInferenceClusterArgs:
     ssl_key_pem: pulumi.Input[str] | None = None
     """The certificate's private key as PEM text (not a file path); sent base64-encoded as a protected setting."""
     tags: dict[str, str] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        owner = "AksInferenceClusterArgs"
-        check(bool(re.fullmatch(r"[a-zA-Z0-9][a-zA-Z0-9-]{0,61}[a-zA-Z0-9]", self.cluster_name)), owner,
-              "cluster_name", self.cluster_name, "must be 2-63 letters, digits and '-'")
-        check(bool(re.fullmatch(r"[a-zA-Z][a-zA-Z0-9-]{1,15}", self.compute_name)), owner, "compute_name",
-              self.compute_name, "must be 2-16 letters, digits and '-', starting with a letter")
-        check(self.node_count >= MIN_NODES, owner, "node_count", self.node_count,
-              f"Azure ML inference on AKS needs at least {MIN_NODES} nodes")
-        vcpus = self.vcpus_per_node or azure_vm_vcpus(self.vm_size)
-        check(vcpus is not None, owner, "vcpus_per_node", self.vcpus_per_node,
-              f"the vCPUs of {self.vm_size} cannot be read from its name; set vcpus_per_node")
-        check(vcpus * self.node_count >= MIN_VCPUS, owner, "vm_size", self.vm_size,
-              f"{self.node_count} x {vcpus} vCPU = {vcpus * self.node_count}; the cluster needs at least "
-              f"{MIN_VCPUS} vCPU (e.g. 3 x Standard_D4s_v3)")
-        lo, hi = self.autoscale_min_nodes, self.autoscale_max_nodes
-        check((lo is None) == (hi is None), owner, "autoscale_min_nodes", (lo, hi),
-              "set both autoscale_min_nodes and autoscale_max_nodes, or neither")
-        if lo is not None and hi is not None:
-            check(lo >= MIN_NODES, owner, "autoscale_min_nodes", lo, f"must be at least {MIN_NODES}")
-            check(lo <= self.node_count <= hi, owner, "node_count", self.node_count,
-                  f"must lie within the autoscale bounds {lo}..{hi}")
-        check(self.sku_tier in ("Free", "Standard", "Premium"), owner, "sku_tier", self.sku_tier,
-              "must be Free, Standard or Premium")
-        check(self.router_service_type in ROUTER_SERVICE_TYPES, owner, "router_service_type",
-              self.router_service_type, f"must be one of {', '.join(ROUTER_SERVICE_TYPES)}")
-        if self.allow_insecure_connections:
-            check(self.internal_load_balancer or self.router_service_type != "LoadBalancer", owner,
-                  "allow_insecure_connections", True,
-                  "plain HTTP is only allowed behind an internal load balancer; set internal_load_balancer "
-                  "or give ssl_cname, ssl_cert_pem and ssl_key_pem")
-        else:
-            check(None not in (self.ssl_cname, self.ssl_cert_pem, self.ssl_key_pem), owner, "ssl_cname",
-                  self.ssl_cname, "TLS on the inference router needs ssl_cname, ssl_cert_pem and ssl_key_pem; "
-                  "or set allow_insecure_connections with an internal load balancer")
+    """Tags of every resource."""
 
     @property
     def total_vcpus(self) -> int:
-        return (self.vcpus_per_node or azure_vm_vcpus(self.vm_size) or 0) * self.node_count
+        return (self.vcpus_per_node or azure_platform.azure_vm_vcpus(self.vm_size) or 0) * self.node_count
+
+
+def _check(args: AksInferenceClusterArgs) -> None:
+    check = Checks("AksInferenceClusterArgs")
+    check.pattern("cluster_name", args.cluster_name, r"[a-zA-Z0-9][a-zA-Z0-9-]{0,61}[a-zA-Z0-9]",
+                  "must be 2-63 letters, digits and '-'")
+    check.pattern("compute_name", args.compute_name, r"[a-zA-Z][a-zA-Z0-9-]{1,15}",
+                  "must be 2-16 letters, digits and '-', starting with a letter")
+    min_nodes, min_vcpus = azure_platform.AKS_MIN_NODES, azure_platform.AKS_MIN_VCPUS
+    check.that(args.node_count >= min_nodes, "node_count", args.node_count,
+               f"Azure ML inference on AKS needs at least {min_nodes} nodes")
+    vcpus = args.vcpus_per_node or azure_platform.azure_vm_vcpus(args.vm_size)
+    check.that(vcpus is not None, "vcpus_per_node", args.vcpus_per_node,
+               f"the vCPUs of {args.vm_size} cannot be read from its name; set vcpus_per_node")
+    check.that(vcpus * args.node_count >= min_vcpus, "vm_size", args.vm_size,
+               f"{args.node_count} x {vcpus} vCPU = {vcpus * args.node_count}; the cluster needs at least "
+               f"{min_vcpus} vCPU (e.g. 3 x Standard_D4s_v3)")
+    low, high = args.autoscale_min_nodes, args.autoscale_max_nodes
+    check.that((low is None) == (high is None), "autoscale_min_nodes", (low, high),
+               "set both autoscale_min_nodes and autoscale_max_nodes, or neither")
+    if low is not None and high is not None:
+        check.that(low >= min_nodes, "autoscale_min_nodes", low, f"must be at least {min_nodes}")
+        check.that(low <= args.node_count <= high, "node_count", args.node_count,
+                   f"must lie within the autoscale bounds {low}..{high}")
+    check.one_of("sku_tier", args.sku_tier, SKU_TIERS)
+    check.one_of("router_service_type", args.router_service_type, ROUTER_SERVICE_TYPES)
+    if args.allow_insecure_connections:
+        check.that(args.internal_load_balancer or args.router_service_type != "LoadBalancer",
+                   "allow_insecure_connections", True,
+                   "plain HTTP is only allowed behind an internal load balancer; set internal_load_balancer "
+                   "or give ssl_cname, ssl_cert_pem and ssl_key_pem")
+    else:
+        check.that(None not in (args.ssl_cname, args.ssl_cert_pem, args.ssl_key_pem), "ssl_cname", args.ssl_cname,
+                   "TLS on the inference router needs ssl_cname, ssl_cert_pem and ssl_key_pem; "
+                   "or set allow_insecure_connections with an internal load balancer")
 
 
 def _base64(pem: pulumi.Input[str]) -> pulumi.Output[str]:
@@ -107,12 +119,13 @@ class AksInferenceCluster(pulumi.ComponentResource):
     """Exposes ``cluster``, ``extension``, ``compute`` and ``compute_name``."""
 
     def __init__(self, name: str, args: AksInferenceClusterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        _check(args)
         super().__init__("twinserve:azure:AksInferenceCluster", name, None, opts)
-        rg, loc, tags = args.resource_group_name, args.location, args.tags
+        group, location, tags = args.resource_group_name, args.location, args.tags
         autoscale = args.autoscale_min_nodes is not None
 
         self.cluster = containerservice.ManagedCluster(
-            f"{name}-aks", resource_group_name=rg, location=loc, tags=tags,
+            f"{name}-aks", resource_group_name=group, location=location, tags=tags,
             resource_name_=args.cluster_name, dns_prefix=args.cluster_name,
             identity=containerservice.ManagedClusterIdentityArgs(type="SystemAssigned"),
             sku=containerservice.ManagedClusterSKUArgs(name="Base", tier=args.sku_tier),
@@ -132,7 +145,7 @@ class AksInferenceCluster(pulumi.ComponentResource):
         # scoringFe.serviceType.internalLoadBalancer, PEM files -> base64 scoringFe.sslCert/sslKey,
         # the cluster's identity, location and the relay/service-bus switches), so they are written out
         # here as in Azure's ARM template for the extension (Azure/AML-Kubernetes deployextension.json).
-        cluster_location = pulumi.Output.from_input(loc).apply(lambda location: location.lower())
+        cluster_location = pulumi.Output.from_input(location).apply(lambda region: region.lower())
         settings: dict[str, pulumi.Input[str]] = {
             "enableTraining": "False",
             "enableInference": "True",
@@ -145,7 +158,7 @@ class AksInferenceCluster(pulumi.ComponentResource):
             "cluster_name_friendly": args.cluster_name,
             "location": cluster_location,
             "jobSchedulerLocation": cluster_location,
-            "domain": cluster_location.apply(lambda location: f"{location}.cloudapp.azure.com"),
+            "domain": cluster_location.apply(lambda region: f"{region}.cloudapp.azure.com"),
             "servicebus.enabled": "false",
             "relayserver.enabled": "false",
             "nginxIngress.enabled": "true",
@@ -160,7 +173,7 @@ class AksInferenceCluster(pulumi.ComponentResource):
         protected = ({"scoringFe.sslCert": _base64(args.ssl_cert_pem), "scoringFe.sslKey": _base64(args.ssl_key_pem)}
                      if args.ssl_cert_pem is not None and args.ssl_key_pem is not None else None)
         self.extension = kubernetesconfiguration.Extension(
-            f"{name}-azureml-ext", resource_group_name=rg,
+            f"{name}-azureml-ext", resource_group_name=group,
             cluster_rp="Microsoft.ContainerService", cluster_resource_name="managedClusters",
             cluster_name=args.cluster_name, extension_name="azureml",
             extension_type="Microsoft.AzureML.Kubernetes", release_train="stable",
@@ -173,14 +186,15 @@ class AksInferenceCluster(pulumi.ComponentResource):
 
         self.compute_name = args.compute_name
         self.compute = ml.Compute(
-            f"{name}-compute", resource_group_name=rg, workspace_name=args.workspace_name, location=loc,
+            f"{name}-compute", resource_group_name=group, workspace_name=args.workspace_name, location=location,
             compute_name=args.compute_name,
             identity=ml.ManagedServiceIdentityArgs(type="SystemAssigned"),
             properties=ml.KubernetesArgs(
                 compute_type="Kubernetes", resource_id=self.cluster.id,
                 description=f"AKS {args.cluster_name}: {args.node_count} x {args.vm_size}",
                 properties=ml.KubernetesPropertiesArgs(
-                    namespace=args.kubernetes_namespace, default_instance_type="defaultinstancetype")),
+                    namespace=args.kubernetes_namespace,
+                    default_instance_type=azure_platform.KUBERNETES_DEFAULT_INSTANCE_TYPE)),
             # An attached Kubernetes compute cannot be updated in place: replace (detach, re-attach).
             opts=child_opts(self, depends_on=[self.extension], replace_on_changes=["*"],
                             delete_before_replace=True))

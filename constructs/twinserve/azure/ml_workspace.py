@@ -12,14 +12,14 @@ retained on delete: a stack delete never deletes model artifacts or images.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
 import pulumi
 from pulumi_azure_native import applicationinsights, containerregistry, keyvault, monitor, operationalinsights, storage
 from pulumi_azure_native import machinelearningservices as ml
 
-from ._common import check, child_opts, data_opts
+from ..checks import Checks
+from ._common import child_opts, data_opts
 
 MANAGED_NETWORK_MODES = {
     "disabled": "Disabled",
@@ -31,44 +31,50 @@ ASSET_CONTAINER = "twinserve-assets"
 ASSET_DATASTORE = "twinserveassets"
 
 
-@dataclass
+@dataclass(frozen=True)
 class MlWorkspaceArgs:
+    """Args of :class:`MlWorkspace`."""
+
     resource_group_name: pulumi.Input[str]
+    """The resource group of the workspace and its dependencies."""
     location: pulumi.Input[str]
+    """Azure region of everything."""
     tenant_id: pulumi.Input[str]
+    """The Entra tenant of the key vault."""
     name_prefix: str
     """Short prefix for names that must be globally unique (storage, registry: letters and digits)."""
     purge_protection: bool = True
     """Key vault purge protection: cannot be turned off once on, so it is a prod default."""
     public_network_access: bool = True
+    """Whether the workspace, storage, key vault and registry are reachable over the public internet."""
     managed_network: str = "disabled"
     """Workspace managed-network isolation: disabled, allow_internet_outbound or allow_only_approved_outbound."""
     registry_sku: str = "Standard"
     """Premium is needed when public network access is off (private endpoints)."""
     log_retention_days: int = 30
+    """Log Analytics retention (30..730 days)."""
     allow_shared_key_access: bool = True
     """pulumi-azure-native's ``storage.Blob`` uploads twinserve's assets with the account key; switch
     this off only when the assets are uploaded another way (everything else uses Entra ID)."""
     keep_data: bool = False
     """Protect and retain the storage account, asset container and registry (prod)."""
     tags: dict[str, str] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        owner = "MlWorkspaceArgs"
-        check(bool(re.fullmatch(r"[a-z][a-z0-9]{0,15}", self.name_prefix)), owner, "name_prefix", self.name_prefix,
-              "must be 1-16 lower-case letters and digits, starting with a letter (storage and registry names)")
-        check(self.managed_network in MANAGED_NETWORK_MODES, owner, "managed_network", self.managed_network,
-              f"must be one of {', '.join(MANAGED_NETWORK_MODES)}")
-        check(self.registry_sku in REGISTRY_SKUS, owner, "registry_sku", self.registry_sku,
-              f"must be one of {', '.join(REGISTRY_SKUS)}")
-        check(self.public_network_access or self.registry_sku == "Premium", owner, "registry_sku", self.registry_sku,
-              "must be Premium when public_network_access is off (only Premium registries take private endpoints)")
-        check(30 <= self.log_retention_days <= 730, owner, "log_retention_days", self.log_retention_days,
-              "must be 30..730 days")
+    """Tags of every resource."""
 
     @property
     def workspace_name(self) -> str:
         return f"{self.name_prefix}-mlw"
+
+
+def _check(args: MlWorkspaceArgs) -> None:
+    check = Checks("MlWorkspaceArgs")
+    check.pattern("name_prefix", args.name_prefix, r"[a-z][a-z0-9]{0,15}",
+                  "must be 1-16 lower-case letters and digits, starting with a letter (storage and registry names)")
+    check.one_of("managed_network", args.managed_network, MANAGED_NETWORK_MODES)
+    check.one_of("registry_sku", args.registry_sku, REGISTRY_SKUS)
+    check.that(args.public_network_access or args.registry_sku == "Premium", "registry_sku", args.registry_sku,
+               "must be Premium when public_network_access is off (only Premium registries take private endpoints)")
+    check.range("log_retention_days", args.log_retention_days, 30, 730, " days")
 
 
 class MlWorkspace(pulumi.ComponentResource):
@@ -76,26 +82,27 @@ class MlWorkspace(pulumi.ComponentResource):
     ``log_analytics``, ``asset_container_name`` and ``asset_datastore_name``."""
 
     def __init__(self, name: str, args: MlWorkspaceArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        _check(args)
         super().__init__("twinserve:azure:MlWorkspace", name, None, opts)
         child = child_opts(self)
-        rg, loc, tags = args.resource_group_name, args.location, args.tags
+        group, location, tags = args.resource_group_name, args.location, args.tags
         public = "Enabled" if args.public_network_access else "Disabled"
         self.workspace_name = args.workspace_name
 
         self.storage_account = storage.StorageAccount(
-            f"{name}-storage", resource_group_name=rg, location=loc, tags=tags,
+            f"{name}-storage", resource_group_name=group, location=location, tags=tags,
             account_name=f"{args.name_prefix}st", kind="StorageV2",
             sku=storage.SkuArgs(name="Standard_LRS"),
             minimum_tls_version="TLS1_2", allow_blob_public_access=False, allow_shared_key_access=args.allow_shared_key_access,
             enable_https_traffic_only=True, public_network_access=public,
             opts=data_opts(self, args.keep_data))
         self.asset_container = storage.BlobContainer(
-            f"{name}-asset-container", resource_group_name=rg, account_name=self.storage_account.name,
+            f"{name}-asset-container", resource_group_name=group, account_name=self.storage_account.name,
             container_name=ASSET_CONTAINER, public_access="None",
             opts=data_opts(self, args.keep_data))
         self.asset_container_name = ASSET_CONTAINER
         self.key_vault = keyvault.Vault(
-            f"{name}-kv", resource_group_name=rg, location=loc, tags=tags,
+            f"{name}-kv", resource_group_name=group, location=location, tags=tags,
             vault_name=f"{args.name_prefix}-kv",
             properties=keyvault.VaultPropertiesArgs(
                 tenant_id=args.tenant_id, sku=keyvault.SkuArgs(family="A", name="standard"),
@@ -104,20 +111,20 @@ class MlWorkspace(pulumi.ComponentResource):
                 public_network_access=public),
             opts=child)
         self.log_analytics = operationalinsights.Workspace(
-            f"{name}-logs", resource_group_name=rg, location=loc, tags=tags,
+            f"{name}-logs", resource_group_name=group, location=location, tags=tags,
             sku=operationalinsights.WorkspaceSkuArgs(name="PerGB2018"), retention_in_days=args.log_retention_days,
             opts=child)
         self.app_insights = applicationinsights.Component(
-            f"{name}-appi", resource_group_name=rg, location=loc, tags=tags, kind="web",
+            f"{name}-appi", resource_group_name=group, location=location, tags=tags, kind="web",
             application_type="web", workspace_resource_id=self.log_analytics.id,
             ingestion_mode="LogAnalytics", opts=child)
         self.registry = containerregistry.Registry(
-            f"{name}-acr", resource_group_name=rg, location=loc, tags=tags,
+            f"{name}-acr", resource_group_name=group, location=location, tags=tags,
             registry_name=f"{args.name_prefix}acr", sku=containerregistry.SkuArgs(name=args.registry_sku),
             admin_user_enabled=False, public_network_access=public,
             opts=data_opts(self, args.keep_data))
         self.workspace = ml.Workspace(
-            f"{name}-mlw", resource_group_name=rg, location=loc, tags=tags,
+            f"{name}-mlw", resource_group_name=group, location=location, tags=tags,
             workspace_name=args.workspace_name,
             identity=ml.ManagedServiceIdentityArgs(type="SystemAssigned"),
             storage_account=self.storage_account.id, key_vault=self.key_vault.id,
@@ -128,7 +135,7 @@ class MlWorkspace(pulumi.ComponentResource):
         # twinserve's own assets (model files, image build context, batch driver) live in a private
         # container reached through the workspace identity: no keys or SAS in the datastore.
         self.asset_datastore = ml.Datastore(
-            f"{name}-datastore", resource_group_name=rg, workspace_name=args.workspace_name, name=ASSET_DATASTORE,
+            f"{name}-datastore", resource_group_name=group, workspace_name=args.workspace_name, name=ASSET_DATASTORE,
             properties=ml.AzureBlobDatastoreArgs(
                 datastore_type="AzureBlob", account_name=self.storage_account.name, container_name=ASSET_CONTAINER,
                 credentials=ml.NoneDatastoreCredentialsArgs(credentials_type="None"),

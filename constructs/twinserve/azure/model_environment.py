@@ -1,21 +1,24 @@
-"""The model and the serving environment of an Azure ML workspace, plus the identity that runs them.
+"""The model and the serving image of an Azure ML workspace, plus the identity that runs them.
+
+"ML environment" below is Azure ML's word for an image asset (an ``EnvironmentVersion``), never a
+deployment environment such as dev or prod.
 
 * Model versions: the artifact folder of the current version is uploaded file by file to the
   workspace's asset datastore (``models/<name>/<version>/``) and registered as a ``custom_model``
   version. Versions that live variants still pin (blue/green) are declared with the same path, so
   Pulumi keeps them; artifact blobs are always retained on delete (the path is per version and never
   rewritten), and with ``keep_data`` the versions are protected too.
-* Environment version: the one inference image, with ``inference_config`` liveness, readiness and
-  scoring routes on the container's port. Either a pre-built ``image_uri`` used as is, or a Docker
-  build context uploaded to the datastore (``images/<env>/<content hash>/``) that Azure ML builds
+* ML environment version: the one inference image, with ``inference_config`` liveness, readiness
+  and scoring routes on the container's port. Either a pre-built ``image_uri`` used as is, or a Docker
+  build context uploaded to the datastore (``images/<ML environment>/<content hash>/``) that Azure ML builds
   into the workspace's container registry itself - no Docker engine is needed where Pulumi runs.
   The version is a hash of the image reference or of the build context, so a changed image is a
-  new (immutable) environment version and the deployments roll onto it.
-* Batch environment version (optional, ``batch_environment_name``): Azure ML's batch runtime needs
+  new (immutable) ML environment version and the deployments roll onto it.
+* Batch ML environment version (optional, ``batch_ml_environment_name``): Azure ML's batch runtime needs
   ``azureml-core`` and ``azureml-dataset-runtime[fuse]`` in the image, which the serving image does
   not carry. It is built from ``batch_dockerfile`` in the same uploaded build context (Azure ML
   takes a Dockerfile path but no build target or args), or is ``batch_image_uri`` as is. Without it,
-  ``batch_environment_id`` is the serving environment.
+  ``batch_ml_environment_id`` is the serving ML environment's.
 * A user-assigned identity for the endpoints with AcrPull on the registry, Storage Blob Data Reader
   on the storage account and AzureML Metrics Writer on the workspace.
 """
@@ -32,8 +35,15 @@ import pulumi
 from pulumi_azure_native import authorization, managedidentity, storage
 from pulumi_azure_native import machinelearningservices as ml
 
-from ._common import (ROLE_ACR_PULL, ROLE_AZUREML_METRICS_WRITER, ROLE_STORAGE_BLOB_DATA_READER, check,
-                      child_opts, data_opts, role_definition)
+from ..checks import Checks
+from ._common import (
+    ROLE_ACR_PULL,
+    ROLE_AZUREML_METRICS_WRITER,
+    ROLE_STORAGE_BLOB_DATA_READER,
+    child_opts,
+    data_opts,
+    role_definition,
+)
 
 _ASSET_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,254}$")
 _VERSION = re.compile(r"^[0-9]+$")
@@ -79,202 +89,254 @@ def _resource_suffix(rel: str) -> str:
     return re.sub(r"[^a-zA-Z0-9-]+", "-", rel).strip("-").lower()
 
 
-@dataclass
+@dataclass(frozen=True)
 class InferenceRoutes:
+    """The container's HTTP routes, all on one port (the environment's ``inference_config``)."""
+
     port: int = 8080
+    """The port the container listens on."""
     liveness_path: str = "/live"
+    """200 while the server process is up."""
     readiness_path: str = "/ready"
+    """200 once the model is loaded."""
     scoring_path: str = "/score"
-
-    def __post_init__(self) -> None:
-        check(1 <= self.port <= 65535, "InferenceRoutes", "port", self.port, "must be 1..65535")
-        for name in ("liveness_path", "readiness_path", "scoring_path"):
-            value = getattr(self, name)
-            check(isinstance(value, str) and value.startswith("/"), "InferenceRoutes", name, value,
-                  "must be an absolute URL path starting with '/'")
+    """Where Azure ML sends scoring requests."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class ModelEnvironmentArgs:
+    """Args of :class:`ModelEnvironment`. "ML environment" is an Azure ML environment (an image
+    asset), never a deployment environment such as dev or prod."""
+
     resource_group_name: pulumi.Input[str]
+    """The workspace's resource group."""
     location: pulumi.Input[str]
+    """Azure region of the identity."""
     subscription_id: pulumi.Input[str]
+    """The subscription of the role definitions."""
     workspace_name: str
+    """The Azure ML workspace the assets are registered in."""
     workspace_id: pulumi.Input[str]
+    """Scope of the identity's AzureML Metrics Writer role."""
     storage_account_name: pulumi.Input[str]
+    """Where the model files and the build context are uploaded."""
     storage_account_id: pulumi.Input[str]
+    """Scope of the identity's Storage Blob Data Reader role."""
     asset_container_name: str
+    """The blob container of ``asset_datastore_name``."""
     asset_datastore_name: str
+    """The datastore the model and image URIs point at."""
     registry_id: pulumi.Input[str]
+    """The workspace's container registry (scope of the identity's AcrPull role)."""
     model_name: str
+    """Azure ML model name (letters, digits, '_', '.', '-')."""
     model_version: str
     """The version uploaded from ``model_dir`` now."""
     model_dir: Path
-    environment_name: str
+    """The model folder (uploaded file by file)."""
+    ml_environment_name: str
+    """Azure ML environment name of the serving image."""
     identity_name: str
+    """Name of the endpoints' user-assigned identity."""
     routes: InferenceRoutes = field(default_factory=InferenceRoutes)
+    """The container's routes (liveness, readiness, scoring)."""
     image_uri: str | None = None
+    """A pre-built serving image, used as is."""
     build_context: Path | None = None
     """Exactly one of ``image_uri`` (pre-built, used as is) or ``build_context`` (built by Azure ML)."""
-    batch_environment_name: str | None = None
-    """Declare a second environment version under this name for batch deployments: built from
+    batch_ml_environment_name: str | None = None
+    """Declare a second ML environment version under this name for batch deployments: built from
     ``batch_dockerfile`` with ``build_context``, or ``batch_image_uri`` with ``image_uri``. Unset:
-    batch deployments use the serving environment, whose image must then carry the batch packages."""
+    batch deployments use the serving ML environment, whose image must then carry the batch packages."""
     batch_dockerfile: str = "Dockerfile.azureml-batch"
-    """The batch image's Dockerfile, relative to ``build_context`` (with ``batch_environment_name``)."""
+    """The batch image's Dockerfile, relative to ``build_context`` (with ``batch_ml_environment_name``)."""
     batch_image_uri: str | None = None
-    """The pre-built batch image, with ``image_uri`` and ``batch_environment_name`` only."""
+    """The pre-built batch image, with ``image_uri`` and ``batch_ml_environment_name`` only."""
     pinned_model_versions: list[str] = field(default_factory=list)
     """Older versions still served by a variant: declared (already uploaded) so Pulumi keeps them."""
     keep_data: bool = False
     """Protect the model versions (prod)."""
     tags: dict[str, str] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        owner = "ModelEnvironmentArgs"
-        check(bool(_ASSET_NAME.match(self.model_name)), owner, "model_name", self.model_name,
-              "must be letters, digits, '_', '.', '-' (Azure ML asset name)")
-        check(bool(_ASSET_NAME.match(self.environment_name)), owner, "environment_name", self.environment_name,
-              "must be letters, digits, '_', '.', '-' (Azure ML asset name)")
-        for version in [self.model_version, *self.pinned_model_versions]:
-            check(bool(_VERSION.match(version)), owner, "model_version", version, "must be a whole number as a string")
-        check(len(set(self.pinned_model_versions)) == len(self.pinned_model_versions), owner,
-              "pinned_model_versions", self.pinned_model_versions, "must not repeat a version")
-        check(self.model_dir.is_dir() and any(self.model_dir.iterdir()), owner, "model_dir", str(self.model_dir),
-              "must be an existing, non-empty folder of model files")
-        check((self.image_uri is None) != (self.build_context is None), owner, "image_uri",
-              self.image_uri, "set exactly one of image_uri or build_context")
-        if self.build_context is not None:
-            check((self.build_context / "Dockerfile").is_file(), owner, "build_context", str(self.build_context),
-                  "must be a folder holding a Dockerfile")
-        if self.batch_environment_name is not None:
-            check(bool(_ASSET_NAME.match(self.batch_environment_name)), owner, "batch_environment_name",
-                  self.batch_environment_name, "must be letters, digits, '_', '.', '-' (Azure ML asset name)")
-            check(self.batch_environment_name != self.environment_name, owner, "batch_environment_name",
-                  self.batch_environment_name, "must differ from environment_name")
-        check(self.batch_image_uri is None or self.image_uri is not None, owner, "batch_image_uri",
-              self.batch_image_uri, "set only with image_uri; with build_context the batch image is built "
-              "from batch_dockerfile")
-        check(self.batch_image_uri is None or self.batch_environment_name is not None, owner, "batch_image_uri",
-              self.batch_image_uri, "needs batch_environment_name (the environment it becomes)")
-        if self.batch_environment_name is not None and self.image_uri is not None:
-            check(self.batch_image_uri is not None, owner, "batch_environment_name", self.batch_environment_name,
-                  "with image_uri, set batch_image_uri too, or leave both unset to run batch on image_uri")
-        if self.batch_environment_name is not None and self.build_context is not None:
-            dockerfile = self.build_context / self.batch_dockerfile
-            check(dockerfile.is_file() and dockerfile in build_context_files(self.build_context), owner,
-                  "batch_dockerfile", self.batch_dockerfile,
-                  f"must be a file in build_context ({self.build_context}) not excluded by its .dockerignore")
+    """Tags of every resource."""
 
     @property
     def all_model_versions(self) -> list[str]:
         return sorted({self.model_version, *self.pinned_model_versions}, key=int)
 
 
+def _check(args: ModelEnvironmentArgs) -> None:
+    check = Checks("ModelEnvironmentArgs")
+    asset_hint = "must be letters, digits, '_', '.', '-' (Azure ML asset name)"
+    check.pattern("model_name", args.model_name, _ASSET_NAME, asset_hint)
+    check.pattern("ml_environment_name", args.ml_environment_name, _ASSET_NAME, asset_hint)
+    for version in [args.model_version, *args.pinned_model_versions]:
+        check.pattern("model_version", version, _VERSION, "must be a whole number as a string")
+    check.that(len(set(args.pinned_model_versions)) == len(args.pinned_model_versions), "pinned_model_versions",
+               args.pinned_model_versions, "must not repeat a version")
+    check.that(args.model_dir.is_dir() and any(args.model_dir.iterdir()), "model_dir", str(args.model_dir),
+               "must be an existing, non-empty folder of model files")
+    check.that((args.image_uri is None) != (args.build_context is None), "image_uri", args.image_uri,
+               "set exactly one of image_uri or build_context")
+    if args.build_context is not None:
+        check.that((args.build_context / "Dockerfile").is_file(), "build_context", str(args.build_context),
+                   "must be a folder holding a Dockerfile")
+    for port_or_path in ("port", "liveness_path", "readiness_path", "scoring_path"):
+        value = getattr(args.routes, port_or_path)
+        if port_or_path == "port":
+            check.range("routes.port", value, 1, 65535)
+        else:
+            check.that(isinstance(value, str) and value.startswith("/"), f"routes.{port_or_path}", value,
+                       "must be an absolute URL path starting with '/'")
+    _check_batch_ml_environment(check, args)
+
+
+def _check_batch_ml_environment(check: Checks, args: ModelEnvironmentArgs) -> None:
+    name = args.batch_ml_environment_name
+    if name is not None:
+        check.pattern("batch_ml_environment_name", name, _ASSET_NAME,
+                      "must be letters, digits, '_', '.', '-' (Azure ML asset name)")
+        check.that(name != args.ml_environment_name, "batch_ml_environment_name", name,
+                   "must differ from ml_environment_name")
+    check.that(args.batch_image_uri is None or args.image_uri is not None, "batch_image_uri", args.batch_image_uri,
+               "set only with image_uri; with build_context the batch image is built from batch_dockerfile")
+    check.that(args.batch_image_uri is None or name is not None, "batch_image_uri", args.batch_image_uri,
+               "needs batch_ml_environment_name (the ML environment it becomes)")
+    if name is not None and args.image_uri is not None:
+        check.that(args.batch_image_uri is not None, "batch_ml_environment_name", name,
+                   "with image_uri, set batch_image_uri too, or leave both unset to run batch on image_uri")
+    if name is not None and args.build_context is not None:
+        dockerfile = args.build_context / args.batch_dockerfile
+        check.that(dockerfile.is_file() and dockerfile in build_context_files(args.build_context), "batch_dockerfile",
+                   args.batch_dockerfile,
+                   f"must be a file in build_context ({args.build_context}) not excluded by its .dockerignore")
+
+
+@dataclass(frozen=True)
+class _ImageSources:
+    blobs: list[storage.Blob]
+    """The uploaded build context (empty for pre-built images)."""
+    serving: dict
+    """The serving ML environment's image properties (``build`` or ``image``)."""
+    batch: dict
+    """The batch ML environment's image properties."""
+    serving_version: str
+    batch_version: str
+
+
 class ModelEnvironment(pulumi.ComponentResource):
-    """Exposes ``model_ids`` (version -> id), ``environment_id``, ``environment_version``,
-    ``batch_environment_id`` (the serving environment's without ``batch_environment_name``), ``identity``
-    (``id``, ``principal_id``, ``client_id``) and ``role_assignments``."""
+    """Exposes ``model_ids`` (version -> id), ``ml_environment_id``, ``ml_environment_version``,
+    ``batch_ml_environment_id`` (the serving ML environment's without ``batch_ml_environment_name``),
+    ``identity`` (``id``, ``principal_id``, ``client_id``) and ``role_assignments``."""
 
     def __init__(self, name: str, args: ModelEnvironmentArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        _check(args)
         super().__init__("twinserve:azure:ModelEnvironment", name, None, opts)
-        rg, ws, ds = args.resource_group_name, args.workspace_name, args.asset_datastore_name
-
-        def upload(prefix: str, root: Path, files: list[Path], logical: str) -> list[storage.Blob]:
-            blobs = []
-            for path in files:
-                rel = path.relative_to(root).as_posix()
-                blobs.append(storage.Blob(
-                    f"{name}-{logical}-{_resource_suffix(rel)}", resource_group_name=rg,
-                    account_name=args.storage_account_name, container_name=args.asset_container_name,
-                    blob_name=f"{prefix}/{rel}", type="Block", source=pulumi.FileAsset(str(path)),
-                    # Artifact paths are per version and never rewritten: keep the files when a
-                    # version leaves the spec (a pinned variant may still need them).
-                    opts=child_opts(self, retain_on_delete=True, protect=args.keep_data)))
-            return blobs
-
-        # ---- model versions
-        model_files = sorted(p for p in args.model_dir.rglob("*") if p.is_file())
-        current_prefix = f"models/{args.model_name}/{args.model_version}"
-        model_blobs = upload(current_prefix, args.model_dir, model_files, f"model-v{args.model_version}")
-        self.model_versions: dict[str, ml.ModelVersion] = {}
-        for version in args.all_model_versions:
-            depends = model_blobs if version == args.model_version else []
-            self.model_versions[version] = ml.ModelVersion(
-                f"{name}-model-v{version}", resource_group_name=rg, workspace_name=ws,
-                name=args.model_name, version=version,
-                properties=ml.ModelVersionPropertiesArgs(
-                    model_type="custom_model",
-                    model_uri=f"azureml://datastores/{ds}/paths/models/{args.model_name}/{version}/",
-                    description=f"{args.model_name} version {version}", tags=args.tags),
-                opts=data_opts(self, args.keep_data, depends_on=depends))
+        self._name, self._args = name, args
+        self.model_versions = self._model_versions()
         self.model_ids = {v: m.id for v, m in self.model_versions.items()}
-
-        # ---- environment version (the one inference image)
-        routes = args.routes
-        inference_config = ml.InferenceContainerPropertiesArgs(
-            liveness_route=ml.RouteArgs(path=routes.liveness_path, port=routes.port),
-            readiness_route=ml.RouteArgs(path=routes.readiness_path, port=routes.port),
-            scoring_route=ml.RouteArgs(path=routes.scoring_path, port=routes.port))
-        if args.build_context is not None:
-            context_files = build_context_files(args.build_context)
-            self.environment_version = content_hash(args.build_context, context_files)
-            prefix = f"images/{args.environment_name}/{self.environment_version}"
-            context_blobs = upload(prefix, args.build_context, context_files, "image-context")
-
-            def built_from(dockerfile: str) -> dict:
-                return dict(build=ml.BuildContextArgs(
-                    context_uri=f"azureml://datastores/{ds}/paths/{prefix}/", dockerfile_path=dockerfile))
-
-            image_properties = built_from("Dockerfile")
-            batch_version = self.environment_version
-            batch_image_properties = built_from(args.batch_dockerfile)
-        else:
-            self.environment_version = hashlib.sha256(args.image_uri.encode()).hexdigest()[:12]
-            context_blobs = []
-            image_properties = dict(image=args.image_uri)
-            batch_version = hashlib.sha256((args.batch_image_uri or "").encode()).hexdigest()[:12]
-            batch_image_properties = dict(image=args.batch_image_uri)
-        self.environment = ml.EnvironmentVersion(
-            f"{name}-env", resource_group_name=rg, workspace_name=ws,
-            name=args.environment_name, version=self.environment_version,
-            properties=ml.EnvironmentVersionPropertiesArgs(
-                os_type="Linux", inference_config=inference_config,
-                description="twinserve common inference image", tags=args.tags, **image_properties),
-            opts=child_opts(self, depends_on=context_blobs))
-        self.environment_id = self.environment.id
-
-        # ---- batch environment version: the same server plus Azure ML's batch runtime packages.
-        # No inference_config: batch deployments call the entry script, never HTTP routes.
-        self.batch_environment: ml.EnvironmentVersion | None = None
-        self.batch_environment_version = self.environment_version
-        self.batch_environment_id = self.environment_id
-        if args.batch_environment_name is not None:
-            self.batch_environment_version = batch_version
-            self.batch_environment = ml.EnvironmentVersion(
-                f"{name}-batch-env", resource_group_name=rg, workspace_name=ws,
-                name=args.batch_environment_name, version=batch_version,
-                properties=ml.EnvironmentVersionPropertiesArgs(
-                    os_type="Linux", description="twinserve inference image with Azure ML's batch runtime",
-                    tags=args.tags, **batch_image_properties),
-                opts=child_opts(self, depends_on=context_blobs))
-            self.batch_environment_id = self.batch_environment.id
-
-        # ---- identity of the endpoints, with what it needs to pull the image and read the model
-        self.identity = managedidentity.UserAssignedIdentity(
-            f"{name}-identity", resource_group_name=rg, location=args.location,
-            resource_name_=args.identity_name, tags=args.tags, opts=child_opts(self))
-        self.role_assignments = []
-        for short, scope, role in (("acrpull", args.registry_id, ROLE_ACR_PULL),
-                                   ("blobreader", args.storage_account_id, ROLE_STORAGE_BLOB_DATA_READER),
-                                   ("metrics", args.workspace_id, ROLE_AZUREML_METRICS_WRITER)):
-            self.role_assignments.append(authorization.RoleAssignment(
-                f"{name}-{short}", scope=scope, principal_id=self.identity.principal_id,
-                principal_type="ServicePrincipal",
-                role_definition_id=role_definition(args.subscription_id, role), opts=child_opts(self)))
-
+        images = self._image_sources()
+        self.ml_environment_version = images.serving_version
+        self.ml_environment = self._serving_ml_environment(images)
+        self.ml_environment_id = self.ml_environment.id
+        self.batch_ml_environment = self._batch_ml_environment(images)
+        self.batch_ml_environment_version = images.batch_version if self.batch_ml_environment else images.serving_version
+        self.batch_ml_environment_id = (self.batch_ml_environment or self.ml_environment).id
+        self.identity, self.role_assignments = self._identity()
         self.register_outputs({
-            "model_ids": self.model_ids, "environment_id": self.environment_id,
-            "environment_version": self.environment_version, "batch_environment_id": self.batch_environment_id,
-            "identity_id": self.identity.id,
+            "model_ids": self.model_ids, "ml_environment_id": self.ml_environment_id,
+            "ml_environment_version": self.ml_environment_version,
+            "batch_ml_environment_id": self.batch_ml_environment_id, "identity_id": self.identity.id,
         })
+
+    def _upload(self, prefix: str, root: Path, files: list[Path], logical: str) -> list[storage.Blob]:
+        """One blob per file under ``prefix``. Paths are per version and never rewritten: the files are
+        kept when a version leaves the spec (a pinned variant may still need them)."""
+        args = self._args
+        return [storage.Blob(
+            f"{self._name}-{logical}-{_resource_suffix(path.relative_to(root).as_posix())}",
+            resource_group_name=args.resource_group_name, account_name=args.storage_account_name,
+            container_name=args.asset_container_name, blob_name=f"{prefix}/{path.relative_to(root).as_posix()}",
+            type="Block", source=pulumi.FileAsset(str(path)),
+            opts=child_opts(self, retain_on_delete=True, protect=args.keep_data)) for path in files]
+
+    def _model_versions(self) -> dict[str, ml.ModelVersion]:
+        """The current version uploaded from ``model_dir``; pinned versions declared with their paths."""
+        args = self._args
+        model_files = sorted(p for p in args.model_dir.rglob("*") if p.is_file())
+        model_blobs = self._upload(f"models/{args.model_name}/{args.model_version}", args.model_dir, model_files,
+                                   f"model-v{args.model_version}")
+        return {version: ml.ModelVersion(
+            f"{self._name}-model-v{version}", resource_group_name=args.resource_group_name,
+            workspace_name=args.workspace_name, name=args.model_name, version=version,
+            properties=ml.ModelVersionPropertiesArgs(
+                model_type="custom_model",
+                model_uri=f"azureml://datastores/{args.asset_datastore_name}/paths/models/{args.model_name}/{version}/",
+                description=f"{args.model_name} version {version}", tags=args.tags),
+            opts=data_opts(self, args.keep_data, depends_on=model_blobs if version == args.model_version else []))
+            for version in args.all_model_versions}
+
+    def _image_sources(self) -> _ImageSources:
+        """Where the serving and the batch images come from: the uploaded build context (built by Azure
+        ML, versioned by its content hash) or the pre-built images (versioned by their reference)."""
+        args = self._args
+        if args.build_context is None:
+            return _ImageSources(
+                blobs=[], serving=dict(image=args.image_uri), batch=dict(image=args.batch_image_uri),
+                serving_version=hashlib.sha256(args.image_uri.encode()).hexdigest()[:12],
+                batch_version=hashlib.sha256((args.batch_image_uri or "").encode()).hexdigest()[:12])
+        context_files = build_context_files(args.build_context)
+        version = content_hash(args.build_context, context_files)
+        prefix = f"images/{args.ml_environment_name}/{version}"
+
+        def built_from(dockerfile: str) -> dict:
+            return dict(build=ml.BuildContextArgs(
+                context_uri=f"azureml://datastores/{args.asset_datastore_name}/paths/{prefix}/",
+                dockerfile_path=dockerfile))
+
+        return _ImageSources(blobs=self._upload(prefix, args.build_context, context_files, "image-context"),
+                             serving=built_from("Dockerfile"), batch=built_from(args.batch_dockerfile),
+                             serving_version=version, batch_version=version)
+
+    def _serving_ml_environment(self, images: _ImageSources) -> ml.EnvironmentVersion:
+        """The one inference image, with the container's routes as its ``inference_config``."""
+        args = self._args
+        routes = args.routes
+        return ml.EnvironmentVersion(
+            f"{self._name}-env", resource_group_name=args.resource_group_name, workspace_name=args.workspace_name,
+            name=args.ml_environment_name, version=self.ml_environment_version,
+            properties=ml.EnvironmentVersionPropertiesArgs(
+                os_type="Linux",
+                inference_config=ml.InferenceContainerPropertiesArgs(
+                    liveness_route=ml.RouteArgs(path=routes.liveness_path, port=routes.port),
+                    readiness_route=ml.RouteArgs(path=routes.readiness_path, port=routes.port),
+                    scoring_route=ml.RouteArgs(path=routes.scoring_path, port=routes.port)),
+                description="twinserve common inference image", tags=args.tags, **images.serving),
+            opts=child_opts(self, depends_on=images.blobs))
+
+    def _batch_ml_environment(self, images: _ImageSources) -> ml.EnvironmentVersion | None:
+        """The same server plus Azure ML's batch runtime packages. No inference_config: batch
+        deployments call the entry script, never HTTP routes."""
+        args = self._args
+        if args.batch_ml_environment_name is None:
+            return None
+        return ml.EnvironmentVersion(
+            f"{self._name}-batch-env", resource_group_name=args.resource_group_name,
+            workspace_name=args.workspace_name, name=args.batch_ml_environment_name, version=images.batch_version,
+            properties=ml.EnvironmentVersionPropertiesArgs(
+                os_type="Linux", description="twinserve inference image with Azure ML's batch runtime",
+                tags=args.tags, **images.batch),
+            opts=child_opts(self, depends_on=images.blobs))
+
+    def _identity(self) -> tuple[managedidentity.UserAssignedIdentity, list[authorization.RoleAssignment]]:
+        """The endpoints' identity, with what it needs to pull the image and read the model."""
+        args = self._args
+        identity = managedidentity.UserAssignedIdentity(
+            f"{self._name}-identity", resource_group_name=args.resource_group_name, location=args.location,
+            resource_name_=args.identity_name, tags=args.tags, opts=child_opts(self))
+        assignments = [authorization.RoleAssignment(
+            f"{self._name}-{short}", scope=scope, principal_id=identity.principal_id, principal_type="ServicePrincipal",
+            role_definition_id=role_definition(args.subscription_id, role), opts=child_opts(self))
+            for short, scope, role in (("acrpull", args.registry_id, ROLE_ACR_PULL),
+                                       ("blobreader", args.storage_account_id, ROLE_STORAGE_BLOB_DATA_READER),
+                                       ("metrics", args.workspace_id, ROLE_AZUREML_METRICS_WRITER))]
+        return identity, assignments

@@ -14,74 +14,71 @@ from dataclasses import dataclass, field
 import pulumi
 from pulumi_azure_native import monitor
 
-from ._common import EMAIL, check, child_opts
+from ..checks import Checks
+from ..platform import azure as azure_platform
+from ..platform.shared import EMAIL_HINT, EMAIL_PATTERN
+from ._common import child_opts
 
 ENDPOINT_NAMESPACE = "Microsoft.MachineLearningServices/workspaces/onlineEndpoints"
 DEPLOYMENT_NAMESPACE = "Microsoft.MachineLearningServices/workspaces/onlineEndpoints/deployments"
-# Window sizes and evaluation frequencies Azure Monitor metric alerts accept, in seconds.
-_WINDOWS = {60: "PT1M", 300: "PT5M", 900: "PT15M", 1800: "PT30M", 3600: "PT1H", 21600: "PT6H",
-            43200: "PT12H", 86400: "PT24H"}
-_FREQUENCIES = {60: "PT1M", 300: "PT5M", 900: "PT15M", 1800: "PT30M", 3600: "PT1H"}
 
 
-def _iso_minutes(seconds: int) -> str:
-    return f"PT{max(1, seconds // 60)}M"
+def iso_duration(seconds: int) -> str:
+    """An ISO 8601 duration of exactly ``seconds`` (``PT5M``, ``PT1M30S``), as autoscale expects."""
+    minutes, rest = divmod(seconds, 60)
+    return "PT" + (f"{minutes}M" if minutes else "") + (f"{rest}S" if rest or not minutes else "")
 
 
-@dataclass
+@dataclass(frozen=True)
 class AutoscaleTarget:
+    """A managed online deployment to autoscale."""
+
     name: str
     """Short name used in logical names (the deployment name)."""
     deployment_id: pulumi.Input[str]
+    """The deployment's resource id (the autoscale target and its CPU metric's resource)."""
     endpoint_id: pulumi.Input[str]
-
-
-@dataclass
-class AutoscaleRules:
-    min_instances: int = 1
-    max_instances: int = 2
+    """Its endpoint's resource id (the request latency metric's resource)."""
     default_instances: int = 1
+    """Instances when the metrics cannot be read: the deployment's own instance count."""
+
+
+@dataclass(frozen=True)
+class AutoscaleRules:
+    """Scale out on CPU or latency, in on CPU, within instance bounds (the same for every target)."""
+
+    min_instances: int = 1
+    """Fewest instances per deployment."""
+    max_instances: int = 2
+    """Most instances per deployment."""
     cpu_scale_out_percent: int = 70
+    """Add an instance above this average CPU."""
     cpu_scale_in_percent: int = 25
+    """Remove an instance below this average CPU."""
     latency_scale_out_ms: int = 500
+    """Add an instance above this average request latency."""
     scale_out_cooldown_seconds: int = 60
+    """Wait after adding an instance (60 s .. 1 week)."""
     scale_in_cooldown_seconds: int = 300
+    """Wait after removing an instance (60 s .. 1 week)."""
     window_seconds: int = 300
-
-    def __post_init__(self) -> None:
-        owner = "AutoscaleRules"
-        check(1 <= self.min_instances <= self.max_instances, owner, "min_instances", self.min_instances,
-              f"must be 1..max_instances ({self.max_instances})")
-        check(self.min_instances <= self.default_instances <= self.max_instances, owner, "default_instances",
-              self.default_instances, f"must lie within {self.min_instances}..{self.max_instances}")
-        check(0 < self.cpu_scale_in_percent < self.cpu_scale_out_percent <= 100, owner, "cpu_scale_in_percent",
-              self.cpu_scale_in_percent, f"must be above 0 and below cpu_scale_out_percent ({self.cpu_scale_out_percent})")
-        check(self.latency_scale_out_ms >= 1, owner, "latency_scale_out_ms", self.latency_scale_out_ms, "must be >= 1")
-        check(self.window_seconds >= 300, owner, "window_seconds", self.window_seconds,
-              "Azure autoscale needs a time window of at least 5 minutes")
-        for name in ("scale_out_cooldown_seconds", "scale_in_cooldown_seconds"):
-            value = getattr(self, name)
-            check(60 <= value <= 604800, owner, name, value, "must be 60 s .. 1 week")
+    """The metrics' averaging window (at least 5 minutes)."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class AlertRules:
+    """Latency and 5xx alerts per endpoint."""
+
     latency_p99_ms: int = 500
+    """p99 request latency above which the alert fires."""
     errors_5xx: int = 5
     """5xx responses within the window that raise the alert."""
     period_seconds: int = 60
+    """How often the alert is evaluated (an evaluation frequency Azure Monitor offers)."""
     evaluation_periods: int = 3
+    """The window covers this many periods, rounded up to a window size Azure Monitor offers."""
     severity: int = 2
-
-    def __post_init__(self) -> None:
-        owner = "AlertRules"
-        check(self.latency_p99_ms >= 1, owner, "latency_p99_ms", self.latency_p99_ms, "must be >= 1")
-        check(self.errors_5xx >= 1, owner, "errors_5xx", self.errors_5xx, "must be >= 1")
-        check(self.period_seconds in _FREQUENCIES, owner, "period_seconds", self.period_seconds,
-              f"must be one of {', '.join(map(str, _FREQUENCIES))}")
-        check(self.window_seconds_needed <= max(_WINDOWS), owner, "evaluation_periods", self.evaluation_periods,
-              "period_seconds x evaluation_periods must be at most 24 hours")
-        check(0 <= self.severity <= 4, owner, "severity", self.severity, "must be 0 (critical) .. 4 (verbose)")
+    """0 (critical) .. 4 (verbose)."""
 
     @property
     def window_seconds_needed(self) -> int:
@@ -90,37 +87,36 @@ class AlertRules:
     @property
     def window_size(self) -> str:
         """The smallest window Azure accepts that covers all evaluation periods."""
-        return _WINDOWS[min(s for s in _WINDOWS if s >= self.window_seconds_needed)]
+        windows = azure_platform.ALERT_WINDOWS
+        return windows[min(s for s in windows if s >= self.window_seconds_needed)]
 
     @property
     def evaluation_frequency(self) -> str:
-        return _FREQUENCIES[self.period_seconds]
+        return azure_platform.ALERT_FREQUENCIES[self.period_seconds]
 
 
-@dataclass
+@dataclass(frozen=True)
 class EndpointMonitoringArgs:
+    """Args of :class:`EndpointMonitoring`."""
+
     resource_group_name: pulumi.Input[str]
+    """The resource group of the action group, alerts and autoscale settings."""
     location: pulumi.Input[str]
+    """Azure region of the autoscale settings (alerts and action groups are global)."""
     action_group_name: str
+    """1-60 letters, digits and '-'."""
     emails: list[str]
     """Receivers of the action group; with none, the alerts fire without notifying anybody."""
     endpoints: dict[str, pulumi.Input[str]]
     """Short name -> online endpoint id: each gets latency and 5xx alerts."""
     alerts: AlertRules = field(default_factory=AlertRules)
+    """Thresholds and windows of the alerts."""
     autoscale_targets: list[AutoscaleTarget] = field(default_factory=list)
     """Managed deployments to autoscale (Kubernetes deployments scale inside the cluster)."""
     autoscale: AutoscaleRules | None = None
+    """The rules of every autoscale target; required with targets."""
     tags: dict[str, str] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        owner = "EndpointMonitoringArgs"
-        check(bool(re.fullmatch(r"[a-zA-Z0-9][a-zA-Z0-9-]{0,59}", self.action_group_name)), owner,
-              "action_group_name", self.action_group_name, "must be 1-60 letters, digits and '-'")
-        for email in self.emails:
-            check(bool(EMAIL.match(email)), owner, "emails", email, "must be an e-mail address")
-        check(len(set(self.emails)) == len(self.emails), owner, "emails", self.emails, "must not repeat an address")
-        check(not self.autoscale_targets or self.autoscale is not None, owner, "autoscale", None,
-              "autoscale_targets need autoscale rules")
+    """Tags of every resource."""
 
     @property
     def short_name(self) -> str:
@@ -128,15 +124,58 @@ class EndpointMonitoringArgs:
         return re.sub(r"[^a-zA-Z0-9]", "", self.action_group_name)[:12]
 
 
+def _check(args: EndpointMonitoringArgs) -> None:
+    check = Checks("EndpointMonitoringArgs")
+    check.pattern("action_group_name", args.action_group_name, r"[a-zA-Z0-9][a-zA-Z0-9-]{0,59}",
+                  "must be 1-60 letters, digits and '-'")
+    for email in args.emails:
+        check.pattern("emails", email, EMAIL_PATTERN, EMAIL_HINT)
+    check.that(len(set(args.emails)) == len(args.emails), "emails", args.emails, "must not repeat an address")
+    _check_alerts(check, args.alerts)
+    check.that(not args.autoscale_targets or args.autoscale is not None, "autoscale", None,
+               "autoscale_targets need autoscale rules")
+    if args.autoscale is not None:
+        _check_autoscale(check, args.autoscale, args.autoscale_targets)
+
+
+def _check_alerts(check: Checks, rules: AlertRules) -> None:
+    check.that(rules.latency_p99_ms >= 1, "alerts.latency_p99_ms", rules.latency_p99_ms, "must be >= 1")
+    check.that(rules.errors_5xx >= 1, "alerts.errors_5xx", rules.errors_5xx, "must be >= 1")
+    check.one_of("alerts.period_seconds", rules.period_seconds, azure_platform.ALERT_FREQUENCIES)
+    check.that(rules.window_seconds_needed <= max(azure_platform.ALERT_WINDOWS), "alerts.evaluation_periods",
+               rules.evaluation_periods, "period_seconds x evaluation_periods must be at most 24 hours")
+    check.range("alerts.severity", rules.severity, *azure_platform.ALERT_SEVERITIES, " (0 critical .. 4 verbose)")
+
+
+def _check_autoscale(check: Checks, rules: AutoscaleRules, targets: list[AutoscaleTarget]) -> None:
+    check.that(1 <= rules.min_instances <= rules.max_instances, "autoscale.min_instances", rules.min_instances,
+               f"must be 1..max_instances ({rules.max_instances})")
+    check.that(0 < rules.cpu_scale_in_percent < rules.cpu_scale_out_percent <= 100, "autoscale.cpu_scale_in_percent",
+               rules.cpu_scale_in_percent,
+               f"must be above 0 and below cpu_scale_out_percent ({rules.cpu_scale_out_percent})")
+    check.that(rules.latency_scale_out_ms >= 1, "autoscale.latency_scale_out_ms", rules.latency_scale_out_ms,
+               "must be >= 1")
+    check.that(rules.window_seconds >= azure_platform.AUTOSCALE_MIN_WINDOW_SECONDS, "autoscale.window_seconds",
+               rules.window_seconds, "Azure autoscale needs a time window of at least 5 minutes")
+    for name in ("scale_out_cooldown_seconds", "scale_in_cooldown_seconds"):
+        check.range(f"autoscale.{name}", getattr(rules, name), *azure_platform.AUTOSCALE_COOLDOWN_SECONDS,
+                    " s (1 minute .. 1 week)")
+    for i, target in enumerate(targets):
+        check.that(rules.min_instances <= target.default_instances <= rules.max_instances,
+                   f"autoscale_targets[{i}].default_instances", target.default_instances,
+                   f"must lie within {rules.min_instances}..{rules.max_instances}")
+
+
 class EndpointMonitoring(pulumi.ComponentResource):
     """Exposes ``action_group``, ``alerts`` (name -> MetricAlert) and ``autoscale_settings``."""
 
     def __init__(self, name: str, args: EndpointMonitoringArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        _check(args)
         super().__init__("twinserve:azure:EndpointMonitoring", name, None, opts)
-        rg, tags = args.resource_group_name, args.tags
+        group, tags = args.resource_group_name, args.tags
 
         self.action_group = None if not args.emails else monitor.ActionGroup(
-            f"{name}-actions", resource_group_name=rg, location="global", tags=tags,
+            f"{name}-actions", resource_group_name=group, location="global", tags=tags,
             action_group_name=args.action_group_name, group_short_name=args.short_name, enabled=True,
             email_receivers=[monitor.MicrosoftCommonEmailReceiverArgs(name=f"email-{i}", email_address=email,
                                                        use_common_alert_schema=True)
@@ -162,7 +201,7 @@ class EndpointMonitoring(pulumi.ComponentResource):
                  f"{rules.errors_5xx} or more 5xx responses within {rules.window_size}"),
             ):
                 self.alerts[f"{short}-{kind}"] = monitor.MetricAlert(
-                    f"{name}-{short}-{kind}", resource_group_name=rg, location="global", tags=tags,
+                    f"{name}-{short}-{kind}", resource_group_name=group, location="global", tags=tags,
                     rule_name=f"{short}-{kind}", description=f"{short}: {description}",
                     severity=rules.severity, enabled=True, auto_mitigate=True, scopes=[endpoint_id],
                     evaluation_frequency=rules.evaluation_frequency, window_size=rules.window_size,
@@ -178,7 +217,7 @@ class EndpointMonitoring(pulumi.ComponentResource):
         scale = args.autoscale
         for target in args.autoscale_targets:
             assert scale is not None
-            window = _iso_minutes(scale.window_seconds)
+            window = iso_duration(scale.window_seconds)
 
             def rule(metric: str, namespace: str, resource: pulumi.Input[str], operator: str, threshold: int,
                      direction: str, cooldown: int) -> monitor.ScaleRuleArgs:
@@ -188,17 +227,17 @@ class EndpointMonitoring(pulumi.ComponentResource):
                         operator=operator, statistic="Average", threshold=threshold, time_aggregation="Average",
                         time_grain="PT1M", time_window=window),
                     scale_action=monitor.ScaleActionArgs(direction=direction, type="ChangeCount", value="1",
-                                                         cooldown=_iso_minutes(cooldown)))
+                                                         cooldown=iso_duration(cooldown)))
 
             self.autoscale_settings[target.name] = monitor.AutoscaleSetting(
-                f"{name}-{target.name}", resource_group_name=rg, location=args.location, tags=tags,
+                f"{name}-{target.name}", resource_group_name=group, location=args.location, tags=tags,
                 autoscale_setting_name=f"{name}-{target.name}", enabled=True,
                 target_resource_uri=target.deployment_id,
                 profiles=[monitor.AutoscaleProfileArgs(
                     name="default",
                     capacity=monitor.ScaleCapacityArgs(minimum=str(scale.min_instances),
                                                        maximum=str(scale.max_instances),
-                                                       default=str(scale.default_instances)),
+                                                       default=str(target.default_instances)),
                     rules=[
                         rule("CpuUtilizationPercentage", DEPLOYMENT_NAMESPACE, target.deployment_id, "GreaterThan",
                              scale.cpu_scale_out_percent, "Increase", scale.scale_out_cooldown_seconds),

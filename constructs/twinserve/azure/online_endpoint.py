@@ -26,36 +26,31 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
-from pulumi_azure_native import monitor, resources
 from pulumi_azure_native import machinelearningservices as ml
+from pulumi_azure_native import monitor, resources
 
-from ._common import DEPLOYMENT_NAME, ENDPOINT_NAME, arm_template, check, child_opts
+from ..checks import Checks
+from ..platform import azure as azure_platform
+from ..platform.shared import INSTANCE_COUNT
+from ._common import ML_API_VERSION, arm_template, child_opts
 
-# The REST API version the template speaks: the one pulumi-azure-native 3.x uses for
-# machinelearningservices, so the template and the typed resources agree on the schema.
-ML_API_VERSION = "2025-12-01"
-AUTH_MODES = {"key": "Key", "aml_token": "AMLToken", "aad_token": "AADToken"}
 KINDS = ("managed", "kubernetes")
-MAX_MIRROR_PERCENT = 50
-MAX_MANAGED_REQUEST_TIMEOUT_MS = 180_000
 
 
-@dataclass
+@dataclass(frozen=True)
 class ProbeSettings:
-    initial_delay_seconds: int = 10
-    period_seconds: int = 10
-    timeout_seconds: int = 2
-    failure_threshold: int = 30
-    success_threshold: int = 1
+    """A liveness or readiness probe (Azure ML's defaults)."""
 
-    def __post_init__(self) -> None:
-        for name in ("initial_delay_seconds", "period_seconds", "timeout_seconds", "failure_threshold",
-                     "success_threshold"):
-            value = getattr(self, name)
-            check(isinstance(value, int) and value >= (0 if name == "initial_delay_seconds" else 1),
-                  "ProbeSettings", name, value, "must be a whole number >= 1 (initial delay >= 0)")
-        check(self.timeout_seconds <= self.period_seconds, "ProbeSettings", "timeout_seconds",
-              self.timeout_seconds, f"must not exceed period_seconds ({self.period_seconds})")
+    initial_delay_seconds: int = 10
+    """Wait after the container starts before the first probe (>= 0)."""
+    period_seconds: int = 10
+    """Time between probes."""
+    timeout_seconds: int = 2
+    """How long one probe may take (at most ``period_seconds``)."""
+    failure_threshold: int = 30
+    """Failed probes in a row before the container is restarted (liveness) or taken out (readiness)."""
+    success_threshold: int = 1
+    """Successful probes in a row before it counts as healthy again."""
 
     def to_args(self) -> ml.ProbeSettingsArgs:
         return ml.ProbeSettingsArgs(
@@ -64,46 +59,52 @@ class ProbeSettings:
             success_threshold=self.success_threshold)
 
 
-@dataclass
+@dataclass(frozen=True)
 class OnlineDeploymentSettings:
     """One deployment (a spec variant or the shadow)."""
 
     name: str
+    """Deployment name (3-32 letters, digits and '-')."""
     model_id: pulumi.Input[str]
+    """The model version it serves."""
     environment_id: pulumi.Input[str]
+    """The Azure ML environment version (the image) it runs."""
     instance_type: str
     """A VM size (managed) or an instance type of the Kubernetes compute."""
     instance_count: int = 1
+    """Instances (sku.capacity); the initial count when an autoscale setting owns it."""
     request_timeout_ms: int = 60_000
+    """request_settings.request_timeout (at most 180 s on managed endpoints)."""
     max_concurrent_requests_per_instance: int = 4
+    """Requests Azure ML sends to one instance at a time."""
     liveness_probe: ProbeSettings = field(default_factory=ProbeSettings)
+    """Restarts the container when it stops answering."""
     readiness_probe: ProbeSettings = field(default_factory=lambda: ProbeSettings(failure_threshold=3))
+    """Takes the instance out of the load balancer while the model is not ready."""
     environment_variables: dict[str, str] = field(default_factory=dict)
+    """Passed to the container."""
     autoscaled: bool = False
     """An autoscale setting owns the instance count: Pulumi then ignores later changes of sku.capacity."""
 
-    def __post_init__(self) -> None:
-        owner = "OnlineDeploymentSettings"
-        check(bool(DEPLOYMENT_NAME.match(self.name)), owner, "name", self.name,
-              "must be 3-32 letters, digits and '-', starting with a letter")
-        check(1 <= self.instance_count <= 100, owner, "instance_count", self.instance_count, "must be 1..100")
-        check(1 <= self.request_timeout_ms <= MAX_MANAGED_REQUEST_TIMEOUT_MS, owner, "request_timeout_ms",
-              self.request_timeout_ms, f"must be 1..{MAX_MANAGED_REQUEST_TIMEOUT_MS} ms")
-        check(1 <= self.max_concurrent_requests_per_instance <= 1000, owner,
-              "max_concurrent_requests_per_instance", self.max_concurrent_requests_per_instance, "must be 1..1000")
 
-
-@dataclass
+@dataclass(frozen=True)
 class OnlineEndpointArgs:
+    """Args of :class:`OnlineEndpoint`."""
+
     resource_group_name: pulumi.Input[str]
+    """The workspace's resource group."""
     location: pulumi.Input[str]
+    """Azure region of the endpoint."""
     workspace_name: str
+    """The Azure ML workspace."""
     endpoint_name: str
+    """Endpoint name, unique in the region (3-32 letters, digits and '-')."""
     kind: str
     """managed or kubernetes."""
     identity_id: pulumi.Input[str]
     """User-assigned identity of the endpoint (needs AcrPull on the registry, blob read on the storage)."""
     deployments: list[OnlineDeploymentSettings]
+    """The deployments, created in this order."""
     traffic: dict[str, int]
     """Live traffic percent per deployment; sums to 100. Deployments left out get 0."""
     mirror_traffic: dict[str, int] = field(default_factory=dict)
@@ -111,50 +112,15 @@ class OnlineEndpointArgs:
     compute_id: pulumi.Input[str] | None = None
     """The attached Kubernetes compute (kubernetes endpoints only)."""
     auth_mode: str = "key"
+    """key, aml_token or aad_token (managed endpoints only)."""
     public_network_access: bool = True
+    """Whether the scoring URI (and the deployments' egress) is reachable over the public internet."""
     log_analytics_id: pulumi.Input[str] | None = None
     """Send the endpoint's logs and metrics there (diagnostic setting)."""
     wait_for: list[pulumi.Resource] = field(default_factory=list)
     """Resources the deployments must wait for (e.g. the identity's role assignments)."""
     tags: dict[str, str] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        owner = "OnlineEndpointArgs"
-        check(bool(ENDPOINT_NAME.match(self.endpoint_name)), owner, "endpoint_name", self.endpoint_name,
-              "must be 3-32 letters, digits and '-', starting with a letter")
-        check(self.kind in KINDS, owner, "kind", self.kind, f"must be one of {', '.join(KINDS)}")
-        if self.kind == "kubernetes":
-            check(self.compute_id is not None, owner, "compute_id", None,
-                  "a kubernetes endpoint needs the attached Kubernetes compute")
-        else:
-            check(self.compute_id is None, owner, "compute_id", self.compute_id,
-                  "a managed endpoint runs on Azure-managed compute; leave compute_id unset")
-        check(self.auth_mode in AUTH_MODES, owner, "auth_mode", self.auth_mode,
-              f"must be one of {', '.join(AUTH_MODES)}")
-        check(not (self.kind == "kubernetes" and self.auth_mode == "aad_token"), owner, "auth_mode",
-              self.auth_mode, "Microsoft Entra token auth is for managed endpoints; use key or aml_token")
-        check(len(self.deployments) >= 1, owner, "deployments", [], "needs at least one deployment")
-        names = [d.name for d in self.deployments]
-        check(len(set(names)) == len(names), owner, "deployments", names, "deployment names must be unique")
-        for name, percent in self.traffic.items():
-            check(name in names, owner, "traffic", self.traffic,
-                  f"names deployment {name!r}, which is not one of {', '.join(names)}")
-            check(isinstance(percent, int) and 0 <= percent <= 100, owner, f"traffic.{name}", percent,
-                  "must be a whole percent 0..100")
-        check(sum(self.traffic.values()) == 100, owner, "traffic", self.traffic,
-              f"live traffic must sum to 100, it sums to {sum(self.traffic.values())}")
-        if self.mirror_traffic:
-            check(self.kind == "managed", owner, "mirror_traffic", self.mirror_traffic,
-                  "mirror traffic is only available on managed online endpoints")
-            check(len(self.mirror_traffic) == 1, owner, "mirror_traffic", self.mirror_traffic,
-                  "at most one deployment can receive mirror traffic")
-            ((shadow, percent),) = self.mirror_traffic.items()
-            check(shadow in names, owner, "mirror_traffic", self.mirror_traffic,
-                  f"names deployment {shadow!r}, which is not one of {', '.join(names)}")
-            check(isinstance(percent, int) and 1 <= percent <= MAX_MIRROR_PERCENT, owner,
-                  f"mirror_traffic.{shadow}", percent, f"must be 1..{MAX_MIRROR_PERCENT} percent")
-            check(self.traffic.get(shadow, 0) == 0, owner, "mirror_traffic", self.mirror_traffic,
-                  f"deployment {shadow!r} takes live traffic; a deployment is live or mirror, not both")
+    """Tags of every resource."""
 
     @property
     def full_traffic(self) -> dict[str, int]:
@@ -162,19 +128,78 @@ class OnlineEndpointArgs:
         return {d.name: self.traffic.get(d.name, 0) for d in self.deployments}
 
 
+def _check(args: OnlineEndpointArgs) -> None:
+    check = Checks("OnlineEndpointArgs")
+    check.that(bool(azure_platform.ENDPOINT_NAME.match(args.endpoint_name)), "endpoint_name", args.endpoint_name,
+               azure_platform.NAME_HINT)
+    check.one_of("kind", args.kind, KINDS)
+    if args.kind == "kubernetes":
+        check.that(args.compute_id is not None, "compute_id", None,
+                   "a kubernetes endpoint needs the attached Kubernetes compute")
+    else:
+        check.that(args.compute_id is None, "compute_id", args.compute_id,
+                   "a managed endpoint runs on Azure-managed compute; leave compute_id unset")
+    check.one_of("auth_mode", args.auth_mode, azure_platform.AUTH_MODES)
+    check.that(args.kind != "kubernetes" or args.auth_mode in azure_platform.KUBERNETES_AUTH_MODES, "auth_mode",
+               args.auth_mode, "Microsoft Entra token auth is for managed endpoints; use key or aml_token")
+    check.that(len(args.deployments) >= 1, "deployments", [], "needs at least one deployment")
+    names = [d.name for d in args.deployments]
+    check.unique("deployments", names, "deployment names")
+    for i, deployment in enumerate(args.deployments):
+        _check_deployment(check, f"deployments[{i}]", deployment)
+    for name, percent in args.traffic.items():
+        check.that(name in names, "traffic", args.traffic, f"names deployment {name!r}, which is not one of {', '.join(names)}")
+        check.that(isinstance(percent, int) and 0 <= percent <= 100, f"traffic.{name}", percent,
+                   "must be a whole percent 0..100")
+    total = sum(args.traffic.values())
+    check.that(total == 100, "traffic", args.traffic, f"live traffic must sum to 100, it sums to {total}")
+    if args.mirror_traffic:
+        check.that(args.kind == "managed", "mirror_traffic", args.mirror_traffic,
+                   "mirror traffic is only available on managed online endpoints")
+        check.that(len(args.mirror_traffic) == 1, "mirror_traffic", args.mirror_traffic,
+                   "at most one deployment can receive mirror traffic")
+        ((shadow, percent),) = args.mirror_traffic.items()
+        check.that(shadow in names, "mirror_traffic", args.mirror_traffic,
+                   f"names deployment {shadow!r}, which is not one of {', '.join(names)}")
+        most = azure_platform.MAX_MIRROR_PERCENT
+        check.that(isinstance(percent, int) and 1 <= percent <= most, f"mirror_traffic.{shadow}", percent,
+                   f"must be 1..{most} percent")
+        check.that(args.traffic.get(shadow, 0) == 0, "mirror_traffic", args.mirror_traffic,
+                   f"deployment {shadow!r} takes live traffic; a deployment is live or mirror, not both")
+
+
+def _check_deployment(check: Checks, at: str, deployment: OnlineDeploymentSettings) -> None:
+    check.that(bool(azure_platform.DEPLOYMENT_NAME.match(deployment.name)), f"{at}.name", deployment.name,
+               azure_platform.NAME_HINT)
+    check.range(f"{at}.instance_count", deployment.instance_count, *INSTANCE_COUNT)
+    check.range(f"{at}.request_timeout_ms", deployment.request_timeout_ms, 1,
+                azure_platform.MANAGED_MAX_REQUEST_TIMEOUT_MS, " ms")
+    check.range(f"{at}.max_concurrent_requests_per_instance", deployment.max_concurrent_requests_per_instance, 1, 1000)
+    for probe_name in ("liveness_probe", "readiness_probe"):
+        probe = getattr(deployment, probe_name)
+        for name in ("initial_delay_seconds", "period_seconds", "timeout_seconds", "failure_threshold",
+                     "success_threshold"):
+            value = getattr(probe, name)
+            check.that(isinstance(value, int) and value >= (0 if name == "initial_delay_seconds" else 1),
+                       f"{at}.{probe_name}.{name}", value, "must be a whole number >= 1 (initial delay >= 0)")
+        check.that(probe.timeout_seconds <= probe.period_seconds, f"{at}.{probe_name}.timeout_seconds",
+                   probe.timeout_seconds, f"must not exceed period_seconds ({probe.period_seconds})")
+
+
 class OnlineEndpoint(pulumi.ComponentResource):
     """Exposes ``endpoint``, ``deployments`` (name -> OnlineDeployment), ``traffic_update`` and ``endpoint_id``."""
 
     def __init__(self, name: str, args: OnlineEndpointArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        _check(args)
         super().__init__("twinserve:azure:OnlineEndpoint", name, None, opts)
-        rg, ws, loc, tags = args.resource_group_name, args.workspace_name, args.location, args.tags
+        group, workspace, location, tags = args.resource_group_name, args.workspace_name, args.location, args.tags
         public = "Enabled" if args.public_network_access else "Disabled"
-        auth = AUTH_MODES[args.auth_mode]
+        auth = azure_platform.AUTH_MODES[args.auth_mode]
 
         # 1. The endpoint, created with no traffic; later states come from the template in step 3.
         self.endpoint = ml.OnlineEndpoint(
-            f"{name}-endpoint", resource_group_name=rg, workspace_name=ws, endpoint_name=args.endpoint_name,
-            location=loc, tags=tags,
+            f"{name}-endpoint", resource_group_name=group, workspace_name=workspace, endpoint_name=args.endpoint_name,
+            location=location, tags=tags,
             identity=ml.ManagedServiceIdentityArgs(type="UserAssigned", user_assigned_identities=[args.identity_id]),
             properties=ml.OnlineEndpointPropertiesArgs(
                 auth_mode=auth, compute=args.compute_id, public_network_access=public,
@@ -199,8 +224,8 @@ class OnlineEndpoint(pulumi.ComponentResource):
             else:
                 properties = ml.KubernetesOnlineDeploymentArgs(endpoint_compute_type="Kubernetes", **common)
             deployment = ml.OnlineDeployment(
-                f"{name}-{d.name}", resource_group_name=rg, workspace_name=ws, endpoint_name=args.endpoint_name,
-                deployment_name=d.name, location=loc, tags=tags,
+                f"{name}-{d.name}", resource_group_name=group, workspace_name=workspace, endpoint_name=args.endpoint_name,
+                deployment_name=d.name, location=location, tags=tags,
                 sku=ml.SkuArgs(name="Default", capacity=d.instance_count), properties=properties,
                 opts=child_opts(self, depends_on=previous,
                                 ignore_changes=["sku.capacity"] if d.autoscaled else None))
@@ -217,15 +242,15 @@ class OnlineEndpoint(pulumi.ComponentResource):
         template = arm_template({
             "type": "Microsoft.MachineLearningServices/workspaces/onlineEndpoints",
             "apiVersion": ML_API_VERSION,
-            "name": f"{ws}/{args.endpoint_name}",
-            "location": loc,
+            "name": f"{workspace}/{args.endpoint_name}",
+            "location": location,
             "tags": tags,
             "identity": {"type": "UserAssigned",
                          "userAssignedIdentities": pulumi.Output.from_input(args.identity_id).apply(lambda i: {i: {}})},
             "properties": endpoint_properties,
         })
         self.traffic_update = resources.Deployment(
-            f"{name}-traffic", resource_group_name=rg, deployment_name=f"{args.endpoint_name}-traffic",
+            f"{name}-traffic", resource_group_name=group, deployment_name=f"{args.endpoint_name}-traffic",
             properties=resources.DeploymentPropertiesArgs(mode="Incremental", template=template),
             opts=child_opts(self, depends_on=[self.endpoint, *self.deployments.values()]))
 
