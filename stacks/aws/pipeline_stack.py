@@ -25,8 +25,8 @@ from aws_cdk import aws_codebuild as codebuild
 from aws_cdk import aws_codepipeline as codepipeline
 from aws_cdk import aws_iam as iam
 from aws_cdk import pipelines
-from constructs import Construct
 
+from constructs import Construct
 from twinserve.aws._nag import acknowledge, arn_text, nag_text, objects_of
 from twinserve.spec import ENVIRONMENT_NAMES, DeploymentSpec
 

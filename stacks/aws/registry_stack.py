@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import aws_cdk as cdk
-from constructs import Construct
 
+from constructs import Construct
 from twinserve.aws import ImageRepository, ImageRepositoryProps, ModelRegistry, ModelRegistryProps
 from twinserve.spec import DeploymentSpec
+
+from ..environment_policy import EnvironmentPolicy
 
 
 def image_repository_name(spec: DeploymentSpec, env_name: str) -> str:
@@ -20,9 +22,8 @@ def model_package_group_name(spec: DeploymentSpec, env_name: str) -> str:
 class RegistryStack(cdk.Stack):
     def __init__(self, scope: Construct, id: str, *, spec: DeploymentSpec, env_name: str, **kwargs) -> None:
         super().__init__(scope, id, **kwargs)
-        prod = env_name == "prod"
         self.image_repository = ImageRepository(self, "ImageRepository", ImageRepositoryProps(
-            repository_name=image_repository_name(spec, env_name), retain=prod))
+            repository_name=image_repository_name(spec, env_name), retain=EnvironmentPolicy(env_name).keep_data))
         if spec.container.build:
             self.image_repository.allow_cdk_asset_publishing()
         # The registry is the record of approved versions: retained in every environment.

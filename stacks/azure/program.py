@@ -7,17 +7,19 @@ Config (``Pulumi.<env>.yaml``) holds only Azure-only settings:
   twinserve:budgetStartDate   optional: first day of the budget, YYYY-MM-01 (default: the current month,
                               which is what Azure accepts at creation; later runs never change it)
 
-How the spec maps onto the components (see docs/azure.md):
-  serving.variants      -> one deployment per variant on every online endpoint, traffic = weights
-  serving.shadow        -> a deployment on the managed endpoint receiving mirror traffic
-  azure.online_endpoints-> a managed and/or a Kubernetes (AKS) online endpoint
-  serving.batch         -> the batch deployment's settings (the batch endpoint is always planned:
-                           its cluster scales to zero, so it costs nothing while idle)
-  container             -> the serving environment (online deployments) and the batch environment
-                           (Dockerfile.azureml-batch, or azure_batch_image_uri, or image_uri)
-  scaling               -> autoscale of the managed deployments
-  alarms                -> latency and 5xx alerts to an action group with the e-mails
-  budget                -> a monthly consumption budget on the environment's resource group
+How the spec maps onto the components (see docs/azure.md), one step of :class:`AzureEnvironment` each:
+  serving.variants      -> online_endpoints: one deployment per variant on every online endpoint,
+                           traffic = weights
+  serving.shadow        -> online_endpoints: a deployment on the managed endpoint receiving mirror traffic
+  azure.online_endpoints-> online_endpoints: a managed and/or a Kubernetes (AKS) online endpoint
+  azure.aks             -> inference_cluster
+  serving.batch         -> batch_endpoint: the batch deployment's settings (the batch endpoint is always
+                           planned: its cluster scales to zero, so it costs nothing while idle)
+  container             -> model_and_images: the serving ML environment (online deployments) and the
+                           batch ML environment (Dockerfile.azureml-batch, or azure_batch_image_uri, or image_uri)
+  scaling               -> monitoring: autoscale of the managed endpoint's live deployments
+  alarms                -> monitoring: latency and 5xx alerts to an action group with the e-mails
+  budget                -> budget: a monthly consumption budget on the environment's resource group
 """
 
 from __future__ import annotations
@@ -29,20 +31,39 @@ from pathlib import Path
 import pulumi
 from pulumi_azure_native import authorization, resources
 
-from twinserve.azure import (AksInferenceCluster, AksInferenceClusterArgs, AlertRules, AutoscaleRules,
-                             AutoscaleTarget, BatchEndpoint, BatchEndpointArgs, CostBudget, CostBudgetArgs,
-                             EndpointMonitoring, EndpointMonitoringArgs, InferenceRoutes, MlWorkspace,
-                             MlWorkspaceArgs, ModelEnvironment, ModelEnvironmentArgs, OnlineDeploymentSettings,
-                             OnlineEndpoint, OnlineEndpointArgs)
+from twinserve.azure import (
+    AksInferenceCluster,
+    AksInferenceClusterArgs,
+    AlertRules,
+    AutoscaleRules,
+    AutoscaleTarget,
+    BatchEndpoint,
+    BatchEndpointArgs,
+    CostBudget,
+    CostBudgetArgs,
+    EndpointMonitoring,
+    EndpointMonitoringArgs,
+    InferenceRoutes,
+    MlWorkspace,
+    MlWorkspaceArgs,
+    ModelEnvironment,
+    ModelEnvironmentArgs,
+    OnlineDeploymentSettings,
+    OnlineEndpoint,
+    OnlineEndpointArgs,
+)
+from twinserve.platform.azure import KUBERNETES_DEFAULT_INSTANCE_TYPE
 from twinserve.spec import DeploymentSpec, load_spec
+from twinserve.spec.models import ShadowSpec, VariantSpec
 from twinserve.spec.rules import AZURE_BATCH_DOCKERFILE
 
 from ..container_settings import container_environment
+from ..environment_policy import EnvironmentPolicy
 
 DEFAULT_SPEC = "deploy/twinserve.yaml"
 REPO_ROOT = Path(__file__).resolve().parents[2]
-KUBERNETES_INSTANCE_TYPE = "defaultinstancetype"
-"""The instance type the AzureML extension creates on the cluster (1 CPU / 2 GiB by default)."""
+ENDPOINT_SHORT_NAMES = {"managed": "managed", "kubernetes": "k8s"}
+"""The online endpoint kinds' part of logical and Azure names (``<prefix>-managed``, ``<prefix>-k8s``)."""
 
 
 def default_name_prefix(spec: DeploymentSpec, env_name: str) -> str:
@@ -51,155 +72,204 @@ def default_name_prefix(spec: DeploymentSpec, env_name: str) -> str:
 
 def build_environment(spec: DeploymentSpec, env_name: str, *, location: str, spec_dir: Path,
                       name_prefix: str | None = None, budget_start_date: str | None = None) -> None:
-    """Declare every Azure resource of one environment."""
-    env = spec.environment(env_name)
-    if "azure" not in env.targets:
-        return
-    prod = env_name == "prod"
-    prefix = name_prefix or default_name_prefix(spec, env_name)
-    tags = {"twinserve:deployment": spec.name, "twinserve:environment": env_name}
-    azure, serving, compute = env.azure, env.serving, env.compute
-    client = authorization.get_client_config_output()
+    """Declare every Azure resource of one environment (nothing when it does not target azure)."""
+    if "azure" in spec.environment(env_name).targets:
+        AzureEnvironment(spec, env_name, location=location, spec_dir=spec_dir, name_prefix=name_prefix,
+                         budget_start_date=budget_start_date).build()
 
-    # In prod the group is protected and retained too: deleting a resource group deletes everything
-    # in it, which would defeat the retained storage and registry.
-    group_name = f"rg-{spec.name}-{env_name}"
-    group = resources.ResourceGroup(
-        f"{spec.name}-{env_name}-rg", resource_group_name=group_name, location=location, tags=tags,
-        opts=pulumi.ResourceOptions(protect=prod, retain_on_delete=prod))
 
-    workspace = MlWorkspace(f"{spec.name}-{env_name}", MlWorkspaceArgs(
-        resource_group_name=group.name, location=location, tenant_id=client.tenant_id, name_prefix=prefix,
-        purge_protection=prod, keep_data=prod, public_network_access=azure.public_network_access,
-        managed_network=azure.managed_network,
-        registry_sku="Standard" if azure.public_network_access else "Premium", tags=tags))
+class AzureEnvironment:
+    """One environment's Azure resources, declared step by step from the spec."""
 
-    # ---- model, environment (the common image) and the serving identity
-    model_dir = (spec_dir / spec.model.artifact.path).resolve()  # rules guarantee a path for Azure
-    if not model_dir.is_dir():
-        raise FileNotFoundError(f"model.artifact.path: {model_dir} does not exist (build it with "
-                                "`python model_containers/sample_model/build_sample_model.py --out build/sample-model`)")
-    container = spec.container
-    served = [*serving.variants, *([serving.shadow] if serving.shadow else [])]
-    pinned = sorted({spec.model_version_of(v) for v in served} - {spec.model.version}, key=int)
-    assets = ModelEnvironment(f"{spec.name}-{env_name}-model", ModelEnvironmentArgs(
-        resource_group_name=group.name, location=location, subscription_id=client.subscription_id,
-        workspace_name=workspace.workspace_name, workspace_id=workspace.workspace.id,
-        storage_account_name=workspace.storage_account.name, storage_account_id=workspace.storage_account.id,
-        asset_container_name=workspace.asset_container_name, asset_datastore_name=workspace.asset_datastore_name,
-        registry_id=workspace.registry.id, model_name=spec.model.name, model_version=spec.model.version,
-        model_dir=model_dir, pinned_model_versions=pinned, environment_name=f"{spec.name}-serving",
-        identity_name=f"{prefix}-serving-id",
-        routes=InferenceRoutes(port=container.port, liveness_path=container.liveness_path,
-                               readiness_path=container.readiness_path, scoring_path=container.scoring_path),
-        image_uri=container.image_uri,
-        build_context=(spec_dir / container.build).resolve() if container.build else None,
-        # Azure ML's batch runtime needs azureml-core and azureml-dataset-runtime[fuse] in the image:
-        # its own environment, built from Dockerfile.azureml-batch in the same context, or the
-        # pre-built azure_batch_image_uri. With image_uri alone, batch runs image_uri (docs/azure.md).
-        batch_environment_name=(f"{spec.name}-batch" if container.build or container.azure_batch_image_uri
-                                else None),
-        batch_dockerfile=AZURE_BATCH_DOCKERFILE, batch_image_uri=container.azure_batch_image_uri,
-        keep_data=prod, tags=tags),
-        opts=pulumi.ResourceOptions(depends_on=[workspace]))
+    def __init__(self, spec: DeploymentSpec, env_name: str, *, location: str, spec_dir: Path,
+                 name_prefix: str | None, budget_start_date: str | None) -> None:
+        self.spec, self.env_name, self.location, self.spec_dir = spec, env_name, location, spec_dir
+        self.environment_spec = spec.environment(env_name)
+        self.policy = EnvironmentPolicy(env_name)
+        self.prefix = name_prefix or default_name_prefix(spec, env_name)
+        self.logical = f"{spec.name}-{env_name}"
+        """Prefix of logical names."""
+        self.budget_start_date = budget_start_date
+        self.tags = {"twinserve:deployment": spec.name, "twinserve:environment": env_name}
+        self.client = authorization.get_client_config_output()
 
-    # ---- AKS inference cluster (only when a Kubernetes endpoint is wanted)
-    cluster = None
-    if "kubernetes" in azure.online_endpoints:
-        aks = azure.aks
-        cluster = AksInferenceCluster(f"{spec.name}-{env_name}-inference", AksInferenceClusterArgs(
-            resource_group_name=group.name, location=location, workspace_name=workspace.workspace_name,
-            cluster_name=f"{prefix}-aks", node_count=aks.node_count, vm_size=aks.vm_size,
-            vcpus_per_node=aks.vcpus_per_node, autoscale_min_nodes=aks.autoscale_min_nodes,
-            autoscale_max_nodes=aks.autoscale_max_nodes, sku_tier="Standard" if prod else "Free",
-            # The inference router listens on a private IP in the cluster's network; TLS would need a
-            # certificate and a DNS name (ssl_cname / ssl_cert_pem / ssl_key_pem on the component).
-            internal_load_balancer=True, allow_insecure_connections=True, tags=tags),
+    def build(self) -> None:
+        self.group = self.resource_group()
+        self.workspace = self.ml_workspace()
+        self.assets = self.model_and_images()
+        self.cluster = self.inference_cluster()
+        self.endpoints = self.online_endpoints()
+        self.batch_endpoint()
+        self.monitoring()
+        self.budget()
+        self.exports()
+
+    def resource_group(self) -> resources.ResourceGroup:
+        # Kept in prod too: deleting a resource group deletes everything in it, which would defeat the
+        # retained storage and registry.
+        keep = self.policy.keep_data
+        return resources.ResourceGroup(
+            f"{self.logical}-rg", resource_group_name=f"rg-{self.spec.name}-{self.env_name}", location=self.location,
+            tags=self.tags, opts=pulumi.ResourceOptions(protect=keep, retain_on_delete=keep))
+
+    def ml_workspace(self) -> MlWorkspace:
+        azure = self.environment_spec.azure
+        return MlWorkspace(self.logical, MlWorkspaceArgs(
+            resource_group_name=self.group.name, location=self.location, tenant_id=self.client.tenant_id,
+            name_prefix=self.prefix, purge_protection=self.policy.purge_protection,
+            keep_data=self.policy.keep_data, public_network_access=azure.public_network_access,
+            managed_network=azure.managed_network,
+            registry_sku="Standard" if azure.public_network_access else "Premium", tags=self.tags))
+
+    def model_and_images(self) -> ModelEnvironment:
+        """Model versions, the serving and batch ML environments (the common image), and the identity."""
+        spec, workspace, container = self.spec, self.workspace, self.spec.container
+        serving = self.environment_spec.serving
+        model_dir = (self.spec_dir / spec.model.artifact.path).resolve()  # rules guarantee a path for Azure
+        if not model_dir.is_dir():
+            raise FileNotFoundError(f"model.artifact.path: {model_dir} does not exist (build it with "
+                                    "`python model_containers/sample_model/build_sample_model.py --out build/sample-model`)")
+        served = [*serving.variants, *([serving.shadow] if serving.shadow else [])]
+        pinned = sorted({spec.model_version_of(v) for v in served} - {spec.model.version}, key=int)
+        return ModelEnvironment(f"{self.logical}-model", ModelEnvironmentArgs(
+            resource_group_name=self.group.name, location=self.location, subscription_id=self.client.subscription_id,
+            workspace_name=workspace.workspace_name, workspace_id=workspace.workspace.id,
+            storage_account_name=workspace.storage_account.name, storage_account_id=workspace.storage_account.id,
+            asset_container_name=workspace.asset_container_name, asset_datastore_name=workspace.asset_datastore_name,
+            registry_id=workspace.registry.id, model_name=spec.model.name, model_version=spec.model.version,
+            model_dir=model_dir, pinned_model_versions=pinned, ml_environment_name=f"{spec.name}-serving",
+            identity_name=f"{self.prefix}-serving-id",
+            routes=InferenceRoutes(port=container.port, liveness_path=container.liveness_path,
+                                   readiness_path=container.readiness_path, scoring_path=container.scoring_path),
+            image_uri=container.image_uri,
+            build_context=(self.spec_dir / container.build).resolve() if container.build else None,
+            # Azure ML's batch runtime needs azureml-core and azureml-dataset-runtime[fuse] in the image:
+            # its own ML environment, built from Dockerfile.azureml-batch in the same context, or the
+            # pre-built azure_batch_image_uri. With image_uri alone, batch runs image_uri (docs/azure.md).
+            batch_ml_environment_name=(f"{spec.name}-batch" if container.build or container.azure_batch_image_uri
+                                       else None),
+            batch_dockerfile=AZURE_BATCH_DOCKERFILE, batch_image_uri=container.azure_batch_image_uri,
+            keep_data=self.policy.keep_data, tags=self.tags),
             opts=pulumi.ResourceOptions(depends_on=[workspace]))
 
-    # ---- online endpoints: a deployment per variant, traffic from the weights, mirror to the shadow
-    autoscale = env.scaling.enabled
-    endpoints: dict[str, OnlineEndpoint] = {}
-    for kind in azure.online_endpoints:
-        managed = kind == "managed"
+    def inference_cluster(self) -> AksInferenceCluster | None:
+        """The AKS cluster, only when a Kubernetes endpoint is wanted."""
+        azure = self.environment_spec.azure
+        if "kubernetes" not in azure.online_endpoints:
+            return None
+        aks = azure.aks
+        return AksInferenceCluster(f"{self.logical}-inference", AksInferenceClusterArgs(
+            resource_group_name=self.group.name, location=self.location, workspace_name=self.workspace.workspace_name,
+            cluster_name=f"{self.prefix}-aks", node_count=aks.node_count, vm_size=aks.vm_size,
+            vcpus_per_node=aks.vcpus_per_node, autoscale_min_nodes=aks.autoscale_min_nodes,
+            autoscale_max_nodes=aks.autoscale_max_nodes, sku_tier=self.policy.aks_sku_tier,
+            # The inference router listens on a private IP in the cluster's network; TLS would need a
+            # certificate and a DNS name (ssl_cname / ssl_cert_pem / ssl_key_pem on the component).
+            internal_load_balancer=True, allow_insecure_connections=True, tags=self.tags),
+            opts=pulumi.ResourceOptions(depends_on=[self.workspace]))
 
-        def deployment(name: str, version: str, count: int | None) -> OnlineDeploymentSettings:
-            return OnlineDeploymentSettings(
-                name=name, model_id=assets.model_ids[version], environment_id=assets.environment_id,
-                instance_type=compute.azure_instance_type if managed else KUBERNETES_INSTANCE_TYPE,
-                instance_count=count or compute.instance_count,
-                request_timeout_ms=serving.request_timeout_seconds * 1000,
-                max_concurrent_requests_per_instance=serving.max_concurrent_requests_per_instance,
-                environment_variables=container_environment(env, "azure"),
-                autoscaled=managed and autoscale)
+    def online_endpoints(self) -> dict[str, OnlineEndpoint]:
+        """A deployment per variant on each endpoint, traffic from the weights, mirror to the shadow."""
+        env = self.environment_spec
+        serving, azure = env.serving, env.azure
+        endpoints: dict[str, OnlineEndpoint] = {}
+        for kind in azure.online_endpoints:
+            managed = kind == "managed"
+            deployments = [self._deployment(v, managed, live=True) for v in serving.variants]
+            mirror: dict[str, int] = {}
+            if managed and serving.shadow is not None:
+                deployments.append(self._deployment(serving.shadow, managed, live=False))
+                mirror = {serving.shadow.name: serving.shadow.sample_percent}
+            short = ENDPOINT_SHORT_NAMES[kind]
+            depends = [self.assets] + ([self.cluster] if self.cluster and not managed else [])
+            endpoints[short] = OnlineEndpoint(f"{self.logical}-{short}", OnlineEndpointArgs(
+                resource_group_name=self.group.name, location=self.location,
+                workspace_name=self.workspace.workspace_name, endpoint_name=f"{self.prefix}-{short}", kind=kind,
+                identity_id=self.assets.identity.id,
+                compute_id=None if managed else self.cluster.compute.id,  # type: ignore[union-attr]
+                deployments=deployments, traffic={v.name: v.weight for v in serving.variants}, mirror_traffic=mirror,
+                auth_mode=azure.auth_mode, public_network_access=azure.public_network_access,
+                log_analytics_id=self.workspace.log_analytics.id, wait_for=list(self.assets.role_assignments),
+                tags=self.tags),
+                opts=pulumi.ResourceOptions(depends_on=depends))
+        return endpoints
 
-        deployments = [deployment(v.name, spec.model_version_of(v), v.instance_count) for v in serving.variants]
-        mirror: dict[str, int] = {}
-        if managed and serving.shadow is not None:
-            shadow = serving.shadow
-            deployments.append(deployment(shadow.name, spec.model_version_of(shadow), shadow.instance_count))
-            mirror = {shadow.name: shadow.sample_percent}
-        short = "managed" if managed else "k8s"
-        endpoints[short] = OnlineEndpoint(f"{spec.name}-{env_name}-{short}", OnlineEndpointArgs(
-            resource_group_name=group.name, location=location, workspace_name=workspace.workspace_name,
-            endpoint_name=f"{prefix}-{short}", kind=kind, identity_id=assets.identity.id,
-            compute_id=None if managed else cluster.compute.id,  # type: ignore[union-attr]
-            deployments=deployments, traffic={v.name: v.weight for v in serving.variants}, mirror_traffic=mirror,
-            auth_mode=azure.auth_mode, public_network_access=azure.public_network_access,
-            log_analytics_id=workspace.log_analytics.id, wait_for=list(assets.role_assignments), tags=tags),
-            opts=pulumi.ResourceOptions(depends_on=[assets] + ([cluster] if cluster and not managed else [])))
+    def _deployment(self, variant: VariantSpec | ShadowSpec, managed: bool, *, live: bool) -> OnlineDeploymentSettings:
+        env = self.environment_spec
+        return OnlineDeploymentSettings(
+            name=variant.name, model_id=self.assets.model_ids[self.spec.model_version_of(variant)],
+            environment_id=self.assets.ml_environment_id,
+            instance_type=env.compute.azure_instance_type if managed else KUBERNETES_DEFAULT_INSTANCE_TYPE,
+            instance_count=env.instance_count_of(variant),
+            request_timeout_ms=env.serving.request_timeout_seconds * 1000,
+            max_concurrent_requests_per_instance=env.serving.max_concurrent_requests_per_instance,
+            environment_variables=container_environment(env, "azure"),
+            # Only live deployments autoscale, as on SageMaker: the shadow keeps its instance count.
+            autoscaled=managed and live and env.scaling.enabled)
 
-    # ---- batch endpoint on a compute cluster that scales to zero
-    batch = serving.batch
-    BatchEndpoint(f"{spec.name}-{env_name}-batch", BatchEndpointArgs(
-        resource_group_name=group.name, location=location, workspace_name=workspace.workspace_name,
-        endpoint_name=f"{prefix}-batch", model_id=assets.model_ids[spec.model.version],
-        environment_id=assets.batch_environment_id, identity_id=assets.identity.id,
-        storage_account_name=workspace.storage_account.name, asset_container_name=workspace.asset_container_name,
-        asset_datastore_name=workspace.asset_datastore_name, vm_size=azure.batch_vm_size,
-        max_nodes=azure.batch_max_nodes, instance_count=batch.instance_count,
-        mini_batch_size=batch.mini_batch_size, max_concurrency_per_instance=batch.max_concurrent_transforms,
-        wait_for=list(assets.role_assignments), tags=tags),
-        opts=pulumi.ResourceOptions(depends_on=[assets]))
+    def batch_endpoint(self) -> BatchEndpoint:
+        """On a compute cluster that scales to zero."""
+        azure, batch = self.environment_spec.azure, self.environment_spec.serving.batch
+        workspace, assets = self.workspace, self.assets
+        return BatchEndpoint(f"{self.logical}-batch", BatchEndpointArgs(
+            resource_group_name=self.group.name, location=self.location, workspace_name=workspace.workspace_name,
+            endpoint_name=f"{self.prefix}-batch", model_id=assets.model_ids[self.spec.model.version],
+            environment_id=assets.batch_ml_environment_id, identity_id=assets.identity.id,
+            storage_account_name=workspace.storage_account.name, asset_container_name=workspace.asset_container_name,
+            asset_datastore_name=workspace.asset_datastore_name, vm_size=azure.batch_vm_size,
+            max_nodes=azure.batch_max_nodes, instance_count=batch.instance_count,
+            mini_batch_size=batch.mini_batch_size, max_concurrency_per_instance=batch.max_concurrent_transforms,
+            wait_for=list(assets.role_assignments), tags=self.tags),
+            opts=pulumi.ResourceOptions(depends_on=[assets]))
 
-    # ---- autoscale and alerts
-    alarms, scaling = env.alarms, env.scaling
-    targets = []
-    if autoscale and "managed" in endpoints:
-        managed_endpoint = endpoints["managed"]
-        targets = [AutoscaleTarget(name=n, deployment_id=d.id, endpoint_id=managed_endpoint.endpoint_id)
-                   for n, d in managed_endpoint.deployments.items()]
-    EndpointMonitoring(f"{spec.name}-{env_name}-monitoring", EndpointMonitoringArgs(
-        resource_group_name=group.name, location=location, action_group_name=f"{prefix}-alerts",
-        emails=list(alarms.emails), endpoints={f"{prefix}-{k}": e.endpoint_id for k, e in endpoints.items()},
-        alerts=AlertRules(latency_p99_ms=alarms.model_latency_p99_ms, errors_5xx=alarms.errors_5xx,
-                          period_seconds=alarms.period_seconds, evaluation_periods=alarms.evaluation_periods,
-                          severity=1 if prod else 2),
-        autoscale_targets=targets,
-        autoscale=AutoscaleRules(
-            min_instances=scaling.min_instances, max_instances=scaling.max_instances,
-            default_instances=min(max(compute.instance_count, scaling.min_instances), scaling.max_instances),
-            cpu_scale_out_percent=scaling.cpu_scale_out_percent, cpu_scale_in_percent=scaling.cpu_scale_in_percent,
-            latency_scale_out_ms=scaling.latency_scale_out_ms,
-            scale_out_cooldown_seconds=max(60, scaling.scale_out_cooldown_seconds),
-            scale_in_cooldown_seconds=max(60, scaling.scale_in_cooldown_seconds)) if autoscale else None,
-        tags=tags),
-        opts=pulumi.ResourceOptions(depends_on=list(endpoints.values())))
+    def monitoring(self) -> EndpointMonitoring:
+        """Alerts on every online endpoint; autoscale of the managed endpoint's live deployments."""
+        alarms, scaling = self.environment_spec.alarms, self.environment_spec.scaling
+        return EndpointMonitoring(f"{self.logical}-monitoring", EndpointMonitoringArgs(
+            resource_group_name=self.group.name, location=self.location, action_group_name=f"{self.prefix}-alerts",
+            emails=list(alarms.emails),
+            endpoints={f"{self.prefix}-{short}": e.endpoint_id for short, e in self.endpoints.items()},
+            alerts=AlertRules(latency_p99_ms=alarms.model_latency_p99_ms, errors_5xx=alarms.errors_5xx,
+                              period_seconds=alarms.period_seconds, evaluation_periods=alarms.evaluation_periods,
+                              severity=self.policy.alert_severity),
+            autoscale_targets=self._autoscale_targets(),
+            autoscale=AutoscaleRules(
+                min_instances=scaling.min_instances, max_instances=scaling.max_instances,
+                cpu_scale_out_percent=scaling.cpu_scale_out_percent, cpu_scale_in_percent=scaling.cpu_scale_in_percent,
+                latency_scale_out_ms=scaling.latency_scale_out_ms,
+                scale_out_cooldown_seconds=scaling.scale_out_cooldown_seconds,
+                scale_in_cooldown_seconds=scaling.scale_in_cooldown_seconds) if scaling.enabled else None,
+            tags=self.tags),
+            opts=pulumi.ResourceOptions(depends_on=list(self.endpoints.values())))
 
-    # ---- cost ceiling
-    if env.budget is not None:
-        start = budget_start_date or datetime.date.today().replace(day=1).isoformat()
-        CostBudget(f"{spec.name}-{env_name}-cost", CostBudgetArgs(
-            scope=pulumi.Output.concat("/subscriptions/", client.subscription_id, "/resourceGroups/", group.name),
-            budget_name=f"{spec.name}-{env_name}-monthly", monthly_amount=env.budget.monthly_limit_usd,
-            emails=list(alarms.emails), start_date=start, notify_at_percent=list(env.budget.notify_at_percent)))
+    def _autoscale_targets(self) -> list[AutoscaleTarget]:
+        env = self.environment_spec
+        managed = self.endpoints.get(ENDPOINT_SHORT_NAMES["managed"])
+        if not env.scaling.enabled or managed is None:
+            return []
+        return [AutoscaleTarget(name=v.name, deployment_id=managed.deployments[v.name].id,
+                                endpoint_id=managed.endpoint_id, default_instances=env.instance_count_of(v))
+                for v in env.serving.variants]
 
-    pulumi.export("resource_group", group.name)
-    pulumi.export("workspace_name", workspace.workspace_name)
-    pulumi.export("online_endpoints", {k: f"{prefix}-{k}" for k in endpoints})
-    pulumi.export("batch_endpoint", f"{prefix}-batch")
-    pulumi.export("environment_version", assets.environment_version)
-    pulumi.export("batch_environment_version", assets.batch_environment_version)
+    def budget(self) -> CostBudget | None:
+        """A monthly cost ceiling on the environment's resource group."""
+        env = self.environment_spec
+        if env.budget is None:
+            return None
+        start = self.budget_start_date or datetime.date.today().replace(day=1).isoformat()
+        return CostBudget(f"{self.logical}-cost", CostBudgetArgs(
+            scope=pulumi.Output.concat("/subscriptions/", self.client.subscription_id, "/resourceGroups/",
+                                       self.group.name),
+            budget_name=f"{self.logical}-monthly", monthly_amount=env.budget.monthly_limit_usd,
+            emails=list(env.alarms.emails), start_date=start, notify_at_percent=list(env.budget.notify_at_percent)))
+
+    def exports(self) -> None:
+        pulumi.export("resource_group", self.group.name)
+        pulumi.export("workspace_name", self.workspace.workspace_name)
+        pulumi.export("online_endpoints", {short: f"{self.prefix}-{short}" for short in self.endpoints})
+        pulumi.export("batch_endpoint", f"{self.prefix}-batch")
+        pulumi.export("serving_ml_environment_version", self.assets.ml_environment_version)
+        pulumi.export("batch_ml_environment_version", self.assets.batch_ml_environment_version)
 
 
 def main() -> None:

@@ -55,7 +55,7 @@ def endpoint_groups(plan: list[dict]) -> list[dict]:
 IMAGE_CONTEXT = re.compile(r"-image-context-")
 
 
-def snapshot_view(plan: list[dict], environment_version: str | None) -> list[dict]:
+def snapshot_view(plan: list[dict], ml_environment_version: str | None) -> list[dict]:
     """The plan as snapshotted: everything the program declares, except what follows the content of
     the container's build context (model_containers/, owned and changed by the container work):
     one blob per context file and the content hash used as environment version. Those are checked
@@ -64,8 +64,8 @@ def snapshot_view(plan: list[dict], environment_version: str | None) -> list[dic
     for resource in plan:
         if IMAGE_CONTEXT.search(resource["name"]):
             continue
-        if environment_version:
-            resource = _replace(resource, environment_version, "<build-context-hash>")
+        if ml_environment_version:
+            resource = _replace(resource, ml_environment_version, "<build-context-hash>")
         resource = dict(resource)
         resource["depends_on"] = [d for d in resource["depends_on"] if not IMAGE_CONTEXT.search(d)]
         view.append(resource)
@@ -82,18 +82,18 @@ def _replace(value: Any, old: str, new: str) -> Any:
     return value
 
 
-def serving_environment(plan: list[dict]) -> dict:
+def serving_ml_environment(plan: list[dict]) -> dict:
     """The environment version of the online deployments (``<spec name>-serving``)."""
     (env,) = [r for r in of_type(plan, ML + "EnvironmentVersion") if r["inputs"]["name"].endswith("-serving")]
     return env
 
 
-def batch_environment(plan: list[dict]) -> dict:
+def batch_ml_environment(plan: list[dict]) -> dict:
     """The environment version of the batch deployment (``<spec name>-batch``)."""
     (env,) = [r for r in of_type(plan, ML + "EnvironmentVersion") if r["inputs"]["name"].endswith("-batch")]
     return env
 
 
-def environment_version(plan: list[dict]) -> str:
+def ml_environment_version(plan: list[dict]) -> str:
     """The build context's content hash: the version of the serving and the batch environment alike."""
-    return serving_environment(plan)["inputs"]["version"]
+    return serving_ml_environment(plan)["inputs"]["version"]

@@ -13,8 +13,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from azure_plan_queries import REPO
+
 from twinserve.synth import Project, plan_azure_environment
 
 SAMPLE_MODEL = REPO / "build" / "sample-model"

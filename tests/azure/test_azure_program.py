@@ -4,13 +4,27 @@ a snapshot of the declared resource graph, and the properties that graph must ha
 from __future__ import annotations
 
 import pytest
+from azure_plan_queries import (
+    DEPLOY_SPEC,
+    EXAMPLES,
+    ML,
+    REPO,
+    batch_ml_environment,
+    by_name,
+    children,
+    endpoint_groups,
+    ml_environment_version,
+    of_type,
+    one,
+    serving_ml_environment,
+    snapshot_view,
+)
 from syrupy.extensions.json import JSONSnapshotExtension
 
-from azure_plan_queries import (DEPLOY_SPEC, EXAMPLES, ML, REPO, batch_environment, by_name, children,
-                                endpoint_groups, environment_version, of_type, one, serving_environment,
-                                snapshot_view)
 from twinserve.azure.model_environment import build_context_files
-from twinserve.spec import azure_vm_vcpus, load_spec
+from twinserve.azure.monitoring import iso_duration
+from twinserve.platform.azure import azure_vm_vcpus
+from twinserve.spec import load_spec
 
 ENVS = ("dev", "staging", "prod")
 CASES = [(DEPLOY_SPEC, env) for env in ENVS] + [
@@ -31,7 +45,7 @@ def json_snapshot(snapshot):
 def test_resource_graph_snapshot(plan, case, json_snapshot):
     path, env = case
     planned = plan(path, env)
-    assert snapshot_view(planned, environment_version(planned)) == json_snapshot
+    assert snapshot_view(planned, ml_environment_version(planned)) == json_snapshot
 
 
 @pytest.mark.parametrize("env", ENVS)
@@ -136,7 +150,7 @@ def test_traffic_split_example_serves_blue_and_green_from_their_model_versions(p
 def test_environment_routes_match_the_container(plan, env):
     routes = pytest.importorskip("twinserve_serving.routes")
     planned = plan(DEPLOY_SPEC, env)
-    config = serving_environment(planned)["inputs"]["properties"]["inferenceConfig"]
+    config = serving_ml_environment(planned)["inputs"]["properties"]["inferenceConfig"]
     assert config == {
         "livenessRoute": {"path": routes.LIVENESS_PATH, "port": routes.DEFAULT_PORT},
         "readinessRoute": {"path": routes.READINESS_PATH, "port": routes.DEFAULT_PORT},
@@ -148,7 +162,7 @@ def test_image_context_is_uploaded_file_by_file_and_built_by_azure_ml(plan):
     planned = plan(DEPLOY_SPEC, "dev")
     context = (REPO / "model_containers").resolve()
     files = build_context_files(context)
-    env = serving_environment(planned)
+    env = serving_ml_environment(planned)
     version = env["inputs"]["version"]
     assert len(version) == 12
     blobs = [r for r in of_type(planned, "azure-native:storage:Blob") if "-image-context-" in r["name"]]
@@ -160,7 +174,7 @@ def test_image_context_is_uploaded_file_by_file_and_built_by_azure_ml(plan):
     build = env["inputs"]["properties"]["build"]
     assert build == {"contextUri": f"azureml://datastores/twinserveassets/paths/{prefix}", "dockerfilePath": "Dockerfile"}
     # The batch environment is built by Azure ML from the same uploaded context, with its own Dockerfile.
-    batch = batch_environment(planned)
+    batch = batch_ml_environment(planned)
     assert batch["inputs"]["name"] == "iris-batch" and batch["inputs"]["version"] == version
     assert batch["inputs"]["properties"]["build"] == {
         "contextUri": f"azureml://datastores/twinserveassets/paths/{prefix}", "dockerfilePath": "Dockerfile.azureml-batch"}
@@ -181,7 +195,7 @@ def test_every_file_a_dockerfile_copies_survives_the_dockerignore(dockerfile):
 @pytest.mark.parametrize("case", CASES, ids=case_id)
 def test_batch_deployment_runs_the_batch_environment_and_online_deployments_the_serving_one(plan, case):
     planned = plan(*case)
-    serving, batch = serving_environment(planned), batch_environment(planned)
+    serving, batch = serving_ml_environment(planned), batch_ml_environment(planned)
     assert "inferenceConfig" in serving["inputs"]["properties"]
     assert "inferenceConfig" not in batch["inputs"]["properties"]  # batch calls the entry script, not HTTP
     deployment = one(planned, ML + "BatchDeployment")
@@ -260,23 +274,36 @@ def test_alerts_use_the_spec_thresholds_and_emails(plan, env):
 @pytest.mark.parametrize("env", ENVS)
 def test_autoscale_of_managed_deployments_follows_the_spec(plan, env):
     planned = plan(DEPLOY_SPEC, env)
-    scaling = load_spec(DEPLOY_SPEC).environment(env).scaling
+    spec_env = load_spec(DEPLOY_SPEC).environment(env)
+    scaling = spec_env.scaling
     settings = of_type(planned, "azure-native:monitor:AutoscaleSetting")
-    managed = [d for d in of_type(planned, ML + "OnlineDeployment")
-               if d["inputs"]["properties"]["endpointComputeType"] == "Managed"]
-    assert {s["inputs"]["targetResourceUri"] for s in settings} == {f"{d['name']}-id" for d in managed}
+    managed = {d["inputs"]["deploymentName"]: d for d in of_type(planned, ML + "OnlineDeployment")
+               if d["inputs"]["properties"]["endpointComputeType"] == "Managed"}
+    live = {v.name for v in spec_env.serving.variants}
+    # The live variants autoscale on both clouds; a shadow keeps its instance count on both (SageMaker
+    # scales production variants only), so Azure does not scale it either.
+    assert {s["inputs"]["targetResourceUri"] for s in settings} == {f"{managed[n]['name']}-id" for n in live}
     for setting in settings:
         (profile,) = setting["inputs"]["profiles"]
         assert profile["capacity"]["minimum"] == str(scaling.min_instances)
         assert profile["capacity"]["maximum"] == str(scaling.max_instances)
+        assert profile["capacity"]["default"] == str(spec_env.compute.instance_count)
         rules = {(r["metricTrigger"]["metricName"], r["scaleAction"]["direction"]): r["metricTrigger"]["threshold"]
                  for r in profile["rules"]}
         assert rules == {("CpuUtilizationPercentage", "Increase"): scaling.cpu_scale_out_percent,
                          ("RequestLatency", "Increase"): scaling.latency_scale_out_ms,
                          ("CpuUtilizationPercentage", "Decrease"): scaling.cpu_scale_in_percent}
-    for d in managed:  # the autoscaler owns the instance count from then on
-        assert d["options"]["ignore_changes"] == ["sku.capacity"]
+        # the spec's cooldowns reach Azure as written (a rule rejects what Azure cannot take)
+        cooldowns = {r["scaleAction"]["direction"]: r["scaleAction"]["cooldown"] for r in profile["rules"]}
+        assert cooldowns == {"Increase": iso_duration(scaling.scale_out_cooldown_seconds),
+                             "Decrease": iso_duration(scaling.scale_in_cooldown_seconds)}
+    for name, d in managed.items():  # the autoscaler owns a live deployment's instance count from then on
+        assert d["options"].get("ignore_changes") == (["sku.capacity"] if name in live else None)
     assert settings, "every environment of the sample spec autoscales"
+
+
+def test_cooldowns_are_sent_to_the_second():
+    assert [iso_duration(s) for s in (60, 90, 300, 3600)] == ["PT1M", "PT1M30S", "PT5M", "PT60M"]
 
 
 def test_no_autoscale_setting_when_scaling_is_off(plan):
@@ -370,7 +397,7 @@ def _plan_spec(raw: dict, spec_dir, env: str = "dev") -> list[dict]:
     from twinserve.pulumi_plan import plan_program
     from twinserve.spec import parse_spec
 
-    spec = parse_spec(raw, base_dir=spec_dir)
+    spec = parse_spec(raw)
     return [r.as_dict() for r in plan_program(
         lambda: build_environment(spec, env, location="westeurope", spec_dir=spec_dir, budget_start_date="2026-11-01"),
         project="twinserve", stack=env)]
@@ -395,7 +422,7 @@ def test_prebuilt_image_is_used_as_is(plan, sample_model):
 def test_prebuilt_batch_image_gets_its_own_environment(plan, sample_model):
     image, batch_image = "myregistry.azurecr.io/twinserve-serving:1.4.0", "myregistry.azurecr.io/twinserve-azureml-batch:1.4.0"
     planned = _plan_spec(_raw(image_uri=image, azure_batch_image_uri=batch_image), REPO)
-    serving, batch = serving_environment(planned), batch_environment(planned)
+    serving, batch = serving_ml_environment(planned), batch_ml_environment(planned)
     assert serving["inputs"]["properties"]["image"] == image
     assert batch["inputs"]["properties"]["image"] == batch_image and batch["inputs"]["name"] == "iris-batch"
     assert batch["inputs"]["version"] != serving["inputs"]["version"]
@@ -411,9 +438,9 @@ def test_build_context_without_the_batch_dockerfile_is_refused_before_synth_for_
     (tmp_path / "Dockerfile").write_text("FROM scratch\n")
     raw = _raw(build=str(tmp_path))
     with pytest.raises(FileNotFoundError, match=r"container.build: no Dockerfile.azureml-batch in .*azureml-core"):
-        check_artifacts(parse_spec(raw, base_dir=REPO), REPO)
+        check_artifacts(parse_spec(raw), REPO)
     raw["defaults"]["targets"] = ["aws"]  # SageMaker has no use for it
-    check_artifacts(parse_spec(raw, base_dir=REPO), REPO)
+    check_artifacts(parse_spec(raw), REPO)
 
 
 def test_missing_model_folder_is_a_clear_error(tmp_path, sample_model):
