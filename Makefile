@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 1
 
-.PHONY: synth test examples setup sample-model bench clean help
+.PHONY: synth test lint examples setup sample-model bench clean help
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -15,8 +15,12 @@ help:  ## list the targets
 synth: setup sample-model  ## cdk synth of every environment into cdk.out/ + Azure plans into pulumi.out/
 	$(VENV)/bin/twinserve synth
 
-test: setup  ## run the whole test suite
+test: setup lint  ## lint, then run the whole test suite
 	$(PY) -m pytest
+
+lint: setup  ## ruff: lint findings and unformatted files fail (pyproject.toml [tool.ruff])
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 examples: setup sample-model  ## synthesize every example of both clouds into examples.out/
 	$(VENV)/bin/twinserve synth --spec 'examples/*/*.yaml' --cdk-out examples.out/aws --pulumi-out examples.out/azure

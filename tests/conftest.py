@@ -23,6 +23,13 @@ def sample_model() -> Path:
     (build/sample-model). The build is deterministic, so rebuilding never changes a hash."""
     archive = SAMPLE_MODEL_DIR / "model.tar.gz"
     if not archive.is_file() or not (SAMPLE_MODEL_DIR / "model" / "model.onnx").is_file():
-        subprocess.run([sys.executable, str(REPO_ROOT / "model_containers/sample_model/build_sample_model.py"),
-                        "--out", str(SAMPLE_MODEL_DIR)], check=True)
+        subprocess.run(
+            [
+                sys.executable,
+                str(REPO_ROOT / "model_containers/sample_model/build_sample_model.py"),
+                "--out",
+                str(SAMPLE_MODEL_DIR),
+            ],
+            check=True,
+        )
     return SAMPLE_MODEL_DIR

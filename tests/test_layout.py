@@ -27,12 +27,22 @@ def test_constructs_folder_is_a_source_root_not_a_package():
 
 def test_import_constructs_resolves_to_the_cdk_library_from_the_repo_root():
     # Run from the repository root, where `constructs/` is right there on sys.path[0] ('').
-    code = ("import constructs, aws_cdk, twinserve;"
-            "print(constructs.__file__); print(hasattr(constructs, 'Construct')); print(twinserve.__file__)")
-    out = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True,
-                         env={"JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "1",
-                              "JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION": "1", "PATH": "/usr/bin:/bin"},
-                         check=True).stdout.splitlines()
+    code = (
+        "import constructs, aws_cdk, twinserve;"
+        "print(constructs.__file__); print(hasattr(constructs, 'Construct')); print(twinserve.__file__)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        env={
+            "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "1",
+            "JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION": "1",
+            "PATH": "/usr/bin:/bin",
+        },
+        check=True,
+    ).stdout.splitlines()
     assert "site-packages" in out[0] and out[0].endswith("constructs/__init__.py")
     assert out[1] == "True"
     assert out[2] == str(REPO_ROOT / "constructs" / "twinserve" / "__init__.py")

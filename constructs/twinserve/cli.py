@@ -21,10 +21,14 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     print(f"{args.spec}: valid - deployment {spec.name!r}, model {spec.model.name} v{spec.model.version}")
     for name, env in spec.environments.items():
         variants = ", ".join(f"{v.name} {v.weight}%" for v in env.serving.variants)
-        shadow = f", shadow {env.serving.shadow.name} {env.serving.shadow.sample_percent}%" if env.serving.shadow else ""
-        print(f"  {name:<8} targets={'+'.join(env.targets):<10} {env.serving.endpoint_type:<10} "
-              f"{env.compute.instance_count} x {env.compute.aws_instance_type} / {env.compute.azure_instance_type}; "
-              f"variants: {variants}{shadow}; rollout {env.rollout.strategy}")
+        shadow = (
+            f", shadow {env.serving.shadow.name} {env.serving.shadow.sample_percent}%" if env.serving.shadow else ""
+        )
+        print(
+            f"  {name:<8} targets={'+'.join(env.targets):<10} {env.serving.endpoint_type:<10} "
+            f"{env.compute.instance_count} x {env.compute.aws_instance_type} / {env.compute.azure_instance_type}; "
+            f"variants: {variants}{shadow}; rollout {env.rollout.strategy}"
+        )
     return 0
 
 
@@ -35,8 +39,13 @@ def _cmd_synth(args: argparse.Namespace) -> int:
     try:
         project = Project.find()
         spec_paths = _expand_specs(project.root, args.spec or [str(DEFAULT_SPEC)])
-        summary = synth(project, spec_paths, cdk_out=project.root / args.cdk_out,
-                        pulumi_out=project.root / args.pulumi_out, only_env=args.env)
+        summary = synth(
+            project,
+            spec_paths,
+            cdk_out=project.root / args.cdk_out,
+            pulumi_out=project.root / args.pulumi_out,
+            only_env=args.env,
+        )
     except SpecError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -71,25 +80,36 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    validate = sub.add_parser("validate", help="check a deployment spec file",
-                              description="Check a deployment spec. Exit 0 and a summary per environment when "
-                                          "valid; exit 2 and every problem (file, field path, value, what is "
-                                          "allowed) when not.")
+    validate = sub.add_parser(
+        "validate",
+        help="check a deployment spec file",
+        description="Check a deployment spec. Exit 0 and a summary per environment when "
+        "valid; exit 2 and every problem (file, field path, value, what is "
+        "allowed) when not.",
+    )
     validate.add_argument("spec", type=Path, metavar="PATH", help="the spec file, e.g. deploy/twinserve.yaml")
     validate.set_defaults(func=_cmd_validate)
 
-    synth = sub.add_parser("synth", help="synthesize both clouds for every environment",
-                           description="Validate the spec, run `cdk synth` (pinned CDK CLI) into cdk.out/ and "
-                                       "the Pulumi program of every environment under mocks into "
-                                       "pulumi.out/<env>.json, then print resources per environment and cloud. "
-                                       "Run from the project folder (the one with cdk.json and Pulumi.yaml).")
-    synth.add_argument("--spec", action="append", metavar="PATH",
-                       help=f"spec file, relative to the project folder (default: {DEFAULT_SPEC}); repeat it or "
-                            "use a quoted pattern such as 'examples/*/*.yaml' to synthesize several at once")
+    synth = sub.add_parser(
+        "synth",
+        help="synthesize both clouds for every environment",
+        description="Validate the spec, run `cdk synth` (pinned CDK CLI) into cdk.out/ and "
+        "the Pulumi program of every environment under mocks into "
+        "pulumi.out/<env>.json, then print resources per environment and cloud. "
+        "Run from the project folder (the one with cdk.json and Pulumi.yaml).",
+    )
+    synth.add_argument(
+        "--spec",
+        action="append",
+        metavar="PATH",
+        help=f"spec file, relative to the project folder (default: {DEFAULT_SPEC}); repeat it or "
+        "use a quoted pattern such as 'examples/*/*.yaml' to synthesize several at once",
+    )
     synth.add_argument("--env", choices=["dev", "staging", "prod"], help="only this environment")
     synth.add_argument("--cdk-out", type=Path, default=Path("cdk.out"), help="cloud assembly folder (default: cdk.out)")
-    synth.add_argument("--pulumi-out", type=Path, default=Path("pulumi.out"),
-                       help="Azure plan folder (default: pulumi.out)")
+    synth.add_argument(
+        "--pulumi-out", type=Path, default=Path("pulumi.out"), help="Azure plan folder (default: pulumi.out)"
+    )
     synth.set_defaults(func=_cmd_synth)
 
     try:

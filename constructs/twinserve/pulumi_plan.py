@@ -18,12 +18,12 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pulumi
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime.sync_await import _sync_await
-from pathlib import Path
 
 # Output attributes that the cloud would compute and the program reads (fixed, so plans are stable).
 FAKE_OUTPUTS: dict[str, dict[str, Any]] = {
@@ -67,8 +67,13 @@ class PlannedResource:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "type": self.type, "name": self.name, "parent": self.parent, "custom": self.custom,
-            "inputs": self.inputs, "depends_on": self.depends_on, "options": self.options,
+            "type": self.type,
+            "name": self.name,
+            "parent": self.parent,
+            "custom": self.custom,
+            "inputs": self.inputs,
+            "depends_on": self.depends_on,
+            "options": self.options,
         }
 
 
@@ -83,7 +88,10 @@ class _RecordingMocks(pulumi.runtime.Mocks):
         identity = outputs.get("identity")
         if isinstance(identity, dict) and isinstance(identity.get("userAssignedIdentities"), list):
             # Inputs list the identity ids; Azure answers with a map id -> {principalId, clientId}.
-            outputs["identity"] = {**identity, "userAssignedIdentities": {i: {} for i in identity["userAssignedIdentities"]}}
+            outputs["identity"] = {
+                **identity,
+                "userAssignedIdentities": {i: {} for i in identity["userAssignedIdentities"]},
+            }
         if args.typ == "azure-native:containerregistry:Registry":
             outputs["loginServer"] = f"{outputs['name']}.azurecr.io"
         return f"{args.name}-id", outputs
@@ -140,8 +148,9 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def plan_program(program: Callable[[], Any], *, project: str, stack: str,
-                 config: dict[str, Any] | None = None) -> list[PlannedResource]:
+def plan_program(
+    program: Callable[[], Any], *, project: str, stack: str, config: dict[str, Any] | None = None
+) -> list[PlannedResource]:
     """Run ``program`` under mocks as stack ``stack`` and return every resource it declared.
 
     ``config`` uses Pulumi's fully-qualified keys (``azure-native:location``), as in Pulumi.<stack>.yaml.
@@ -173,14 +182,16 @@ def plan_program(program: Callable[[], Any], *, project: str, stack: str,
             options["ignore_changes"] = sorted(request.ignoreChanges)
         if list(request.replaceOnChanges):
             options["replace_on_changes"] = sorted(request.replaceOnChanges)
-        planned.append(PlannedResource(
-            type=request.type,
-            name=request.name,
-            parent=parent,
-            inputs=_plain(inputs),
-            depends_on=sorted({_name_of(urn) for urn in request.dependencies}),
-            options=options,
-            custom=bool(request.custom),
-        ))
+        planned.append(
+            PlannedResource(
+                type=request.type,
+                name=request.name,
+                parent=parent,
+                inputs=_plain(inputs),
+                depends_on=sorted({_name_of(urn) for urn in request.dependencies}),
+                options=options,
+                custom=bool(request.custom),
+            )
+        )
     # Registration order depends on when outputs resolve; sort so plans diff and snapshot cleanly.
     return sorted(planned, key=lambda r: (r.name, r.type))

@@ -38,7 +38,7 @@ class Project:
     root: Path
 
     @classmethod
-    def find(cls, start: Path | None = None) -> "Project":
+    def find(cls, start: Path | None = None) -> Project:
         here = (start or Path.cwd()).resolve()
         for folder in (here, *here.parents):
             if (folder / "cdk.json").is_file() and (folder / "Pulumi.yaml").is_file():
@@ -52,7 +52,9 @@ class Project:
     def pulumi_config(self, stack: str) -> dict:
         path = self.root / f"Pulumi.{stack}.yaml"
         if not path.is_file():
-            raise FileNotFoundError(f"{path} is missing: it holds the stack's Azure-only settings (azure-native:location)")
+            raise FileNotFoundError(
+                f"{path} is missing: it holds the stack's Azure-only settings (azure-native:location)"
+            )
         return (yaml.safe_load(path.read_text()) or {}).get("config", {})
 
     def cdk_cli(self) -> list[str]:
@@ -64,18 +66,34 @@ class Project:
         raise FileNotFoundError("the CDK CLI is not installed: run `make setup` (npm ci installs the pinned version)")
 
 
-def start_cdk_synth(project: Project, spec_paths: list[Path], outdir: Path, only_env: str | None = None) -> subprocess.Popen:
+def start_cdk_synth(
+    project: Project, spec_paths: list[Path], outdir: Path, only_env: str | None = None
+) -> subprocess.Popen:
     """One CDK CLI run (one jsii runtime) for every spec: the app takes a comma-separated list."""
-    cmd = [*project.cdk_cli(), "synth", "--quiet", "--output", str(outdir),
-           "-c", "spec=" + ",".join(str(p) for p in spec_paths)]
+    cmd = [
+        *project.cdk_cli(),
+        "synth",
+        "--quiet",
+        "--output",
+        str(outdir),
+        "-c",
+        "spec=" + ",".join(str(p) for p in spec_paths),
+    ]
     if only_env:
         cmd += ["-c", f"env={only_env}"]
-    return subprocess.Popen(cmd, cwd=project.root, env={**os.environ, **QUIET_JSII},
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+        cmd,
+        cwd=project.root,
+        env={**os.environ, **QUIET_JSII},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
-def plan_azure_environment(project: Project, env_name: str, spec_path: Path,
-                           config_overrides: dict[str, str] | None = None) -> list[PlannedResource]:
+def plan_azure_environment(
+    project: Project, env_name: str, spec_path: Path, config_overrides: dict[str, str] | None = None
+) -> list[PlannedResource]:
     """Run the project's Pulumi program as stack ``env_name`` under mocks, with the stack's
     ``Pulumi.<env>.yaml`` config (``config_overrides`` win, e.g. a fixed date in tests)."""
     pulumi_yaml = project.pulumi_project
@@ -84,8 +102,12 @@ def plan_azure_environment(project: Project, env_name: str, spec_path: Path,
     config = dict(project.pulumi_config(env_name))
     config["twinserve:spec"] = str(spec_path)
     config.update(config_overrides or {})
-    return plan_program(lambda: runpy.run_path(str(entry), run_name="__main__"),
-                        project=pulumi_yaml["name"], stack=env_name, config=config)
+    return plan_program(
+        lambda: runpy.run_path(str(entry), run_name="__main__"),
+        project=pulumi_yaml["name"],
+        stack=env_name,
+        config=config,
+    )
 
 
 def write_plan(path: Path, project_name: str, env_name: str, planned: list[PlannedResource]) -> None:
@@ -96,8 +118,10 @@ def write_plan(path: Path, project_name: str, env_name: str, planned: list[Plann
 
 def count_cdk_resources(outdir: Path, stage_id: str) -> int:
     """Resources of one stage (folder ``assembly-<stage id>``) in a cloud assembly."""
-    return sum(len(json.loads(t.read_text()).get("Resources", {}))
-               for t in (outdir / f"assembly-{stage_id}").glob("*.template.json"))
+    return sum(
+        len(json.loads(t.read_text()).get("Resources", {}))
+        for t in (outdir / f"assembly-{stage_id}").glob("*.template.json")
+    )
 
 
 def check_artifacts(spec: DeploymentSpec, spec_dir: Path) -> None:
@@ -106,7 +130,8 @@ def check_artifacts(spec: DeploymentSpec, spec_dir: Path) -> None:
         path = (spec_dir / spec.model.artifact.path).resolve()
         if not path.is_dir():
             raise FileNotFoundError(
-                f"model.artifact.path: {path} does not exist (build the sample model with `make sample-model`)")
+                f"model.artifact.path: {path} does not exist (build the sample model with `make sample-model`)"
+            )
     if spec.container.build:
         context = (spec_dir / spec.container.build).resolve()
         if not (context / "Dockerfile").is_file():
@@ -115,11 +140,13 @@ def check_artifacts(spec: DeploymentSpec, spec_dir: Path) -> None:
         if azure and not (context / AZURE_BATCH_DOCKERFILE).is_file():
             raise FileNotFoundError(
                 f"container.build: no {AZURE_BATCH_DOCKERFILE} in {context} (Azure ML batch deployments run the "
-                "serving image plus azureml-core and azureml-dataset-runtime[fuse]; see docs/container.md)")
+                "serving image plus azureml-core and azureml-dataset-runtime[fuse]; see docs/container.md)"
+            )
 
 
-def synth(project: Project, spec_paths: list[Path], *, cdk_out: Path, pulumi_out: Path,
-          only_env: str | None = None) -> dict[tuple[str, str, str], int]:
+def synth(
+    project: Project, spec_paths: list[Path], *, cdk_out: Path, pulumi_out: Path, only_env: str | None = None
+) -> dict[tuple[str, str, str], int]:
     """Synthesize both clouds for every spec; returns {(deployment, env, cloud): resource count}.
 
     With one spec, plans go to ``pulumi_out/<env>.json``; with several (``make examples``) to
@@ -162,8 +189,9 @@ def synth(project: Project, spec_paths: list[Path], *, cdk_out: Path, pulumi_out
 
 
 def format_summary(summary: dict[tuple[str, str, str], int]) -> str:
-    rows = sorted({(label, env) for label, env, _ in summary},
-                  key=lambda r: (r[0], ("dev", "staging", "prod").index(r[1])))
+    rows = sorted(
+        {(label, env) for label, env, _ in summary}, key=lambda r: (r[0], ("dev", "staging", "prod").index(r[1]))
+    )
     width = max([len("deployment"), *(len(label) for label, _ in rows)])
     lines = [f"{'deployment':<{width}} {'environment':<12} {'aws':>14} {'azure':>14}"]
     for label, env_name in rows:

@@ -27,8 +27,9 @@ from .serving_stage import ServingStage
 DEFAULT_SPEC = "deploy/twinserve.yaml"
 
 
-def add_deployment(app: cdk.App, spec: DeploymentSpec, spec_dir: Path, *, only_env: str | None = None,
-                   prefix: str = "") -> list[ServingStage]:
+def add_deployment(
+    app: cdk.App, spec: DeploymentSpec, spec_dir: Path, *, only_env: str | None = None, prefix: str = ""
+) -> list[ServingStage]:
     """Add a Stage per AWS-targeted environment of ``spec`` to ``app``."""
     if only_env is not None:
         spec.environment(only_env)  # raises a clear error for an unknown environment
@@ -45,9 +46,15 @@ def add_pipeline(app: cdk.App, spec: DeploymentSpec, spec_path: Path, *, prefix:
     """Add the promotion pipeline of ``spec`` (read from ``spec_path``) to ``app`` when it has one."""
     if spec.pipeline is None:
         return None
-    return PipelineStack(app, pipeline_stack_id(spec, prefix), spec=spec, spec_path=repository_path(spec_path),
-                         spec_dir=spec_path.parent, prefix=prefix,
-                         description=f"twinserve {spec.name}: promotion pipeline dev -> staging -> prod")
+    return PipelineStack(
+        app,
+        pipeline_stack_id(spec, prefix),
+        spec=spec,
+        spec_path=repository_path(spec_path),
+        spec_dir=spec_path.parent,
+        prefix=prefix,
+        description=f"twinserve {spec.name}: promotion pipeline dev -> staging -> prod",
+    )
 
 
 def repository_path(spec_path: Path) -> str:

@@ -22,14 +22,25 @@ def model_package_group_name(spec: DeploymentSpec, env_name: str) -> str:
 class RegistryStack(cdk.Stack):
     def __init__(self, scope: Construct, id: str, *, spec: DeploymentSpec, env_name: str, **kwargs) -> None:
         super().__init__(scope, id, **kwargs)
-        self.image_repository = ImageRepository(self, "ImageRepository", ImageRepositoryProps(
-            repository_name=image_repository_name(spec, env_name), retain=EnvironmentPolicy(env_name).keep_data))
+        self.image_repository = ImageRepository(
+            self,
+            "ImageRepository",
+            ImageRepositoryProps(
+                repository_name=image_repository_name(spec, env_name), retain=EnvironmentPolicy(env_name).keep_data
+            ),
+        )
         if spec.container.build:
             self.image_repository.allow_cdk_asset_publishing()
         # The registry is the record of approved versions: retained in every environment.
-        self.model_registry = ModelRegistry(self, "ModelRegistry", ModelRegistryProps(
-            group_name=model_package_group_name(spec, env_name),
-            description=f"Versions of model {spec.model.name} served by twinserve deployment {spec.name} ({env_name})",
-            retain=True))
+        self.model_registry = ModelRegistry(
+            self,
+            "ModelRegistry",
+            ModelRegistryProps(
+                group_name=model_package_group_name(spec, env_name),
+                description=f"Versions of model {spec.model.name} served by twinserve deployment {spec.name} "
+                f"({env_name})",
+                retain=True,
+            ),
+        )
         cdk.CfnOutput(self, "ImageRepositoryUri", value=self.image_repository.repository.repository_uri)
         cdk.CfnOutput(self, "ModelPackageGroupName", value=self.model_registry.group_name)

@@ -63,8 +63,9 @@ def smoke_test_caller_role_name(spec: DeploymentSpec) -> str:
 
 
 class ServingStack(cdk.Stack):
-    def __init__(self, scope: Construct, id: str, *, spec: DeploymentSpec, env_name: str,
-                 spec_dir: Path, **kwargs) -> None:
+    def __init__(
+        self, scope: Construct, id: str, *, spec: DeploymentSpec, env_name: str, spec_dir: Path, **kwargs
+    ) -> None:
         super().__init__(scope, id, **kwargs)
         self.spec, self.spec_dir = spec, spec_dir
         self.environment_spec = spec.environment(env_name)
@@ -88,9 +89,14 @@ class ServingStack(cdk.Stack):
     def _encryption_key(self) -> kms.Key | None:
         if self.environment_spec.aws.encryption != "kms":
             return None
-        return kms.Key(self, "Key", enable_key_rotation=True, removal_policy=self._removal_policy,
-                       alias=f"alias/twinserve/{self.endpoint_name}",
-                       description=f"twinserve {self.endpoint_name}: artifacts, endpoint volumes, captured data, topics")
+        return kms.Key(
+            self,
+            "Key",
+            enable_key_rotation=True,
+            removal_policy=self._removal_policy,
+            alias=f"alias/twinserve/{self.endpoint_name}",
+            description=f"twinserve {self.endpoint_name}: artifacts, endpoint volumes, captured data, topics",
+        )
 
     @property
     def _removal_policy(self) -> cdk.RemovalPolicy:
@@ -103,9 +109,18 @@ class ServingStack(cdk.Stack):
         archive = None
         if model.artifact.path:  # the folder Azure ML registers, packed the way SageMaker unpacks it
             archive = str(pack_model_dir((self.spec_dir / model.artifact.path).resolve()))
-        return ModelArtifacts(self, "Artifacts", ModelArtifactsProps(
-            model_archive_path=archive, model_data_url=model.artifact.s3_uri, model_name=model.name,
-            model_version=model.version, encryption_key=self.key, retain=self.policy.keep_data))
+        return ModelArtifacts(
+            self,
+            "Artifacts",
+            ModelArtifactsProps(
+                model_archive_path=archive,
+                model_data_url=model.artifact.s3_uri,
+                model_name=model.name,
+                model_version=model.version,
+                encryption_key=self.key,
+                retain=self.policy.keep_data,
+            ),
+        )
 
     def _inference_image(self) -> InferenceImage:
         container = self.spec.container
@@ -115,18 +130,31 @@ class ServingStack(cdk.Stack):
 
     def _execution_role(self) -> iam.Role:
         """One role for every model version in use."""
-        return iam.Role(self, "ExecutionRole", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
-                        description=f"twinserve {self.endpoint_name}: runs the inference container")
+        return iam.Role(
+            self,
+            "ExecutionRole",
+            assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
+            description=f"twinserve {self.endpoint_name}: runs the inference container",
+        )
 
     def _model(self, version: str) -> SageMakerModel:
         """The SageMaker model serving ``version`` (one per model version in use)."""
         if version not in self.models:
             aws = self.environment_spec.aws
-            self.models[version] = SageMakerModel(self, f"ModelV{version}", SageMakerModelProps(
-                image=self.image, artifacts=self.artifacts, model_version=version, role=self.role,
-                vpc=ModelVpcConfig(aws.vpc.subnet_ids, aws.vpc.security_group_ids) if aws.vpc else None,
-                network_isolation=aws.network_isolation, encryption_key=self.key,
-                environment=container_environment(self.environment_spec, "aws")))
+            self.models[version] = SageMakerModel(
+                self,
+                f"ModelV{version}",
+                SageMakerModelProps(
+                    image=self.image,
+                    artifacts=self.artifacts,
+                    model_version=version,
+                    role=self.role,
+                    vpc=ModelVpcConfig(aws.vpc.subnet_ids, aws.vpc.security_group_ids) if aws.vpc else None,
+                    network_isolation=aws.network_isolation,
+                    encryption_key=self.key,
+                    environment=container_environment(self.environment_spec, "aws"),
+                ),
+            )
         return self.models[version]
 
     def _endpoint(self) -> SageMakerEndpoint:
@@ -136,17 +164,31 @@ class ServingStack(cdk.Stack):
         shadow = None
         if serving.shadow is not None:
             shadow = self._instance_variant(serving.shadow, weight=serving.shadow.sample_percent / 100)
-        return SageMakerEndpoint(self, "Endpoint", SageMakerEndpointProps(
-            endpoint_name=self.endpoint_name, variants=variants, shadow=shadow, encryption_key=self.key,
-            data_capture=DataCaptureProps(bucket=self.artifacts.bucket, prefix="data-capture",
-                                          sampling_percent=aws.data_capture.sampling_percent)
-            if aws.data_capture.enabled else None,
-            async_inference=AsyncInferenceProps(
-                bucket=self.artifacts.bucket, prefix="async",
-                max_concurrent_invocations_per_instance=serving.async_inference.max_concurrent_invocations_per_instance)
-            if serving.endpoint_type == "async" else None,
-            rollout=None if serving.endpoint_type == "serverless" else self._rollout(),
-        ))
+        return SageMakerEndpoint(
+            self,
+            "Endpoint",
+            SageMakerEndpointProps(
+                endpoint_name=self.endpoint_name,
+                variants=variants,
+                shadow=shadow,
+                encryption_key=self.key,
+                data_capture=DataCaptureProps(
+                    bucket=self.artifacts.bucket,
+                    prefix="data-capture",
+                    sampling_percent=aws.data_capture.sampling_percent,
+                )
+                if aws.data_capture.enabled
+                else None,
+                async_inference=AsyncInferenceProps(
+                    bucket=self.artifacts.bucket,
+                    prefix="async",
+                    max_concurrent_invocations_per_instance=serving.async_inference.max_concurrent_invocations_per_instance,
+                )
+                if serving.endpoint_type == "async"
+                else None,
+                rollout=None if serving.endpoint_type == "serverless" else self._rollout(),
+            ),
+        )
 
     def _variant(self, variant: VariantSpec) -> InstanceVariant | ServerlessVariant:
         serving = self.environment_spec.serving
@@ -154,67 +196,113 @@ class ServingStack(cdk.Stack):
             return self._instance_variant(variant, weight=variant.weight / 100)
         serverless = serving.serverless
         return ServerlessVariant(
-            name=variant.name, model=self._model(self.spec.model_version_of(variant)), weight=variant.weight / 100,
-            memory_mb=serverless.memory_mb, max_concurrency=serverless.max_concurrency,
-            provisioned_concurrency=serverless.provisioned_concurrency)
+            name=variant.name,
+            model=self._model(self.spec.model_version_of(variant)),
+            weight=variant.weight / 100,
+            memory_mb=serverless.memory_mb,
+            max_concurrency=serverless.max_concurrency,
+            provisioned_concurrency=serverless.provisioned_concurrency,
+        )
 
     def _instance_variant(self, variant: VariantSpec | ShadowSpec, *, weight: float) -> InstanceVariant:
         env = self.environment_spec
         return InstanceVariant(
-            name=variant.name, model=self._model(self.spec.model_version_of(variant)), weight=weight,
-            instance_type=env.compute.aws_instance_type, instance_count=env.instance_count_of(variant),
-            container_startup_timeout_seconds=env.aws.container_startup_timeout_seconds)
+            name=variant.name,
+            model=self._model(self.spec.model_version_of(variant)),
+            weight=weight,
+            instance_type=env.compute.aws_instance_type,
+            instance_count=env.instance_count_of(variant),
+            container_startup_timeout_seconds=env.aws.container_startup_timeout_seconds,
+        )
 
     def _rollout(self) -> RolloutProps:
         rollout = self.environment_spec.rollout
         return RolloutProps(
-            strategy=rollout.strategy, step_percent=rollout.step_percent, wait_seconds=rollout.wait_seconds,
+            strategy=rollout.strategy,
+            step_percent=rollout.step_percent,
+            wait_seconds=rollout.wait_seconds,
             termination_wait_seconds=rollout.termination_wait_seconds,
-            max_execution_timeout_seconds=rollout.max_execution_timeout_seconds, auto_rollback=rollout.auto_rollback)
+            max_execution_timeout_seconds=rollout.max_execution_timeout_seconds,
+            auto_rollback=rollout.auto_rollback,
+        )
 
     def _alarms(self) -> EndpointAlarms:
         """Alarms and dashboard; the stack hands their rollback alarms to the endpoint's rollout."""
         alarms = self.environment_spec.alarms
-        return EndpointAlarms(self, "Alarms", EndpointAlarmsProps(
-            endpoint=self.endpoint, emails=tuple(alarms.emails), errors_5xx=alarms.errors_5xx,
-            errors_4xx=alarms.errors_4xx, model_latency_p99_ms=alarms.model_latency_p99_ms,
-            overhead_latency_p99_ms=alarms.overhead_latency_p99_ms,
-            cpu_utilization_percent=alarms.cpu_utilization_percent,
-            memory_utilization_percent=alarms.memory_utilization_percent,
-            disk_utilization_percent=alarms.disk_utilization_percent, zero_invocations=alarms.zero_invocations,
-            period=cdk.Duration.seconds(alarms.period_seconds), evaluation_periods=alarms.evaluation_periods,
-            encryption_key=self.key))
+        return EndpointAlarms(
+            self,
+            "Alarms",
+            EndpointAlarmsProps(
+                endpoint=self.endpoint,
+                emails=tuple(alarms.emails),
+                errors_5xx=alarms.errors_5xx,
+                errors_4xx=alarms.errors_4xx,
+                model_latency_p99_ms=alarms.model_latency_p99_ms,
+                overhead_latency_p99_ms=alarms.overhead_latency_p99_ms,
+                cpu_utilization_percent=alarms.cpu_utilization_percent,
+                memory_utilization_percent=alarms.memory_utilization_percent,
+                disk_utilization_percent=alarms.disk_utilization_percent,
+                zero_invocations=alarms.zero_invocations,
+                period=cdk.Duration.seconds(alarms.period_seconds),
+                evaluation_periods=alarms.evaluation_periods,
+                encryption_key=self.key,
+            ),
+        )
 
     def _scaling(self) -> list[VariantAutoscaling]:
         """One scalable target per live variant (the shadow keeps its instance count, as on Azure)."""
-        return [VariantAutoscaling(self, f"Scaling{_camel(v.name)}", props)
-                for v in self.endpoint.variants if (props := self._scaling_props(v)) is not None]
+        return [
+            VariantAutoscaling(self, f"Scaling{_camel(v.name)}", props)
+            for v in self.endpoint.variants
+            if (props := self._scaling_props(v)) is not None
+        ]
 
     def _scaling_props(self, variant: InstanceVariant | ServerlessVariant) -> VariantAutoscalingProps | None:
         env = self.environment_spec
         serving, scaling = env.serving, env.scaling
-        common = dict(endpoint=self.endpoint, variant_name=variant.name,
-                      scale_in_cooldown=cdk.Duration.seconds(scaling.scale_in_cooldown_seconds),
-                      scale_out_cooldown=cdk.Duration.seconds(scaling.scale_out_cooldown_seconds))
+        common = dict(
+            endpoint=self.endpoint,
+            variant_name=variant.name,
+            scale_in_cooldown=cdk.Duration.seconds(scaling.scale_in_cooldown_seconds),
+            scale_out_cooldown=cdk.Duration.seconds(scaling.scale_out_cooldown_seconds),
+        )
         if serving.endpoint_type == "async" and serving.async_inference.scale_to_zero:
             return VariantAutoscalingProps(
-                mode="async_backlog", min_capacity=0,
-                max_capacity=scaling.max_instances if scaling.enabled else max(1, variant.instance_count), **common)
+                mode="async_backlog",
+                min_capacity=0,
+                max_capacity=scaling.max_instances if scaling.enabled else max(1, variant.instance_count),
+                **common,
+            )
         if not scaling.enabled:
             return None
         if serving.endpoint_type == "serverless":
-            return VariantAutoscalingProps(mode="provisioned_concurrency", min_capacity=1,
-                                           max_capacity=serving.serverless.max_concurrency, **common)
-        return VariantAutoscalingProps(min_capacity=scaling.min_instances, max_capacity=scaling.max_instances,
-                                       target_invocations_per_instance=scaling.target_invocations_per_instance, **common)
+            return VariantAutoscalingProps(
+                mode="provisioned_concurrency",
+                min_capacity=1,
+                max_capacity=serving.serverless.max_concurrency,
+                **common,
+            )
+        return VariantAutoscalingProps(
+            min_capacity=scaling.min_instances,
+            max_capacity=scaling.max_instances,
+            target_invocations_per_instance=scaling.target_invocations_per_instance,
+            **common,
+        )
 
     def _budget(self) -> CostBudget | None:
         env = self.environment_spec
         if env.budget is None:
             return None
-        return CostBudget(self, "Budget", CostBudgetProps(
-            budget_name=f"twinserve-{self.endpoint_name}", monthly_limit_usd=env.budget.monthly_limit_usd,
-            emails=tuple(env.alarms.emails), notify_at_percent=tuple(env.budget.notify_at_percent)))
+        return CostBudget(
+            self,
+            "Budget",
+            CostBudgetProps(
+                budget_name=f"twinserve-{self.endpoint_name}",
+                monthly_limit_usd=env.budget.monthly_limit_usd,
+                emails=tuple(env.alarms.emails),
+                notify_at_percent=tuple(env.budget.notify_at_percent),
+            ),
+        )
 
     def _batch(self) -> BatchTransform | None:
         """Batch transform with the same model and container as the endpoint."""
@@ -222,11 +310,22 @@ class ServingStack(cdk.Stack):
         batch = env.serving.batch
         if not batch.enabled:
             return None
-        return BatchTransform(self, "Batch", BatchTransformProps(
-            model=self._model(self.spec.model.version), bucket=self.artifacts.bucket, prefix="batch",
-            instance_type=env.compute.aws_instance_type, instance_count=batch.instance_count, strategy=batch.strategy,
-            max_payload_mb=batch.max_payload_mb, max_concurrent_transforms=batch.max_concurrent_transforms,
-            encryption_key=self.key, retain_logs=self.policy.keep_data))
+        return BatchTransform(
+            self,
+            "Batch",
+            BatchTransformProps(
+                model=self._model(self.spec.model.version),
+                bucket=self.artifacts.bucket,
+                prefix="batch",
+                instance_type=env.compute.aws_instance_type,
+                instance_count=batch.instance_count,
+                strategy=batch.strategy,
+                max_payload_mb=batch.max_payload_mb,
+                max_concurrent_transforms=batch.max_concurrent_transforms,
+                encryption_key=self.key,
+                retain_logs=self.policy.keep_data,
+            ),
+        )
 
     def _smoke_test_access(self, env_name: str) -> tuple[iam.Role | None, cdk.CfnOutput | None]:
         """The promotion pipeline's smoke test invokes the endpoint from the pipeline's account through
@@ -238,11 +337,17 @@ class ServingStack(cdk.Stack):
         caller_account = spec.pipeline.account or self.account  # unset: every stage is in the pipeline's account
         caller = f"arn:{self.partition}:iam::{caller_account}:role/{smoke_test_caller_role_name(spec)}"
         role = iam.Role(
-            self, "SmokeTestRole", role_name=smoke_test_role_name(spec, env_name),
-            assumed_by=iam.AccountPrincipal(caller_account).with_conditions({"ArnEquals": {"aws:PrincipalArn": caller}}),
-            description=f"twinserve {self.endpoint_name}: the promotion pipeline's smoke test invokes the endpoint")
-        role.add_to_policy(iam.PolicyStatement(actions=["sagemaker:InvokeEndpoint"],
-                                               resources=[self.endpoint.endpoint_arn]))
+            self,
+            "SmokeTestRole",
+            role_name=smoke_test_role_name(spec, env_name),
+            assumed_by=iam.AccountPrincipal(caller_account).with_conditions(
+                {"ArnEquals": {"aws:PrincipalArn": caller}}
+            ),
+            description=f"twinserve {self.endpoint_name}: the promotion pipeline's smoke test invokes the endpoint",
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(actions=["sagemaker:InvokeEndpoint"], resources=[self.endpoint.endpoint_arn])
+        )
         return role, cdk.CfnOutput(self, "SmokeTestRoleArn", value=role.role_arn)
 
     def _outputs(self) -> cdk.CfnOutput:

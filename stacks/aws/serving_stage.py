@@ -32,16 +32,32 @@ class ServingStage(cdk.Stage):
         protected = EnvironmentPolicy(env_name).termination_protection
         what = f"twinserve {spec.name} ({env_name})"
         self.registry = RegistryStack(
-            self, "Registry", spec=spec, env_name=env_name, termination_protection=protected,
-            description=f"{what}: ECR repository and model registry of model {spec.model.name}")
+            self,
+            "Registry",
+            spec=spec,
+            env_name=env_name,
+            termination_protection=protected,
+            description=f"{what}: ECR repository and model registry of model {spec.model.name}",
+        )
         synthesizer = None
         if spec.container.build:
-            synthesizer = cdk.DefaultStackSynthesizer(image_assets_repository_name=image_repository_name(spec, env_name))
+            synthesizer = cdk.DefaultStackSynthesizer(
+                image_assets_repository_name=image_repository_name(spec, env_name)
+            )
         self.serving = ServingStack(
-            self, "Serving", spec=spec, env_name=env_name, spec_dir=spec_dir,
-            termination_protection=protected, synthesizer=synthesizer,
-            description=f"{what}: SageMaker serving of model {spec.model.name}")
+            self,
+            "Serving",
+            spec=spec,
+            env_name=env_name,
+            spec_dir=spec_dir,
+            termination_protection=protected,
+            synthesizer=synthesizer,
+            description=f"{what}: SageMaker serving of model {spec.model.name}",
+        )
         self.serving.add_stack_dependency(self.registry, "the image asset is pushed to the Registry stack's repository")
-        for key, value in {"twinserve:deployment": spec.name, "twinserve:environment": env_name,
-                           "twinserve:model": spec.model.name}.items():
+        for key, value in {
+            "twinserve:deployment": spec.name,
+            "twinserve:environment": env_name,
+            "twinserve:model": spec.model.name,
+        }.items():
             cdk.Tags.of(self).add(key, value)

@@ -70,19 +70,40 @@ def default_name_prefix(spec: DeploymentSpec, env_name: str) -> str:
     return re.sub(r"[^a-z0-9]", "", f"{spec.name}{env_name}".lower())[:16]
 
 
-def build_environment(spec: DeploymentSpec, env_name: str, *, location: str, spec_dir: Path,
-                      name_prefix: str | None = None, budget_start_date: str | None = None) -> None:
+def build_environment(
+    spec: DeploymentSpec,
+    env_name: str,
+    *,
+    location: str,
+    spec_dir: Path,
+    name_prefix: str | None = None,
+    budget_start_date: str | None = None,
+) -> None:
     """Declare every Azure resource of one environment (nothing when it does not target azure)."""
     if "azure" in spec.environment(env_name).targets:
-        AzureEnvironment(spec, env_name, location=location, spec_dir=spec_dir, name_prefix=name_prefix,
-                         budget_start_date=budget_start_date).build()
+        AzureEnvironment(
+            spec,
+            env_name,
+            location=location,
+            spec_dir=spec_dir,
+            name_prefix=name_prefix,
+            budget_start_date=budget_start_date,
+        ).build()
 
 
 class AzureEnvironment:
     """One environment's Azure resources, declared step by step from the spec."""
 
-    def __init__(self, spec: DeploymentSpec, env_name: str, *, location: str, spec_dir: Path,
-                 name_prefix: str | None, budget_start_date: str | None) -> None:
+    def __init__(
+        self,
+        spec: DeploymentSpec,
+        env_name: str,
+        *,
+        location: str,
+        spec_dir: Path,
+        name_prefix: str | None,
+        budget_start_date: str | None,
+    ) -> None:
         self.spec, self.env_name, self.location, self.spec_dir = spec, env_name, location, spec_dir
         self.environment_spec = spec.environment(env_name)
         self.policy = EnvironmentPolicy(env_name)
@@ -109,17 +130,30 @@ class AzureEnvironment:
         # retained storage and registry.
         keep = self.policy.keep_data
         return resources.ResourceGroup(
-            f"{self.logical}-rg", resource_group_name=f"rg-{self.spec.name}-{self.env_name}", location=self.location,
-            tags=self.tags, opts=pulumi.ResourceOptions(protect=keep, retain_on_delete=keep))
+            f"{self.logical}-rg",
+            resource_group_name=f"rg-{self.spec.name}-{self.env_name}",
+            location=self.location,
+            tags=self.tags,
+            opts=pulumi.ResourceOptions(protect=keep, retain_on_delete=keep),
+        )
 
     def ml_workspace(self) -> MlWorkspace:
         azure = self.environment_spec.azure
-        return MlWorkspace(self.logical, MlWorkspaceArgs(
-            resource_group_name=self.group.name, location=self.location, tenant_id=self.client.tenant_id,
-            name_prefix=self.prefix, purge_protection=self.policy.purge_protection,
-            keep_data=self.policy.keep_data, public_network_access=azure.public_network_access,
-            managed_network=azure.managed_network,
-            registry_sku="Standard" if azure.public_network_access else "Premium", tags=self.tags))
+        return MlWorkspace(
+            self.logical,
+            MlWorkspaceArgs(
+                resource_group_name=self.group.name,
+                location=self.location,
+                tenant_id=self.client.tenant_id,
+                name_prefix=self.prefix,
+                purge_protection=self.policy.purge_protection,
+                keep_data=self.policy.keep_data,
+                public_network_access=azure.public_network_access,
+                managed_network=azure.managed_network,
+                registry_sku="Standard" if azure.public_network_access else "Premium",
+                tags=self.tags,
+            ),
+        )
 
     def model_and_images(self) -> ModelEnvironment:
         """Model versions, the serving and batch ML environments (the common image), and the identity."""
@@ -127,30 +161,52 @@ class AzureEnvironment:
         serving = self.environment_spec.serving
         model_dir = (self.spec_dir / spec.model.artifact.path).resolve()  # rules guarantee a path for Azure
         if not model_dir.is_dir():
-            raise FileNotFoundError(f"model.artifact.path: {model_dir} does not exist (build it with "
-                                    "`python model_containers/sample_model/build_sample_model.py --out build/sample-model`)")
+            raise FileNotFoundError(
+                f"model.artifact.path: {model_dir} does not exist (build it with "
+                "`python model_containers/sample_model/build_sample_model.py --out build/sample-model`)"
+            )
         served = [*serving.variants, *([serving.shadow] if serving.shadow else [])]
         pinned = sorted({spec.model_version_of(v) for v in served} - {spec.model.version}, key=int)
-        return ModelEnvironment(f"{self.logical}-model", ModelEnvironmentArgs(
-            resource_group_name=self.group.name, location=self.location, subscription_id=self.client.subscription_id,
-            workspace_name=workspace.workspace_name, workspace_id=workspace.workspace.id,
-            storage_account_name=workspace.storage_account.name, storage_account_id=workspace.storage_account.id,
-            asset_container_name=workspace.asset_container_name, asset_datastore_name=workspace.asset_datastore_name,
-            registry_id=workspace.registry.id, model_name=spec.model.name, model_version=spec.model.version,
-            model_dir=model_dir, pinned_model_versions=pinned, ml_environment_name=f"{spec.name}-serving",
-            identity_name=f"{self.prefix}-serving-id",
-            routes=InferenceRoutes(port=container.port, liveness_path=container.liveness_path,
-                                   readiness_path=container.readiness_path, scoring_path=container.scoring_path),
-            image_uri=container.image_uri,
-            build_context=(self.spec_dir / container.build).resolve() if container.build else None,
-            # Azure ML's batch runtime needs azureml-core and azureml-dataset-runtime[fuse] in the image:
-            # its own ML environment, built from Dockerfile.azureml-batch in the same context, or the
-            # pre-built azure_batch_image_uri. With image_uri alone, batch runs image_uri (docs/azure.md).
-            batch_ml_environment_name=(f"{spec.name}-batch" if container.build or container.azure_batch_image_uri
-                                       else None),
-            batch_dockerfile=AZURE_BATCH_DOCKERFILE, batch_image_uri=container.azure_batch_image_uri,
-            keep_data=self.policy.keep_data, tags=self.tags),
-            opts=pulumi.ResourceOptions(depends_on=[workspace]))
+        return ModelEnvironment(
+            f"{self.logical}-model",
+            ModelEnvironmentArgs(
+                resource_group_name=self.group.name,
+                location=self.location,
+                subscription_id=self.client.subscription_id,
+                workspace_name=workspace.workspace_name,
+                workspace_id=workspace.workspace.id,
+                storage_account_name=workspace.storage_account.name,
+                storage_account_id=workspace.storage_account.id,
+                asset_container_name=workspace.asset_container_name,
+                asset_datastore_name=workspace.asset_datastore_name,
+                registry_id=workspace.registry.id,
+                model_name=spec.model.name,
+                model_version=spec.model.version,
+                model_dir=model_dir,
+                pinned_model_versions=pinned,
+                ml_environment_name=f"{spec.name}-serving",
+                identity_name=f"{self.prefix}-serving-id",
+                routes=InferenceRoutes(
+                    port=container.port,
+                    liveness_path=container.liveness_path,
+                    readiness_path=container.readiness_path,
+                    scoring_path=container.scoring_path,
+                ),
+                image_uri=container.image_uri,
+                build_context=(self.spec_dir / container.build).resolve() if container.build else None,
+                # Azure ML's batch runtime needs azureml-core and azureml-dataset-runtime[fuse] in the image:
+                # its own ML environment, built from Dockerfile.azureml-batch in the same context, or the
+                # pre-built azure_batch_image_uri. With image_uri alone, batch runs image_uri (docs/azure.md).
+                batch_ml_environment_name=(
+                    f"{spec.name}-batch" if container.build or container.azure_batch_image_uri else None
+                ),
+                batch_dockerfile=AZURE_BATCH_DOCKERFILE,
+                batch_image_uri=container.azure_batch_image_uri,
+                keep_data=self.policy.keep_data,
+                tags=self.tags,
+            ),
+            opts=pulumi.ResourceOptions(depends_on=[workspace]),
+        )
 
     def inference_cluster(self) -> AksInferenceCluster | None:
         """The AKS cluster, only when a Kubernetes endpoint is wanted."""
@@ -158,15 +214,27 @@ class AzureEnvironment:
         if "kubernetes" not in azure.online_endpoints:
             return None
         aks = azure.aks
-        return AksInferenceCluster(f"{self.logical}-inference", AksInferenceClusterArgs(
-            resource_group_name=self.group.name, location=self.location, workspace_name=self.workspace.workspace_name,
-            cluster_name=f"{self.prefix}-aks", node_count=aks.node_count, vm_size=aks.vm_size,
-            vcpus_per_node=aks.vcpus_per_node, autoscale_min_nodes=aks.autoscale_min_nodes,
-            autoscale_max_nodes=aks.autoscale_max_nodes, sku_tier=self.policy.aks_sku_tier,
-            # The inference router listens on a private IP in the cluster's network; TLS would need a
-            # certificate and a DNS name (ssl_cname / ssl_cert_pem / ssl_key_pem on the component).
-            internal_load_balancer=True, allow_insecure_connections=True, tags=self.tags),
-            opts=pulumi.ResourceOptions(depends_on=[self.workspace]))
+        return AksInferenceCluster(
+            f"{self.logical}-inference",
+            AksInferenceClusterArgs(
+                resource_group_name=self.group.name,
+                location=self.location,
+                workspace_name=self.workspace.workspace_name,
+                cluster_name=f"{self.prefix}-aks",
+                node_count=aks.node_count,
+                vm_size=aks.vm_size,
+                vcpus_per_node=aks.vcpus_per_node,
+                autoscale_min_nodes=aks.autoscale_min_nodes,
+                autoscale_max_nodes=aks.autoscale_max_nodes,
+                sku_tier=self.policy.aks_sku_tier,
+                # The inference router listens on a private IP in the cluster's network; TLS would need a
+                # certificate and a DNS name (ssl_cname / ssl_cert_pem / ssl_key_pem on the component).
+                internal_load_balancer=True,
+                allow_insecure_connections=True,
+                tags=self.tags,
+            ),
+            opts=pulumi.ResourceOptions(depends_on=[self.workspace]),
+        )
 
     def online_endpoints(self) -> dict[str, OnlineEndpoint]:
         """A deployment per variant on each endpoint, traffic from the weights, mirror to the shadow."""
@@ -182,22 +250,34 @@ class AzureEnvironment:
                 mirror = {serving.shadow.name: serving.shadow.sample_percent}
             short = ENDPOINT_SHORT_NAMES[kind]
             depends = [self.assets] + ([self.cluster] if self.cluster and not managed else [])
-            endpoints[short] = OnlineEndpoint(f"{self.logical}-{short}", OnlineEndpointArgs(
-                resource_group_name=self.group.name, location=self.location,
-                workspace_name=self.workspace.workspace_name, endpoint_name=f"{self.prefix}-{short}", kind=kind,
-                identity_id=self.assets.identity.id,
-                compute_id=None if managed else self.cluster.compute.id,  # type: ignore[union-attr]
-                deployments=deployments, traffic={v.name: v.weight for v in serving.variants}, mirror_traffic=mirror,
-                auth_mode=azure.auth_mode, public_network_access=azure.public_network_access,
-                log_analytics_id=self.workspace.log_analytics.id, wait_for=list(self.assets.role_assignments),
-                tags=self.tags),
-                opts=pulumi.ResourceOptions(depends_on=depends))
+            endpoints[short] = OnlineEndpoint(
+                f"{self.logical}-{short}",
+                OnlineEndpointArgs(
+                    resource_group_name=self.group.name,
+                    location=self.location,
+                    workspace_name=self.workspace.workspace_name,
+                    endpoint_name=f"{self.prefix}-{short}",
+                    kind=kind,
+                    identity_id=self.assets.identity.id,
+                    compute_id=None if managed else self.cluster.compute.id,  # type: ignore[union-attr]
+                    deployments=deployments,
+                    traffic={v.name: v.weight for v in serving.variants},
+                    mirror_traffic=mirror,
+                    auth_mode=azure.auth_mode,
+                    public_network_access=azure.public_network_access,
+                    log_analytics_id=self.workspace.log_analytics.id,
+                    wait_for=list(self.assets.role_assignments),
+                    tags=self.tags,
+                ),
+                opts=pulumi.ResourceOptions(depends_on=depends),
+            )
         return endpoints
 
     def _deployment(self, variant: VariantSpec | ShadowSpec, managed: bool, *, live: bool) -> OnlineDeploymentSettings:
         env = self.environment_spec
         return OnlineDeploymentSettings(
-            name=variant.name, model_id=self.assets.model_ids[self.spec.model_version_of(variant)],
+            name=variant.name,
+            model_id=self.assets.model_ids[self.spec.model_version_of(variant)],
             environment_id=self.assets.ml_environment_id,
             instance_type=env.compute.azure_instance_type if managed else KUBERNETES_DEFAULT_INSTANCE_TYPE,
             instance_count=env.instance_count_of(variant),
@@ -205,51 +285,86 @@ class AzureEnvironment:
             max_concurrent_requests_per_instance=env.serving.max_concurrent_requests_per_instance,
             environment_variables=container_environment(env, "azure"),
             # Only live deployments autoscale, as on SageMaker: the shadow keeps its instance count.
-            autoscaled=managed and live and env.scaling.enabled)
+            autoscaled=managed and live and env.scaling.enabled,
+        )
 
     def batch_endpoint(self) -> BatchEndpoint:
         """On a compute cluster that scales to zero."""
         azure, batch = self.environment_spec.azure, self.environment_spec.serving.batch
         workspace, assets = self.workspace, self.assets
-        return BatchEndpoint(f"{self.logical}-batch", BatchEndpointArgs(
-            resource_group_name=self.group.name, location=self.location, workspace_name=workspace.workspace_name,
-            endpoint_name=f"{self.prefix}-batch", model_id=assets.model_ids[self.spec.model.version],
-            environment_id=assets.batch_ml_environment_id, identity_id=assets.identity.id,
-            storage_account_name=workspace.storage_account.name, asset_container_name=workspace.asset_container_name,
-            asset_datastore_name=workspace.asset_datastore_name, vm_size=azure.batch_vm_size,
-            max_nodes=azure.batch_max_nodes, instance_count=batch.instance_count,
-            mini_batch_size=batch.mini_batch_size, max_concurrency_per_instance=batch.max_concurrent_transforms,
-            wait_for=list(assets.role_assignments), tags=self.tags),
-            opts=pulumi.ResourceOptions(depends_on=[assets]))
+        return BatchEndpoint(
+            f"{self.logical}-batch",
+            BatchEndpointArgs(
+                resource_group_name=self.group.name,
+                location=self.location,
+                workspace_name=workspace.workspace_name,
+                endpoint_name=f"{self.prefix}-batch",
+                model_id=assets.model_ids[self.spec.model.version],
+                environment_id=assets.batch_ml_environment_id,
+                identity_id=assets.identity.id,
+                storage_account_name=workspace.storage_account.name,
+                asset_container_name=workspace.asset_container_name,
+                asset_datastore_name=workspace.asset_datastore_name,
+                vm_size=azure.batch_vm_size,
+                max_nodes=azure.batch_max_nodes,
+                instance_count=batch.instance_count,
+                mini_batch_size=batch.mini_batch_size,
+                max_concurrency_per_instance=batch.max_concurrent_transforms,
+                wait_for=list(assets.role_assignments),
+                tags=self.tags,
+            ),
+            opts=pulumi.ResourceOptions(depends_on=[assets]),
+        )
 
     def monitoring(self) -> EndpointMonitoring:
         """Alerts on every online endpoint; autoscale of the managed endpoint's live deployments."""
         alarms, scaling = self.environment_spec.alarms, self.environment_spec.scaling
-        return EndpointMonitoring(f"{self.logical}-monitoring", EndpointMonitoringArgs(
-            resource_group_name=self.group.name, location=self.location, action_group_name=f"{self.prefix}-alerts",
-            emails=list(alarms.emails),
-            endpoints={f"{self.prefix}-{short}": e.endpoint_id for short, e in self.endpoints.items()},
-            alerts=AlertRules(latency_p99_ms=alarms.model_latency_p99_ms, errors_5xx=alarms.errors_5xx,
-                              period_seconds=alarms.period_seconds, evaluation_periods=alarms.evaluation_periods,
-                              severity=self.policy.alert_severity),
-            autoscale_targets=self._autoscale_targets(),
-            autoscale=AutoscaleRules(
-                min_instances=scaling.min_instances, max_instances=scaling.max_instances,
-                cpu_scale_out_percent=scaling.cpu_scale_out_percent, cpu_scale_in_percent=scaling.cpu_scale_in_percent,
-                latency_scale_out_ms=scaling.latency_scale_out_ms,
-                scale_out_cooldown_seconds=scaling.scale_out_cooldown_seconds,
-                scale_in_cooldown_seconds=scaling.scale_in_cooldown_seconds) if scaling.enabled else None,
-            tags=self.tags),
-            opts=pulumi.ResourceOptions(depends_on=list(self.endpoints.values())))
+        return EndpointMonitoring(
+            f"{self.logical}-monitoring",
+            EndpointMonitoringArgs(
+                resource_group_name=self.group.name,
+                location=self.location,
+                action_group_name=f"{self.prefix}-alerts",
+                emails=list(alarms.emails),
+                endpoints={f"{self.prefix}-{short}": e.endpoint_id for short, e in self.endpoints.items()},
+                alerts=AlertRules(
+                    latency_p99_ms=alarms.model_latency_p99_ms,
+                    errors_5xx=alarms.errors_5xx,
+                    period_seconds=alarms.period_seconds,
+                    evaluation_periods=alarms.evaluation_periods,
+                    severity=self.policy.alert_severity,
+                ),
+                autoscale_targets=self._autoscale_targets(),
+                autoscale=AutoscaleRules(
+                    min_instances=scaling.min_instances,
+                    max_instances=scaling.max_instances,
+                    cpu_scale_out_percent=scaling.cpu_scale_out_percent,
+                    cpu_scale_in_percent=scaling.cpu_scale_in_percent,
+                    latency_scale_out_ms=scaling.latency_scale_out_ms,
+                    scale_out_cooldown_seconds=scaling.scale_out_cooldown_seconds,
+                    scale_in_cooldown_seconds=scaling.scale_in_cooldown_seconds,
+                )
+                if scaling.enabled
+                else None,
+                tags=self.tags,
+            ),
+            opts=pulumi.ResourceOptions(depends_on=list(self.endpoints.values())),
+        )
 
     def _autoscale_targets(self) -> list[AutoscaleTarget]:
         env = self.environment_spec
         managed = self.endpoints.get(ENDPOINT_SHORT_NAMES["managed"])
         if not env.scaling.enabled or managed is None:
             return []
-        return [AutoscaleTarget(name=v.name, deployment_id=managed.deployments[v.name].id,
-                                endpoint_id=managed.endpoint_id, default_instances=env.instance_count_of(v))
-                for v in env.serving.variants]
+        return [
+            AutoscaleTarget(
+                name=v.name,
+                deployment_id=managed.deployments[v.name].id,
+                endpoint_id=managed.endpoint_id,
+                default_instances=env.instance_count_of(v),
+            )
+            for v in env.serving.variants
+        ]
 
     def budget(self) -> CostBudget | None:
         """A monthly cost ceiling on the environment's resource group."""
@@ -257,11 +372,19 @@ class AzureEnvironment:
         if env.budget is None:
             return None
         start = self.budget_start_date or datetime.date.today().replace(day=1).isoformat()
-        return CostBudget(f"{self.logical}-cost", CostBudgetArgs(
-            scope=pulumi.Output.concat("/subscriptions/", self.client.subscription_id, "/resourceGroups/",
-                                       self.group.name),
-            budget_name=f"{self.logical}-monthly", monthly_amount=env.budget.monthly_limit_usd,
-            emails=list(env.alarms.emails), start_date=start, notify_at_percent=list(env.budget.notify_at_percent)))
+        return CostBudget(
+            f"{self.logical}-cost",
+            CostBudgetArgs(
+                scope=pulumi.Output.concat(
+                    "/subscriptions/", self.client.subscription_id, "/resourceGroups/", self.group.name
+                ),
+                budget_name=f"{self.logical}-monthly",
+                monthly_amount=env.budget.monthly_limit_usd,
+                emails=list(env.alarms.emails),
+                start_date=start,
+                notify_at_percent=list(env.budget.notify_at_percent),
+            ),
+        )
 
     def exports(self) -> None:
         pulumi.export("resource_group", self.group.name)
@@ -279,5 +402,11 @@ def main() -> None:
     if not spec_path.is_absolute():
         spec_path = REPO_ROOT / spec_path
     location = pulumi.Config("azure-native").require("location")
-    build_environment(load_spec(spec_path), env_name, location=location, spec_dir=spec_path.parent,
-                      name_prefix=config.get("namePrefix"), budget_start_date=config.get("budgetStartDate"))
+    build_environment(
+        load_spec(spec_path),
+        env_name,
+        location=location,
+        spec_dir=spec_path.parent,
+        name_prefix=config.get("namePrefix"),
+        budget_start_date=config.get("budgetStartDate"),
+    )

@@ -18,6 +18,7 @@ def tpl(synth):
         if case not in cache:
             cache[case] = Template.from_json(synth.template(case))
         return cache[case]
+
     return get
 
 
@@ -28,8 +29,11 @@ def _one(template: Template, type_: str) -> dict:
 
 
 def _alarm(template: Template, name: str) -> dict:
-    alarms = [a for a in template.find_resources("AWS::CloudWatch::Alarm").values()
-              if a["Properties"].get("AlarmName") == name]
+    alarms = [
+        a
+        for a in template.find_resources("AWS::CloudWatch::Alarm").values()
+        if a["Properties"].get("AlarmName") == name
+    ]
     assert len(alarms) == 1, name
     return alarms[0]["Properties"]
 
@@ -39,19 +43,44 @@ def _alarm(template: Template, name: str) -> dict:
 
 def test_dev_is_small_cheap_and_destroyable(tpl, synth):
     t = tpl("iris-dev/Serving")
-    t.has_resource_properties("AWS::SageMaker::EndpointConfig", {
-        "ProductionVariants": [Match.object_like({"VariantName": "primary", "InstanceType": "ml.c5.large",
-                                                  "InitialInstanceCount": 1, "InitialVariantWeight": 1})],
-        "KmsKeyId": Match.absent(), "DataCaptureConfig": Match.absent()})
+    t.has_resource_properties(
+        "AWS::SageMaker::EndpointConfig",
+        {
+            "ProductionVariants": [
+                Match.object_like(
+                    {
+                        "VariantName": "primary",
+                        "InstanceType": "ml.c5.large",
+                        "InitialInstanceCount": 1,
+                        "InitialVariantWeight": 1,
+                    }
+                )
+            ],
+            "KmsKeyId": Match.absent(),
+            "DataCaptureConfig": Match.absent(),
+        },
+    )
     t.resource_count_is("AWS::KMS::Key", 0)
-    t.has_resource_properties("AWS::S3::Bucket", {"BucketEncryption": {"ServerSideEncryptionConfiguration": [
-        {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]}})
+    t.has_resource_properties(
+        "AWS::S3::Bucket",
+        {
+            "BucketEncryption": {
+                "ServerSideEncryptionConfiguration": [{"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
+            }
+        },
+    )
     # spec: scaling 1..2 instances on the smallest non-burstable size
     t.has_resource_properties("AWS::ApplicationAutoScaling::ScalableTarget", {"MinCapacity": 1, "MaxCapacity": 2})
     for bucket in t.find_resources("AWS::S3::Bucket").values():
         assert bucket["DeletionPolicy"] == "Delete"
-    t.has_resource_properties("AWS::Budgets::Budget", {"Budget": Match.object_like({
-        "BudgetLimit": {"Amount": 150, "Unit": "USD"}, "TimeUnit": "MONTHLY", "BudgetType": "COST"})})
+    t.has_resource_properties(
+        "AWS::Budgets::Budget",
+        {
+            "Budget": Match.object_like(
+                {"BudgetLimit": {"Amount": 150, "Unit": "USD"}, "TimeUnit": "MONTHLY", "BudgetType": "COST"}
+            )
+        },
+    )
     assert not synth.stack("iris-dev/Serving").termination_protection
     assert not synth.stack("iris-dev/Registry").termination_protection
     r = tpl("iris-dev/Registry")
@@ -64,20 +93,38 @@ def test_staging_shadows_candidate_and_scales(tpl):
     assert [v["VariantName"] for v in config["ProductionVariants"]] == ["primary"]
     shadow = config["ShadowProductionVariants"]
     assert [(v["VariantName"], v["InitialVariantWeight"]) for v in shadow] == [("candidate", 0.2)]
-    t.has_resource_properties("AWS::ApplicationAutoScaling::ScalableTarget", {
-        "MinCapacity": 1, "MaxCapacity": 3, "ResourceId": "endpoint/iris-staging/variant/primary",
-        "ScalableDimension": "sagemaker:variant:DesiredInstanceCount", "ServiceNamespace": "sagemaker"})
-    t.has_resource_properties("AWS::ApplicationAutoScaling::ScalingPolicy", {
-        "TargetTrackingScalingPolicyConfiguration": Match.object_like({
-            "TargetValue": 200, "ScaleInCooldown": 300, "ScaleOutCooldown": 60,
-            "PredefinedMetricSpecification": {"PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"}})})
+    t.has_resource_properties(
+        "AWS::ApplicationAutoScaling::ScalableTarget",
+        {
+            "MinCapacity": 1,
+            "MaxCapacity": 3,
+            "ResourceId": "endpoint/iris-staging/variant/primary",
+            "ScalableDimension": "sagemaker:variant:DesiredInstanceCount",
+            "ServiceNamespace": "sagemaker",
+        },
+    )
+    t.has_resource_properties(
+        "AWS::ApplicationAutoScaling::ScalingPolicy",
+        {
+            "TargetTrackingScalingPolicyConfiguration": Match.object_like(
+                {
+                    "TargetValue": 200,
+                    "ScaleInCooldown": 300,
+                    "ScaleOutCooldown": 60,
+                    "PredefinedMetricSpecification": {"PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"},
+                }
+            )
+        },
+    )
     # KMS by default: bucket, endpoint volumes, topic.
     t.resource_count_is("AWS::KMS::Key", 1)
     t.has_resource_properties("AWS::KMS::Key", {"EnableKeyRotation": True})
     assert "KmsKeyId" in config
     t.has_resource_properties("AWS::SNS::Topic", {"KmsMasterKeyId": Match.any_value()})
     # The shadow has its own alarms, but they never roll a deployment back.
-    rollback = _one(t, "AWS::SageMaker::Endpoint")["Properties"]["DeploymentConfig"]["AutoRollbackConfiguration"]["Alarms"]
+    rollback = _one(t, "AWS::SageMaker::Endpoint")["Properties"]["DeploymentConfig"]["AutoRollbackConfiguration"][
+        "Alarms"
+    ]
     assert len(rollback) == 7
     _alarm(t, "iris-staging-candidate-5xx")
 
@@ -88,23 +135,37 @@ def test_prod_canary_rollout_with_rollback_on_the_alarms(tpl):
     assert endpoint["EndpointName"] == "iris-prod"
     policy = endpoint["DeploymentConfig"]["BlueGreenUpdatePolicy"]
     assert policy == {
-        "TrafficRoutingConfiguration": {"Type": "CANARY", "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": 10},
-                                        "WaitIntervalInSeconds": 600},
-        "TerminationWaitInSeconds": 120, "MaximumExecutionTimeoutInSeconds": 3600}
+        "TrafficRoutingConfiguration": {
+            "Type": "CANARY",
+            "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": 10},
+            "WaitIntervalInSeconds": 600,
+        },
+        "TerminationWaitInSeconds": 120,
+        "MaximumExecutionTimeoutInSeconds": 3600,
+    }
     rollback_refs = [a["AlarmName"]["Ref"] for a in endpoint["DeploymentConfig"]["AutoRollbackConfiguration"]["Alarms"]]
     alarms = t.find_resources("AWS::CloudWatch::Alarm")
     names = [alarms[ref]["Properties"]["AlarmName"] for ref in rollback_refs]
     assert names[:2] == ["iris-prod-primary-5xx", "iris-prod-primary-model-latency"]
-    assert set(names) == {f"iris-prod-primary-{k}" for k in
-                          ("5xx", "4xx", "model-latency", "overhead-latency", "cpu", "memory", "disk")}
+    assert set(names) == {
+        f"iris-prod-primary-{k}" for k in ("5xx", "4xx", "model-latency", "overhead-latency", "cpu", "memory", "disk")
+    }
 
 
 def test_prod_alarm_thresholds_come_from_the_spec(tpl):
     t = tpl("iris-prod/Serving")
     five = _alarm(t, "iris-prod-primary-5xx")
-    assert (five["Threshold"], five["MetricName"], five["Namespace"], five["Statistic"]) == (1, "Invocation5XXErrors", "AWS/SageMaker", "Sum")
+    assert (five["Threshold"], five["MetricName"], five["Namespace"], five["Statistic"]) == (
+        1,
+        "Invocation5XXErrors",
+        "AWS/SageMaker",
+        "Sum",
+    )
     assert five["ComparisonOperator"] == "GreaterThanOrEqualToThreshold" and five["EvaluationPeriods"] == 3
-    assert five["Dimensions"] == [{"Name": "EndpointName", "Value": "iris-prod"}, {"Name": "VariantName", "Value": "primary"}]
+    assert five["Dimensions"] == [
+        {"Name": "EndpointName", "Value": "iris-prod"},
+        {"Name": "VariantName", "Value": "primary"},
+    ]
     latency = _alarm(t, "iris-prod-primary-model-latency")
     assert (latency["Threshold"], latency["ExtendedStatistic"]) == (250_000, "p99")  # microseconds
     assert _alarm(t, "iris-prod-primary-overhead-latency")["Threshold"] == 100_000
@@ -124,24 +185,36 @@ def test_cloudwatch_may_publish_to_the_alarm_topic(tpl):
     for case in ("iris-dev/Serving", "iris-prod/Serving"):
         t = tpl(case)
         topic = _alarm(t, f"{case.split('/')[0]}-primary-5xx")["AlarmActions"][0]
-        (policy,) = [p["Properties"] for p in t.find_resources("AWS::SNS::TopicPolicy").values()
-                     if p["Properties"]["Topics"] == [topic]]
+        (policy,) = [
+            p["Properties"]
+            for p in t.find_resources("AWS::SNS::TopicPolicy").values()
+            if p["Properties"]["Topics"] == [topic]
+        ]
         statements = policy["PolicyDocument"]["Statement"]
-        allow = [s for s in statements if s["Effect"] == "Allow" and s["Principal"] == {"Service": "cloudwatch.amazonaws.com"}]
+        allow = [
+            s
+            for s in statements
+            if s["Effect"] == "Allow" and s["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+        ]
         assert [s["Action"] for s in allow] == ["sns:Publish"], case
         assert allow[0]["Condition"]["StringEquals"] == {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
         assert "alarm:" + case.split("/")[0] + "-*" in json.dumps(allow[0]["Condition"]["ArnLike"])
         assert any(s["Effect"] == "Deny" for s in statements)  # TLS only, still
     key = _one(tpl("iris-prod/Serving"), "AWS::KMS::Key")["Properties"]["KeyPolicy"]["Statement"]
-    assert any(s["Principal"] == {"Service": "cloudwatch.amazonaws.com"} and "kms:GenerateDataKey*" in s["Action"]
-               for s in key)
+    assert any(
+        s["Principal"] == {"Service": "cloudwatch.amazonaws.com"} and "kms:GenerateDataKey*" in s["Action"] for s in key
+    )
 
 
 def test_prod_instances_scaling_capture_and_budget(tpl):
     t = tpl("iris-prod/Serving")
     config = _one(t, "AWS::SageMaker::EndpointConfig")["Properties"]
     variant = config["ProductionVariants"][0]
-    assert (variant["InitialInstanceCount"], variant["InstanceType"], variant["ContainerStartupHealthCheckTimeoutInSeconds"]) == (3, "ml.m5.large", 600)
+    assert (
+        variant["InitialInstanceCount"],
+        variant["InstanceType"],
+        variant["ContainerStartupHealthCheckTimeoutInSeconds"],
+    ) == (3, "ml.m5.large", 600)
     capture = config["DataCaptureConfig"]
     assert (capture["EnableCapture"], capture["InitialSamplingPercentage"]) == (True, 10)
     assert capture["CaptureOptions"] == [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}]
@@ -149,7 +222,10 @@ def test_prod_instances_scaling_capture_and_budget(tpl):
     t.has_resource_properties("AWS::ApplicationAutoScaling::ScalableTarget", {"MinCapacity": 3, "MaxCapacity": 6})
     budget = _one(t, "AWS::Budgets::Budget")["Properties"]
     assert budget["Budget"]["BudgetLimit"] == {"Amount": 2000, "Unit": "USD"}
-    got = [(n["Notification"]["NotificationType"], n["Notification"]["Threshold"]) for n in budget["NotificationsWithSubscribers"]]
+    got = [
+        (n["Notification"]["NotificationType"], n["Notification"]["Threshold"])
+        for n in budget["NotificationsWithSubscribers"]
+    ]
     assert got == [("ACTUAL", 50), ("ACTUAL", 80), ("ACTUAL", 100), ("FORECASTED", 100)]
 
 
@@ -170,25 +246,52 @@ def test_buckets_are_private_tls_only_versioned_and_logged(tpl):
     for bucket in t.find_resources("AWS::S3::Bucket").values():
         props = bucket["Properties"]
         assert props["PublicAccessBlockConfiguration"] == {
-            "BlockPublicAcls": True, "BlockPublicPolicy": True, "IgnorePublicAcls": True, "RestrictPublicBuckets": True}
+            "BlockPublicAcls": True,
+            "BlockPublicPolicy": True,
+            "IgnorePublicAcls": True,
+            "RestrictPublicBuckets": True,
+        }
         assert props["VersioningConfiguration"] == {"Status": "Enabled"}
-    t.has_resource_properties("AWS::S3::Bucket", {
-        "LoggingConfiguration": Match.object_like({"LogFilePrefix": "artifacts/"}),
-        "BucketEncryption": {"ServerSideEncryptionConfiguration": [Match.object_like(
-            {"ServerSideEncryptionByDefault": Match.object_like({"SSEAlgorithm": "aws:kms"})})]}})
+    t.has_resource_properties(
+        "AWS::S3::Bucket",
+        {
+            "LoggingConfiguration": Match.object_like({"LogFilePrefix": "artifacts/"}),
+            "BucketEncryption": {
+                "ServerSideEncryptionConfiguration": [
+                    Match.object_like({"ServerSideEncryptionByDefault": Match.object_like({"SSEAlgorithm": "aws:kms"})})
+                ]
+            },
+        },
+    )
     for policy in t.find_resources("AWS::S3::BucketPolicy").values():
         statements = policy["Properties"]["PolicyDocument"]["Statement"]
-        assert any(s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} for s in statements)
+        assert any(
+            s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} for s in statements
+        )
 
 
 def test_registry_repository_and_model_package_group(tpl):
     r = tpl("iris-prod/Registry")
-    r.has_resource_properties("AWS::ECR::Repository", {
-        "RepositoryName": "twinserve/iris-prod", "ImageTagMutability": "IMMUTABLE",
-        "ImageScanningConfiguration": {"ScanOnPush": True},
-        "LifecyclePolicy": Match.object_like({"LifecyclePolicyText": Match.string_like_regexp("imageCountMoreThan")}),
-        "RepositoryPolicyText": Match.object_like({"Statement": [Match.object_like({
-            "Sid": "CdkImageAssetPublishing", "Action": Match.array_with(["ecr:PutImage"])})]})})
+    r.has_resource_properties(
+        "AWS::ECR::Repository",
+        {
+            "RepositoryName": "twinserve/iris-prod",
+            "ImageTagMutability": "IMMUTABLE",
+            "ImageScanningConfiguration": {"ScanOnPush": True},
+            "LifecyclePolicy": Match.object_like(
+                {"LifecyclePolicyText": Match.string_like_regexp("imageCountMoreThan")}
+            ),
+            "RepositoryPolicyText": Match.object_like(
+                {
+                    "Statement": [
+                        Match.object_like(
+                            {"Sid": "CdkImageAssetPublishing", "Action": Match.array_with(["ecr:PutImage"])}
+                        )
+                    ]
+                }
+            ),
+        },
+    )
     r.has_resource_properties("AWS::SageMaker::ModelPackageGroup", {"ModelPackageGroupName": "iris-prod"})
 
 
@@ -203,7 +306,9 @@ def test_serving_settings_reach_the_container(tpl):
     # SageMaker's own 60 s limit; max_concurrent_requests_per_instance 4 -> 4 predicting threads
     model = _one(tpl("iris-prod/Serving"), "AWS::SageMaker::Model")["Properties"]
     assert model["PrimaryContainer"]["Environment"] == {
-        "SAGEMAKER_MODEL_SERVER_TIMEOUT": "59", "TWINSERVE_THREADS": "4"}
+        "SAGEMAKER_MODEL_SERVER_TIMEOUT": "59",
+        "TWINSERVE_THREADS": "4",
+    }
 
 
 def _execution_policy(template: Template) -> list[dict]:
@@ -234,8 +339,10 @@ def _models_by_variant(template: Template) -> dict[str, dict]:
     """variant name (live and shadow) -> its AWS::SageMaker::Model resource."""
     config = _one(template, "AWS::SageMaker::EndpointConfig")["Properties"]
     models = template.find_resources("AWS::SageMaker::Model")
-    return {v["VariantName"]: models[v["ModelName"]["Fn::GetAtt"][0]]
-            for v in config["ProductionVariants"] + config.get("ShadowProductionVariants", [])}
+    return {
+        v["VariantName"]: models[v["ModelName"]["Fn::GetAtt"][0]]
+        for v in config["ProductionVariants"] + config.get("ShadowProductionVariants", [])
+    }
 
 
 def test_current_version_is_uploaded_to_its_versioned_key_and_kept(tpl):
@@ -248,10 +355,15 @@ def test_current_version_is_uploaded_to_its_versioned_key_and_kept(tpl):
     assert upload["Properties"]["DestinationBucketName"] == {"Ref": bucket}
     assert upload["Properties"]["DestinationBucketKeyPrefix"] == "models/iris/1/"
     assert (upload["Properties"]["Extract"], upload["Properties"]["Prune"], upload["Properties"]["RetainOnDelete"]) == (
-        True, False, True)
+        True,
+        False,
+        True,
+    )
     assert upload["Properties"]["SystemMetadata"] == {"sse": "aws:kms", "sse-kms-key-id": {"Ref": key}}
     model = _one(t, "AWS::SageMaker::Model")
-    assert model["Properties"]["PrimaryContainer"]["ModelDataUrl"] == _in_artifacts_bucket(t, "models/iris/1/model.tar.gz")
+    assert model["Properties"]["PrimaryContainer"]["ModelDataUrl"] == _in_artifacts_bucket(
+        t, "models/iris/1/model.tar.gz"
+    )
     assert upload_id in model["DependsOn"]  # SageMaker reads the archive when it creates the model
     # dev uses S3-managed keys
     dev_upload = _upload(tpl("iris-dev/Serving"))[1]["Properties"]
@@ -262,8 +374,12 @@ def test_execution_role_reads_only_the_served_model_versions(tpl):
     # Exact objects (no wildcard): models/<name>/<version>/model.tar.gz of each version a model serves.
     for case, versions in [("iris-prod/Serving", ["1"]), ("ab-test-dev/Serving", ["1", "2"])]:
         t = tpl(case)
-        reads = [r for s in _execution_policy(t) if s["Action"] == "s3:GetObject"
-                 for r in (s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]])]
+        reads = [
+            r
+            for s in _execution_policy(t)
+            if s["Action"] == "s3:GetObject"
+            for r in (s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]])
+        ]
         assert reads == [_object_arn(t, f"models/iris/{v}/model.tar.gz") for v in versions], case
         assert "assets" not in json.dumps(_execution_policy(t))  # nothing in the CDK bootstrap bucket
 
@@ -276,8 +392,10 @@ def test_ab_test_each_variant_serves_its_own_version(tpl):
     assert upload["Properties"]["DestinationBucketKeyPrefix"] == "models/iris/2/"
     models = _models_by_variant(t)
     url = {name: m["Properties"]["PrimaryContainer"]["ModelDataUrl"] for name, m in models.items()}
-    assert url == {"current": _in_artifacts_bucket(t, "models/iris/1/model.tar.gz"),
-                   "challenger": _in_artifacts_bucket(t, "models/iris/2/model.tar.gz")}
+    assert url == {
+        "current": _in_artifacts_bucket(t, "models/iris/1/model.tar.gz"),
+        "challenger": _in_artifacts_bucket(t, "models/iris/2/model.tar.gz"),
+    }
     assert upload_id in models["challenger"]["DependsOn"]
     assert upload_id not in models["current"].get("DependsOn", [])  # version 1 is already in place
 
@@ -286,8 +404,10 @@ def test_shadow_serves_the_version_it_pins(tpl):
     # examples/aws/shadow.yaml: the live variant pins version 1, the candidate serves model.version 2.
     t = tpl("shadow-staging/Serving")
     url = {name: m["Properties"]["PrimaryContainer"]["ModelDataUrl"] for name, m in _models_by_variant(t).items()}
-    assert url == {"live": _in_artifacts_bucket(t, "models/iris/1/model.tar.gz"),
-                   "candidate": _in_artifacts_bucket(t, "models/iris/2/model.tar.gz")}
+    assert url == {
+        "live": _in_artifacts_bucket(t, "models/iris/1/model.tar.gz"),
+        "candidate": _in_artifacts_bucket(t, "models/iris/2/model.tar.gz"),
+    }
 
 
 def test_execution_role_is_least_privilege(tpl):
@@ -299,7 +419,9 @@ def test_execution_role_is_least_privilege(tpl):
     assert not any(a.startswith("sagemaker:") for a in actions)
     star = [s for s in policy if s["Resource"] == "*"]
     assert {a for s in star for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])} == {
-        "ecr:GetAuthorizationToken", "cloudwatch:PutMetricData"}
+        "ecr:GetAuthorizationToken",
+        "cloudwatch:PutMetricData",
+    }
     ecr = next(s for s in policy if "ecr:BatchGetImage" in s["Action"])
     assert "repository/twinserve/iris-prod" in str(ecr["Resource"])
 
@@ -321,15 +443,24 @@ def test_ab_test_weights_and_two_model_versions(tpl):
 def test_canary_example(tpl):
     config = _one(tpl("canary-prod/Serving"), "AWS::SageMaker::Endpoint")["Properties"]["DeploymentConfig"]
     policy = config["BlueGreenUpdatePolicy"]
-    assert policy["TrafficRoutingConfiguration"] == {"Type": "CANARY", "WaitIntervalInSeconds": 600,
-                                                     "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": 10}}
+    assert policy["TrafficRoutingConfiguration"] == {
+        "Type": "CANARY",
+        "WaitIntervalInSeconds": 600,
+        "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": 10},
+    }
     assert (policy["TerminationWaitInSeconds"], policy["MaximumExecutionTimeoutInSeconds"]) == (300, 7200)
 
 
 def test_linear_example(tpl):
     t = tpl("linear-staging/Serving")
-    routing = _one(t, "AWS::SageMaker::Endpoint")["Properties"]["DeploymentConfig"]["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"]
-    assert routing == {"Type": "LINEAR", "WaitIntervalInSeconds": 300, "LinearStepSize": {"Type": "CAPACITY_PERCENT", "Value": 20}}
+    routing = _one(t, "AWS::SageMaker::Endpoint")["Properties"]["DeploymentConfig"]["BlueGreenUpdatePolicy"][
+        "TrafficRoutingConfiguration"
+    ]
+    assert routing == {
+        "Type": "LINEAR",
+        "WaitIntervalInSeconds": 300,
+        "LinearStepSize": {"Type": "CAPACITY_PERCENT", "Value": 20},
+    }
     variant = _one(t, "AWS::SageMaker::EndpointConfig")["Properties"]["ProductionVariants"][0]
     assert (variant["InitialInstanceCount"], variant["InstanceType"]) == (4, "ml.c5.xlarge")
     assert _alarm(t, "linear-staging-primary-cpu")["Threshold"] == 320  # 80 % x 4 vCPU
@@ -337,7 +468,9 @@ def test_linear_example(tpl):
 
 def test_shadow_example(tpl):
     config = _one(tpl("shadow-staging/Serving"), "AWS::SageMaker::EndpointConfig")["Properties"]
-    assert [(v["VariantName"], v["InitialVariantWeight"]) for v in config["ShadowProductionVariants"]] == [("candidate", 0.25)]
+    assert [(v["VariantName"], v["InitialVariantWeight"]) for v in config["ShadowProductionVariants"]] == [
+        ("candidate", 0.25)
+    ]
     assert config["DataCaptureConfig"]["InitialSamplingPercentage"] == 50
 
 
@@ -348,8 +481,10 @@ def test_serverless_example(tpl):
     assert variant["ServerlessConfig"] == {"MemorySizeInMB": 2048, "MaxConcurrency": 10, "ProvisionedConcurrency": 2}
     assert "InstanceType" not in variant and "KmsKeyId" not in config
     assert "DeploymentConfig" not in _one(t, "AWS::SageMaker::Endpoint")["Properties"]  # no guardrails
-    t.has_resource_properties("AWS::ApplicationAutoScaling::ScalableTarget", {
-        "ScalableDimension": "sagemaker:variant:DesiredProvisionedConcurrency", "MinCapacity": 1, "MaxCapacity": 10})
+    t.has_resource_properties(
+        "AWS::ApplicationAutoScaling::ScalableTarget",
+        {"ScalableDimension": "sagemaker:variant:DesiredProvisionedConcurrency", "MinCapacity": 1, "MaxCapacity": 10},
+    )
     assert not any("cpu" in a["Properties"]["AlarmName"] for a in t.find_resources("AWS::CloudWatch::Alarm").values())
 
 
@@ -362,9 +497,18 @@ def test_async_example(tpl):
     assert "async/output" in str(output["S3OutputPath"]) and "async/failures" in str(output["S3FailurePath"])
     t.resource_count_is("AWS::SNS::Topic", 3)  # alarms + success + error
     t.has_resource_properties("AWS::ApplicationAutoScaling::ScalableTarget", {"MinCapacity": 0, "MaxCapacity": 4})
-    t.has_resource_properties("AWS::ApplicationAutoScaling::ScalingPolicy", {
-        "TargetTrackingScalingPolicyConfiguration": Match.object_like({"CustomizedMetricSpecification": Match.object_like(
-            {"MetricName": "ApproximateBacklogSizePerInstance"})})})
+    t.has_resource_properties(
+        "AWS::ApplicationAutoScaling::ScalingPolicy",
+        {
+            "TargetTrackingScalingPolicyConfiguration": Match.object_like(
+                {
+                    "CustomizedMetricSpecification": Match.object_like(
+                        {"MetricName": "ApproximateBacklogSizePerInstance"}
+                    )
+                }
+            )
+        },
+    )
     t.has_resource_properties("AWS::CloudWatch::Alarm", {"MetricName": "HasBacklogWithoutCapacity"})
 
 
@@ -372,8 +516,15 @@ def test_batch_example(tpl):
     t = tpl("batch-dev/Serving")
     machine = _one(t, "AWS::StepFunctions::StateMachine")["Properties"]
     definition = json.dumps(machine["DefinitionString"])
-    for needle in ("createTransformJob.sync", '\\"BatchStrategy\\":\\"MultiRecord\\"', '\\"MaxPayloadInMB\\":6', '\\"MaxConcurrentTransforms\\":4',
-                   '\\"InstanceCount\\":2', "batch/input/", "batch/output/"):
+    for needle in (
+        "createTransformJob.sync",
+        '\\"BatchStrategy\\":\\"MultiRecord\\"',
+        '\\"MaxPayloadInMB\\":6',
+        '\\"MaxConcurrentTransforms\\":4',
+        '\\"InstanceCount\\":2',
+        "batch/input/",
+        "batch/output/",
+    ):
         assert needle in definition, needle
     assert machine["TracingConfiguration"] == {"Enabled": True}
     assert machine["LoggingConfiguration"]["Level"] == "ALL"
@@ -385,9 +536,15 @@ def test_batch_state_machine_may_grant_the_volume_key_to_sagemaker_only(tpl):
     # CreateTransformJob with a volume key makes SageMaker create a KMS grant in the caller's name
     t = tpl("batch-dev/Serving")
     key_id = next(iter(t.find_resources("AWS::KMS::Key")))
-    statements = [s for p in t.find_resources("AWS::IAM::Policy").values()
-                  for s in p["Properties"]["PolicyDocument"]["Statement"]]
+    statements = [
+        s for p in t.find_resources("AWS::IAM::Policy").values() for s in p["Properties"]["PolicyDocument"]["Statement"]
+    ]
     grants = [s for s in statements if s["Action"] == "kms:CreateGrant"]
-    assert grants == [{"Action": "kms:CreateGrant", "Effect": "Allow",
-                       "Condition": {"Bool": {"kms:GrantIsForAWSResource": "true"}},
-                       "Resource": {"Fn::GetAtt": [key_id, "Arn"]}}]
+    assert grants == [
+        {
+            "Action": "kms:CreateGrant",
+            "Effect": "Allow",
+            "Condition": {"Bool": {"kms:GrantIsForAWSResource": "true"}},
+            "Resource": {"Fn::GetAtt": [key_id, "Arn"]},
+        }
+    ]

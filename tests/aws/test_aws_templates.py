@@ -15,19 +15,23 @@ from syrupy.extensions.json import JSONSnapshotExtension
 # templates by the constructs are listed here too (they are matched by resource, not globally):
 CFN_LINT_IGNORED: dict[str, str] = {}
 CFN_LINT_RESOURCE_IGNORES = {
-    "W3005 on AWS::StepFunctions::StateMachine (BatchTransform)":
-        "aws-cdk-lib's StateMachine adds DependsOn its role although RoleArn already references it; harmless "
-        "and not ours to change (set as resource Metadata cfn-lint.config.ignore_checks by BatchTransform).",
-    "W3005 on the model upload handler's AWS::Lambda::Function (ModelArtifacts)":
-        "aws-cdk-lib's BucketDeployment function depends on its role (and policy) although Role already references "
-        "it; set as resource Metadata by ModelArtifacts.",
-    "W3005 on the promotion pipeline's AWS::CodePipeline::Pipeline (PipelineStack)":
+    "W3005 on AWS::StepFunctions::StateMachine (BatchTransform)": (
+        "aws-cdk-lib's StateMachine adds DependsOn its role although RoleArn already references it; harmless and "
+        "not ours to change (set as resource Metadata cfn-lint.config.ignore_checks by BatchTransform)."
+    ),
+    "W3005 on the model upload handler's AWS::Lambda::Function (ModelArtifacts)": (
+        "aws-cdk-lib's BucketDeployment function depends on its role (and policy) although Role already "
+        "references it; set as resource Metadata by ModelArtifacts."
+    ),
+    "W3005 on the promotion pipeline's AWS::CodePipeline::Pipeline (PipelineStack)": (
         "aws-cdk-lib's Pipeline depends on its role although RoleArn already references it; set as resource "
-        "Metadata by PipelineStack.",
-    "E3703 on the promotion pipeline's AWS::CodePipeline::Pipeline (PipelineStack)":
+        "Metadata by PipelineStack."
+    ),
+    "E3703 on the promotion pipeline's AWS::CodePipeline::Pipeline (PipelineStack)": (
         "a cross-account deploy action's RoleArn is CDK's Fn::Join 'arn:${AWS::Partition}:iam::<account>:role/"
         "cdk-<qualifier>-...', a valid ARN at deploy time that cfn-lint cannot match against the role ARN format; "
-        "set as resource Metadata by PipelineStack.",
+        "set as resource Metadata by PipelineStack."
+    ),
 }
 
 CASES = stack_cases()
@@ -70,7 +74,9 @@ def test_cdk_nag_no_unacknowledged_findings(synth):
     report = synth.validation_report
     violations = [
         f"{v['ruleName']}: {c['constructPath']}"
-        for plugin in report["pluginReports"] for v in plugin["violations"] for c in v["violatingConstructs"]
+        for plugin in report["pluginReports"]
+        for v in plugin["violations"]
+        for c in v["violatingConstructs"]
     ]
     assert violations == []
     assert [p["pluginName"] for p in report["pluginReports"]] == ["AwsSolutions"]

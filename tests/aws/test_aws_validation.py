@@ -36,12 +36,20 @@ def base(sample_model, tmp_path_factory):
 
     app = cdk.App(outdir=str(tmp_path_factory.mktemp("unused")))
     stack = cdk.Stack(app, "Validation")
-    artifacts = ModelArtifacts(stack, "Artifacts", ModelArtifactsProps(model_archive_path=str(sample_model / "model.tar.gz")))
+    artifacts = ModelArtifacts(
+        stack, "Artifacts", ModelArtifactsProps(model_archive_path=str(sample_model / "model.tar.gz"))
+    )
     image = InferenceImage.from_image_uri("123456789012.dkr.ecr.eu-west-1.amazonaws.com/twinserve/iris:1")
     model = SageMakerModel(stack, "Model", SageMakerModelProps(image=image, artifacts=artifacts))
-    vpc_model = SageMakerModel(stack, "VpcModel", SageMakerModelProps(
-        image=image, artifacts=artifacts, vpc=__import__("twinserve.aws", fromlist=["ModelVpcConfig"]).ModelVpcConfig(
-            ["subnet-1"], ["sg-1"])))
+    vpc_model = SageMakerModel(
+        stack,
+        "VpcModel",
+        SageMakerModelProps(
+            image=image,
+            artifacts=artifacts,
+            vpc=__import__("twinserve.aws", fromlist=["ModelVpcConfig"]).ModelVpcConfig(["subnet-1"], ["sg-1"]),
+        ),
+    )
     one = InstanceVariant(name="primary", model=model)
     realtime = SageMakerEndpoint(stack, "Realtime", SageMakerEndpointProps(endpoint_name="rt", variants=[one]))
     counter = itertools.count()
@@ -50,7 +58,15 @@ def base(sample_model, tmp_path_factory):
         pass
 
     b = Base()
-    b.stack, b.artifacts, b.image, b.model, b.vpc_model, b.variant, b.realtime = stack, artifacts, image, model, vpc_model, one, realtime
+    b.stack, b.artifacts, b.image, b.model, b.vpc_model, b.variant, b.realtime = (
+        stack,
+        artifacts,
+        image,
+        model,
+        vpc_model,
+        one,
+        realtime,
+    )
     b.scope = lambda: cdk.Stack(app, f"Case{next(counter)}")
     b.sample_model = sample_model
     return b
@@ -89,8 +105,9 @@ def _artifacts(b, **kw):
 def _scaling(b, endpoint=None, **kw):
     from twinserve.aws import VariantAutoscaling, VariantAutoscalingProps
 
-    return VariantAutoscaling(b.scope(), "S", VariantAutoscalingProps(
-        **{"endpoint": endpoint or b.realtime, "variant_name": "primary", **kw}))
+    return VariantAutoscaling(
+        b.scope(), "S", VariantAutoscalingProps(**{"endpoint": endpoint or b.realtime, "variant_name": "primary", **kw})
+    )
 
 
 def _alarms(b, **kw):
@@ -102,8 +119,11 @@ def _alarms(b, **kw):
 def _budget(b, **kw):
     from twinserve.aws import CostBudget, CostBudgetProps
 
-    return CostBudget(b.scope(), "B", CostBudgetProps(**{"budget_name": "b", "monthly_limit_usd": 10,
-                                                          "emails": ["a@example.com"], **kw}))
+    return CostBudget(
+        b.scope(),
+        "B",
+        CostBudgetProps(**{"budget_name": "b", "monthly_limit_usd": 10, "emails": ["a@example.com"], **kw}),
+    )
 
 
 def _batch(b, **kw):
@@ -141,9 +161,14 @@ def _guarded(b, n_alarms=0, **rollout):
     from aws_cdk import aws_cloudwatch as cloudwatch
 
     endpoint = _endpoint(b, variants=[_instance(b, instance_count=3)], rollout=_rollout(**rollout))
-    endpoint.add_rollback_alarms(*[
-        cloudwatch.Alarm.from_alarm_arn(endpoint, f"Alarm{i}", f"arn:aws:cloudwatch:eu-west-1:123456789012:alarm:a{i}")
-        for i in range(n_alarms)])
+    endpoint.add_rollback_alarms(
+        *[
+            cloudwatch.Alarm.from_alarm_arn(
+                endpoint, f"Alarm{i}", f"arn:aws:cloudwatch:eu-west-1:123456789012:alarm:a{i}"
+            )
+            for i in range(n_alarms)
+        ]
+    )
     return endpoint
 
 
@@ -156,30 +181,58 @@ def _vpc(subnets, groups):
 # (id, build(b), expected fragment of the message: the prop name and the allowed values)
 CASES = [
     # model artifacts
-    ("artifacts-both", lambda b: _artifacts(b, model_archive_path=str(b.sample_model / "model.tar.gz"),
-                                            model_data_url="s3://bucket/m.tar.gz"), "model_archive_path/model_data_url"),
+    (
+        "artifacts-both",
+        lambda b: _artifacts(
+            b, model_archive_path=str(b.sample_model / "model.tar.gz"), model_data_url="s3://bucket/m.tar.gz"
+        ),
+        "model_archive_path/model_data_url",
+    ),
     ("artifacts-neither", lambda b: _artifacts(b), "set exactly one"),
     ("artifacts-not-targz", lambda b: _artifacts(b, model_archive_path=str(b.sample_model / "model")), "model.tar.gz"),
     ("artifacts-missing", lambda b: _artifacts(b, model_archive_path="/nonexistent/model.tar.gz"), "must exist"),
     ("artifacts-bad-s3", lambda b: _artifacts(b, model_data_url="https://x/m.tar.gz"), "model_data_url"),
-    ("artifacts-bad-model-name", lambda b: _artifacts(b, model_data_url="s3://bucket/m.tar.gz", model_name="my_model"),
-     "model_name"),
-    ("artifacts-bad-version", lambda b: _artifacts(b, model_data_url="s3://bucket/m.tar.gz", model_version="1/2"),
-     "model_version"),
+    (
+        "artifacts-bad-model-name",
+        lambda b: _artifacts(b, model_data_url="s3://bucket/m.tar.gz", model_name="my_model"),
+        "model_name",
+    ),
+    (
+        "artifacts-bad-version",
+        lambda b: _artifacts(b, model_data_url="s3://bucket/m.tar.gz", model_version="1/2"),
+        "model_version",
+    ),
     # an s3_uri archive is the current version only: no versioned layout to find another in
-    ("model-other-version-of-s3-uri", lambda b: _model(
-        b, artifacts=_artifacts(b, model_data_url="s3://bucket/m.tar.gz", model_version="2"), model_version="1"),
-     "only '2'"),
+    (
+        "model-other-version-of-s3-uri",
+        lambda b: _model(
+            b, artifacts=_artifacts(b, model_data_url="s3://bucket/m.tar.gz", model_version="2"), model_version="1"
+        ),
+        "only '2'",
+    ),
     # image
     ("repo-name", lambda b: _image_repo(b, repository_name="Bad Name"), "repository_name"),
     ("repo-lifecycle", lambda b: _image_repo(b, max_image_count=0), "max_image_count"),
     ("image-no-dockerfile", lambda b: _image("from_asset", b.scope(), "I", str(b.sample_model)), "Dockerfile"),
     ("image-not-ecr", lambda b: _image("from_image_uri", "docker.io/library/python:3.11"), "Amazon ECR"),
-    ("image-bad-tag", lambda b: _image("from_repository", b.stack.node.find_child("Case0") if False else
-                                        __import__("aws_cdk.aws_ecr", fromlist=["Repository"]).Repository.from_repository_name(
-                                            b.scope(), "Imp", "x"), "bad tag!"), "tag"),
-    ("prebuilt-token-region", lambda b: _image("from_prebuilt", "sklearn", "1.2-1", region=b.stack.region,
-                                               instance_type="ml.m5.large"), "literal region"),
+    (
+        "image-bad-tag",
+        lambda b: _image(
+            "from_repository",
+            b.stack.node.find_child("Case0")
+            if False
+            else __import__("aws_cdk.aws_ecr", fromlist=["Repository"]).Repository.from_repository_name(
+                b.scope(), "Imp", "x"
+            ),
+            "bad tag!",
+        ),
+        "tag",
+    ),
+    (
+        "prebuilt-token-region",
+        lambda b: _image("from_prebuilt", "sklearn", "1.2-1", region=b.stack.region, instance_type="ml.m5.large"),
+        "literal region",
+    ),
     # model
     ("model-env-name", lambda b: _model(b, environment={"1BAD": "x"}), "environment"),
     ("model-vpc-empty", lambda b: _model(b, vpc=_vpc([], ["sg-1"])), "at least one subnet"),
@@ -188,51 +241,136 @@ CASES = [
     ("rollout-canary-step", lambda b: _guarded(b, strategy="canary", step_percent=60), "rollout.step_percent"),
     ("rollout-linear-step", lambda b: _guarded(b, strategy="linear", step_percent=5), "rollout.step_percent"),
     ("rollout-wait", lambda b: _guarded(b, wait_seconds=4000), "rollout.wait_seconds"),
-    ("rollout-termination-wait", lambda b: _guarded(b, termination_wait_seconds=-1), "rollout.termination_wait_seconds"),
-    ("rollout-timeout", lambda b: _guarded(b, max_execution_timeout_seconds=300), "rollout.max_execution_timeout_seconds"),
+    (
+        "rollout-termination-wait",
+        lambda b: _guarded(b, termination_wait_seconds=-1),
+        "rollout.termination_wait_seconds",
+    ),
+    (
+        "rollout-timeout",
+        lambda b: _guarded(b, max_execution_timeout_seconds=300),
+        "rollout.max_execution_timeout_seconds",
+    ),
     ("rollout-too-many-alarms", lambda b: _guarded(b, 11), "at most 10 rollback alarms"),
     # endpoint
     ("endpoint-name", lambda b: _endpoint(b, endpoint_name="bad_name"), "endpoint_name"),
     ("endpoint-no-variant", lambda b: _endpoint(b, variants=[]), "1..10 variants"),
-    ("endpoint-11-variants", lambda b: _endpoint(b, variants=[_instance(b, name=f"v{i}") for i in range(11)]), "1..10 variants"),
+    (
+        "endpoint-11-variants",
+        lambda b: _endpoint(b, variants=[_instance(b, name=f"v{i}") for i in range(11)]),
+        "1..10 variants",
+    ),
     ("endpoint-duplicate-names", lambda b: _endpoint(b, variants=[b.variant, b.variant]), "unique"),
     ("endpoint-shadow-same-name", lambda b: _endpoint(b, shadow=_instance(b, weight=0.5)), "unique"),
     ("endpoint-mixed", lambda b: _endpoint(b, variants=[b.variant, _serverless(b)]), "cannot be mixed"),
-    ("endpoint-two-serverless", lambda b: _endpoint(b, variants=[_serverless(b), _serverless(b, name="sl2")]), "exactly one variant"),
+    (
+        "endpoint-two-serverless",
+        lambda b: _endpoint(b, variants=[_serverless(b), _serverless(b, name="sl2")]),
+        "exactly one variant",
+    ),
     ("serverless-memory", lambda b: _endpoint(b, variants=[_serverless(b, memory_mb=1000)]), "memory_mb"),
-    ("serverless-concurrency", lambda b: _endpoint(b, variants=[_serverless(b, max_concurrency=201)]), "max_concurrency"),
-    ("serverless-provisioned", lambda b: _endpoint(b, variants=[_serverless(b, max_concurrency=5, provisioned_concurrency=6)]), "provisioned_concurrency"),
+    (
+        "serverless-concurrency",
+        lambda b: _endpoint(b, variants=[_serverless(b, max_concurrency=201)]),
+        "max_concurrency",
+    ),
+    (
+        "serverless-provisioned",
+        lambda b: _endpoint(b, variants=[_serverless(b, max_concurrency=5, provisioned_concurrency=6)]),
+        "provisioned_concurrency",
+    ),
     ("serverless-vpc", lambda b: _endpoint(b, variants=[_serverless(b, model=b.vpc_model)]), "neither VPC"),
-    ("serverless-rollout", lambda b: _endpoint(b, variants=[_serverless(b)], rollout=_rollout()), "do not apply to serverless"),
-    ("serverless-data-capture", lambda b: _endpoint(b, variants=[_serverless(b)], data_capture=_capture(b)), "data capture"),
-    ("serverless-async", lambda b: _endpoint(b, variants=[_serverless(b)], async_inference=_async(b)), "not serverless"),
+    (
+        "serverless-rollout",
+        lambda b: _endpoint(b, variants=[_serverless(b)], rollout=_rollout()),
+        "do not apply to serverless",
+    ),
+    (
+        "serverless-data-capture",
+        lambda b: _endpoint(b, variants=[_serverless(b)], data_capture=_capture(b)),
+        "data capture",
+    ),
+    (
+        "serverless-async",
+        lambda b: _endpoint(b, variants=[_serverless(b)], async_inference=_async(b)),
+        "not serverless",
+    ),
     ("instance-type", lambda b: _endpoint(b, variants=[_instance(b, instance_type="m5.large")]), "instance_type"),
     ("instance-count", lambda b: _endpoint(b, variants=[_instance(b, instance_count=0)]), "instance_count"),
-    ("startup-timeout", lambda b: _endpoint(b, variants=[_instance(b, container_startup_timeout_seconds=30)]), "container_startup_timeout_seconds"),
+    (
+        "startup-timeout",
+        lambda b: _endpoint(b, variants=[_instance(b, container_startup_timeout_seconds=30)]),
+        "container_startup_timeout_seconds",
+    ),
     ("negative-weight", lambda b: _endpoint(b, variants=[_instance(b, weight=-1)]), "weight"),
     ("all-weights-zero", lambda b: _endpoint(b, variants=[_instance(b, weight=0)]), "weight > 0"),
-    ("shadow-two-live", lambda b: _endpoint(b, variants=[b.variant, _instance(b, name="b")], shadow=_instance(b, name="s", weight=0.5)), "exactly one live"),
+    (
+        "shadow-two-live",
+        lambda b: _endpoint(b, variants=[b.variant, _instance(b, name="b")], shadow=_instance(b, name="s", weight=0.5)),
+        "exactly one live",
+    ),
     ("shadow-weight", lambda b: _endpoint(b, shadow=_instance(b, name="s", weight=2)), "shadow.weight"),
-    ("shadow-async", lambda b: _endpoint(b, shadow=_instance(b, name="s", weight=0.5), async_inference=_async(b)), "not async"),
-    ("async-concurrency", lambda b: _endpoint(b, async_inference=_async(b, max_concurrent_invocations_per_instance=0)), "max_concurrent_invocations_per_instance"),
+    (
+        "shadow-async",
+        lambda b: _endpoint(b, shadow=_instance(b, name="s", weight=0.5), async_inference=_async(b)),
+        "not async",
+    ),
+    (
+        "async-concurrency",
+        lambda b: _endpoint(b, async_inference=_async(b, max_concurrent_invocations_per_instance=0)),
+        "max_concurrent_invocations_per_instance",
+    ),
     ("capture-sampling", lambda b: _endpoint(b, data_capture=_capture(b, sampling_percent=0)), "sampling_percent"),
-    ("capture-nothing", lambda b: _endpoint(b, data_capture=_capture(b, capture_input=False, capture_output=False)), "capture the input"),
-    ("canary-multi-variant", lambda b: _endpoint(b, variants=[_instance(b, instance_count=3, weight=0.5), _instance(b, name="b", instance_count=3, weight=0.5)],
-                                                 rollout=_rollout(strategy="canary")), "single-variant"),
-    ("canary-instances", lambda b: _endpoint(b, variants=[_instance(b, instance_count=2)], rollout=_rollout(strategy="canary")), "at least 3 instances"),
+    (
+        "capture-nothing",
+        lambda b: _endpoint(b, data_capture=_capture(b, capture_input=False, capture_output=False)),
+        "capture the input",
+    ),
+    (
+        "canary-multi-variant",
+        lambda b: _endpoint(
+            b,
+            variants=[_instance(b, instance_count=3, weight=0.5), _instance(b, name="b", instance_count=3, weight=0.5)],
+            rollout=_rollout(strategy="canary"),
+        ),
+        "single-variant",
+    ),
+    (
+        "canary-instances",
+        lambda b: _endpoint(b, variants=[_instance(b, instance_count=2)], rollout=_rollout(strategy="canary")),
+        "at least 3 instances",
+    ),
     ("linear-instances", lambda b: _endpoint(b, rollout=_rollout(strategy="linear")), "at least 3 instances"),
     ("rolling-instances", lambda b: _endpoint(b, rollout=_rollout(strategy="rolling")), "at least 2 instances"),
     ("metric-unknown-variant", lambda b: b.realtime.metric_invocations("nope"), "variant_name"),
     # autoscaling
-    ("scaling-burstable", lambda b: _scaling(b, endpoint=_endpoint(b, variants=[_instance(b, instance_type="ml.t2.medium")])), "burstable ml.t*"),
+    (
+        "scaling-burstable",
+        lambda b: _scaling(b, endpoint=_endpoint(b, variants=[_instance(b, instance_type="ml.t2.medium")])),
+        "burstable ml.t*",
+    ),
     ("scaling-unknown-variant", lambda b: _scaling(b, variant_name="nope"), "variant_name"),
     ("scaling-min-max", lambda b: _scaling(b, min_capacity=3, max_capacity=2), "max_capacity"),
     ("scaling-min-zero", lambda b: _scaling(b, min_capacity=0), "min_capacity"),
-    ("scaling-provisioned-on-instances", lambda b: _scaling(b, mode="provisioned_concurrency"), "for serverless variants"),
-    ("scaling-serverless-without-provisioned", lambda b: _scaling(b, endpoint=_endpoint(b, variants=[_serverless(b, name="primary")]),
-                                                                  mode="provisioned_concurrency"), "set provisioned_concurrency"),
-    ("scaling-serverless-instances-mode", lambda b: _scaling(b, endpoint=_endpoint(b, variants=[_serverless(b, name="primary", provisioned_concurrency=1)])),
-     "scales itself"),
+    (
+        "scaling-provisioned-on-instances",
+        lambda b: _scaling(b, mode="provisioned_concurrency"),
+        "for serverless variants",
+    ),
+    (
+        "scaling-serverless-without-provisioned",
+        lambda b: _scaling(
+            b, endpoint=_endpoint(b, variants=[_serverless(b, name="primary")]), mode="provisioned_concurrency"
+        ),
+        "set provisioned_concurrency",
+    ),
+    (
+        "scaling-serverless-instances-mode",
+        lambda b: _scaling(
+            b, endpoint=_endpoint(b, variants=[_serverless(b, name="primary", provisioned_concurrency=1)])
+        ),
+        "scales itself",
+    ),
     ("scaling-backlog-not-async", lambda b: _scaling(b, mode="async_backlog", min_capacity=0), "asynchronous endpoint"),
     # alarms
     ("alarm-threshold", lambda b: _alarms(b, errors_5xx=0), "errors_5xx"),
@@ -284,7 +422,11 @@ def test_valid_props_build(base):
     """The constraints are not over-eager: the edge values that are allowed do build."""
     _endpoint(base, variants=[_serverless(base, memory_mb=6144, max_concurrency=200, provisioned_concurrency=200)])
     _endpoint(base, variants=[_instance(base, instance_count=3)], rollout=_rollout(strategy="canary", step_percent=50))
-    _endpoint(base, variants=[_instance(base, instance_count=2)], rollout=_rollout(strategy="rolling", max_execution_timeout_seconds=28800))
+    _endpoint(
+        base,
+        variants=[_instance(base, instance_count=2)],
+        rollout=_rollout(strategy="rolling", max_execution_timeout_seconds=28800),
+    )
     _endpoint(base, shadow=_instance(base, name="s", weight=1.0), data_capture=_capture(base, sampling_percent=100))
     _budget(base, notify_at_percent=[10, 20, 30, 40])
     _batch(base, max_payload_mb=25, max_concurrent_transforms=4)
@@ -301,7 +443,9 @@ def test_batch_sets_no_volume_key_on_instance_storage_types(base):
     import aws_cdk as cdk
     from aws_cdk import aws_kms as kms
 
-    key = kms.Key.from_key_arn(base.scope(), "K", "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab")
+    key = kms.Key.from_key_arn(
+        base.scope(), "K", "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    )
 
     def definition(instance_type: str) -> str:
         batch = _batch(base, instance_type=instance_type, encryption_key=key)
@@ -318,7 +462,8 @@ def test_batch_sets_no_volume_key_on_instance_storage_types(base):
 
 def _spec(**env) -> dict:
     raw = {
-        "name": "t", "model": {"name": "m", "version": "1", "artifact": {"path": "model"}},
+        "name": "t",
+        "model": {"name": "m", "version": "1", "artifact": {"path": "model"}},
         "container": {"image_uri": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/t:1"},
         "defaults": {"targets": ["aws"], "alarms": {"emails": ["a@example.com"]}},
         "environments": {"dev": env},
@@ -333,39 +478,124 @@ def _issues(raw: dict) -> dict[str, str]:
 
 
 SPEC_CASES = [
-    ("serverless-vpc", {"serving": {"endpoint_type": "serverless"},
-                        "aws": {"vpc": {"subnet_ids": ["subnet-1"], "security_group_ids": ["sg-1"]}}},
-     "environments.dev.aws.vpc", "VPC"),
-    ("serverless-isolation", {"serving": {"endpoint_type": "serverless"}, "aws": {"network_isolation": True}},
-     "environments.dev.aws.network_isolation", "network isolation"),
-    ("serverless-capture", {"serving": {"endpoint_type": "serverless"}, "aws": {"data_capture": {"enabled": True}}},
-     "environments.dev.aws.data_capture.enabled", "data capture"),
-    ("serverless-two-variants", {"serving": {"endpoint_type": "serverless", "variants": [
-        {"name": "a", "weight": 50}, {"name": "b", "weight": 50}]}}, "environments.dev.serving.variants", "exactly one variant"),
-    ("serverless-canary", {"serving": {"endpoint_type": "serverless"}, "rollout": {"strategy": "canary"}},
-     "environments.dev.rollout.strategy", "not available for serverless"),
-    ("serverless-provisioned", {"serving": {"endpoint_type": "serverless", "serverless": {"max_concurrency": 2, "provisioned_concurrency": 3}}},
-     "environments.dev.serving.serverless.provisioned_concurrency", "must not exceed"),
-    ("canary-instances", {"rollout": {"strategy": "canary"}}, "defaults.compute.instance_count", "at least 3 instances"),  # the default (1) is what breaks
-    ("rolling-instances", {"rollout": {"strategy": "rolling"}}, "defaults.compute.instance_count", "at least 2 instances"),
-    ("canary-multi-variant", {"compute": {"instance_count": 3}, "rollout": {"strategy": "canary"},
-                              "serving": {"variants": [{"name": "a", "weight": 50}, {"name": "b", "weight": 50}]}},
-     "environments.dev.rollout.strategy", "single-variant"),
-    ("linear-step", {"compute": {"instance_count": 3}, "rollout": {"strategy": "linear", "step_percent": 60}},
-     "environments.dev.rollout.step_percent", "10..50"),
-    ("burstable-autoscaling", {"compute": {"aws_instance_type": "ml.t3.medium"}, "scaling": {"enabled": True}},
-     "environments.dev.compute.aws_instance_type", "burstable"),
-    ("shadow-two-live", {"serving": {"variants": [{"name": "a", "weight": 50}, {"name": "b", "weight": 50}],
-                                     "shadow": {"name": "s", "sample_percent": 10}}},
-     "environments.dev.serving.variants", "exactly one live variant"),
-    ("weights", {"serving": {"variants": [{"name": "a", "weight": 50}, {"name": "b", "weight": 30}]}},
-     "environments.dev.serving.variants", "sum to 100"),
-    ("batch-payload", {"serving": {"batch": {"enabled": True, "max_payload_mb": 60, "max_concurrent_transforms": 2}}},
-     "environments.dev.serving.batch.max_payload_mb", "<= 100"),
-    ("budget-thresholds", {"budget": {"monthly_limit_usd": 10, "notify_at_percent": [10, 20, 30, 40, 50]}},
-     "environments.dev.budget.notify_at_percent", "at most 4"),
-    ("budget-emails", {"budget": {"monthly_limit_usd": 10}, "alarms": {"emails": [f"a{i}@example.com" for i in range(11)]}},
-     "environments.dev.alarms.emails", "at most 10"),
+    (
+        "serverless-vpc",
+        {
+            "serving": {"endpoint_type": "serverless"},
+            "aws": {"vpc": {"subnet_ids": ["subnet-1"], "security_group_ids": ["sg-1"]}},
+        },
+        "environments.dev.aws.vpc",
+        "VPC",
+    ),
+    (
+        "serverless-isolation",
+        {"serving": {"endpoint_type": "serverless"}, "aws": {"network_isolation": True}},
+        "environments.dev.aws.network_isolation",
+        "network isolation",
+    ),
+    (
+        "serverless-capture",
+        {"serving": {"endpoint_type": "serverless"}, "aws": {"data_capture": {"enabled": True}}},
+        "environments.dev.aws.data_capture.enabled",
+        "data capture",
+    ),
+    (
+        "serverless-two-variants",
+        {
+            "serving": {
+                "endpoint_type": "serverless",
+                "variants": [{"name": "a", "weight": 50}, {"name": "b", "weight": 50}],
+            }
+        },
+        "environments.dev.serving.variants",
+        "exactly one variant",
+    ),
+    (
+        "serverless-canary",
+        {"serving": {"endpoint_type": "serverless"}, "rollout": {"strategy": "canary"}},
+        "environments.dev.rollout.strategy",
+        "not available for serverless",
+    ),
+    (
+        "serverless-provisioned",
+        {
+            "serving": {
+                "endpoint_type": "serverless",
+                "serverless": {"max_concurrency": 2, "provisioned_concurrency": 3},
+            }
+        },
+        "environments.dev.serving.serverless.provisioned_concurrency",
+        "must not exceed",
+    ),
+    (
+        "canary-instances",
+        {"rollout": {"strategy": "canary"}},
+        "defaults.compute.instance_count",
+        "at least 3 instances",
+    ),  # the default (1) is what breaks
+    (
+        "rolling-instances",
+        {"rollout": {"strategy": "rolling"}},
+        "defaults.compute.instance_count",
+        "at least 2 instances",
+    ),
+    (
+        "canary-multi-variant",
+        {
+            "compute": {"instance_count": 3},
+            "rollout": {"strategy": "canary"},
+            "serving": {"variants": [{"name": "a", "weight": 50}, {"name": "b", "weight": 50}]},
+        },
+        "environments.dev.rollout.strategy",
+        "single-variant",
+    ),
+    (
+        "linear-step",
+        {"compute": {"instance_count": 3}, "rollout": {"strategy": "linear", "step_percent": 60}},
+        "environments.dev.rollout.step_percent",
+        "10..50",
+    ),
+    (
+        "burstable-autoscaling",
+        {"compute": {"aws_instance_type": "ml.t3.medium"}, "scaling": {"enabled": True}},
+        "environments.dev.compute.aws_instance_type",
+        "burstable",
+    ),
+    (
+        "shadow-two-live",
+        {
+            "serving": {
+                "variants": [{"name": "a", "weight": 50}, {"name": "b", "weight": 50}],
+                "shadow": {"name": "s", "sample_percent": 10},
+            }
+        },
+        "environments.dev.serving.variants",
+        "exactly one live variant",
+    ),
+    (
+        "weights",
+        {"serving": {"variants": [{"name": "a", "weight": 50}, {"name": "b", "weight": 30}]}},
+        "environments.dev.serving.variants",
+        "sum to 100",
+    ),
+    (
+        "batch-payload",
+        {"serving": {"batch": {"enabled": True, "max_payload_mb": 60, "max_concurrent_transforms": 2}}},
+        "environments.dev.serving.batch.max_payload_mb",
+        "<= 100",
+    ),
+    (
+        "budget-thresholds",
+        {"budget": {"monthly_limit_usd": 10, "notify_at_percent": [10, 20, 30, 40, 50]}},
+        "environments.dev.budget.notify_at_percent",
+        "at most 4",
+    ),
+    (
+        "budget-emails",
+        {"budget": {"monthly_limit_usd": 10}, "alarms": {"emails": [f"a{i}@example.com" for i in range(11)]}},
+        "environments.dev.alarms.emails",
+        "at most 10",
+    ),
 ]
 
 
@@ -411,6 +641,8 @@ def test_prebuilt_framework_image_resolves_offline_with_the_sagemaker_sdk():
     from twinserve.aws import InferenceImage
 
     image = InferenceImage.from_prebuilt("sklearn", "1.2-1", region="eu-west-1", instance_type="ml.m5.large")
-    assert re.fullmatch(r"\d{12}\.dkr\.ecr\.eu-west-1\.amazonaws\.com/sagemaker-scikit-learn:1\.2-1-cpu-py3", image.image_uri)
+    assert re.fullmatch(
+        r"\d{12}\.dkr\.ecr\.eu-west-1\.amazonaws\.com/sagemaker-scikit-learn:1\.2-1-cpu-py3", image.image_uri
+    )
     with pytest.raises(ValueError, match=r"from_prebuilt\.framework: .*\(got 'no-such-framework'\)"):
         InferenceImage.from_prebuilt("no-such-framework", "1", region="eu-west-1", instance_type="ml.m5.large")

@@ -37,11 +37,21 @@ def test_only_specs_with_a_pipeline_section_get_a_pipeline_stack(synth):
 
 
 def test_stages_promote_dev_then_staging_then_prod(stages):
-    assert list(stages) == ["Source", "Build", "UpdatePipeline", "Assets",
-                            "pipeline-dev", "pipeline-staging", "pipeline-prod"]
+    assert list(stages) == [
+        "Source",
+        "Build",
+        "UpdatePipeline",
+        "Assets",
+        "pipeline-dev",
+        "pipeline-staging",
+        "pipeline-prod",
+    ]
     for env in ENVIRONMENTS:  # Registry before Serving in every environment
-        deploys = [a["Name"] for a in sorted(stages[f"pipeline-{env}"], key=lambda a: a["RunOrder"])
-                   if a["ActionTypeId"]["Provider"] == "CloudFormation"]
+        deploys = [
+            a["Name"]
+            for a in sorted(stages[f"pipeline-{env}"], key=lambda a: a["RunOrder"])
+            if a["ActionTypeId"]["Provider"] == "CloudFormation"
+        ]
         assert deploys == ["Registry.Prepare", "Registry.Deploy", "Serving.Prepare", "Serving.Deploy"]
 
 
@@ -69,7 +79,9 @@ def test_each_environment_is_smoke_tested_after_its_deployment_with_the_endpoint
         namespace = serving["Namespace"]
         assert variables["ENDPOINT_NAME"] == f"#{{{namespace}.EndpointName}}"
         assert variables["SMOKE_TEST_ROLE_ARN"] == f"#{{{namespace}.SmokeTestRoleArn}}"
-        commands = json.loads(_project(template, smoke)["Properties"]["Source"]["BuildSpec"])["phases"]["build"]["commands"]
+        commands = json.loads(_project(template, smoke)["Properties"]["Source"]["BuildSpec"])["phases"]["build"][
+            "commands"
+        ]
         invoke = next(c for c in commands if "invoke-endpoint" in c)
         assert "aws sagemaker-runtime invoke-endpoint" in invoke and '--endpoint-name "$ENDPOINT_NAME"' in invoke
         assert """--body '{"instances": [[5.1, 3.5, 1.4, 0.2]]}'""" in invoke
@@ -81,11 +93,18 @@ def test_the_source_is_the_specs_connection_repository_and_branch(stages):
 
     source = load_spec(EXAMPLE).pipeline.source
     (action,) = stages["Source"]
-    assert action["ActionTypeId"] == {"Category": "Source", "Owner": "AWS", "Provider": "CodeStarSourceConnection",
-                                      "Version": "1"}
+    assert action["ActionTypeId"] == {
+        "Category": "Source",
+        "Owner": "AWS",
+        "Provider": "CodeStarSourceConnection",
+        "Version": "1",
+    }
     config = action["Configuration"]
     assert (config["ConnectionArn"], config["FullRepositoryId"], config["BranchName"]) == (
-        source.connection_arn, source.repository, source.branch)
+        source.connection_arn,
+        source.repository,
+        source.branch,
+    )
 
 
 def test_synth_runs_the_projects_setup_then_cdk_synth_of_this_spec_with_nag(template, stages):
@@ -103,29 +122,41 @@ def test_synth_runs_the_projects_setup_then_cdk_synth_of_this_spec_with_nag(temp
 def test_stages_in_other_accounts_get_cross_account_keys_and_a_smoke_test_role_trusting_the_pipeline(synth, template):
     kinds = [r["Type"] for r in template["Resources"].values()]
     assert "AWS::KMS::Key" in kinds  # cross_account_keys: the artifact bucket is readable from dev/staging/prod
-    for env, account in zip(ENVIRONMENTS, ["111111111111", "222222222222", "333333333333"]):
+    for env, account in zip(ENVIRONMENTS, ["111111111111", "222222222222", "333333333333"], strict=True):
         serving = synth.template(f"pipeline-{env}/Serving")
-        (role,) = [r for r in serving["Resources"].values()
-                   if r["Type"] == "AWS::IAM::Role" and r["Properties"].get("RoleName") == f"twinserve-pipeline-{env}-smoke-test"]
+        (role,) = [
+            r
+            for r in serving["Resources"].values()
+            if r["Type"] == "AWS::IAM::Role"
+            and r["Properties"].get("RoleName") == f"twinserve-pipeline-{env}-smoke-test"
+        ]
         (trust,) = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
-        assert trust["Condition"] == {"ArnEquals": {
-            "aws:PrincipalArn": "arn:aws:iam::123456789012:role/twinserve-pipeline-pipeline-smoke-test"}}
-        assert serving["Outputs"]["SmokeTestRoleArn"] and serving["Outputs"]["EndpointName"]["Value"] == f"pipeline-{env}"
+        assert trust["Condition"] == {
+            "ArnEquals": {"aws:PrincipalArn": "arn:aws:iam::123456789012:role/twinserve-pipeline-pipeline-smoke-test"}
+        }
+        assert (
+            serving["Outputs"]["SmokeTestRoleArn"] and serving["Outputs"]["EndpointName"]["Value"] == f"pipeline-{env}"
+        )
         assert synth.pipelines[PIPELINE].stages[env].serving.account == account
 
 
 def test_the_pipeline_deploys_the_same_stacks_as_cdk_deploy(synth):
     """Its stages are the app's top-level stages again: same stack names, same templates but for the
     model upload's ownership tag, which aws-cdk-lib derives from the construct path."""
+
     def comparable(template: dict) -> str:
-        return re.sub(r"aws-cdk:cr-owned:([^\"]*):[0-9a-f]{8}", r"aws-cdk:cr-owned:\1:<path-hash>", json.dumps(template))
+        return re.sub(
+            r"aws-cdk:cr-owned:([^\"]*):[0-9a-f]{8}", r"aws-cdk:cr-owned:\1:<path-hash>", json.dumps(template)
+        )
 
     for env in ENVIRONMENTS:
         nested, top = synth.pipelines[PIPELINE].stages[env], synth.stages[f"pipeline-{env}"]
         for kind in ("registry", "serving"):
             a, b = getattr(nested, kind), getattr(top, kind)
             assert a.stack_name == b.stack_name == f"pipeline-{env}-{kind.capitalize()}"
-            nested_template = json.loads((synth.outdir / nested.artifact_id / f"{a.artifact_id}.template.json").read_text())
+            nested_template = json.loads(
+                (synth.outdir / nested.artifact_id / f"{a.artifact_id}.template.json").read_text()
+            )
             assert comparable(nested_template) == comparable(synth.template(f"pipeline-{env}/{kind.capitalize()}"))
 
 

@@ -47,8 +47,15 @@ def endpoint_groups(plan: list[dict]) -> list[dict]:
         deployments = [r for r in kids if r["type"] == ML + "OnlineDeployment"]
         (traffic,) = [r for r in kids if r["type"] == "azure-native:resources:Deployment"]
         (template_resource,) = traffic["inputs"]["properties"]["template"]["resources"]
-        groups.append({"component": component, "endpoint": endpoint, "deployments": deployments,
-                       "traffic": traffic, "template": template_resource})
+        groups.append(
+            {
+                "component": component,
+                "endpoint": endpoint,
+                "deployments": deployments,
+                "traffic": traffic,
+                "template": template_resource,
+            }
+        )
     return groups
 
 

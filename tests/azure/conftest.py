@@ -29,8 +29,16 @@ def sample_model() -> Path:
     """The sample model folder the specs point at, built once if missing."""
     model_dir = SAMPLE_MODEL / "model"
     if not (model_dir / "model.onnx").is_file():
-        subprocess.run([sys.executable, str(REPO / "model_containers" / "sample_model" / "build_sample_model.py"),
-                        "--out", str(SAMPLE_MODEL)], check=True, cwd=REPO)
+        subprocess.run(
+            [
+                sys.executable,
+                str(REPO / "model_containers" / "sample_model" / "build_sample_model.py"),
+                "--out",
+                str(SAMPLE_MODEL),
+            ],
+            check=True,
+            cwd=REPO,
+        )
     return model_dir
 
 
@@ -45,8 +53,10 @@ def plan(sample_model):
             cwd = os.getcwd()
             os.chdir(REPO)  # asset paths are recorded relative to the project root, as in synth
             try:
-                _PLANS[key] = [r.as_dict() for r in plan_azure_environment(
-                    project, env_name, spec_path, config_overrides=FIXED_CONFIG)]
+                _PLANS[key] = [
+                    r.as_dict()
+                    for r in plan_azure_environment(project, env_name, spec_path, config_overrides=FIXED_CONFIG)
+                ]
             finally:
                 os.chdir(cwd)
         return _PLANS[key]

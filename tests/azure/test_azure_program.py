@@ -28,7 +28,8 @@ from twinserve.spec import load_spec
 
 ENVS = ("dev", "staging", "prod")
 CASES = [(DEPLOY_SPEC, env) for env in ENVS] + [
-    (path, env) for path in EXAMPLES for env in load_spec(path).environments]
+    (path, env) for path in EXAMPLES for env in load_spec(path).environments
+]
 
 
 def case_id(case) -> str:
@@ -53,14 +54,27 @@ def test_every_environment_holds_the_whole_serving_stack(plan, env):
     planned = plan(DEPLOY_SPEC, env)
     types = {r["type"] for r in planned}
     for required in [
-        "azure-native:resources:ResourceGroup", ML + "Workspace", "azure-native:storage:StorageAccount",
-        "azure-native:keyvault:Vault", "azure-native:applicationinsights:Component",
-        "azure-native:operationalinsights:Workspace", "azure-native:containerregistry:Registry",
-        "azure-native:containerservice:ManagedCluster", "azure-native:kubernetesconfiguration:Extension",
-        ML + "Compute", ML + "ModelVersion", ML + "EnvironmentVersion", ML + "OnlineEndpoint",
-        ML + "OnlineDeployment", ML + "BatchEndpoint", ML + "BatchDeployment",
-        "azure-native:monitor:MetricAlert", "azure-native:monitor:ActionGroup", "azure-native:consumption:Budget",
-        "azure-native:authorization:RoleAssignment", "azure-native:monitor:DiagnosticSetting",
+        "azure-native:resources:ResourceGroup",
+        ML + "Workspace",
+        "azure-native:storage:StorageAccount",
+        "azure-native:keyvault:Vault",
+        "azure-native:applicationinsights:Component",
+        "azure-native:operationalinsights:Workspace",
+        "azure-native:containerregistry:Registry",
+        "azure-native:containerservice:ManagedCluster",
+        "azure-native:kubernetesconfiguration:Extension",
+        ML + "Compute",
+        ML + "ModelVersion",
+        ML + "EnvironmentVersion",
+        ML + "OnlineEndpoint",
+        ML + "OnlineDeployment",
+        ML + "BatchEndpoint",
+        ML + "BatchDeployment",
+        "azure-native:monitor:MetricAlert",
+        "azure-native:monitor:ActionGroup",
+        "azure-native:consumption:Budget",
+        "azure-native:authorization:RoleAssignment",
+        "azure-native:monitor:DiagnosticSetting",
     ]:
         assert required in types, f"{env}: no {required}"
     kinds = {g["deployments"][0]["inputs"]["properties"]["endpointComputeType"] for g in endpoint_groups(planned)}
@@ -123,8 +137,10 @@ def test_traffic_names_only_existing_deployments_and_sums_to_100(plan, case):
 
 def test_mirror_traffic_goes_to_the_shadow_on_the_managed_endpoint_only(plan):
     planned = plan(DEPLOY_SPEC, "staging")  # staging mirrors 20 % to "candidate"
-    groups = {g["endpoint"]["inputs"]["properties"].get("compute") is None and "managed" or "k8s": g
-              for g in endpoint_groups(planned)}
+    groups = {
+        g["endpoint"]["inputs"]["properties"].get("compute") is None and "managed" or "k8s": g
+        for g in endpoint_groups(planned)
+    }
     managed, k8s = groups["managed"], groups["k8s"]
     assert managed["template"]["properties"]["mirrorTraffic"] == {"candidate": 20}
     assert managed["template"]["properties"]["traffic"]["candidate"] == 0
@@ -168,16 +184,22 @@ def test_image_context_is_uploaded_file_by_file_and_built_by_azure_ml(plan):
     blobs = [r for r in of_type(planned, "azure-native:storage:Blob") if "-image-context-" in r["name"]]
     prefix = f"images/iris-serving/{version}/"
     assert sorted(b["inputs"]["blobName"] for b in blobs) == sorted(
-        prefix + f.relative_to(context).as_posix() for f in files)
+        prefix + f.relative_to(context).as_posix() for f in files
+    )
     assert {b["name"] for b in blobs} <= set(env["depends_on"])
     assert "Dockerfile" in {f.name for f in files} and not any("__pycache__" in str(f) for f in files)
     build = env["inputs"]["properties"]["build"]
-    assert build == {"contextUri": f"azureml://datastores/twinserveassets/paths/{prefix}", "dockerfilePath": "Dockerfile"}
+    assert build == {
+        "contextUri": f"azureml://datastores/twinserveassets/paths/{prefix}",
+        "dockerfilePath": "Dockerfile",
+    }
     # The batch environment is built by Azure ML from the same uploaded context, with its own Dockerfile.
     batch = batch_ml_environment(planned)
     assert batch["inputs"]["name"] == "iris-batch" and batch["inputs"]["version"] == version
     assert batch["inputs"]["properties"]["build"] == {
-        "contextUri": f"azureml://datastores/twinserveassets/paths/{prefix}", "dockerfilePath": "Dockerfile.azureml-batch"}
+        "contextUri": f"azureml://datastores/twinserveassets/paths/{prefix}",
+        "dockerfilePath": "Dockerfile.azureml-batch",
+    }
     assert {b["name"] for b in blobs} <= set(batch["depends_on"])
     assert {"Dockerfile.azureml-batch", "requirements-azureml-batch.txt"} <= {f.name for f in files}
 
@@ -209,8 +231,10 @@ def test_batch_deployment_runs_the_batch_environment_and_online_deployments_the_
 def test_endpoint_identity_can_pull_the_image_and_read_the_model(plan, env):
     planned = plan(DEPLOY_SPEC, env)
     identity = one(planned, "azure-native:managedidentity:UserAssignedIdentity")
-    roles = {r["inputs"]["roleDefinitionId"].rsplit("/", 1)[-1]: r for r in
-             of_type(planned, "azure-native:authorization:RoleAssignment")}
+    roles = {
+        r["inputs"]["roleDefinitionId"].rsplit("/", 1)[-1]: r
+        for r in of_type(planned, "azure-native:authorization:RoleAssignment")
+    }
     acr_pull = roles["7f951dda-4ed3-4680-a7ca-43fe172d538d"]
     assert acr_pull["inputs"]["scope"] == f"{one(planned, 'azure-native:containerregistry:Registry')['name']}-id"
     assert acr_pull["inputs"]["principalId"] == "00000000-0000-0000-0000-00000000a001"
@@ -241,8 +265,13 @@ def test_secure_defaults(plan, env):
 
 def test_prod_protects_model_artifacts_and_images(plan):
     prod = plan(DEPLOY_SPEC, "prod")
-    kept = ["azure-native:resources:ResourceGroup", "azure-native:storage:StorageAccount",
-            "azure-native:storage:BlobContainer", "azure-native:containerregistry:Registry", ML + "ModelVersion"]
+    kept = [
+        "azure-native:resources:ResourceGroup",
+        "azure-native:storage:StorageAccount",
+        "azure-native:storage:BlobContainer",
+        "azure-native:containerregistry:Registry",
+        ML + "ModelVersion",
+    ]
     for typ in kept:
         for r in of_type(prod, typ):
             assert r["options"].get("protect") is True and r["options"].get("retain_on_delete") is True, r["name"]
@@ -277,8 +306,11 @@ def test_autoscale_of_managed_deployments_follows_the_spec(plan, env):
     spec_env = load_spec(DEPLOY_SPEC).environment(env)
     scaling = spec_env.scaling
     settings = of_type(planned, "azure-native:monitor:AutoscaleSetting")
-    managed = {d["inputs"]["deploymentName"]: d for d in of_type(planned, ML + "OnlineDeployment")
-               if d["inputs"]["properties"]["endpointComputeType"] == "Managed"}
+    managed = {
+        d["inputs"]["deploymentName"]: d
+        for d in of_type(planned, ML + "OnlineDeployment")
+        if d["inputs"]["properties"]["endpointComputeType"] == "Managed"
+    }
     live = {v.name for v in spec_env.serving.variants}
     # The live variants autoscale on both clouds; a shadow keeps its instance count on both (SageMaker
     # scales production variants only), so Azure does not scale it either.
@@ -288,15 +320,21 @@ def test_autoscale_of_managed_deployments_follows_the_spec(plan, env):
         assert profile["capacity"]["minimum"] == str(scaling.min_instances)
         assert profile["capacity"]["maximum"] == str(scaling.max_instances)
         assert profile["capacity"]["default"] == str(spec_env.compute.instance_count)
-        rules = {(r["metricTrigger"]["metricName"], r["scaleAction"]["direction"]): r["metricTrigger"]["threshold"]
-                 for r in profile["rules"]}
-        assert rules == {("CpuUtilizationPercentage", "Increase"): scaling.cpu_scale_out_percent,
-                         ("RequestLatency", "Increase"): scaling.latency_scale_out_ms,
-                         ("CpuUtilizationPercentage", "Decrease"): scaling.cpu_scale_in_percent}
+        rules = {
+            (r["metricTrigger"]["metricName"], r["scaleAction"]["direction"]): r["metricTrigger"]["threshold"]
+            for r in profile["rules"]
+        }
+        assert rules == {
+            ("CpuUtilizationPercentage", "Increase"): scaling.cpu_scale_out_percent,
+            ("RequestLatency", "Increase"): scaling.latency_scale_out_ms,
+            ("CpuUtilizationPercentage", "Decrease"): scaling.cpu_scale_in_percent,
+        }
         # the spec's cooldowns reach Azure as written (a rule rejects what Azure cannot take)
         cooldowns = {r["scaleAction"]["direction"]: r["scaleAction"]["cooldown"] for r in profile["rules"]}
-        assert cooldowns == {"Increase": iso_duration(scaling.scale_out_cooldown_seconds),
-                             "Decrease": iso_duration(scaling.scale_in_cooldown_seconds)}
+        assert cooldowns == {
+            "Increase": iso_duration(scaling.scale_out_cooldown_seconds),
+            "Decrease": iso_duration(scaling.scale_in_cooldown_seconds),
+        }
     for name, d in managed.items():  # the autoscaler owns a live deployment's instance count from then on
         assert d["options"].get("ignore_changes") == (["sku.capacity"] if name in live else None)
     assert settings, "every environment of the sample spec autoscales"
@@ -331,16 +369,21 @@ def test_instance_counts_and_types_follow_the_spec(plan, env):
     for d in of_type(plan(DEPLOY_SPEC, env), ML + "OnlineDeployment"):
         assert d["inputs"]["sku"]["capacity"] == spec_env.compute.instance_count
         props = d["inputs"]["properties"]
-        expected = spec_env.compute.azure_instance_type if props["endpointComputeType"] == "Managed" else "defaultinstancetype"
+        expected = (
+            spec_env.compute.azure_instance_type if props["endpointComputeType"] == "Managed" else "defaultinstancetype"
+        )
         assert props["instanceType"] == expected
         assert props["requestSettings"]["requestTimeout"] == f"PT{spec_env.serving.request_timeout_seconds}S"
         # the container answers its own 504 one second before Azure ML's timeout, with as many
         # predicting threads as Azure ML sends concurrent requests
-        assert props["requestSettings"]["maxConcurrentRequestsPerInstance"] == \
-            spec_env.serving.max_concurrent_requests_per_instance
+        assert (
+            props["requestSettings"]["maxConcurrentRequestsPerInstance"]
+            == spec_env.serving.max_concurrent_requests_per_instance
+        )
         assert props["environmentVariables"] == {
             "SCORING_TIMEOUT_MS": str((spec_env.serving.request_timeout_seconds - 1) * 1000),
-            "TWINSERVE_THREADS": str(spec_env.serving.max_concurrent_requests_per_instance)}
+            "TWINSERVE_THREADS": str(spec_env.serving.max_concurrent_requests_per_instance),
+        }
 
 
 def test_batch_example_maps_the_batch_settings(plan):
@@ -398,15 +441,26 @@ def _plan_spec(raw: dict, spec_dir, env: str = "dev") -> list[dict]:
     from twinserve.spec import parse_spec
 
     spec = parse_spec(raw)
-    return [r.as_dict() for r in plan_program(
-        lambda: build_environment(spec, env, location="westeurope", spec_dir=spec_dir, budget_start_date="2026-11-01"),
-        project="twinserve", stack=env)]
+    return [
+        r.as_dict()
+        for r in plan_program(
+            lambda: build_environment(
+                spec, env, location="westeurope", spec_dir=spec_dir, budget_start_date="2026-11-01"
+            ),
+            project="twinserve",
+            stack=env,
+        )
+    ]
 
 
 def _raw(**container) -> dict:
-    return {"name": "iris", "model": {"name": "iris", "version": "1", "artifact": {"path": "build/sample-model/model"}},
-            "container": container, "defaults": {"targets": ["azure"], "alarms": {"emails": ["a@example.com"]}},
-            "environments": {"dev": {}}}
+    return {
+        "name": "iris",
+        "model": {"name": "iris", "version": "1", "artifact": {"path": "build/sample-model/model"}},
+        "container": container,
+        "defaults": {"targets": ["azure"], "alarms": {"emails": ["a@example.com"]}},
+        "environments": {"dev": {}},
+    }
 
 
 def test_prebuilt_image_is_used_as_is(plan, sample_model):
@@ -420,7 +474,10 @@ def test_prebuilt_image_is_used_as_is(plan, sample_model):
 
 
 def test_prebuilt_batch_image_gets_its_own_environment(plan, sample_model):
-    image, batch_image = "myregistry.azurecr.io/twinserve-serving:1.4.0", "myregistry.azurecr.io/twinserve-azureml-batch:1.4.0"
+    image, batch_image = (
+        "myregistry.azurecr.io/twinserve-serving:1.4.0",
+        "myregistry.azurecr.io/twinserve-azureml-batch:1.4.0",
+    )
     planned = _plan_spec(_raw(image_uri=image, azure_batch_image_uri=batch_image), REPO)
     serving, batch = serving_ml_environment(planned), batch_ml_environment(planned)
     assert serving["inputs"]["properties"]["image"] == image

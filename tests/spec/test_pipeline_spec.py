@@ -53,11 +53,14 @@ def test_legacy_codestar_connection_arn_is_accepted(raw):
     parse_spec(raw, file="spec.yaml")
 
 
-@pytest.mark.parametrize("arn", [
-    "arn:aws:codeconnections:eu-west-1:123456789012:connection/not-a-uuid",
-    "arn:aws:codecommit:eu-west-1:123456789012:twinserve",
-    "connection/00000000-0000-0000-0000-000000000000",
-])
+@pytest.mark.parametrize(
+    "arn",
+    [
+        "arn:aws:codeconnections:eu-west-1:123456789012:connection/not-a-uuid",
+        "arn:aws:codecommit:eu-west-1:123456789012:twinserve",
+        "connection/00000000-0000-0000-0000-000000000000",
+    ],
+)
 def test_connection_arn_pattern(raw, arn):
     raw["pipeline"]["source"]["connection_arn"] = arn
     msg = only(raw)
@@ -75,15 +78,22 @@ def test_source_is_required_and_unknown_fields_are_errors(raw):
     raw["pipeline"] = {"manual_approval_before": ["prod"], "smoke_tests": False}
     found = problems(raw)
     assert "spec.yaml: pipeline.source: required field is missing (got (missing))" in found
-    assert any(m.startswith("spec.yaml: pipeline.smoke_tests: unknown field; allowed: source, account, region, "
-                            "manual_approval_before, smoke_test") for m in found), found
+    assert any(
+        m.startswith(
+            "spec.yaml: pipeline.smoke_tests: unknown field; allowed: source, account, region, "
+            "manual_approval_before, smoke_test"
+        )
+        for m in found
+    ), found
 
 
 def test_manual_approval_before_names_an_environment_of_the_spec(raw):
     del raw["environments"]["staging"]
     raw["pipeline"]["manual_approval_before"] = ["staging", "prod"]
-    assert only(raw) == ("spec.yaml: pipeline.manual_approval_before.0: environment 'staging' is not in the spec; "
-                         "defined: dev, prod (got 'staging')")
+    assert only(raw) == (
+        "spec.yaml: pipeline.manual_approval_before.0: environment 'staging' is not in the spec; "
+        "defined: dev, prod (got 'staging')"
+    )
 
 
 def test_manual_approval_before_only_allows_known_environment_names(raw):
@@ -95,8 +105,10 @@ def test_manual_approval_before_only_allows_known_environment_names(raw):
 def test_manual_approval_before_an_environment_that_does_not_target_aws(raw):
     raw["environments"]["staging"]["targets"] = ["azure"]
     raw["pipeline"]["manual_approval_before"] = ["staging", "prod"]
-    assert only(raw) == ("spec.yaml: pipeline.manual_approval_before.0: environment 'staging' does not target aws; "
-                         "the pipeline deploys AWS environments only (got 'staging')")
+    assert only(raw) == (
+        "spec.yaml: pipeline.manual_approval_before.0: environment 'staging' does not target aws; "
+        "the pipeline deploys AWS environments only (got 'staging')"
+    )
 
 
 def test_manual_approval_before_lists_each_environment_once(raw):
@@ -112,17 +124,21 @@ def test_a_pipeline_needs_an_aws_environment(raw):
 
 def test_pinned_environment_accounts_need_the_pipeline_account(raw):
     raw["environments"]["prod"]["aws"]["account"] = "333333333333"
-    assert only(raw) == ("spec.yaml: pipeline.account: set the pipeline's account: environments pin aws.account "
-                         "(prod -> 333333333333), and CodePipeline deploys across accounts only from a pipeline "
-                         "with an explicit account (got (missing))")
+    assert only(raw) == (
+        "spec.yaml: pipeline.account: set the pipeline's account: environments pin aws.account "
+        "(prod -> 333333333333), and CodePipeline deploys across accounts only from a pipeline "
+        "with an explicit account (got (missing))"
+    )
     raw["pipeline"]["account"] = "123456789012"
     parse_spec(raw, file="spec.yaml")
 
 
 def test_pinned_environment_regions_need_the_pipeline_region(raw):
     raw["defaults"]["aws"] = {"region": "eu-west-1"}
-    assert only(raw).startswith("spec.yaml: pipeline.region: set the pipeline's region: environments pin "
-                                "aws.region (dev -> eu-west-1, staging -> eu-west-1, prod -> eu-west-1)")
+    assert only(raw).startswith(
+        "spec.yaml: pipeline.region: set the pipeline's region: environments pin "
+        "aws.region (dev -> eu-west-1, staging -> eu-west-1, prod -> eu-west-1)"
+    )
     raw["pipeline"]["region"] = "eu-west-1"
     parse_spec(raw, file="spec.yaml")
 
@@ -130,7 +146,9 @@ def test_pinned_environment_regions_need_the_pipeline_region(raw):
 def test_smoke_test_cannot_call_an_async_endpoint(raw):
     raw["environments"]["dev"]["targets"] = ["aws"]
     raw["environments"]["dev"]["serving"] = {"endpoint_type": "async"}
-    assert only(raw) == ("spec.yaml: pipeline.smoke_test: environment dev serves an async endpoint, which the "
-                         "smoke test's synchronous invoke-endpoint cannot call; set smoke_test: false (got True)")
+    assert only(raw) == (
+        "spec.yaml: pipeline.smoke_test: environment dev serves an async endpoint, which the "
+        "smoke test's synchronous invoke-endpoint cannot call; set smoke_test: false (got True)"
+    )
     raw["pipeline"]["smoke_test"] = False
     parse_spec(raw, file="spec.yaml")

@@ -137,8 +137,10 @@ def test_instance_count_below_what_the_rollout_needs(raw):
     raw["environments"]["prod"]["compute"]["instance_count"] = 2
     raw["environments"]["prod"]["scaling"]["min_instances"] = 2
     msg = only(raw)
-    assert msg == ("spec.yaml: environments.prod.compute.instance_count: a canary rollout needs at least "
-                   "3 instances per variant (got 2)")
+    assert msg == (
+        "spec.yaml: environments.prod.compute.instance_count: a canary rollout needs at least "
+        "3 instances per variant (got 2)"
+    )
 
 
 @pytest.mark.parametrize("strategy,needed", [("linear", 3), ("rolling", 2)])
@@ -152,24 +154,34 @@ def test_each_strategy_has_its_minimum(raw, strategy, needed):
 
 
 def test_traffic_weights_must_sum_to_100(raw):
-    raw["environments"]["dev"]["serving"] = {"variants": [{"name": "blue", "weight": 70}, {"name": "green", "weight": 20}]}
+    raw["environments"]["dev"]["serving"] = {
+        "variants": [{"name": "blue", "weight": 70}, {"name": "green", "weight": 20}]
+    }
     msg = only(raw)
-    assert msg == ("spec.yaml: environments.dev.serving.variants: variant weights must sum to 100, they sum to 90 "
-                   "(got {'blue': 70, 'green': 20})")
+    assert msg == (
+        "spec.yaml: environments.dev.serving.variants: variant weights must sum to 100, they sum to 90 "
+        "(got {'blue': 70, 'green': 20})"
+    )
 
 
 def test_aks_below_three_nodes(raw):
     raw["defaults"]["azure"] = {"aks": {"node_count": 2}}
     found = problems(raw)
-    assert any(p.startswith("spec.yaml: defaults.azure.aks.node_count: Azure ML inference on AKS needs at least 3 nodes (got 2)")
-               for p in found), found
+    assert any(
+        p.startswith(
+            "spec.yaml: defaults.azure.aks.node_count: Azure ML inference on AKS needs at least 3 nodes (got 2)"
+        )
+        for p in found
+    ), found
 
 
 def test_aks_below_twelve_vcpus(raw):
     raw["environments"]["prod"]["azure"] = {"aks": {"vm_size": "Standard_D2s_v3"}}
     msg = only(raw)
-    assert msg.startswith("spec.yaml: environments.prod.azure.aks.vm_size: 3 x 2 vCPU = 6; the AKS inference "
-                          "cluster needs at least 12 vCPU")
+    assert msg.startswith(
+        "spec.yaml: environments.prod.azure.aks.vm_size: 3 x 2 vCPU = 6; the AKS inference "
+        "cluster needs at least 12 vCPU"
+    )
 
 
 def test_unknown_vm_size_asks_for_the_core_count(raw):
@@ -179,8 +191,16 @@ def test_unknown_vm_size_asks_for_the_core_count(raw):
     parse_spec(raw, file="spec.yaml")
 
 
-@pytest.mark.parametrize("size,vcpus", [("Standard_D4s_v3", 4), ("Standard_E8ds_v5", 8), ("Standard_DS3_v2", 4),
-                                        ("Standard_F16s_v2", 16), ("Standard_NC6", None)])
+@pytest.mark.parametrize(
+    "size,vcpus",
+    [
+        ("Standard_D4s_v3", 4),
+        ("Standard_E8ds_v5", 8),
+        ("Standard_DS3_v2", 4),
+        ("Standard_F16s_v2", 16),
+        ("Standard_NC6", None),
+    ],
+)
 def test_vcpus_read_from_azure_size_names(size, vcpus):
     assert azure_vm_vcpus(size) == vcpus
 
@@ -200,8 +220,9 @@ def test_shadow_must_not_also_be_live(raw):
 def test_serverless_is_aws_only(raw):
     raw["environments"]["dev"]["serving"] = {"endpoint_type": "serverless"}
     raw["environments"]["dev"]["scaling"]["enabled"] = False
-    assert ("environments.dev.serving.endpoint_type: Azure ML has no serverless or asynchronous online endpoint"
-            in only(raw))
+    assert "environments.dev.serving.endpoint_type: Azure ML has no serverless or asynchronous online endpoint" in only(
+        raw
+    )
 
 
 def test_burstable_instances_cannot_autoscale(raw):
@@ -223,7 +244,9 @@ def test_budget_needs_an_email(raw):
 
 
 def test_batch_payload_times_concurrency_is_capped(raw):
-    raw["environments"]["dev"]["serving"] = {"batch": {"enabled": True, "max_payload_mb": 60, "max_concurrent_transforms": 2}}
+    raw["environments"]["dev"]["serving"] = {
+        "batch": {"enabled": True, "max_payload_mb": 60, "max_concurrent_transforms": 2}
+    }
     assert "max_concurrent_transforms x max_payload_mb must be <= 100 MB (2 x 60)" in only(raw)
 
 
@@ -246,17 +269,23 @@ def test_a_pinned_model_version_needs_the_versioned_artifact_layout_on_aws(raw):
     raw["environments"]["dev"]["serving"] = {"variants": [{"name": "blue", "weight": 100, "model_version": "1"}]}
     parse_spec(copy.deepcopy(raw), file="spec.yaml")  # pinning model.version itself is fine
     raw["environments"]["dev"]["serving"]["variants"][0]["model_version"] = "2"
-    assert only(raw).startswith("spec.yaml: environments.dev.serving.variants.0.model_version: with "
-                                "model.artifact.s3_uri SageMaker serves only model.version ('1')")
+    assert only(raw).startswith(
+        "spec.yaml: environments.dev.serving.variants.0.model_version: with "
+        "model.artifact.s3_uri SageMaker serves only model.version ('1')"
+    )
 
 
 def test_azure_batch_image_uri_is_only_for_a_prebuilt_image(raw):
     assert raw["container"].get("build")  # the sample builds model_containers/
     raw["container"]["azure_batch_image_uri"] = "myregistry.azurecr.io/twinserve-azureml-batch:1"
-    assert ("spec.yaml: container.azure_batch_image_uri: only with image_uri: with build, the Azure ML batch image "
-            "is built from Dockerfile.azureml-batch in the build context") in only(raw)
-    raw["container"] = {"image_uri": "myregistry.azurecr.io/twinserve-serving:1",
-                        "azure_batch_image_uri": "myregistry.azurecr.io/twinserve-azureml-batch:1"}
+    assert (
+        "spec.yaml: container.azure_batch_image_uri: only with image_uri: with build, the Azure ML batch image "
+        "is built from Dockerfile.azureml-batch in the build context"
+    ) in only(raw)
+    raw["container"] = {
+        "image_uri": "myregistry.azurecr.io/twinserve-serving:1",
+        "azure_batch_image_uri": "myregistry.azurecr.io/twinserve-azureml-batch:1",
+    }
     assert parse_spec(raw, file="spec.yaml").container.azure_batch_image_uri.endswith("-batch:1")
 
 
@@ -278,14 +307,17 @@ def test_missing_file_and_bad_yaml(tmp_path):
 def test_docs_spec_reference_is_generated_from_the_models():
     from twinserve.spec.reference import render
 
-    assert (REPO_ROOT / "docs" / "spec.md").read_text() == render(), \
+    assert (REPO_ROOT / "docs" / "spec.md").read_text() == render(), (
         "docs/spec.md is stale: run `python -m twinserve.spec.reference > docs/spec.md`"
+    )
 
 
 def test_sagemaker_realtime_timeout_is_capped_at_60_seconds(raw):
     raw["environments"]["dev"]["serving"] = {"request_timeout_seconds": 120}
-    assert ("environments.dev.serving.request_timeout_seconds: SageMaker realtime invocations time out after 60 s"
-            in only(raw))
+    assert (
+        "environments.dev.serving.request_timeout_seconds: SageMaker realtime invocations time out after 60 s"
+        in only(raw)
+    )
     raw["environments"]["dev"]["targets"] = ["azure"]
     parse_spec(raw, file="spec.yaml")  # Azure ML managed endpoints allow up to 180 s
 
@@ -298,17 +330,22 @@ def test_cooldowns_below_azures_minute_are_rejected_not_raised(raw):
     # Azure autoscale: a scale action's cooldown is 1 minute .. 1 week
     # (https://learn.microsoft.com/azure/azure-monitor/autoscale/autoscale-understanding-settings)
     raw["environments"]["dev"]["scaling"]["scale_out_cooldown_seconds"] = 30
-    assert ("environments.dev.scaling.scale_out_cooldown_seconds: Azure autoscale waits at least 60 s between scale "
-            "actions; use 60 or more (both clouds take the same value) (got 30)") in only(raw)
+    assert (
+        "environments.dev.scaling.scale_out_cooldown_seconds: Azure autoscale waits at least 60 s between scale "
+        "actions; use 60 or more (both clouds take the same value) (got 30)"
+    ) in only(raw)
     raw["environments"]["dev"]["targets"] = ["aws"]  # Application Auto Scaling takes any cooldown
     assert parse_spec(raw, file="spec.yaml").environment("dev").scaling.scale_out_cooldown_seconds == 30
 
 
 def test_every_live_variant_starts_within_the_scaling_bounds(raw):
     dev = raw["environments"]["dev"]
-    dev["serving"] = {"variants": [{"name": "blue", "weight": 50}, {"name": "green", "weight": 50, "instance_count": 3}]}
-    assert only(raw) == ("spec.yaml: environments.dev.serving.variants.1.instance_count: must lie within scaling bounds "
-                         "1..2 (got 3)")
+    dev["serving"] = {
+        "variants": [{"name": "blue", "weight": 50}, {"name": "green", "weight": 50, "instance_count": 3}]
+    }
+    assert only(raw) == (
+        "spec.yaml: environments.dev.serving.variants.1.instance_count: must lie within scaling bounds 1..2 (got 3)"
+    )
 
 
 def test_budget_thresholds_fit_azure_too(raw):

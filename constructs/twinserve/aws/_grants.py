@@ -12,8 +12,9 @@ KEY_USE = ("kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey
 
 def grant_objects(grantee: iam.IGrantable, bucket: s3.IBucket, pattern: str, *actions: str) -> iam.Grant:
     """``actions`` on the objects matching ``pattern`` (e.g. ``async/output/*``) of ``bucket``."""
-    return iam.Grant.add_to_principal(grantee=grantee, actions=list(actions),
-                                      resource_arns=[bucket.arn_for_objects(pattern)])
+    return iam.Grant.add_to_principal(
+        grantee=grantee, actions=list(actions), resource_arns=[bucket.arn_for_objects(pattern)]
+    )
 
 
 def grant_key_use(grantee: iam.IGrantable, key: kms.IKey | None) -> None:

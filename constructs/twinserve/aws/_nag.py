@@ -16,7 +16,8 @@ from constructs import IConstruct
 PACK = "AwsSolutions"
 UNENCRYPTED_TOPIC_REASON = (
     "No customer-managed key was given (encryption: s3_managed); CloudWatch alarms and SageMaker cannot publish "
-    "to topics under the AWS-managed aws/sns key. The topic carries notices only (no payloads) and requires TLS.")
+    "to topics under the AWS-managed aws/sns key. The topic carries notices only (no payloads) and requires TLS."
+)
 
 
 def acknowledge(scope: IConstruct, finding: str, reason: str) -> None:
@@ -67,6 +68,9 @@ def objects_of(bucket: s3.IBucket, pattern: str) -> str:
 def ack_prefix(grantee, bucket: s3.IBucket, prefix: str) -> None:
     """Accept the object wildcard of a grant scoped to one prefix of ``bucket``."""
     if hasattr(grantee, "node"):  # a construct (role), not a bare principal
-        acknowledge(grantee, f"AwsSolutions-IAM5[{objects_of(bucket, prefix.strip('/') + '/*')}]",
-                    f"Access is limited to the objects under the {prefix.strip('/')}/ prefix; their keys are chosen "
-                    "at run time (per request, capture file or job).")
+        acknowledge(
+            grantee,
+            f"AwsSolutions-IAM5[{objects_of(bucket, prefix.strip('/') + '/*')}]",
+            f"Access is limited to the objects under the {prefix.strip('/')}/ prefix; their keys are chosen "
+            "at run time (per request, capture file or job).",
+        )

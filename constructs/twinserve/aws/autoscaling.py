@@ -63,20 +63,31 @@ class VariantAutoscaling(Construct):
         variant = _check(props)
         serverless = isinstance(variant, ServerlessVariant)
 
-        dimension = ("sagemaker:variant:DesiredProvisionedConcurrency" if serverless
-                     else "sagemaker:variant:DesiredInstanceCount")
+        dimension = (
+            "sagemaker:variant:DesiredProvisionedConcurrency"
+            if serverless
+            else "sagemaker:variant:DesiredInstanceCount"
+        )
         stack = cdk.Stack.of(self)
         service_linked_role = iam.Role.from_role_arn(
-            self, "ServiceLinkedRole", stack.format_arn(
-                service="iam", region="", resource="role",
+            self,
+            "ServiceLinkedRole",
+            stack.format_arn(
+                service="iam",
+                region="",
+                resource="role",
                 resource_name="aws-service-role/sagemaker.application-autoscaling.amazonaws.com/"
-                              "AWSServiceRoleForApplicationAutoScaling_SageMakerEndpoint"))
+                "AWSServiceRoleForApplicationAutoScaling_SageMakerEndpoint",
+            ),
+        )
         self.target = appscaling.ScalableTarget(
-            self, "Target",
+            self,
+            "Target",
             service_namespace=appscaling.ServiceNamespace.SAGEMAKER,
             resource_id=f"endpoint/{endpoint.endpoint_name}/variant/{props.variant_name}",
             scalable_dimension=dimension,
-            min_capacity=props.min_capacity, max_capacity=props.max_capacity,
+            min_capacity=props.min_capacity,
+            max_capacity=props.max_capacity,
             role=service_linked_role,
         )
         self.target.node.add_dependency(endpoint.resource)
@@ -86,26 +97,34 @@ class VariantAutoscaling(Construct):
                 "InvocationsPerInstance",
                 target_value=props.target_invocations_per_instance,
                 predefined_metric=appscaling.PredefinedMetric.SAGEMAKER_VARIANT_INVOCATIONS_PER_INSTANCE,
-                scale_in_cooldown=props.scale_in_cooldown, scale_out_cooldown=props.scale_out_cooldown)
+                scale_in_cooldown=props.scale_in_cooldown,
+                scale_out_cooldown=props.scale_out_cooldown,
+            )
         elif props.mode == "provisioned_concurrency":
             self.target.scale_to_track_metric(
                 "ProvisionedConcurrencyUtilization",
                 target_value=props.target_utilization,
                 predefined_metric=appscaling.PredefinedMetric.SAGEMAKER_VARIANT_PROVISIONED_CONCURRENCY_UTILIZATION,
-                scale_in_cooldown=props.scale_in_cooldown, scale_out_cooldown=props.scale_out_cooldown)
+                scale_in_cooldown=props.scale_in_cooldown,
+                scale_out_cooldown=props.scale_out_cooldown,
+            )
         else:
             self.target.scale_to_track_metric(
                 "BacklogPerInstance",
                 target_value=props.target_backlog_per_instance,
                 custom_metric=endpoint.metric_backlog_size_per_instance(),
-                scale_in_cooldown=props.scale_in_cooldown, scale_out_cooldown=props.scale_out_cooldown)
+                scale_in_cooldown=props.scale_in_cooldown,
+                scale_out_cooldown=props.scale_out_cooldown,
+            )
             # Target tracking cannot leave 0 instances (there is no per-instance backlog then):
             # a step policy adds the first instance when requests wait without capacity.
             self.target.scale_on_metric(
                 "BacklogWithoutCapacity",
                 metric=endpoint.metric_has_backlog_without_capacity(),
-                scaling_steps=[appscaling.ScalingInterval(upper=0.5, change=0),
-                               appscaling.ScalingInterval(lower=0.5, change=1)],
+                scaling_steps=[
+                    appscaling.ScalingInterval(upper=0.5, change=0),
+                    appscaling.ScalingInterval(lower=0.5, change=1),
+                ],
                 adjustment_type=appscaling.AdjustmentType.CHANGE_IN_CAPACITY,
                 cooldown=props.scale_out_cooldown,
                 evaluation_periods=2,
@@ -119,20 +138,42 @@ def _check(props: VariantAutoscalingProps):
     endpoint = props.endpoint
     variant = next((v for v in endpoint.variants if v.name == props.variant_name), None)
     if variant is None:
-        check.fail("variant_name", props.variant_name,
-                   f"name a live variant of the endpoint ({', '.join(v.name for v in endpoint.variants)})")
+        check.fail(
+            "variant_name",
+            props.variant_name,
+            f"name a live variant of the endpoint ({', '.join(v.name for v in endpoint.variants)})",
+        )
     serverless = isinstance(variant, ServerlessVariant)
-    check.that(props.mode != "provisioned_concurrency" or serverless, "mode", props.mode,
-               "provisioned concurrency scaling is for serverless variants")
-    check.that(props.mode == "provisioned_concurrency" or not serverless, "mode", props.mode,
-               "a serverless variant scales itself; use mode 'provisioned_concurrency'")
-    check.that(not serverless or variant.provisioned_concurrency is not None, "variant_name", props.variant_name,
-               "the serverless variant has no provisioned concurrency to scale; set provisioned_concurrency")
-    check.that(props.mode != "async_backlog" or endpoint.is_async, "mode", props.mode,
-               "backlog scaling needs an asynchronous endpoint")
-    check.that(serverless or not aws_platform.is_burstable(variant.instance_type), "variant_name",
-               f"{props.variant_name} ({getattr(variant, 'instance_type', '')})",
-               "SageMaker cannot autoscale burstable ml.t* instances; use e.g. ml.m5.large or drop autoscaling")
+    check.that(
+        props.mode != "provisioned_concurrency" or serverless,
+        "mode",
+        props.mode,
+        "provisioned concurrency scaling is for serverless variants",
+    )
+    check.that(
+        props.mode == "provisioned_concurrency" or not serverless,
+        "mode",
+        props.mode,
+        "a serverless variant scales itself; use mode 'provisioned_concurrency'",
+    )
+    check.that(
+        not serverless or variant.provisioned_concurrency is not None,
+        "variant_name",
+        props.variant_name,
+        "the serverless variant has no provisioned concurrency to scale; set provisioned_concurrency",
+    )
+    check.that(
+        props.mode != "async_backlog" or endpoint.is_async,
+        "mode",
+        props.mode,
+        "backlog scaling needs an asynchronous endpoint",
+    )
+    check.that(
+        serverless or not aws_platform.is_burstable(variant.instance_type),
+        "variant_name",
+        f"{props.variant_name} ({getattr(variant, 'instance_type', '')})",
+        "SageMaker cannot autoscale burstable ml.t* instances; use e.g. ml.m5.large or drop autoscaling",
+    )
     low = 0 if props.mode == "async_backlog" else 1
     upper = aws_platform.SERVERLESS_MAX_CONCURRENCY if serverless else INSTANCE_COUNT[1]
     check.range("min_capacity", props.min_capacity, low, upper)

@@ -77,16 +77,21 @@ class BatchTransform(Construct):
         role = props.model.role
         grant_objects(role, props.bucket, f"{base}/input/*", "s3:GetObject")
         grant_objects(role, props.bucket, f"{base}/output/*", "s3:PutObject")
-        iam.Grant.add_to_principal(grantee=role, actions=["s3:ListBucket"], resource_arns=[props.bucket.bucket_arn],
-                                   conditions={"StringLike": {"s3:prefix": [f"{base}/input/*"]}})
+        iam.Grant.add_to_principal(
+            grantee=role,
+            actions=["s3:ListBucket"],
+            resource_arns=[props.bucket.bucket_arn],
+            conditions={"StringLike": {"s3:prefix": [f"{base}/input/*"]}},
+        )
         grant_key_use(role, props.encryption_key)
         ack_prefix(role, props.bucket, f"{base}/input")
         ack_prefix(role, props.bucket, f"{base}/output")
 
-        family_size = props.instance_type[len("ml."):]
+        family_size = props.instance_type[len("ml.") :]
         volume_key = None if aws_platform.has_instance_storage(props.instance_type) else props.encryption_key
         transform = tasks.SageMakerCreateTransformJob(
-            self, "Transform",
+            self,
+            "Transform",
             state_name="RunTransformJob",
             integration_pattern=sfn.IntegrationPattern.RUN_JOB,
             transform_job_name=sfn.JsonPath.string_at("$$.Execution.Name"),
@@ -95,30 +100,50 @@ class BatchTransform(Construct):
             batch_strategy=tasks.BatchStrategy(props.strategy),
             max_payload=cdk.Size.mebibytes(props.max_payload_mb),
             max_concurrent_transforms=props.max_concurrent_transforms,
-            model_client_options=tasks.ModelClientOptions(invocations_max_retries=1,
-                                                          invocations_timeout=props.invocation_timeout),
+            model_client_options=tasks.ModelClientOptions(
+                invocations_max_retries=1, invocations_timeout=props.invocation_timeout
+            ),
             transform_input=tasks.TransformInput(
-                transform_data_source=tasks.TransformDataSource(s3_data_source=tasks.TransformS3DataSource(
-                    s3_uri=self.input_uri, s3_data_type=tasks.S3DataType.S3_PREFIX)),
-                content_type=props.content_type, split_type=tasks.SplitType(props.split_type)),
+                transform_data_source=tasks.TransformDataSource(
+                    s3_data_source=tasks.TransformS3DataSource(
+                        s3_uri=self.input_uri, s3_data_type=tasks.S3DataType.S3_PREFIX
+                    )
+                ),
+                content_type=props.content_type,
+                split_type=tasks.SplitType(props.split_type),
+            ),
             transform_output=tasks.TransformOutput(
                 s3_output_path=sfn.JsonPath.format(self.output_uri + "{}", sfn.JsonPath.string_at("$$.Execution.Name")),
-                assemble_with=tasks.AssembleWith.LINE, accept=props.content_type,
-                encryption_key=props.encryption_key),
+                assemble_with=tasks.AssembleWith.LINE,
+                accept=props.content_type,
+                encryption_key=props.encryption_key,
+            ),
             transform_resources=tasks.TransformResources(
-                instance_count=props.instance_count, instance_type=ec2.InstanceType(family_size),
-                volume_encryption_key=volume_key),
-            result_selector={"TransformJobName.$": "$.TransformJobName",
-                             "TransformJobStatus.$": "$.TransformJobStatus",
-                             "TransformOutput.$": "$.TransformOutput"},
+                instance_count=props.instance_count,
+                instance_type=ec2.InstanceType(family_size),
+                volume_encryption_key=volume_key,
+            ),
+            result_selector={
+                "TransformJobName.$": "$.TransformJobName",
+                "TransformJobStatus.$": "$.TransformJobStatus",
+                "TransformOutput.$": "$.TransformOutput",
+            },
         )
-        transform.add_retry(errors=["SageMaker.AmazonSageMakerException"], max_attempts=2,
-                            interval=cdk.Duration.seconds(30), backoff_rate=2)
+        transform.add_retry(
+            errors=["SageMaker.AmazonSageMakerException"],
+            max_attempts=2,
+            interval=cdk.Duration.seconds(30),
+            backoff_rate=2,
+        )
         self.log_group = logs.LogGroup(
-            self, "Logs", retention=logs.RetentionDays.THREE_MONTHS,
-            removal_policy=cdk.RemovalPolicy.RETAIN if props.retain_logs else cdk.RemovalPolicy.DESTROY)
+            self,
+            "Logs",
+            retention=logs.RetentionDays.THREE_MONTHS,
+            removal_policy=cdk.RemovalPolicy.RETAIN if props.retain_logs else cdk.RemovalPolicy.DESTROY,
+        )
         self.state_machine = sfn.StateMachine(
-            self, "StateMachine",
+            self,
+            "StateMachine",
             definition_body=sfn.DefinitionBody.from_chainable(transform),
             timeout=props.timeout,
             tracing_enabled=True,
@@ -128,23 +153,32 @@ class BatchTransform(Construct):
         if volume_key is not None:
             # SageMaker creates a grant on the volume key for the job's instances, in the name of the
             # principal that calls CreateTransformJob: the state machine's role. Only for AWS resources.
-            self.state_machine.add_to_role_policy(iam.PolicyStatement(
-                actions=["kms:CreateGrant"], resources=[volume_key.key_arn],
-                conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}}))
-            self.state_machine.add_to_role_policy(iam.PolicyStatement(
-                actions=["kms:DescribeKey"], resources=[volume_key.key_arn]))
+            self.state_machine.add_to_role_policy(
+                iam.PolicyStatement(
+                    actions=["kms:CreateGrant"],
+                    resources=[volume_key.key_arn],
+                    conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}},
+                )
+            )
+            self.state_machine.add_to_role_policy(
+                iam.PolicyStatement(actions=["kms:DescribeKey"], resources=[volume_key.key_arn])
+            )
 
         # CDK's StateMachine depends on its role and on the role's policy; the role is also referenced
         # by GetAtt, so cfn-lint flags that DependsOn as redundant (W3005). Harmless; not ours to change.
-        self.state_machine.node.default_child.add_metadata(
-            "cfn-lint", {"config": {"ignore_checks": ["W3005"]}})
-        acknowledge(self.state_machine, "AwsSolutions-IAM5[Resource::*]",
-                    "X-Ray tracing and CloudWatch Logs delivery actions have no resource-level permissions "
-                    "(added by Step Functions for tracing and logging).")
-        acknowledge(self.state_machine,
-                    f"AwsSolutions-IAM5[Resource::{arn_text(self, 'sagemaker', 'transform-job/*')}]",
-                    "Each run creates a transform job named after its execution, so the job name is only known at "
-                    "run time; the actions are limited to Create/Describe/Stop/tag of transform jobs.")
+        self.state_machine.node.default_child.add_metadata("cfn-lint", {"config": {"ignore_checks": ["W3005"]}})
+        acknowledge(
+            self.state_machine,
+            "AwsSolutions-IAM5[Resource::*]",
+            "X-Ray tracing and CloudWatch Logs delivery actions have no resource-level permissions "
+            "(added by Step Functions for tracing and logging).",
+        )
+        acknowledge(
+            self.state_machine,
+            f"AwsSolutions-IAM5[Resource::{arn_text(self, 'sagemaker', 'transform-job/*')}]",
+            "Each run creates a transform job named after its execution, so the job name is only known at "
+            "run time; the actions are limited to Create/Describe/Stop/tag of transform jobs.",
+        )
 
     def grant_start(self, grantee: iam.IGrantable) -> iam.Grant:
         """Allow ``grantee`` to start a batch run."""
@@ -153,15 +187,23 @@ class BatchTransform(Construct):
 
 def _check(props: BatchTransformProps) -> None:
     check = checks("BatchTransformProps")
-    check.pattern("instance_type", props.instance_type, aws_platform.INSTANCE_TYPE_PATTERN, aws_platform.INSTANCE_TYPE_HINT)
+    check.pattern(
+        "instance_type", props.instance_type, aws_platform.INSTANCE_TYPE_PATTERN, aws_platform.INSTANCE_TYPE_HINT
+    )
     check.range("instance_count", props.instance_count, *INSTANCE_COUNT)
     check.range("max_payload_mb", props.max_payload_mb, 0, aws_platform.BATCH_MAX_PAYLOAD_MB)
     check.range("max_concurrent_transforms", props.max_concurrent_transforms, 1, aws_platform.BATCH_PAYLOAD_BUDGET_MB)
     budget = aws_platform.BATCH_PAYLOAD_BUDGET_MB
-    check.that(props.max_concurrent_transforms * props.max_payload_mb <= budget, "max_payload_mb", props.max_payload_mb,
-               f"max_concurrent_transforms x max_payload_mb must be <= {budget} ({props.max_concurrent_transforms} x "
-               f"{props.max_payload_mb})")
+    check.that(
+        props.max_concurrent_transforms * props.max_payload_mb <= budget,
+        "max_payload_mb",
+        props.max_payload_mb,
+        f"max_concurrent_transforms x max_payload_mb must be <= {budget} ({props.max_concurrent_transforms} x "
+        f"{props.max_payload_mb})",
+    )
     check.one_of("split_type", props.split_type, ("NONE", "LINE", "RECORD_IO", "TF_RECORD"))
     check.one_of("strategy", props.strategy, ("SINGLE_RECORD", "MULTI_RECORD"))
-    check.pattern("prefix", props.prefix.strip("/"), r"[a-z0-9][a-z0-9/_-]*", "use lower-case letters, digits, '/', '_' and '-'")
+    check.pattern(
+        "prefix", props.prefix.strip("/"), r"[a-z0-9][a-z0-9/_-]*", "use lower-case letters, digits, '/', '_' and '-'"
+    )
     check.range("invocation_timeout", props.invocation_timeout.to_seconds(), 1, 3600, " s")

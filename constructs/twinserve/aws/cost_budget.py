@@ -48,20 +48,29 @@ class CostBudget(Construct):
         def notification(kind: str, percent: int) -> budgets.CfnBudget.NotificationWithSubscribersProperty:
             return budgets.CfnBudget.NotificationWithSubscribersProperty(
                 notification=budgets.CfnBudget.NotificationProperty(
-                    notification_type=kind, comparison_operator="GREATER_THAN",
-                    threshold=percent, threshold_type="PERCENTAGE"),
-                subscribers=subscribers)
+                    notification_type=kind,
+                    comparison_operator="GREATER_THAN",
+                    threshold=percent,
+                    threshold_type="PERCENTAGE",
+                ),
+                subscribers=subscribers,
+            )
 
         notifications = [notification("ACTUAL", p) for p in sorted(thresholds)]
         if props.forecast_alert:
             notifications.append(notification("FORECASTED", 100))
         self.resource = budgets.CfnBudget(
-            self, "Resource",
+            self,
+            "Resource",
             budget=budgets.CfnBudget.BudgetDataProperty(
-                budget_name=props.budget_name, budget_type="COST", time_unit="MONTHLY",
+                budget_name=props.budget_name,
+                budget_type="COST",
+                time_unit="MONTHLY",
                 budget_limit=budgets.CfnBudget.SpendProperty(amount=props.monthly_limit_usd, unit="USD"),
                 cost_filters={"TagKeyValue": [f"user:{props.cost_filter_tag[0]}${props.cost_filter_tag[1]}"]}
-                if props.cost_filter_tag else None),
+                if props.cost_filter_tag
+                else None,
+            ),
             notifications_with_subscribers=notifications,
         )
 
@@ -76,9 +85,13 @@ def _check(props: CostBudgetProps) -> None:
         check.pattern("emails", email, EMAIL_PATTERN, EMAIL_HINT)
     thresholds = list(props.notify_at_percent)
     slots = aws_platform.BUDGET_MAX_NOTIFICATIONS - (1 if props.forecast_alert else 0)
-    check.that(1 <= len(thresholds) <= slots and len(set(thresholds)) == len(thresholds), "notify_at_percent",
-               thresholds, f"give 1..{slots} distinct thresholds (AWS Budgets allows "
-               f"{aws_platform.BUDGET_MAX_NOTIFICATIONS} notifications"
-               + (", one is the forecast alert)" if props.forecast_alert else ")"))
+    check.that(
+        1 <= len(thresholds) <= slots and len(set(thresholds)) == len(thresholds),
+        "notify_at_percent",
+        thresholds,
+        f"give 1..{slots} distinct thresholds (AWS Budgets allows "
+        f"{aws_platform.BUDGET_MAX_NOTIFICATIONS} notifications"
+        + (", one is the forecast alert)" if props.forecast_alert else ")"),
+    )
     for value in thresholds:
         check.range("notify_at_percent", value, 1, 1000)

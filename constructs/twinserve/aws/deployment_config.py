@@ -55,30 +55,43 @@ def check_rollout(rollout: RolloutProps, checks: Checks, at: str = "rollout") ->
     if steps is not None:
         checks.range(f"{at}.step_percent", rollout.step_percent, *steps)
     checks.range(f"{at}.wait_seconds", rollout.wait_seconds, *aws_platform.ROLLOUT_WAIT_SECONDS)
-    checks.range(f"{at}.termination_wait_seconds", rollout.termination_wait_seconds,
-                 *aws_platform.TERMINATION_WAIT_SECONDS)
+    checks.range(
+        f"{at}.termination_wait_seconds", rollout.termination_wait_seconds, *aws_platform.TERMINATION_WAIT_SECONDS
+    )
     policy = "rolling" if rollout.strategy == "rolling" else "blue_green"
-    checks.range(f"{at}.max_execution_timeout_seconds", rollout.max_execution_timeout_seconds,
-                 *aws_platform.MAX_EXECUTION_TIMEOUT_SECONDS[policy])
+    checks.range(
+        f"{at}.max_execution_timeout_seconds",
+        rollout.max_execution_timeout_seconds,
+        *aws_platform.MAX_EXECUTION_TIMEOUT_SECONDS[policy],
+    )
 
 
-def render_deployment_config(rollout: RolloutProps,
-                             rollback_alarm_names: Sequence[str]) -> sagemaker.CfnEndpoint.DeploymentConfigProperty:
+def render_deployment_config(
+    rollout: RolloutProps, rollback_alarm_names: Sequence[str]
+) -> sagemaker.CfnEndpoint.DeploymentConfigProperty:
     """The CloudFormation ``DeploymentConfig`` of an already checked ``rollout``, with these alarms as
     rollback triggers (ignored without ``auto_rollback``)."""
     names = list(rollback_alarm_names) if rollout.auto_rollback else []
-    rollback = sagemaker.CfnEndpoint.AutoRollbackConfigProperty(
-        alarms=[sagemaker.CfnEndpoint.AlarmProperty(alarm_name=n) for n in names]) if names else None
+    rollback = (
+        sagemaker.CfnEndpoint.AutoRollbackConfigProperty(
+            alarms=[sagemaker.CfnEndpoint.AlarmProperty(alarm_name=n) for n in names]
+        )
+        if names
+        else None
+    )
     step = sagemaker.CfnEndpoint.CapacitySizeProperty(type="CAPACITY_PERCENT", value=rollout.step_percent)
     if rollout.strategy == "rolling":
         return sagemaker.CfnEndpoint.DeploymentConfigProperty(
             auto_rollback_configuration=rollback,
             rolling_update_policy=sagemaker.CfnEndpoint.RollingUpdatePolicyProperty(
                 maximum_batch_size=step,
-                rollback_maximum_batch_size=sagemaker.CfnEndpoint.CapacitySizeProperty(type="CAPACITY_PERCENT", value=100),
+                rollback_maximum_batch_size=sagemaker.CfnEndpoint.CapacitySizeProperty(
+                    type="CAPACITY_PERCENT", value=100
+                ),
                 wait_interval_in_seconds=rollout.wait_seconds,
                 maximum_execution_timeout_in_seconds=rollout.max_execution_timeout_seconds,
-            ))
+            ),
+        )
     routing = sagemaker.CfnEndpoint.TrafficRoutingConfigProperty(
         type=rollout.strategy.upper(),
         wait_interval_in_seconds=rollout.wait_seconds,
@@ -91,7 +104,8 @@ def render_deployment_config(rollout: RolloutProps,
             traffic_routing_configuration=routing,
             termination_wait_in_seconds=rollout.termination_wait_seconds,
             maximum_execution_timeout_in_seconds=rollout.max_execution_timeout_seconds,
-        ))
+        ),
+    )
 
 
 # --------------------------------------------------------------------------- update compatibility
@@ -124,9 +138,11 @@ def check_update_compatible(previous: dict, current: dict) -> list[str]:
         if endpoint.endswith("#guardrails") or endpoint not in before:
             continue
         if after.get(endpoint + "#guardrails") and before[endpoint] != names:
-            problems.append(f"endpoint {endpoint}: variant names change from {before[endpoint]} to {names}; "
-                            "a guarded (blue/green or rolling) update needs the same variant names - "
-                            "keep the names, or deploy the rename with rollout all_at_once")
+            problems.append(
+                f"endpoint {endpoint}: variant names change from {before[endpoint]} to {names}; "
+                "a guarded (blue/green or rolling) update needs the same variant names - "
+                "keep the names, or deploy the rename with rollout all_at_once"
+            )
     return problems
 
 

@@ -132,12 +132,18 @@ class SageMakerEndpoint(Construct):
         self._roles = _unique_roles([v.model for v in self.variants] + ([props.shadow.model] if props.shadow else []))
 
         key = props.encryption_key
-        volume_key = key if key is not None and not self.serverless and not any(
-            aws_platform.has_instance_storage(v.instance_type) for v in self._instance_variants()) else None
+        volume_key = (
+            key
+            if key is not None
+            and not self.serverless
+            and not any(aws_platform.has_instance_storage(v.instance_type) for v in self._instance_variants())
+            else None
+        )
         self.success_topic: sns.Topic | None = None
         self.error_topic: sns.Topic | None = None
         self.config = sagemaker.CfnEndpointConfig(
-            self, "Config",
+            self,
+            "Config",
             production_variants=[self._render_variant(v) for v in self.variants],
             shadow_production_variants=[self._render_variant(props.shadow)] if props.shadow else None,
             kms_key_id=volume_key.key_arn if volume_key else None,
@@ -145,11 +151,15 @@ class SageMakerEndpoint(Construct):
             async_inference_config=self._async_inference(props.async_inference),
         )
         self.resource = sagemaker.CfnEndpoint(
-            self, "Resource",
+            self,
+            "Resource",
             endpoint_name=props.endpoint_name,
             endpoint_config_name=self.config.attr_endpoint_config_name,
-            deployment_config=None if self._rollout is None else Deferred(
-                self._render_deployment_config, f"{self.node.path}: DeploymentConfig with the rollback alarms"),
+            deployment_config=None
+            if self._rollout is None
+            else Deferred(
+                self._render_deployment_config, f"{self.node.path}: DeploymentConfig with the rollback alarms"
+            ),
         )
         # Grants (image pull, data read, key use) must be in place before SageMaker starts containers.
         for role in self._roles:
@@ -164,20 +174,33 @@ class SageMakerEndpoint(Construct):
         all_variants = self.variants + ([self.shadow] if self.shadow else [])
         return [v for v in all_variants if isinstance(v, InstanceVariant)]
 
-    def _render_variant(self, v: InstanceVariant | ServerlessVariant) -> sagemaker.CfnEndpointConfig.ProductionVariantProperty:
+    def _render_variant(
+        self, v: InstanceVariant | ServerlessVariant
+    ) -> sagemaker.CfnEndpointConfig.ProductionVariantProperty:
         if isinstance(v, ServerlessVariant):
             return sagemaker.CfnEndpointConfig.ProductionVariantProperty(
-                variant_name=v.name, model_name=v.model.model_name, initial_variant_weight=v.weight,
+                variant_name=v.name,
+                model_name=v.model.model_name,
+                initial_variant_weight=v.weight,
                 serverless_config=sagemaker.CfnEndpointConfig.ServerlessConfigProperty(
-                    memory_size_in_mb=v.memory_mb, max_concurrency=v.max_concurrency,
-                    provisioned_concurrency=v.provisioned_concurrency))
+                    memory_size_in_mb=v.memory_mb,
+                    max_concurrency=v.max_concurrency,
+                    provisioned_concurrency=v.provisioned_concurrency,
+                ),
+            )
         return sagemaker.CfnEndpointConfig.ProductionVariantProperty(
-            variant_name=v.name, model_name=v.model.model_name, initial_variant_weight=v.weight,
-            instance_type=v.instance_type, initial_instance_count=v.instance_count,
+            variant_name=v.name,
+            model_name=v.model.model_name,
+            initial_variant_weight=v.weight,
+            instance_type=v.instance_type,
+            initial_instance_count=v.instance_count,
             container_startup_health_check_timeout_in_seconds=v.container_startup_timeout_seconds,
-            model_data_download_timeout_in_seconds=v.model_data_download_timeout_seconds)
+            model_data_download_timeout_in_seconds=v.model_data_download_timeout_seconds,
+        )
 
-    def _data_capture(self, capture: DataCaptureProps | None) -> sagemaker.CfnEndpointConfig.DataCaptureConfigProperty | None:
+    def _data_capture(
+        self, capture: DataCaptureProps | None
+    ) -> sagemaker.CfnEndpointConfig.DataCaptureConfigProperty | None:
         """Capture to ``s3://<bucket>/<prefix>``; every serving role may write there."""
         if capture is None:
             return None
@@ -194,12 +217,14 @@ class SageMakerEndpoint(Construct):
             destination_s3_uri=f"s3://{capture.bucket.bucket_name}/{prefix}",
             capture_options=[sagemaker.CfnEndpointConfig.CaptureOptionProperty(capture_mode=mode) for mode in modes],
             capture_content_type_header=sagemaker.CfnEndpointConfig.CaptureContentTypeHeaderProperty(
-                json_content_types=["application/json"], csv_content_types=["text/csv"]),
+                json_content_types=["application/json"], csv_content_types=["text/csv"]
+            ),
             kms_key_id=key.key_arn if key else None,
         )
 
-    def _async_inference(self, settings: AsyncInferenceProps | None
-                         ) -> sagemaker.CfnEndpointConfig.AsyncInferenceConfigProperty | None:
+    def _async_inference(
+        self, settings: AsyncInferenceProps | None
+    ) -> sagemaker.CfnEndpointConfig.AsyncInferenceConfigProperty | None:
         """Requests, results and failures under ``<prefix>/`` of the bucket, optional SNS topics."""
         if settings is None:
             return None
@@ -209,15 +234,26 @@ class SageMakerEndpoint(Construct):
         self.async_input_uri = f"s3://{bucket.bucket_name}/{base}/input/"
         notification = None
         if settings.notifications:
-            self.success_topic = sns.Topic(self, "AsyncSuccessTopic", master_key=key, enforce_ssl=True,
-                                           display_name=f"{self.endpoint_name} async results")
-            self.error_topic = sns.Topic(self, "AsyncErrorTopic", master_key=key, enforce_ssl=True,
-                                         display_name=f"{self.endpoint_name} async errors")
+            self.success_topic = sns.Topic(
+                self,
+                "AsyncSuccessTopic",
+                master_key=key,
+                enforce_ssl=True,
+                display_name=f"{self.endpoint_name} async results",
+            )
+            self.error_topic = sns.Topic(
+                self,
+                "AsyncErrorTopic",
+                master_key=key,
+                enforce_ssl=True,
+                display_name=f"{self.endpoint_name} async errors",
+            )
             if key is None:
                 for topic in (self.success_topic, self.error_topic):
                     acknowledge(topic, "AwsSolutions-SNS2", UNENCRYPTED_TOPIC_REASON)
             notification = sagemaker.CfnEndpointConfig.AsyncInferenceNotificationConfigProperty(
-                success_topic=self.success_topic.topic_arn, error_topic=self.error_topic.topic_arn)
+                success_topic=self.success_topic.topic_arn, error_topic=self.error_topic.topic_arn
+            )
         for role in self._roles:
             grant_objects(role, bucket, f"{base}/input/*", "s3:GetObject")
             grant_objects(role, bucket, f"{base}/output/*", "s3:PutObject")
@@ -233,9 +269,11 @@ class SageMakerEndpoint(Construct):
                 s3_output_path=f"s3://{bucket.bucket_name}/{base}/output",
                 s3_failure_path=f"s3://{bucket.bucket_name}/{base}/failures",
                 kms_key_id=key.key_arn if key else None,
-                notification_config=notification),
+                notification_config=notification,
+            ),
             client_config=sagemaker.CfnEndpointConfig.AsyncInferenceClientConfigProperty(
-                max_concurrent_invocations_per_instance=settings.max_concurrent_invocations_per_instance),
+                max_concurrent_invocations_per_instance=settings.max_concurrent_invocations_per_instance
+            ),
         )
 
     # ------------------------------------------------------------------ rollout
@@ -245,7 +283,10 @@ class SageMakerEndpoint(Construct):
         total = len(self._rollback_alarms) + len(alarms)
         if total > aws_platform.MAX_ROLLBACK_ALARMS:
             checks("SageMakerEndpoint.add_rollback_alarms").fail(
-                "alarms", f"{total} alarms", f"SageMaker watches at most {aws_platform.MAX_ROLLBACK_ALARMS} rollback alarms")
+                "alarms",
+                f"{total} alarms",
+                f"SageMaker watches at most {aws_platform.MAX_ROLLBACK_ALARMS} rollback alarms",
+            )
         self._rollback_alarms.extend(alarms)
 
     @property
@@ -261,21 +302,39 @@ class SageMakerEndpoint(Construct):
     def grant_invoke(self, grantee: iam.IGrantable) -> iam.Grant:
         """Allow ``grantee`` to invoke this endpoint (real time, streaming and async)."""
         return iam.Grant.add_to_principal(
-            grantee=grantee, resource_arns=[self.endpoint_arn],
-            actions=["sagemaker:InvokeEndpoint", "sagemaker:InvokeEndpointAsync",
-                     "sagemaker:InvokeEndpointWithResponseStream"])
+            grantee=grantee,
+            resource_arns=[self.endpoint_arn],
+            actions=[
+                "sagemaker:InvokeEndpoint",
+                "sagemaker:InvokeEndpointAsync",
+                "sagemaker:InvokeEndpointWithResponseStream",
+            ],
+        )
 
     # ------------------------------------------------------------------ metrics
 
-    def metric(self, metric_name: str, variant_name: str | None = None, *, namespace: str = "AWS/SageMaker",
-               statistic: str = "Sum", period: cdk.Duration = cdk.Duration.minutes(1),
-               label: str | None = None) -> cloudwatch.Metric:
+    def metric(
+        self,
+        metric_name: str,
+        variant_name: str | None = None,
+        *,
+        namespace: str = "AWS/SageMaker",
+        statistic: str = "Sum",
+        period: cdk.Duration = cdk.Duration.minutes(1),
+        label: str | None = None,
+    ) -> cloudwatch.Metric:
         """A metric of one variant (default: the first live variant)."""
         variant = variant_name or self.variants[0].name
         if variant not in {v.name for v in self.variants} | ({self.shadow.name} if self.shadow else set()):
             checks("SageMakerEndpoint.metric").fail("variant_name", variant, "name a variant of this endpoint")
-        return cloudwatch.Metric(namespace=namespace, metric_name=metric_name, statistic=statistic, period=period,
-                                 label=label, dimensions_map={"EndpointName": self.endpoint_name, "VariantName": variant})
+        return cloudwatch.Metric(
+            namespace=namespace,
+            metric_name=metric_name,
+            statistic=statistic,
+            period=period,
+            label=label,
+            dimensions_map={"EndpointName": self.endpoint_name, "VariantName": variant},
+        )
 
     def metric_invocations(self, variant_name: str | None = None, **kw) -> cloudwatch.Metric:
         return self.metric("Invocations", variant_name, **kw)
@@ -289,33 +348,61 @@ class SageMakerEndpoint(Construct):
     def metric_invocation_4xx_errors(self, variant_name: str | None = None, **kw) -> cloudwatch.Metric:
         return self.metric("Invocation4XXErrors", variant_name, **kw)
 
-    def metric_model_latency(self, variant_name: str | None = None, *, statistic: str = "p99", **kw) -> cloudwatch.Metric:
+    def metric_model_latency(
+        self, variant_name: str | None = None, *, statistic: str = "p99", **kw
+    ) -> cloudwatch.Metric:
         """Model latency in microseconds."""
         return self.metric("ModelLatency", variant_name, statistic=statistic, **kw)
 
-    def metric_overhead_latency(self, variant_name: str | None = None, *, statistic: str = "p99", **kw) -> cloudwatch.Metric:
+    def metric_overhead_latency(
+        self, variant_name: str | None = None, *, statistic: str = "p99", **kw
+    ) -> cloudwatch.Metric:
         """SageMaker's overhead latency in microseconds."""
         return self.metric("OverheadLatency", variant_name, statistic=statistic, **kw)
 
-    def metric_cpu_utilization(self, variant_name: str | None = None, *, statistic: str = "Average", **kw) -> cloudwatch.Metric:
+    def metric_cpu_utilization(
+        self, variant_name: str | None = None, *, statistic: str = "Average", **kw
+    ) -> cloudwatch.Metric:
         """CPU utilization summed over cores (0..100 x vCPUs)."""
-        return self.metric("CPUUtilization", variant_name, namespace="/aws/sagemaker/Endpoints", statistic=statistic, **kw)
+        return self.metric(
+            "CPUUtilization", variant_name, namespace="/aws/sagemaker/Endpoints", statistic=statistic, **kw
+        )
 
-    def metric_memory_utilization(self, variant_name: str | None = None, *, statistic: str = "Average", **kw) -> cloudwatch.Metric:
-        return self.metric("MemoryUtilization", variant_name, namespace="/aws/sagemaker/Endpoints", statistic=statistic, **kw)
+    def metric_memory_utilization(
+        self, variant_name: str | None = None, *, statistic: str = "Average", **kw
+    ) -> cloudwatch.Metric:
+        return self.metric(
+            "MemoryUtilization", variant_name, namespace="/aws/sagemaker/Endpoints", statistic=statistic, **kw
+        )
 
-    def metric_disk_utilization(self, variant_name: str | None = None, *, statistic: str = "Average", **kw) -> cloudwatch.Metric:
-        return self.metric("DiskUtilization", variant_name, namespace="/aws/sagemaker/Endpoints", statistic=statistic, **kw)
+    def metric_disk_utilization(
+        self, variant_name: str | None = None, *, statistic: str = "Average", **kw
+    ) -> cloudwatch.Metric:
+        return self.metric(
+            "DiskUtilization", variant_name, namespace="/aws/sagemaker/Endpoints", statistic=statistic, **kw
+        )
 
     def metric_backlog_size_per_instance(self, *, period: cdk.Duration = cdk.Duration.minutes(1)) -> cloudwatch.Metric:
         """Async only: queued requests per instance (endpoint-level metric)."""
-        return cloudwatch.Metric(namespace="AWS/SageMaker", metric_name="ApproximateBacklogSizePerInstance",
-                                 statistic="Average", period=period, dimensions_map={"EndpointName": self.endpoint_name})
+        return cloudwatch.Metric(
+            namespace="AWS/SageMaker",
+            metric_name="ApproximateBacklogSizePerInstance",
+            statistic="Average",
+            period=period,
+            dimensions_map={"EndpointName": self.endpoint_name},
+        )
 
-    def metric_has_backlog_without_capacity(self, *, period: cdk.Duration = cdk.Duration.minutes(1)) -> cloudwatch.Metric:
+    def metric_has_backlog_without_capacity(
+        self, *, period: cdk.Duration = cdk.Duration.minutes(1)
+    ) -> cloudwatch.Metric:
         """Async only: 1 while requests wait and no instance runs (scaled to zero)."""
-        return cloudwatch.Metric(namespace="AWS/SageMaker", metric_name="HasBacklogWithoutCapacity",
-                                 statistic="Average", period=period, dimensions_map={"EndpointName": self.endpoint_name})
+        return cloudwatch.Metric(
+            namespace="AWS/SageMaker",
+            metric_name="HasBacklogWithoutCapacity",
+            statistic="Average",
+            period=period,
+            dimensions_map={"EndpointName": self.endpoint_name},
+        )
 
 
 def _unique_roles(models: list[SageMakerModel]) -> list[iam.IRole]:
@@ -330,36 +417,68 @@ def _check(props: SageMakerEndpointProps) -> None:
     check = checks("SageMakerEndpointProps")
     check.pattern("endpoint_name", props.endpoint_name, aws_platform.NAME_PATTERN, aws_platform.NAME_HINT)
     variants = list(props.variants)
-    check.that(1 <= len(variants) <= aws_platform.MAX_VARIANTS, "variants", [getattr(v, "name", v) for v in variants],
-               f"give 1..{aws_platform.MAX_VARIANTS} variants")
+    check.that(
+        1 <= len(variants) <= aws_platform.MAX_VARIANTS,
+        "variants",
+        [getattr(v, "name", v) for v in variants],
+        f"give 1..{aws_platform.MAX_VARIANTS} variants",
+    )
     names = [v.name for v in variants] + ([props.shadow.name] if props.shadow else [])
     check.unique("variants", names, "variant names (including the shadow)")
     serverless = [v for v in variants if isinstance(v, ServerlessVariant)]
-    check.that(not serverless or len(serverless) == len(variants), "variants", names,
-               "serverless and instance variants cannot be mixed in one endpoint")
+    check.that(
+        not serverless or len(serverless) == len(variants),
+        "variants",
+        names,
+        "serverless and instance variants cannot be mixed in one endpoint",
+    )
     check.that(not serverless or len(variants) == 1, "variants", names, "a serverless endpoint has exactly one variant")
     for i, variant in enumerate(variants + ([props.shadow] if props.shadow else [])):
         _check_variant(check, f"variants[{i}]" if i < len(variants) else "shadow", variant)
-    check.that(sum(v.weight for v in variants) > 0, "variants", [v.weight for v in variants],
-               "at least one live variant needs a weight > 0")
+    check.that(
+        sum(v.weight for v in variants) > 0,
+        "variants",
+        [v.weight for v in variants],
+        "at least one live variant needs a weight > 0",
+    )
     if props.shadow is not None:
-        check.that(not serverless and len(variants) == 1, "shadow", props.shadow.name,
-                   "a shadow variant needs exactly one live instance variant (ShadowProductionVariants)")
-        check.that(0 < props.shadow.weight <= 1, "shadow.weight", props.shadow.weight,
-                   "the shadow's weight is its sampling ratio of live traffic: 0 < weight <= 1")
-        check.that(props.async_inference is None, "shadow", props.shadow.name,
-                   "shadow variants are for real-time endpoints, not async")
+        check.that(
+            not serverless and len(variants) == 1,
+            "shadow",
+            props.shadow.name,
+            "a shadow variant needs exactly one live instance variant (ShadowProductionVariants)",
+        )
+        check.that(
+            0 < props.shadow.weight <= 1,
+            "shadow.weight",
+            props.shadow.weight,
+            "the shadow's weight is its sampling ratio of live traffic: 0 < weight <= 1",
+        )
+        check.that(
+            props.async_inference is None,
+            "shadow",
+            props.shadow.name,
+            "shadow variants are for real-time endpoints, not async",
+        )
     if props.async_inference is not None:
-        check.that(not serverless, "async_inference", "set",
-                   "asynchronous inference needs instance variants, not serverless")
-        check.range("async_inference.max_concurrent_invocations_per_instance",
-                    props.async_inference.max_concurrent_invocations_per_instance,
-                    1, aws_platform.ASYNC_MAX_CONCURRENT_INVOCATIONS)
+        check.that(
+            not serverless, "async_inference", "set", "asynchronous inference needs instance variants, not serverless"
+        )
+        check.range(
+            "async_inference.max_concurrent_invocations_per_instance",
+            props.async_inference.max_concurrent_invocations_per_instance,
+            1,
+            aws_platform.ASYNC_MAX_CONCURRENT_INVOCATIONS,
+        )
     if props.data_capture is not None:
         check.that(not serverless, "data_capture", "set", "serverless endpoints do not support data capture")
         check.range("data_capture.sampling_percent", props.data_capture.sampling_percent, 1, 100)
-        check.that(props.data_capture.capture_input or props.data_capture.capture_output, "data_capture",
-                   "capture nothing", "capture the input, the output or both")
+        check.that(
+            props.data_capture.capture_input or props.data_capture.capture_output,
+            "data_capture",
+            "capture nothing",
+            "capture the input, the output or both",
+        )
     if props.rollout is not None:
         _check_rollout_fits(check, props.rollout, variants, bool(serverless))
 
@@ -371,27 +490,53 @@ def _check_variant(check, where: str, variant: InstanceVariant | ServerlessVaria
         check.one_of(f"{where}.memory_mb", variant.memory_mb, aws_platform.SERVERLESS_MEMORY_MB)
         check.range(f"{where}.max_concurrency", variant.max_concurrency, 1, aws_platform.SERVERLESS_MAX_CONCURRENCY)
         check.range(f"{where}.provisioned_concurrency", variant.provisioned_concurrency, 1, variant.max_concurrency)
-        check.that(not (variant.model.vpc_enabled or variant.model.network_isolation), f"{where}.model",
-                   "vpc/network isolation", "serverless endpoints support neither VPC configuration nor network isolation")
+        check.that(
+            not (variant.model.vpc_enabled or variant.model.network_isolation),
+            f"{where}.model",
+            "vpc/network isolation",
+            "serverless endpoints support neither VPC configuration nor network isolation",
+        )
         return
-    check.pattern(f"{where}.instance_type", variant.instance_type, aws_platform.INSTANCE_TYPE_PATTERN,
-                  aws_platform.INSTANCE_TYPE_HINT)
+    check.pattern(
+        f"{where}.instance_type",
+        variant.instance_type,
+        aws_platform.INSTANCE_TYPE_PATTERN,
+        aws_platform.INSTANCE_TYPE_HINT,
+    )
     check.range(f"{where}.instance_count", variant.instance_count, *INSTANCE_COUNT)
-    check.range(f"{where}.container_startup_timeout_seconds", variant.container_startup_timeout_seconds,
-                *aws_platform.STARTUP_TIMEOUT_SECONDS)
-    check.range(f"{where}.model_data_download_timeout_seconds", variant.model_data_download_timeout_seconds,
-                *aws_platform.STARTUP_TIMEOUT_SECONDS)
+    check.range(
+        f"{where}.container_startup_timeout_seconds",
+        variant.container_startup_timeout_seconds,
+        *aws_platform.STARTUP_TIMEOUT_SECONDS,
+    )
+    check.range(
+        f"{where}.model_data_download_timeout_seconds",
+        variant.model_data_download_timeout_seconds,
+        *aws_platform.STARTUP_TIMEOUT_SECONDS,
+    )
 
 
 def _check_rollout_fits(check, rollout: RolloutProps, variants: list, serverless: bool) -> None:
     """The rollout's own ranges, and what it needs of the endpoint (deployment guardrails)."""
     check_rollout(rollout, check)
-    check.that(not serverless, "rollout", rollout.strategy,
-               "deployment guardrails (blue/green traffic shifting, rolling) do not apply to serverless endpoints; "
-               "leave rollout unset")
-    check.that(rollout.strategy == "all_at_once" or len(variants) == 1, "rollout.strategy", rollout.strategy,
-               "canary, linear and rolling updates need a single-variant endpoint; use all_at_once for A/B variants")
+    check.that(
+        not serverless,
+        "rollout",
+        rollout.strategy,
+        "deployment guardrails (blue/green traffic shifting, rolling) do not apply to serverless endpoints; "
+        "leave rollout unset",
+    )
+    check.that(
+        rollout.strategy == "all_at_once" or len(variants) == 1,
+        "rollout.strategy",
+        rollout.strategy,
+        "canary, linear and rolling updates need a single-variant endpoint; use all_at_once for A/B variants",
+    )
     needed = aws_platform.MIN_INSTANCES_FOR_ROLLOUT[rollout.strategy]
     for i, variant in enumerate(variants):
-        check.that(variant.instance_count >= needed, f"variants[{i}].instance_count", variant.instance_count,
-                   f"a {rollout.strategy} rollout needs at least {needed} instances")
+        check.that(
+            variant.instance_count >= needed,
+            f"variants[{i}].instance_count",
+            variant.instance_count,
+            f"a {rollout.strategy} rollout needs at least {needed} instances",
+        )

@@ -3,8 +3,9 @@
 Per live (and shadow) variant: invocation 5XX and 4XX errors, model latency p99, overhead latency
 p99, and for instance variants CPU (normalised per core), memory and disk utilization; optionally
 an alarm when the endpoint receives no invocations. Actions go to one SNS topic (TLS only,
-encrypted with the given key, its policy and the key's letting CloudWatch publish) with e-mail subscriptions. Alarm names are explicit and stable
-(``<endpoint>-<variant>-<metric>``): the endpoint's rollout refers to them by name.
+encrypted with the given key, its policy and the key's letting CloudWatch publish) with e-mail
+subscriptions. Alarm names are explicit and stable (``<endpoint>-<variant>-<metric>``): the
+endpoint's rollout refers to them by name.
 
 ``rollback_alarms`` lists the live variants' alarms - except "no invocations", which an idle endpoint
 would always raise - most important first, within SageMaker's limit of 10: hand them to the
@@ -80,25 +81,43 @@ class EndpointAlarms(Construct):
 
         endpoint = props.endpoint
         self.endpoint = endpoint
-        self.topic = sns.Topic(self, "Topic", master_key=props.encryption_key, enforce_ssl=True,
-                               display_name=f"{endpoint.endpoint_name} alarms")
+        self.topic = sns.Topic(
+            self,
+            "Topic",
+            master_key=props.encryption_key,
+            enforce_ssl=True,
+            display_name=f"{endpoint.endpoint_name} alarms",
+        )
         # enforce_ssl writes a topic policy, which replaces SNS's default one; without an Allow for the
         # CloudWatch service, alarm actions fail ("no resource-based policy allows the SNS:Publish action").
         # Scoped to this account's alarms of this endpoint (confused deputy).
         stack = cdk.Stack.of(self)
-        self.topic.add_to_resource_policy(iam.PolicyStatement(
-            sid="CloudWatchAlarmsPublish", actions=["sns:Publish"], resources=[self.topic.topic_arn],
-            principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
-            conditions={"ArnLike": {"aws:SourceArn": stack.format_arn(
-                service="cloudwatch", resource="alarm", resource_name=f"{endpoint.endpoint_name}-*",
-                arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME)},
-                "StringEquals": {"aws:SourceAccount": stack.account}}))
+        self.topic.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="CloudWatchAlarmsPublish",
+                actions=["sns:Publish"],
+                resources=[self.topic.topic_arn],
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                conditions={
+                    "ArnLike": {
+                        "aws:SourceArn": stack.format_arn(
+                            service="cloudwatch",
+                            resource="alarm",
+                            resource_name=f"{endpoint.endpoint_name}-*",
+                            arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
+                        )
+                    },
+                    "StringEquals": {"aws:SourceAccount": stack.account},
+                },
+            )
+        )
         if props.encryption_key is None:
             acknowledge(self.topic, "AwsSolutions-SNS2", UNENCRYPTED_TOPIC_REASON)
         else:
             # CloudWatch publishes to the encrypted topic with the key.
-            props.encryption_key.grant(iam.ServicePrincipal("cloudwatch.amazonaws.com"),
-                                       "kms:Decrypt", "kms:GenerateDataKey*")
+            props.encryption_key.grant(
+                iam.ServicePrincipal("cloudwatch.amazonaws.com"), "kms:Decrypt", "kms:GenerateDataKey*"
+            )
         for email in props.emails:
             self.topic.add_subscription(subs.EmailSubscription(email))
         action = cw_actions.SnsAction(self.topic)
@@ -109,14 +128,27 @@ class EndpointAlarms(Construct):
         period = props.period
         threshold_kw = dict(evaluation_periods=props.evaluation_periods, datapoints_to_alarm=props.evaluation_periods)
 
-        def add(variant: str, kind: str, metric: cloudwatch.IMetric, threshold: float, description: str,
-                comparison=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-                missing=cloudwatch.TreatMissingData.NOT_BREACHING, shadow: bool = False) -> None:
+        def add(
+            variant: str,
+            kind: str,
+            metric: cloudwatch.IMetric,
+            threshold: float,
+            description: str,
+            comparison=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            missing=cloudwatch.TreatMissingData.NOT_BREACHING,
+            shadow: bool = False,
+        ) -> None:
             alarm = cloudwatch.Alarm(
-                self, f"{_camel(variant)}{_camel(kind)}",
+                self,
+                f"{_camel(variant)}{_camel(kind)}",
                 alarm_name=f"{endpoint.endpoint_name}-{variant}-{kind}",
-                alarm_description=description, metric=metric, threshold=threshold,
-                comparison_operator=comparison, treat_missing_data=missing, **threshold_kw)
+                alarm_description=description,
+                metric=metric,
+                threshold=threshold,
+                comparison_operator=comparison,
+                treat_missing_data=missing,
+                **threshold_kw,
+            )
             alarm.add_alarm_action(action)
             alarm.add_ok_action(action)
             self.alarms[f"{variant}-{kind}"] = alarm
@@ -125,64 +157,136 @@ class EndpointAlarms(Construct):
 
         for variant, shadow in variants:
             name = variant.name
-            add(name, "5xx", endpoint.metric_invocation_5xx_errors(name, period=period), props.errors_5xx,
-                f"{name}: >= {props.errors_5xx} server errors per period", shadow=shadow)
-            add(name, "4xx", endpoint.metric_invocation_4xx_errors(name, period=period), props.errors_4xx,
-                f"{name}: >= {props.errors_4xx} client errors per period", shadow=shadow)
-            add(name, "model-latency", endpoint.metric_model_latency(name, period=period),
-                props.model_latency_p99_ms * 1000, f"{name}: model latency p99 >= {props.model_latency_p99_ms} ms",
-                shadow=shadow)
-            add(name, "overhead-latency", endpoint.metric_overhead_latency(name, period=period),
+            add(
+                name,
+                "5xx",
+                endpoint.metric_invocation_5xx_errors(name, period=period),
+                props.errors_5xx,
+                f"{name}: >= {props.errors_5xx} server errors per period",
+                shadow=shadow,
+            )
+            add(
+                name,
+                "4xx",
+                endpoint.metric_invocation_4xx_errors(name, period=period),
+                props.errors_4xx,
+                f"{name}: >= {props.errors_4xx} client errors per period",
+                shadow=shadow,
+            )
+            add(
+                name,
+                "model-latency",
+                endpoint.metric_model_latency(name, period=period),
+                props.model_latency_p99_ms * 1000,
+                f"{name}: model latency p99 >= {props.model_latency_p99_ms} ms",
+                shadow=shadow,
+            )
+            add(
+                name,
+                "overhead-latency",
+                endpoint.metric_overhead_latency(name, period=period),
                 props.overhead_latency_p99_ms * 1000,
-                f"{name}: overhead latency p99 >= {props.overhead_latency_p99_ms} ms", shadow=shadow)
+                f"{name}: overhead latency p99 >= {props.overhead_latency_p99_ms} ms",
+                shadow=shadow,
+            )
             if isinstance(variant, InstanceVariant):
                 vcpus = aws_platform.vcpus_of(variant.instance_type)
-                add(name, "cpu", endpoint.metric_cpu_utilization(name, period=period),
+                add(
+                    name,
+                    "cpu",
+                    endpoint.metric_cpu_utilization(name, period=period),
                     props.cpu_utilization_percent * vcpus,
-                    f"{name}: CPU >= {props.cpu_utilization_percent} % per core ({vcpus} vCPU)", shadow=shadow)
-                add(name, "memory", endpoint.metric_memory_utilization(name, period=period),
-                    props.memory_utilization_percent, f"{name}: memory >= {props.memory_utilization_percent} %",
-                    shadow=shadow)
-                add(name, "disk", endpoint.metric_disk_utilization(name, period=period),
-                    props.disk_utilization_percent, f"{name}: disk >= {props.disk_utilization_percent} %",
-                    shadow=shadow)
+                    f"{name}: CPU >= {props.cpu_utilization_percent} % per core ({vcpus} vCPU)",
+                    shadow=shadow,
+                )
+                add(
+                    name,
+                    "memory",
+                    endpoint.metric_memory_utilization(name, period=period),
+                    props.memory_utilization_percent,
+                    f"{name}: memory >= {props.memory_utilization_percent} %",
+                    shadow=shadow,
+                )
+                add(
+                    name,
+                    "disk",
+                    endpoint.metric_disk_utilization(name, period=period),
+                    props.disk_utilization_percent,
+                    f"{name}: disk >= {props.disk_utilization_percent} %",
+                    shadow=shadow,
+                )
         if props.zero_invocations:
             first = endpoint.variants[0].name
-            add(first, "no-invocations", endpoint.metric_invocations(first, period=period), 1,
+            add(
+                first,
+                "no-invocations",
+                endpoint.metric_invocations(first, period=period),
+                1,
                 f"{first}: no invocations for {props.evaluation_periods} periods",
                 comparison=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
-                missing=cloudwatch.TreatMissingData.BREACHING, shadow=True)
+                missing=cloudwatch.TreatMissingData.BREACHING,
+                shadow=True,
+            )
 
         # Most important first, one kind at a time across variants, within SageMaker's limit.
-        self.rollback_alarms: list[cloudwatch.Alarm] = [
-            a for kind in _ROLLBACK_ORDER for a in rollback[kind]][:aws_platform.MAX_ROLLBACK_ALARMS]
+        self.rollback_alarms: list[cloudwatch.Alarm] = [a for kind in _ROLLBACK_ORDER for a in rollback[kind]][
+            : aws_platform.MAX_ROLLBACK_ALARMS
+        ]
 
         self.dashboard = cloudwatch.Dashboard(
-            self, "Dashboard", dashboard_name=props.dashboard_name or endpoint.endpoint_name,
-            default_interval=cdk.Duration.hours(3))
+            self,
+            "Dashboard",
+            dashboard_name=props.dashboard_name or endpoint.endpoint_name,
+            default_interval=cdk.Duration.hours(3),
+        )
         names = [v.name for v, _ in variants]
         self.dashboard.add_widgets(
-            cloudwatch.TextWidget(markdown=f"# SageMaker endpoint `{endpoint.endpoint_name}`\n"
-                                           f"Variants: {', '.join(names)}", width=24, height=2))
+            cloudwatch.TextWidget(
+                markdown=f"# SageMaker endpoint `{endpoint.endpoint_name}`\nVariants: {', '.join(names)}",
+                width=24,
+                height=2,
+            )
+        )
         self.dashboard.add_widgets(
             _graph("Invocations", [endpoint.metric_invocations(n, period=period, label=n) for n in names]),
-            _graph("Errors (5XX / 4XX)", [endpoint.metric_invocation_5xx_errors(n, period=period, label=f"{n} 5XX") for n in names]
-                   + [endpoint.metric_invocation_4xx_errors(n, period=period, label=f"{n} 4XX") for n in names]),
+            _graph(
+                "Errors (5XX / 4XX)",
+                [endpoint.metric_invocation_5xx_errors(n, period=period, label=f"{n} 5XX") for n in names]
+                + [endpoint.metric_invocation_4xx_errors(n, period=period, label=f"{n} 4XX") for n in names],
+            ),
             _graph("Model latency p99 (us)", [endpoint.metric_model_latency(n, period=period, label=n) for n in names]),
-            _graph("Overhead latency p99 (us)", [endpoint.metric_overhead_latency(n, period=period, label=n) for n in names]),
+            _graph(
+                "Overhead latency p99 (us)",
+                [endpoint.metric_overhead_latency(n, period=period, label=n) for n in names],
+            ),
         )
         instance_names = [v.name for v, _ in variants if isinstance(v, InstanceVariant)]
         if instance_names:
             self.dashboard.add_widgets(
-                _graph("CPU utilization (sum over cores)", [endpoint.metric_cpu_utilization(n, period=period, label=n) for n in instance_names]),
-                _graph("Memory utilization %", [endpoint.metric_memory_utilization(n, period=period, label=n) for n in instance_names]),
-                _graph("Disk utilization %", [endpoint.metric_disk_utilization(n, period=period, label=n) for n in instance_names]),
-                _graph("Invocations per instance", [endpoint.metric_invocations_per_instance(n, period=period, label=n) for n in instance_names]),
+                _graph(
+                    "CPU utilization (sum over cores)",
+                    [endpoint.metric_cpu_utilization(n, period=period, label=n) for n in instance_names],
+                ),
+                _graph(
+                    "Memory utilization %",
+                    [endpoint.metric_memory_utilization(n, period=period, label=n) for n in instance_names],
+                ),
+                _graph(
+                    "Disk utilization %",
+                    [endpoint.metric_disk_utilization(n, period=period, label=n) for n in instance_names],
+                ),
+                _graph(
+                    "Invocations per instance",
+                    [endpoint.metric_invocations_per_instance(n, period=period, label=n) for n in instance_names],
+                ),
             )
         if endpoint.is_async:
-            self.dashboard.add_widgets(_graph("Async backlog per instance", [endpoint.metric_backlog_size_per_instance(period=period)]))
-        self.dashboard.add_widgets(cloudwatch.AlarmStatusWidget(
-            title="Alarms", alarms=list(self.alarms.values()), width=24))
+            self.dashboard.add_widgets(
+                _graph("Async backlog per instance", [endpoint.metric_backlog_size_per_instance(period=period)])
+            )
+        self.dashboard.add_widgets(
+            cloudwatch.AlarmStatusWidget(title="Alarms", alarms=list(self.alarms.values()), width=24)
+        )
 
 
 def _graph(title: str, metrics: list[cloudwatch.IMetric]) -> cloudwatch.GraphWidget:
@@ -201,7 +305,11 @@ def _check(props: EndpointAlarmsProps) -> None:
         check.range(name, getattr(props, name), 1, 100)
     check.range("evaluation_periods", props.evaluation_periods, 1, 60)
     seconds = props.period.to_seconds()
-    check.that(seconds in (10, 30) or seconds % 60 == 0, "period", f"{seconds}s", "use 10, 30 or a multiple of 60 seconds")
+    check.that(
+        seconds in (10, 30) or seconds % 60 == 0, "period", f"{seconds}s", "use 10, 30 or a multiple of 60 seconds"
+    )
     for email in props.emails:
         check.pattern("emails", email, EMAIL_PATTERN, EMAIL_HINT)
-    check.pattern("dashboard_name", props.dashboard_name, r"[A-Za-z0-9_-]{1,255}", "use 1-255 letters, digits, '-' and '_'")
+    check.pattern(
+        "dashboard_name", props.dashboard_name, r"[A-Za-z0-9_-]{1,255}", "use 1-255 letters, digits, '-' and '_'"
+    )

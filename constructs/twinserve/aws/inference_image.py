@@ -28,7 +28,8 @@ from ._validate import checks
 _REPOSITORY_NAME = re.compile(r"[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*")
 _ECR_URI = re.compile(
     r"^(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/"
-    r"(?P<repo>[a-z0-9][a-z0-9._/-]*)(?::(?P<tag>[\w.-]+)|@sha256:[0-9a-f]{64})$")
+    r"(?P<repo>[a-z0-9][a-z0-9._/-]*)(?::(?P<tag>[\w.-]+)|@sha256:[0-9a-f]{64})$"
+)
 
 
 @dataclass(frozen=True)
@@ -49,49 +50,80 @@ class ImageRepository(Construct):
     def __init__(self, scope: Construct, id: str, props: ImageRepositoryProps) -> None:
         super().__init__(scope, id)
         check = checks("ImageRepositoryProps")
-        check.that(bool(_REPOSITORY_NAME.fullmatch(props.repository_name)) and len(props.repository_name) <= 256,
-                   "repository_name", props.repository_name,
-                   "use lower-case letters, digits, '.', '_', '-' and '/' (ECR naming), at most 256 characters")
+        check.that(
+            bool(_REPOSITORY_NAME.fullmatch(props.repository_name)) and len(props.repository_name) <= 256,
+            "repository_name",
+            props.repository_name,
+            "use lower-case letters, digits, '.', '_', '-' and '/' (ECR naming), at most 256 characters",
+        )
         check.range("max_image_count", props.max_image_count, 1, 1000)
         self.repository = ecr.Repository(
-            self, "Repository",
+            self,
+            "Repository",
             repository_name=props.repository_name,
             image_scan_on_push=True,
             image_tag_mutability=ecr.TagMutability.IMMUTABLE,
             encryption=ecr.RepositoryEncryption.AES_256,
-            lifecycle_rules=[ecr.LifecycleRule(
-                description=f"keep the newest {props.max_image_count} images",
-                max_image_count=props.max_image_count)],
+            lifecycle_rules=[
+                ecr.LifecycleRule(
+                    description=f"keep the newest {props.max_image_count} images", max_image_count=props.max_image_count
+                )
+            ],
             removal_policy=cdk.RemovalPolicy.RETAIN if props.retain else cdk.RemovalPolicy.DESTROY,
         )
 
     def allow_cdk_asset_publishing(self, qualifier: str | None = None) -> None:
         """Let the CDK bootstrap's image-publishing role (same account and region) push image assets here."""
         qualifier = qualifier or cdk.DefaultStackSynthesizer.DEFAULT_QUALIFIER
-        role_arn = cdk.Fn.sub("arn:${AWS::Partition}:iam::${AWS::AccountId}:role/cdk-" + qualifier
-                              + "-image-publishing-role-${AWS::AccountId}-${AWS::Region}")
-        self.repository.add_to_resource_policy(iam.PolicyStatement(
-            sid="CdkImageAssetPublishing",
-            principals=[iam.ArnPrincipal(role_arn)],
-            actions=["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:CompleteLayerUpload",
-                     "ecr:DescribeImages", "ecr:DescribeRepositories", "ecr:GetDownloadUrlForLayer",
-                     "ecr:InitiateLayerUpload", "ecr:PutImage", "ecr:UploadLayerPart"],
-        ))
+        role_arn = cdk.Fn.sub(
+            "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/cdk-"
+            + qualifier
+            + "-image-publishing-role-${AWS::AccountId}-${AWS::Region}"
+        )
+        self.repository.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="CdkImageAssetPublishing",
+                principals=[iam.ArnPrincipal(role_arn)],
+                actions=[
+                    "ecr:BatchCheckLayerAvailability",
+                    "ecr:BatchGetImage",
+                    "ecr:CompleteLayerUpload",
+                    "ecr:DescribeImages",
+                    "ecr:DescribeRepositories",
+                    "ecr:GetDownloadUrlForLayer",
+                    "ecr:InitiateLayerUpload",
+                    "ecr:PutImage",
+                    "ecr:UploadLayerPart",
+                ],
+            )
+        )
 
 
 class InferenceImage:
     """Where the serving container comes from. Build one with a ``from_*`` factory."""
 
-    def __init__(self, image_uri: str, repository: ecr.IRepository | None, repository_arn: str | None = None,
-                 asset: ecr_assets.DockerImageAsset | None = None) -> None:
+    def __init__(
+        self,
+        image_uri: str,
+        repository: ecr.IRepository | None,
+        repository_arn: str | None = None,
+        asset: ecr_assets.DockerImageAsset | None = None,
+    ) -> None:
         self.image_uri = image_uri
         self._repository = repository
         self._repository_arn = repository_arn
         self.asset = asset
 
     @classmethod
-    def from_asset(cls, scope: Construct, id: str, directory: str, *, platform_amd64: bool = True,
-                   build_args: dict[str, str] | None = None) -> InferenceImage:
+    def from_asset(
+        cls,
+        scope: Construct,
+        id: str,
+        directory: str,
+        *,
+        platform_amd64: bool = True,
+        build_args: dict[str, str] | None = None,
+    ) -> InferenceImage:
         """Build ``directory`` (which must hold a Dockerfile) as a CDK image asset.
 
         The image lands in the repository the stack's synthesizer names (``image_assets_repository_name``),
@@ -99,7 +131,10 @@ class InferenceImage:
         if not (Path(directory) / "Dockerfile").is_file():
             checks("InferenceImage.from_asset").fail("directory", directory, "it must contain a Dockerfile")
         asset = ecr_assets.DockerImageAsset(
-            scope, id, directory=directory, build_args=build_args,
+            scope,
+            id,
+            directory=directory,
+            build_args=build_args,
             platform=ecr_assets.Platform.LINUX_AMD64 if platform_amd64 else None,
             exclude=["**/__pycache__", "**/*.pyc", "**/.pytest_cache", "**/tests"],
         )
@@ -109,7 +144,9 @@ class InferenceImage:
     def from_repository(cls, repository: ecr.IRepository, tag: str) -> InferenceImage:
         """An image already pushed to ``repository`` under ``tag``."""
         if not re.fullmatch(r"[\w][\w.-]{0,127}", tag):
-            checks("InferenceImage.from_repository").fail("tag", tag, "use a Docker tag (letters, digits, '_', '.', '-')")
+            checks("InferenceImage.from_repository").fail(
+                "tag", tag, "use a Docker tag (letters, digits, '_', '.', '-')"
+            )
         return cls(repository.repository_uri_for_tag(tag), repository)
 
     @classmethod
@@ -118,15 +155,18 @@ class InferenceImage:
         match = _ECR_URI.match(image_uri)
         if not match:
             checks("InferenceImage.from_image_uri").fail(
-                "image_uri", image_uri,
-                "SageMaker pulls from Amazon ECR: use <account>.dkr.ecr.<region>.amazonaws.com/<repository>:<tag>")
+                "image_uri",
+                image_uri,
+                "SageMaker pulls from Amazon ECR: use <account>.dkr.ecr.<region>.amazonaws.com/<repository>:<tag>",
+            )
         partition = "aws-cn" if ".amazonaws.com.cn/" in image_uri else "aws"
         arn = f"arn:{partition}:ecr:{match['region']}:{match['account']}:repository/{match['repo']}"
         return cls(image_uri, None, repository_arn=arn)
 
     @classmethod
-    def from_prebuilt(cls, framework: str, version: str, *, region: str, instance_type: str,
-                      py_version: str | None = None) -> InferenceImage:
+    def from_prebuilt(
+        cls, framework: str, version: str, *, region: str, instance_type: str, py_version: str | None = None
+    ) -> InferenceImage:
         """AWS's prebuilt inference image of ``framework`` (e.g. 'sklearn', 'pytorch', 'xgboost').
 
         Resolved at synth time with the ``sagemaker`` SDK's image-URI table (no AWS call), so the
@@ -137,11 +177,20 @@ class InferenceImage:
 
         check = checks("InferenceImage.from_prebuilt")
         try:
-            uri = image_uris.retrieve(framework, region=region, version=version, py_version=py_version,
-                                      instance_type=instance_type, image_scope="inference")
+            uri = image_uris.retrieve(
+                framework,
+                region=region,
+                version=version,
+                py_version=py_version,
+                instance_type=instance_type,
+                image_scope="inference",
+            )
         except FileNotFoundError:  # the SDK keeps one table per framework
-            problem = ("framework", framework,
-                       "the sagemaker SDK knows no prebuilt image of that name (e.g. 'sklearn', 'pytorch', 'xgboost')")
+            problem = (
+                "framework",
+                framework,
+                "the sagemaker SDK knows no prebuilt image of that name (e.g. 'sklearn', 'pytorch', 'xgboost')",
+            )
         except ValueError as exc:
             problem = ("version", version, f"framework {framework!r}: {exc}")
         else:
@@ -153,7 +202,9 @@ class InferenceImage:
         if self._repository is not None:
             self._repository.grant_pull(grantee)
             return
-        iam.Grant.add_to_principal(grantee=grantee, resource_arns=[self._repository_arn],
-                                   actions=["ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer",
-                                            "ecr:BatchGetImage"])
+        iam.Grant.add_to_principal(
+            grantee=grantee,
+            resource_arns=[self._repository_arn],
+            actions=["ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer", "ecr:BatchGetImage"],
+        )
         iam.Grant.add_to_principal(grantee=grantee, resource_arns=["*"], actions=["ecr:GetAuthorizationToken"])

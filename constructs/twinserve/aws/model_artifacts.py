@@ -82,19 +82,27 @@ class ModelArtifacts(Construct):
         self.encryption_key = props.encryption_key
         # Server access logs: SSE-S3 is the only encryption S3 log delivery supports.
         self.access_logs = s3.Bucket(
-            self, "AccessLogs",
+            self,
+            "AccessLogs",
             encryption=s3.BucketEncryption.S3_MANAGED,
             enforce_ssl=True,
             block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
             versioned=True,
-            lifecycle_rules=[s3.LifecycleRule(expiration=props.access_log_retention,
-                                              noncurrent_version_expiration=cdk.Duration.days(30))],
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    expiration=props.access_log_retention, noncurrent_version_expiration=cdk.Duration.days(30)
+                )
+            ],
             removal_policy=removal,
         )
-        acknowledge(self.access_logs, "AwsSolutions-S1",
-                    "This is the server access log bucket itself; logging it into itself would loop.")
+        acknowledge(
+            self.access_logs,
+            "AwsSolutions-S1",
+            "This is the server access log bucket itself; logging it into itself would loop.",
+        )
         self.bucket = s3.Bucket(
-            self, "Bucket",
+            self,
+            "Bucket",
             versioned=True,
             encryption=s3.BucketEncryption.KMS if props.encryption_key else s3.BucketEncryption.S3_MANAGED,
             encryption_key=props.encryption_key,
@@ -112,21 +120,29 @@ class ModelArtifacts(Construct):
             archive = Path(props.model_archive_path)
             tmp_mib = _upload_tmp_mib(archive.stat().st_size)
             checks("ModelArtifactsProps").that(
-                tmp_mib <= _LAMBDA_TMP_MIB[1], "model_archive_path", str(archive),
+                tmp_mib <= _LAMBDA_TMP_MIB[1],
+                "model_archive_path",
+                str(archive),
                 f"at most about {_LAMBDA_TMP_MIB[1] // 2 // 1024} GiB can be uploaded by the stack "
-                "(Lambda /tmp); upload it yourself and set model_data_url")
+                "(Lambda /tmp); upload it yourself and set model_data_url",
+            )
             # extract=True unpacks the asset's zip - a folder holding exactly one model.tar.gz - under the
             # version's prefix. prune=False and retain_on_delete=True: neither this deployment, nor a later
             # one with another version (a changed destination), nor deleting the stack removes an archive
             # a pinned variant may still serve.
             self.model_upload = s3_deployment.BucketDeployment(
-                self, "ModelUpload",
+                self,
+                "ModelUpload",
                 sources=[s3_deployment.Source.asset(str(_upload_folder(archive)))],
                 destination_bucket=self.bucket,
                 destination_key_prefix=self._version_key(props.model_version).rsplit("/", 1)[0] + "/",
-                extract=True, prune=False, retain_on_delete=True, output_object_keys=False,
-                server_side_encryption=s3_deployment.ServerSideEncryption.AWS_KMS if props.encryption_key else
-                s3_deployment.ServerSideEncryption.AES_256,
+                extract=True,
+                prune=False,
+                retain_on_delete=True,
+                output_object_keys=False,
+                server_side_encryption=s3_deployment.ServerSideEncryption.AWS_KMS
+                if props.encryption_key
+                else s3_deployment.ServerSideEncryption.AES_256,
                 server_side_encryption_aws_kms_key_id=props.encryption_key.key_id if props.encryption_key else None,
                 ephemeral_storage_size=cdk.Size.mebibytes(tmp_mib) if tmp_mib > _LAMBDA_TMP_MIB[0] else None,
             )
@@ -151,9 +167,13 @@ class ModelArtifacts(Construct):
             return self.model_data_url
         check = checks("ModelArtifacts.model_version_url")
         check.pattern("version", version, _VERSION, _VERSION_HINT)
-        check.that(self.model_upload is not None, "version", version,
-                   f"only {self.model_version!r}: the artifacts were given as model_data_url (one archive, no "
-                   "versioned layout)")
+        check.that(
+            self.model_upload is not None,
+            "version",
+            version,
+            f"only {self.model_version!r}: the artifacts were given as model_data_url (one archive, no "
+            "versioned layout)",
+        )
         return f"s3://{self.bucket.bucket_name}/{self._version_key(version)}"
 
     def depend_on_model(self, resource: Construct, version: str | None = None) -> None:
@@ -170,12 +190,17 @@ class ModelArtifacts(Construct):
             grant_key_use(grantee, self.encryption_key)
             return
         self.model_version_url(version)  # only the current version exists
-        bucket, key = self.model_data_url[len("s3://"):].split("/", 1)
+        bucket, key = self.model_data_url[len("s3://") :].split("/", 1)
         iam.Grant.add_to_principal(
-            grantee=grantee, actions=["s3:GetObject"],
-            resource_arns=[cdk.Arn.format(cdk.ArnComponents(service="s3", region="", account="",
-                                                            resource=bucket, resource_name=key),
-                                          cdk.Stack.of(self))])
+            grantee=grantee,
+            actions=["s3:GetObject"],
+            resource_arns=[
+                cdk.Arn.format(
+                    cdk.ArnComponents(service="s3", region="", account="", resource=bucket, resource_name=key),
+                    cdk.Stack.of(self),
+                )
+            ],
+        )
 
     def grant_prefix_read(self, grantee: iam.IGrantable, prefix: str) -> None:
         """``s3:GetObject`` under one prefix of the artifacts bucket (plus use of its key)."""
@@ -192,17 +217,29 @@ class ModelArtifacts(Construct):
 
 def _check(props: ModelArtifactsProps) -> None:
     check = checks("ModelArtifactsProps")
-    check.that((props.model_archive_path is None) != (props.model_data_url is None), "model_archive_path/model_data_url",
-               (props.model_archive_path, props.model_data_url), "set exactly one of them")
+    check.that(
+        (props.model_archive_path is None) != (props.model_data_url is None),
+        "model_archive_path/model_data_url",
+        (props.model_archive_path, props.model_data_url),
+        "set exactly one of them",
+    )
     if props.model_archive_path is not None:
         archive = Path(props.model_archive_path)
-        check.that(archive.name.endswith(".tar.gz"), "model_archive_path", str(archive),
-                   "SageMaker needs a 'model.tar.gz' archive")
+        check.that(
+            archive.name.endswith(".tar.gz"),
+            "model_archive_path",
+            str(archive),
+            "SageMaker needs a 'model.tar.gz' archive",
+        )
         check.that(archive.is_file(), "model_archive_path", str(archive), "the file must exist (build it first)")
     if props.model_data_url is not None:
         check.pattern("model_data_url", props.model_data_url, S3_URI, "use s3://bucket/key.tar.gz")
-        check.that(props.model_data_url.endswith(".tar.gz"), "model_data_url", props.model_data_url,
-                   "SageMaker needs a .tar.gz archive")
+        check.that(
+            props.model_data_url.endswith(".tar.gz"),
+            "model_data_url",
+            props.model_data_url,
+            "SageMaker needs a .tar.gz archive",
+        )
     check.pattern("model_name", props.model_name, aws_platform.NAME_PATTERN, aws_platform.NAME_HINT)
     check.pattern("model_version", props.model_version, _VERSION, _VERSION_HINT)
 
@@ -244,33 +281,49 @@ def _acknowledge_upload(artifacts: ModelArtifacts, upload: s3_deployment.BucketD
     stack = cdk.Stack.of(artifacts)
     handler = next(c for c in stack.node.children if c.node.id.startswith("Custom::CDKBucketDeployment"))
     handler.node.default_child.add_metadata("cfn-lint", {"config": {"ignore_checks": ["W3005"]}})
-    acknowledge(handler, "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
-                "AWSLambdaBasicExecutionRole]",
-                "aws-cdk-lib's BucketDeployment handler role; the managed policy only lets the function write its own "
-                "CloudWatch logs.")
-    acknowledge(handler, "AwsSolutions-L1",
-                "aws-cdk-lib's BucketDeployment handler pins the Python runtime its bundled AWS CLI is built for; "
-                "it moves with aws-cdk-lib upgrades.")
-    copy = ("The upload handler (aws-cdk-lib BucketDeployment) reads the model's zipped asset and copies it into "
-            "the artifacts bucket with the AWS CLI; aws-cdk-lib grants read on the source and read/write on the "
-            "destination bucket with these wildcard actions. It runs only when CloudFormation deploys the stack, "
-            "and twinserve never prunes or deletes with it.")
+    acknowledge(
+        handler,
+        "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]",
+        "aws-cdk-lib's BucketDeployment handler role; the managed policy only lets the function write its own "
+        "CloudWatch logs.",
+    )
+    acknowledge(
+        handler,
+        "AwsSolutions-L1",
+        "aws-cdk-lib's BucketDeployment handler pins the Python runtime its bundled AWS CLI is built for; "
+        "it moves with aws-cdk-lib upgrades.",
+    )
+    copy = (
+        "The upload handler (aws-cdk-lib BucketDeployment) reads the model's zipped asset and copies it into "
+        "the artifacts bucket with the AWS CLI; aws-cdk-lib grants read on the source and read/write on the "
+        "destination bucket with these wildcard actions. It runs only when CloudFormation deploys the stack, "
+        "and twinserve never prunes or deletes with it."
+    )
     for action in ("s3:GetObject*", "s3:GetBucket*", "s3:List*", "s3:Abort*", "s3:DeleteObject*"):
         acknowledge(handler, f"AwsSolutions-IAM5[Action::{action}]", copy)
     if artifacts.encryption_key is not None:
         for action in ("kms:GenerateDataKey*", "kms:ReEncrypt*"):
-            acknowledge(handler, f"AwsSolutions-IAM5[Action::{action}]",
-                        "The upload handler writes the archive encrypted with the deployment's key (aws-cdk-lib's "
-                        "grant on the destination bucket's key).")
-    acknowledge(handler, f"AwsSolutions-IAM5[{objects_of(artifacts.bucket, '*')}]",
-                "The upload handler writes under models/<name>/<version>/ of the artifacts bucket; aws-cdk-lib's "
-                "BucketDeployment grants on the whole destination bucket.")
+            acknowledge(
+                handler,
+                f"AwsSolutions-IAM5[Action::{action}]",
+                "The upload handler writes the archive encrypted with the deployment's key (aws-cdk-lib's "
+                "grant on the destination bucket's key).",
+            )
+    acknowledge(
+        handler,
+        f"AwsSolutions-IAM5[{objects_of(artifacts.bucket, '*')}]",
+        "The upload handler writes under models/<name>/<version>/ of the artifacts bucket; aws-cdk-lib's "
+        "BucketDeployment grants on the whole destination bucket.",
+    )
     source = upload.handler_role.node.try_find_child("DefaultPolicy")
     for resource in _wildcard_resources(stack, source):
         if "-assets-" in resource:  # the bootstrap asset bucket the CDK CLI uploads the zipped archive to
-            acknowledge(handler, f"AwsSolutions-IAM5[Resource::{resource}]",
-                        "The upload handler reads the zipped model archive from the CDK bootstrap asset bucket; "
-                        "the object key is the asset hash, known only after synthesis.")
+            acknowledge(
+                handler,
+                f"AwsSolutions-IAM5[Resource::{resource}]",
+                "The upload handler reads the zipped model archive from the CDK bootstrap asset bucket; "
+                "the object key is the asset hash, known only after synthesis.",
+            )
 
 
 def _wildcard_resources(stack: cdk.Stack, policy) -> list[str]:

@@ -36,11 +36,18 @@ class ModelRegistry(Construct):
         super().__init__(scope, id)
         check = checks("ModelRegistryProps")
         check.pattern("group_name", props.group_name, aws_platform.NAME_PATTERN, aws_platform.NAME_HINT)
-        check.that(len(props.description) <= 1024, "description", f"{len(props.description)} characters",
-                   "at most 1024 characters")
+        check.that(
+            len(props.description) <= 1024,
+            "description",
+            f"{len(props.description)} characters",
+            "at most 1024 characters",
+        )
         self.group = sagemaker.CfnModelPackageGroup(
-            self, "Resource", model_package_group_name=props.group_name,
-            model_package_group_description=props.description or None)
+            self,
+            "Resource",
+            model_package_group_name=props.group_name,
+            model_package_group_description=props.description or None,
+        )
         self.group.apply_removal_policy(cdk.RemovalPolicy.RETAIN if props.retain else cdk.RemovalPolicy.DESTROY)
         self.group_name = props.group_name
         self.group_arn = self.group.attr_model_package_group_arn
@@ -50,14 +57,25 @@ class ModelRegistry(Construct):
         detail: dict = {"ModelPackageGroupName": [self.group_name]}
         if approval_status:
             detail["ModelApprovalStatus"] = [approval_status]
-        return events.Rule(self, id, event_pattern=events.EventPattern(
-            source=["aws.sagemaker"], detail_type=["SageMaker Model Package State Change"], detail=detail))
+        return events.Rule(
+            self,
+            id,
+            event_pattern=events.EventPattern(
+                source=["aws.sagemaker"], detail_type=["SageMaker Model Package State Change"], detail=detail
+            ),
+        )
 
     def grant_register(self, grantee: iam.IGrantable) -> iam.Grant:
         """Allow ``grantee`` (e.g. a training pipeline) to register and describe versions of this group."""
         stack = cdk.Stack.of(self)
         packages = stack.format_arn(service="sagemaker", resource="model-package", resource_name=f"{self.group_name}/*")
         return iam.Grant.add_to_principal(
-            grantee=grantee, resource_arns=[self.group_arn, packages],
-            actions=["sagemaker:CreateModelPackage", "sagemaker:DescribeModelPackage",
-                     "sagemaker:ListModelPackages", "sagemaker:DescribeModelPackageGroup"])
+            grantee=grantee,
+            resource_arns=[self.group_arn, packages],
+            actions=[
+                "sagemaker:CreateModelPackage",
+                "sagemaker:DescribeModelPackage",
+                "sagemaker:ListModelPackages",
+                "sagemaker:DescribeModelPackageGroup",
+            ],
+        )

@@ -62,8 +62,11 @@ class SageMakerModel(Construct):
         env = dict(props.environment)
 
         self.role: iam.IRole = props.role or iam.Role(
-            self, "ExecutionRole", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
-            description="Runs the twinserve inference container")
+            self,
+            "ExecutionRole",
+            assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
+            description="Runs the twinserve inference container",
+        )
         props.image.grant_pull(self.role)
         self.model_version = props.model_version or props.artifacts.model_version
         self.model_data_url = props.artifacts.model_version_url(self.model_version)
@@ -72,26 +75,56 @@ class SageMakerModel(Construct):
         if props.vpc is not None:
             # SageMaker creates and removes the container's network interfaces with this role.
             # These EC2 calls do not support resource-level permissions (hence Resource "*").
-            iam.Grant.add_to_principal(grantee=self.role, resource_arns=["*"], actions=[
-                "ec2:CreateNetworkInterface", "ec2:CreateNetworkInterfacePermission",
-                "ec2:DeleteNetworkInterface", "ec2:DeleteNetworkInterfacePermission",
-                "ec2:DescribeNetworkInterfaces", "ec2:DescribeVpcs", "ec2:DescribeDhcpOptions",
-                "ec2:DescribeSubnets", "ec2:DescribeSecurityGroups"])
+            iam.Grant.add_to_principal(
+                grantee=self.role,
+                resource_arns=["*"],
+                actions=[
+                    "ec2:CreateNetworkInterface",
+                    "ec2:CreateNetworkInterfacePermission",
+                    "ec2:DeleteNetworkInterface",
+                    "ec2:DeleteNetworkInterfacePermission",
+                    "ec2:DescribeNetworkInterfaces",
+                    "ec2:DescribeVpcs",
+                    "ec2:DescribeDhcpOptions",
+                    "ec2:DescribeSubnets",
+                    "ec2:DescribeSecurityGroups",
+                ],
+            )
         # Container logs and the container's own metrics.
-        iam.Grant.add_to_principal(grantee=self.role, actions=[
-            "logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
-            resource_arns=[cdk.Stack.of(self).format_arn(service="logs", resource="log-group", resource_name="/aws/sagemaker/*", arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME)])
-        iam.Grant.add_to_principal(grantee=self.role, actions=["cloudwatch:PutMetricData"], resource_arns=["*"],
-                                   conditions={"StringLike": {"cloudwatch:namespace": ["/aws/sagemaker/*", "AWS/SageMaker"]}})
+        iam.Grant.add_to_principal(
+            grantee=self.role,
+            actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+            resource_arns=[
+                cdk.Stack.of(self).format_arn(
+                    service="logs",
+                    resource="log-group",
+                    resource_name="/aws/sagemaker/*",
+                    arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
+                )
+            ],
+        )
+        iam.Grant.add_to_principal(
+            grantee=self.role,
+            actions=["cloudwatch:PutMetricData"],
+            resource_arns=["*"],
+            conditions={"StringLike": {"cloudwatch:namespace": ["/aws/sagemaker/*", "AWS/SageMaker"]}},
+        )
 
-        acknowledge(self.role, "AwsSolutions-IAM5[Resource::*]",
-                    "ecr:GetAuthorizationToken, cloudwatch:PutMetricData (limited by a namespace condition) and the "
-                    "VPC network-interface calls have no resource-level permissions.")
-        acknowledge(self.role, f"AwsSolutions-IAM5[Resource::{arn_text(self, 'logs', 'log-group:/aws/sagemaker/*')}]",
-                    "SageMaker writes container logs to log groups and streams it names per endpoint/job under "
-                    "/aws/sagemaker/ (e.g. /aws/sagemaker/Endpoints/<name>, /aws/sagemaker/TransformJobs).")
+        acknowledge(
+            self.role,
+            "AwsSolutions-IAM5[Resource::*]",
+            "ecr:GetAuthorizationToken, cloudwatch:PutMetricData (limited by a namespace condition) and the "
+            "VPC network-interface calls have no resource-level permissions.",
+        )
+        acknowledge(
+            self.role,
+            f"AwsSolutions-IAM5[Resource::{arn_text(self, 'logs', 'log-group:/aws/sagemaker/*')}]",
+            "SageMaker writes container logs to log groups and streams it names per endpoint/job under "
+            "/aws/sagemaker/ (e.g. /aws/sagemaker/Endpoints/<name>, /aws/sagemaker/TransformJobs).",
+        )
         self.resource = sagemaker.CfnModel(
-            self, "Resource",
+            self,
+            "Resource",
             execution_role_arn=self.role.role_arn,
             primary_container=sagemaker.CfnModel.ContainerDefinitionProperty(
                 image=props.image.image_uri,
@@ -101,8 +134,11 @@ class SageMakerModel(Construct):
             ),
             enable_network_isolation=props.network_isolation,
             vpc_config=sagemaker.CfnModel.VpcConfigProperty(
-                subnets=list(props.vpc.subnet_ids), security_group_ids=list(props.vpc.security_group_ids),
-            ) if props.vpc else None,
+                subnets=list(props.vpc.subnet_ids),
+                security_group_ids=list(props.vpc.security_group_ids),
+            )
+            if props.vpc
+            else None,
         )
         # The role's grants must exist before SageMaker validates the model (image pull, data read).
         policy = role_policy(self.role)
@@ -121,12 +157,24 @@ def _check(props: SageMakerModelProps) -> None:
     most = aws_platform.MAX_ENVIRONMENT_VARIABLES
     check.that(len(env) <= most, "environment", f"{len(env)} variables", f"SageMaker allows at most {most}")
     for key in env:
-        check.pattern("environment", key, aws_platform.ENVIRONMENT_VARIABLE_PATTERN,
-                      "variable names use letters, digits and '_' (not starting with a digit)")
+        check.pattern(
+            "environment",
+            key,
+            aws_platform.ENVIRONMENT_VARIABLE_PATTERN,
+            "variable names use letters, digits and '_' (not starting with a digit)",
+        )
     if props.vpc is not None:
-        check.that(bool(props.vpc.subnet_ids) and bool(props.vpc.security_group_ids), "vpc", props.vpc,
-                   "give at least one subnet and one security group")
-        check.that(len(props.vpc.subnet_ids) <= aws_platform.MAX_VPC_SUBNETS
-                   and len(props.vpc.security_group_ids) <= aws_platform.MAX_VPC_SECURITY_GROUPS, "vpc", props.vpc,
-                   f"at most {aws_platform.MAX_VPC_SUBNETS} subnets and {aws_platform.MAX_VPC_SECURITY_GROUPS} "
-                   "security groups")
+        check.that(
+            bool(props.vpc.subnet_ids) and bool(props.vpc.security_group_ids),
+            "vpc",
+            props.vpc,
+            "give at least one subnet and one security group",
+        )
+        check.that(
+            len(props.vpc.subnet_ids) <= aws_platform.MAX_VPC_SUBNETS
+            and len(props.vpc.security_group_ids) <= aws_platform.MAX_VPC_SECURITY_GROUPS,
+            "vpc",
+            props.vpc,
+            f"at most {aws_platform.MAX_VPC_SUBNETS} subnets and {aws_platform.MAX_VPC_SECURITY_GROUPS} "
+            "security groups",
+        )

@@ -12,8 +12,24 @@ from .monitoring import AlertRules, AutoscaleRules, AutoscaleTarget, EndpointMon
 from .online_endpoint import OnlineDeploymentSettings, OnlineEndpoint, OnlineEndpointArgs, ProbeSettings
 
 __all__ = [
-    "AksInferenceCluster", "AksInferenceClusterArgs", "AlertRules", "AutoscaleRules", "AutoscaleTarget",
-    "BatchEndpoint", "BatchEndpointArgs", "CostBudget", "CostBudgetArgs", "EndpointMonitoring",
-    "EndpointMonitoringArgs", "InferenceRoutes", "MlWorkspace", "MlWorkspaceArgs", "ModelEnvironment",
-    "ModelEnvironmentArgs", "OnlineDeploymentSettings", "OnlineEndpoint", "OnlineEndpointArgs", "ProbeSettings",
+    "AksInferenceCluster",
+    "AksInferenceClusterArgs",
+    "AlertRules",
+    "AutoscaleRules",
+    "AutoscaleTarget",
+    "BatchEndpoint",
+    "BatchEndpointArgs",
+    "CostBudget",
+    "CostBudgetArgs",
+    "EndpointMonitoring",
+    "EndpointMonitoringArgs",
+    "InferenceRoutes",
+    "MlWorkspace",
+    "MlWorkspaceArgs",
+    "ModelEnvironment",
+    "ModelEnvironmentArgs",
+    "OnlineDeploymentSettings",
+    "OnlineEndpoint",
+    "OnlineEndpointArgs",
+    "ProbeSettings",
 ]

@@ -2,8 +2,8 @@
 
 ManagedCluster (system-assigned identity, Kubernetes RBAC with Entra ID / Azure RBAC, local
 accounts off) with one node pool of at least 3 nodes and 12 vCPU in total (Azure ML's minimum for
-inference, ``twinserve.platform.azure``: 3 x Standard_D4s_v3), the ``Microsoft.AzureML.Kubernetes`` extension with inference
-enabled, and the cluster attached to the workspace as a Kubernetes compute.
+inference, ``twinserve.platform.azure``: 3 x Standard_D4s_v3), the ``Microsoft.AzureML.Kubernetes``
+extension with inference enabled, and the cluster attached to the workspace as a Kubernetes compute.
 
 Azure refuses in-place updates of an attached Kubernetes compute, so the Compute is declared with
 ``replace_on_changes=["*"]`` and ``delete_before_replace``: any change detaches and re-attaches it
@@ -77,37 +77,72 @@ class AksInferenceClusterArgs:
 
 def _check(args: AksInferenceClusterArgs) -> None:
     check = Checks("AksInferenceClusterArgs")
-    check.pattern("cluster_name", args.cluster_name, r"[a-zA-Z0-9][a-zA-Z0-9-]{0,61}[a-zA-Z0-9]",
-                  "must be 2-63 letters, digits and '-'")
-    check.pattern("compute_name", args.compute_name, r"[a-zA-Z][a-zA-Z0-9-]{1,15}",
-                  "must be 2-16 letters, digits and '-', starting with a letter")
+    check.pattern(
+        "cluster_name",
+        args.cluster_name,
+        r"[a-zA-Z0-9][a-zA-Z0-9-]{0,61}[a-zA-Z0-9]",
+        "must be 2-63 letters, digits and '-'",
+    )
+    check.pattern(
+        "compute_name",
+        args.compute_name,
+        r"[a-zA-Z][a-zA-Z0-9-]{1,15}",
+        "must be 2-16 letters, digits and '-', starting with a letter",
+    )
     min_nodes, min_vcpus = azure_platform.AKS_MIN_NODES, azure_platform.AKS_MIN_VCPUS
-    check.that(args.node_count >= min_nodes, "node_count", args.node_count,
-               f"Azure ML inference on AKS needs at least {min_nodes} nodes")
+    check.that(
+        args.node_count >= min_nodes,
+        "node_count",
+        args.node_count,
+        f"Azure ML inference on AKS needs at least {min_nodes} nodes",
+    )
     vcpus = args.vcpus_per_node or azure_platform.azure_vm_vcpus(args.vm_size)
-    check.that(vcpus is not None, "vcpus_per_node", args.vcpus_per_node,
-               f"the vCPUs of {args.vm_size} cannot be read from its name; set vcpus_per_node")
-    check.that(vcpus * args.node_count >= min_vcpus, "vm_size", args.vm_size,
-               f"{args.node_count} x {vcpus} vCPU = {vcpus * args.node_count}; the cluster needs at least "
-               f"{min_vcpus} vCPU (e.g. 3 x Standard_D4s_v3)")
+    check.that(
+        vcpus is not None,
+        "vcpus_per_node",
+        args.vcpus_per_node,
+        f"the vCPUs of {args.vm_size} cannot be read from its name; set vcpus_per_node",
+    )
+    check.that(
+        vcpus * args.node_count >= min_vcpus,
+        "vm_size",
+        args.vm_size,
+        f"{args.node_count} x {vcpus} vCPU = {vcpus * args.node_count}; the cluster needs at least "
+        f"{min_vcpus} vCPU (e.g. 3 x Standard_D4s_v3)",
+    )
     low, high = args.autoscale_min_nodes, args.autoscale_max_nodes
-    check.that((low is None) == (high is None), "autoscale_min_nodes", (low, high),
-               "set both autoscale_min_nodes and autoscale_max_nodes, or neither")
+    check.that(
+        (low is None) == (high is None),
+        "autoscale_min_nodes",
+        (low, high),
+        "set both autoscale_min_nodes and autoscale_max_nodes, or neither",
+    )
     if low is not None and high is not None:
         check.that(low >= min_nodes, "autoscale_min_nodes", low, f"must be at least {min_nodes}")
-        check.that(low <= args.node_count <= high, "node_count", args.node_count,
-                   f"must lie within the autoscale bounds {low}..{high}")
+        check.that(
+            low <= args.node_count <= high,
+            "node_count",
+            args.node_count,
+            f"must lie within the autoscale bounds {low}..{high}",
+        )
     check.one_of("sku_tier", args.sku_tier, SKU_TIERS)
     check.one_of("router_service_type", args.router_service_type, ROUTER_SERVICE_TYPES)
     if args.allow_insecure_connections:
-        check.that(args.internal_load_balancer or args.router_service_type != "LoadBalancer",
-                   "allow_insecure_connections", True,
-                   "plain HTTP is only allowed behind an internal load balancer; set internal_load_balancer "
-                   "or give ssl_cname, ssl_cert_pem and ssl_key_pem")
+        check.that(
+            args.internal_load_balancer or args.router_service_type != "LoadBalancer",
+            "allow_insecure_connections",
+            True,
+            "plain HTTP is only allowed behind an internal load balancer; set internal_load_balancer "
+            "or give ssl_cname, ssl_cert_pem and ssl_key_pem",
+        )
     else:
-        check.that(None not in (args.ssl_cname, args.ssl_cert_pem, args.ssl_key_pem), "ssl_cname", args.ssl_cname,
-                   "TLS on the inference router needs ssl_cname, ssl_cert_pem and ssl_key_pem; "
-                   "or set allow_insecure_connections with an internal load balancer")
+        check.that(
+            None not in (args.ssl_cname, args.ssl_cert_pem, args.ssl_key_pem),
+            "ssl_cname",
+            args.ssl_cname,
+            "TLS on the inference router needs ssl_cname, ssl_cert_pem and ssl_key_pem; "
+            "or set allow_insecure_connections with an internal load balancer",
+        )
 
 
 def _base64(pem: pulumi.Input[str]) -> pulumi.Output[str]:
@@ -125,20 +160,35 @@ class AksInferenceCluster(pulumi.ComponentResource):
         autoscale = args.autoscale_min_nodes is not None
 
         self.cluster = containerservice.ManagedCluster(
-            f"{name}-aks", resource_group_name=group, location=location, tags=tags,
-            resource_name_=args.cluster_name, dns_prefix=args.cluster_name,
+            f"{name}-aks",
+            resource_group_name=group,
+            location=location,
+            tags=tags,
+            resource_name_=args.cluster_name,
+            dns_prefix=args.cluster_name,
             identity=containerservice.ManagedClusterIdentityArgs(type="SystemAssigned"),
             sku=containerservice.ManagedClusterSKUArgs(name="Base", tier=args.sku_tier),
-            enable_rbac=True, disable_local_accounts=True,
+            enable_rbac=True,
+            disable_local_accounts=True,
             aad_profile=containerservice.ManagedClusterAADProfileArgs(managed=True, enable_azure_rbac=True),
             network_profile=containerservice.ContainerServiceNetworkProfileArgs(
-                network_plugin="azure", network_plugin_mode="overlay", load_balancer_sku="standard"),
-            agent_pool_profiles=[containerservice.ManagedClusterAgentPoolProfileArgs(
-                name="system", mode="System", os_type="Linux", type="VirtualMachineScaleSets",
-                vm_size=args.vm_size, count=args.node_count,
-                enable_auto_scaling=autoscale,
-                min_count=args.autoscale_min_nodes, max_count=args.autoscale_max_nodes)],
-            opts=child_opts(self))
+                network_plugin="azure", network_plugin_mode="overlay", load_balancer_sku="standard"
+            ),
+            agent_pool_profiles=[
+                containerservice.ManagedClusterAgentPoolProfileArgs(
+                    name="system",
+                    mode="System",
+                    os_type="Linux",
+                    type="VirtualMachineScaleSets",
+                    vm_size=args.vm_size,
+                    count=args.node_count,
+                    enable_auto_scaling=autoscale,
+                    min_count=args.autoscale_min_nodes,
+                    max_count=args.autoscale_max_nodes,
+                )
+            ],
+            opts=child_opts(self),
+        )
 
         # pulumi-azure-native sends these settings to ARM as they are. `az k8s-extension create`
         # derives several of them on the client (internalLoadBalancerProvider ->
@@ -170,36 +220,57 @@ class AksInferenceCluster(pulumi.ComponentResource):
             settings["scoringFe.serviceType.internalLoadBalancer"] = "True"
         if args.ssl_cname:
             settings["sslCname"] = args.ssl_cname
-        protected = ({"scoringFe.sslCert": _base64(args.ssl_cert_pem), "scoringFe.sslKey": _base64(args.ssl_key_pem)}
-                     if args.ssl_cert_pem is not None and args.ssl_key_pem is not None else None)
+        protected = (
+            {"scoringFe.sslCert": _base64(args.ssl_cert_pem), "scoringFe.sslKey": _base64(args.ssl_key_pem)}
+            if args.ssl_cert_pem is not None and args.ssl_key_pem is not None
+            else None
+        )
         self.extension = kubernetesconfiguration.Extension(
-            f"{name}-azureml-ext", resource_group_name=group,
-            cluster_rp="Microsoft.ContainerService", cluster_resource_name="managedClusters",
-            cluster_name=args.cluster_name, extension_name="azureml",
-            extension_type="Microsoft.AzureML.Kubernetes", release_train="stable",
+            f"{name}-azureml-ext",
+            resource_group_name=group,
+            cluster_rp="Microsoft.ContainerService",
+            cluster_resource_name="managedClusters",
+            cluster_name=args.cluster_name,
+            extension_name="azureml",
+            extension_type="Microsoft.AzureML.Kubernetes",
+            release_train="stable",
             auto_upgrade_minor_version=True,
             identity=kubernetesconfiguration.IdentityArgs(type="SystemAssigned"),
             scope=kubernetesconfiguration.ScopeArgs(
-                cluster=kubernetesconfiguration.ScopeClusterArgs(release_namespace="azureml")),
-            configuration_settings=settings, configuration_protected_settings=protected,
-            opts=child_opts(self, depends_on=[self.cluster]))
+                cluster=kubernetesconfiguration.ScopeClusterArgs(release_namespace="azureml")
+            ),
+            configuration_settings=settings,
+            configuration_protected_settings=protected,
+            opts=child_opts(self, depends_on=[self.cluster]),
+        )
 
         self.compute_name = args.compute_name
         self.compute = ml.Compute(
-            f"{name}-compute", resource_group_name=group, workspace_name=args.workspace_name, location=location,
+            f"{name}-compute",
+            resource_group_name=group,
+            workspace_name=args.workspace_name,
+            location=location,
             compute_name=args.compute_name,
             identity=ml.ManagedServiceIdentityArgs(type="SystemAssigned"),
             properties=ml.KubernetesArgs(
-                compute_type="Kubernetes", resource_id=self.cluster.id,
+                compute_type="Kubernetes",
+                resource_id=self.cluster.id,
                 description=f"AKS {args.cluster_name}: {args.node_count} x {args.vm_size}",
                 properties=ml.KubernetesPropertiesArgs(
                     namespace=args.kubernetes_namespace,
-                    default_instance_type=azure_platform.KUBERNETES_DEFAULT_INSTANCE_TYPE)),
+                    default_instance_type=azure_platform.KUBERNETES_DEFAULT_INSTANCE_TYPE,
+                ),
+            ),
             # An attached Kubernetes compute cannot be updated in place: replace (detach, re-attach).
-            opts=child_opts(self, depends_on=[self.extension], replace_on_changes=["*"],
-                            delete_before_replace=True))
+            opts=child_opts(self, depends_on=[self.extension], replace_on_changes=["*"], delete_before_replace=True),
+        )
 
-        self.register_outputs({
-            "cluster_id": self.cluster.id, "compute_id": self.compute.id, "compute_name": args.compute_name,
-            "node_count": args.node_count, "total_vcpus": args.total_vcpus,
-        })
+        self.register_outputs(
+            {
+                "cluster_id": self.cluster.id,
+                "compute_id": self.compute.id,
+                "compute_name": args.compute_name,
+                "node_count": args.node_count,
+                "total_vcpus": args.total_vcpus,
+            }
+        )

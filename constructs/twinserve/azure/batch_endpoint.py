@@ -87,24 +87,45 @@ class BatchEndpointArgs:
 
 def _check(args: BatchEndpointArgs) -> None:
     check = Checks("BatchEndpointArgs")
-    check.that(bool(azure_platform.ENDPOINT_NAME.match(args.endpoint_name)), "endpoint_name", args.endpoint_name,
-               azure_platform.NAME_HINT)
-    check.that(bool(azure_platform.DEPLOYMENT_NAME.match(args.deployment_name)), "deployment_name",
-               args.deployment_name, azure_platform.NAME_HINT)
-    check.pattern("compute_name", args.compute_name, r"[a-zA-Z][a-zA-Z0-9-]{1,15}",
-                  "must be 2-16 letters, digits and '-', starting with a letter")
+    check.that(
+        bool(azure_platform.ENDPOINT_NAME.match(args.endpoint_name)),
+        "endpoint_name",
+        args.endpoint_name,
+        azure_platform.NAME_HINT,
+    )
+    check.that(
+        bool(azure_platform.DEPLOYMENT_NAME.match(args.deployment_name)),
+        "deployment_name",
+        args.deployment_name,
+        azure_platform.NAME_HINT,
+    )
+    check.pattern(
+        "compute_name",
+        args.compute_name,
+        r"[a-zA-Z][a-zA-Z0-9-]{1,15}",
+        "must be 2-16 letters, digits and '-', starting with a letter",
+    )
     check.pattern("vm_size", args.vm_size, azure_platform.VM_SIZE_PATTERN, azure_platform.VM_SIZE_HINT)
-    check.that(0 <= args.min_nodes <= args.max_nodes, "min_nodes", args.min_nodes,
-               f"must be 0..max_nodes ({args.max_nodes})")
+    check.that(
+        0 <= args.min_nodes <= args.max_nodes, "min_nodes", args.min_nodes, f"must be 0..max_nodes ({args.max_nodes})"
+    )
     check.range("max_nodes", args.max_nodes, 1, 100)
-    check.that(1 <= args.instance_count <= args.max_nodes, "instance_count", args.instance_count,
-               f"must be 1..max_nodes ({args.max_nodes}): a job cannot use more nodes than the cluster has")
+    check.that(
+        1 <= args.instance_count <= args.max_nodes,
+        "instance_count",
+        args.instance_count,
+        f"must be 1..max_nodes ({args.max_nodes}): a job cannot use more nodes than the cluster has",
+    )
     check.range("mini_batch_size", args.mini_batch_size, 1, 10_000)
     check.range("max_concurrency_per_instance", args.max_concurrency_per_instance, 1, 100)
     check.that(args.error_threshold >= -1, "error_threshold", args.error_threshold, "must be -1 or more")
     check.one_of("output_action", args.output_action, OUTPUT_ACTIONS)
-    check.that(args.idle_seconds_before_scale_down >= 60, "idle_seconds_before_scale_down",
-               args.idle_seconds_before_scale_down, "must be at least 60 seconds")
+    check.that(
+        args.idle_seconds_before_scale_down >= 60,
+        "idle_seconds_before_scale_down",
+        args.idle_seconds_before_scale_down,
+        "must be at least 60 seconds",
+    )
 
 
 class BatchEndpoint(pulumi.ComponentResource):
@@ -117,43 +138,79 @@ class BatchEndpoint(pulumi.ComponentResource):
         identity = ml.ManagedServiceIdentityArgs(type="UserAssigned", user_assigned_identities=[args.identity_id])
 
         self.compute = ml.Compute(
-            f"{name}-cluster", resource_group_name=group, workspace_name=workspace, location=location, tags=tags,
-            compute_name=args.compute_name, identity=identity,
+            f"{name}-cluster",
+            resource_group_name=group,
+            workspace_name=workspace,
+            location=location,
+            tags=tags,
+            compute_name=args.compute_name,
+            identity=identity,
             properties=ml.AmlComputeArgs(
-                compute_type="AmlCompute", disable_local_auth=True,
+                compute_type="AmlCompute",
+                disable_local_auth=True,
                 properties=ml.AmlComputePropertiesArgs(
-                    vm_size=args.vm_size, vm_priority="Dedicated", os_type="Linux",
+                    vm_size=args.vm_size,
+                    vm_priority="Dedicated",
+                    os_type="Linux",
                     remote_login_port_public_access="Disabled",
                     scale_settings=ml.ScaleSettingsArgs(
-                        min_node_count=args.min_nodes, max_node_count=args.max_nodes,
-                        node_idle_time_before_scale_down=f"PT{args.idle_seconds_before_scale_down}S"))),
-            opts=child_opts(self, depends_on=args.wait_for))
+                        min_node_count=args.min_nodes,
+                        max_node_count=args.max_nodes,
+                        node_idle_time_before_scale_down=f"PT{args.idle_seconds_before_scale_down}S",
+                    ),
+                ),
+            ),
+            opts=child_opts(self, depends_on=args.wait_for),
+        )
 
         # The entry script, uploaded to the asset datastore and registered as a code version.
         driver_files = sorted(p for p in DRIVER_DIR.glob("*.py"))
         code_version = content_hash(DRIVER_DIR, driver_files)
         prefix = f"code/batch-driver/{code_version}"
-        blobs = [storage.Blob(
-            f"{name}-driver-{p.stem.replace('_', '-')}", resource_group_name=group,
-            account_name=args.storage_account_name, container_name=args.asset_container_name,
-            blob_name=f"{prefix}/{p.name}", type="Block", source=pulumi.FileAsset(str(p)),
-            opts=child_opts(self, retain_on_delete=True)) for p in driver_files]
+        blobs = [
+            storage.Blob(
+                f"{name}-driver-{p.stem.replace('_', '-')}",
+                resource_group_name=group,
+                account_name=args.storage_account_name,
+                container_name=args.asset_container_name,
+                blob_name=f"{prefix}/{p.name}",
+                type="Block",
+                source=pulumi.FileAsset(str(p)),
+                opts=child_opts(self, retain_on_delete=True),
+            )
+            for p in driver_files
+        ]
         self.code = ml.CodeVersion(
-            f"{name}-driver", resource_group_name=group, workspace_name=workspace, name="twinserve-batch-driver",
+            f"{name}-driver",
+            resource_group_name=group,
+            workspace_name=workspace,
+            name="twinserve-batch-driver",
             version=code_version,
             properties=ml.CodeVersionPropertiesArgs(
                 code_uri=f"azureml://datastores/{args.asset_datastore_name}/paths/{prefix}/",
-                description="twinserve batch entry script"),
-            opts=child_opts(self, depends_on=blobs))
+                description="twinserve batch entry script",
+            ),
+            opts=child_opts(self, depends_on=blobs),
+        )
 
         self.endpoint = ml.BatchEndpoint(
-            f"{name}-endpoint", resource_group_name=group, workspace_name=workspace, endpoint_name=args.endpoint_name,
-            location=location, tags=tags,
+            f"{name}-endpoint",
+            resource_group_name=group,
+            workspace_name=workspace,
+            endpoint_name=args.endpoint_name,
+            location=location,
+            tags=tags,
             properties=ml.BatchEndpointPropertiesArgs(auth_mode="AADToken", description="twinserve batch scoring"),
-            opts=child_opts(self, ignore_changes=["properties", "tags"]))
+            opts=child_opts(self, ignore_changes=["properties", "tags"]),
+        )
         self.deployment = ml.BatchDeployment(
-            f"{name}-{args.deployment_name}", resource_group_name=group, workspace_name=workspace,
-            endpoint_name=args.endpoint_name, deployment_name=args.deployment_name, location=location, tags=tags,
+            f"{name}-{args.deployment_name}",
+            resource_group_name=group,
+            workspace_name=workspace,
+            endpoint_name=args.endpoint_name,
+            deployment_name=args.deployment_name,
+            location=location,
+            tags=tags,
             properties=ml.BatchDeploymentPropertiesArgs(
                 compute=self.compute.id,
                 model=ml.IdAssetReferenceArgs(reference_type="Id", asset_id=args.model_id),
@@ -162,27 +219,43 @@ class BatchEndpoint(pulumi.ComponentResource):
                 resources=ml.DeploymentResourceConfigurationArgs(instance_count=args.instance_count),
                 mini_batch_size=args.mini_batch_size,
                 max_concurrency_per_instance=args.max_concurrency_per_instance,
-                error_threshold=args.error_threshold, output_action=args.output_action,
+                error_threshold=args.error_threshold,
+                output_action=args.output_action,
                 logging_level="Info",
-                retry_settings=ml.BatchRetrySettingsArgs(max_retries=args.max_retries,
-                                                         timeout=f"PT{args.retry_timeout_seconds}S")),
-            opts=child_opts(self, depends_on=[self.endpoint, self.compute, *args.wait_for]))
+                retry_settings=ml.BatchRetrySettingsArgs(
+                    max_retries=args.max_retries, timeout=f"PT{args.retry_timeout_seconds}S"
+                ),
+            ),
+            opts=child_opts(self, depends_on=[self.endpoint, self.compute, *args.wait_for]),
+        )
 
-        template = arm_template({
-            "type": "Microsoft.MachineLearningServices/workspaces/batchEndpoints",
-            "apiVersion": ML_API_VERSION,
-            "name": f"{workspace}/{args.endpoint_name}",
-            "location": location,
-            "tags": tags,
-            "properties": {"authMode": "AADToken", "description": "twinserve batch scoring",
-                           "defaults": {"deploymentName": args.deployment_name}},
-        })
+        template = arm_template(
+            {
+                "type": "Microsoft.MachineLearningServices/workspaces/batchEndpoints",
+                "apiVersion": ML_API_VERSION,
+                "name": f"{workspace}/{args.endpoint_name}",
+                "location": location,
+                "tags": tags,
+                "properties": {
+                    "authMode": "AADToken",
+                    "description": "twinserve batch scoring",
+                    "defaults": {"deploymentName": args.deployment_name},
+                },
+            }
+        )
         self.defaults_update = resources.Deployment(
-            f"{name}-defaults", resource_group_name=group, deployment_name=f"{args.endpoint_name}-defaults",
+            f"{name}-defaults",
+            resource_group_name=group,
+            deployment_name=f"{args.endpoint_name}-defaults",
             properties=resources.DeploymentPropertiesArgs(mode="Incremental", template=template),
-            opts=child_opts(self, depends_on=[self.endpoint, self.deployment]))
+            opts=child_opts(self, depends_on=[self.endpoint, self.deployment]),
+        )
 
-        self.register_outputs({
-            "endpoint_id": self.endpoint.id, "endpoint_name": args.endpoint_name,
-            "deployment_name": args.deployment_name, "compute_id": self.compute.id,
-        })
+        self.register_outputs(
+            {
+                "endpoint_id": self.endpoint.id,
+                "endpoint_name": args.endpoint_name,
+                "deployment_name": args.deployment_name,
+                "compute_id": self.compute.id,
+            }
+        )

@@ -68,12 +68,20 @@ class MlWorkspaceArgs:
 
 def _check(args: MlWorkspaceArgs) -> None:
     check = Checks("MlWorkspaceArgs")
-    check.pattern("name_prefix", args.name_prefix, r"[a-z][a-z0-9]{0,15}",
-                  "must be 1-16 lower-case letters and digits, starting with a letter (storage and registry names)")
+    check.pattern(
+        "name_prefix",
+        args.name_prefix,
+        r"[a-z][a-z0-9]{0,15}",
+        "must be 1-16 lower-case letters and digits, starting with a letter (storage and registry names)",
+    )
     check.one_of("managed_network", args.managed_network, MANAGED_NETWORK_MODES)
     check.one_of("registry_sku", args.registry_sku, REGISTRY_SKUS)
-    check.that(args.public_network_access or args.registry_sku == "Premium", "registry_sku", args.registry_sku,
-               "must be Premium when public_network_access is off (only Premium registries take private endpoints)")
+    check.that(
+        args.public_network_access or args.registry_sku == "Premium",
+        "registry_sku",
+        args.registry_sku,
+        "must be Premium when public_network_access is off (only Premium registries take private endpoints)",
+    )
     check.range("log_retention_days", args.log_retention_days, 30, 730, " days")
 
 
@@ -90,68 +98,132 @@ class MlWorkspace(pulumi.ComponentResource):
         self.workspace_name = args.workspace_name
 
         self.storage_account = storage.StorageAccount(
-            f"{name}-storage", resource_group_name=group, location=location, tags=tags,
-            account_name=f"{args.name_prefix}st", kind="StorageV2",
+            f"{name}-storage",
+            resource_group_name=group,
+            location=location,
+            tags=tags,
+            account_name=f"{args.name_prefix}st",
+            kind="StorageV2",
             sku=storage.SkuArgs(name="Standard_LRS"),
-            minimum_tls_version="TLS1_2", allow_blob_public_access=False, allow_shared_key_access=args.allow_shared_key_access,
-            enable_https_traffic_only=True, public_network_access=public,
-            opts=data_opts(self, args.keep_data))
+            minimum_tls_version="TLS1_2",
+            allow_blob_public_access=False,
+            allow_shared_key_access=args.allow_shared_key_access,
+            enable_https_traffic_only=True,
+            public_network_access=public,
+            opts=data_opts(self, args.keep_data),
+        )
         self.asset_container = storage.BlobContainer(
-            f"{name}-asset-container", resource_group_name=group, account_name=self.storage_account.name,
-            container_name=ASSET_CONTAINER, public_access="None",
-            opts=data_opts(self, args.keep_data))
+            f"{name}-asset-container",
+            resource_group_name=group,
+            account_name=self.storage_account.name,
+            container_name=ASSET_CONTAINER,
+            public_access="None",
+            opts=data_opts(self, args.keep_data),
+        )
         self.asset_container_name = ASSET_CONTAINER
         self.key_vault = keyvault.Vault(
-            f"{name}-kv", resource_group_name=group, location=location, tags=tags,
+            f"{name}-kv",
+            resource_group_name=group,
+            location=location,
+            tags=tags,
             vault_name=f"{args.name_prefix}-kv",
             properties=keyvault.VaultPropertiesArgs(
-                tenant_id=args.tenant_id, sku=keyvault.SkuArgs(family="A", name="standard"),
-                enable_rbac_authorization=True, enable_soft_delete=True, soft_delete_retention_in_days=90,
+                tenant_id=args.tenant_id,
+                sku=keyvault.SkuArgs(family="A", name="standard"),
+                enable_rbac_authorization=True,
+                enable_soft_delete=True,
+                soft_delete_retention_in_days=90,
                 enable_purge_protection=True if args.purge_protection else None,
-                public_network_access=public),
-            opts=child)
+                public_network_access=public,
+            ),
+            opts=child,
+        )
         self.log_analytics = operationalinsights.Workspace(
-            f"{name}-logs", resource_group_name=group, location=location, tags=tags,
-            sku=operationalinsights.WorkspaceSkuArgs(name="PerGB2018"), retention_in_days=args.log_retention_days,
-            opts=child)
+            f"{name}-logs",
+            resource_group_name=group,
+            location=location,
+            tags=tags,
+            sku=operationalinsights.WorkspaceSkuArgs(name="PerGB2018"),
+            retention_in_days=args.log_retention_days,
+            opts=child,
+        )
         self.app_insights = applicationinsights.Component(
-            f"{name}-appi", resource_group_name=group, location=location, tags=tags, kind="web",
-            application_type="web", workspace_resource_id=self.log_analytics.id,
-            ingestion_mode="LogAnalytics", opts=child)
+            f"{name}-appi",
+            resource_group_name=group,
+            location=location,
+            tags=tags,
+            kind="web",
+            application_type="web",
+            workspace_resource_id=self.log_analytics.id,
+            ingestion_mode="LogAnalytics",
+            opts=child,
+        )
         self.registry = containerregistry.Registry(
-            f"{name}-acr", resource_group_name=group, location=location, tags=tags,
-            registry_name=f"{args.name_prefix}acr", sku=containerregistry.SkuArgs(name=args.registry_sku),
-            admin_user_enabled=False, public_network_access=public,
-            opts=data_opts(self, args.keep_data))
+            f"{name}-acr",
+            resource_group_name=group,
+            location=location,
+            tags=tags,
+            registry_name=f"{args.name_prefix}acr",
+            sku=containerregistry.SkuArgs(name=args.registry_sku),
+            admin_user_enabled=False,
+            public_network_access=public,
+            opts=data_opts(self, args.keep_data),
+        )
         self.workspace = ml.Workspace(
-            f"{name}-mlw", resource_group_name=group, location=location, tags=tags,
+            f"{name}-mlw",
+            resource_group_name=group,
+            location=location,
+            tags=tags,
             workspace_name=args.workspace_name,
             identity=ml.ManagedServiceIdentityArgs(type="SystemAssigned"),
-            storage_account=self.storage_account.id, key_vault=self.key_vault.id,
-            application_insights=self.app_insights.id, container_registry=self.registry.id,
-            public_network_access=public, system_datastores_auth_mode="identity",
+            storage_account=self.storage_account.id,
+            key_vault=self.key_vault.id,
+            application_insights=self.app_insights.id,
+            container_registry=self.registry.id,
+            public_network_access=public,
+            system_datastores_auth_mode="identity",
             managed_network=ml.ManagedNetworkSettingsArgs(isolation_mode=MANAGED_NETWORK_MODES[args.managed_network]),
-            sku=ml.SkuArgs(name="Basic", tier="Basic"), opts=child)
+            sku=ml.SkuArgs(name="Basic", tier="Basic"),
+            opts=child,
+        )
         # twinserve's own assets (model files, image build context, batch driver) live in a private
         # container reached through the workspace identity: no keys or SAS in the datastore.
         self.asset_datastore = ml.Datastore(
-            f"{name}-datastore", resource_group_name=group, workspace_name=args.workspace_name, name=ASSET_DATASTORE,
+            f"{name}-datastore",
+            resource_group_name=group,
+            workspace_name=args.workspace_name,
+            name=ASSET_DATASTORE,
             properties=ml.AzureBlobDatastoreArgs(
-                datastore_type="AzureBlob", account_name=self.storage_account.name, container_name=ASSET_CONTAINER,
+                datastore_type="AzureBlob",
+                account_name=self.storage_account.name,
+                container_name=ASSET_CONTAINER,
                 credentials=ml.NoneDatastoreCredentialsArgs(credentials_type="None"),
-                service_data_access_auth_identity="WorkspaceSystemAssignedIdentity"),
-            opts=child_opts(self, depends_on=[self.workspace, self.asset_container]))
+                service_data_access_auth_identity="WorkspaceSystemAssignedIdentity",
+            ),
+            opts=child_opts(self, depends_on=[self.workspace, self.asset_container]),
+        )
         self.asset_datastore_name = ASSET_DATASTORE
 
         all_logs = [monitor.DiagnosticsLogSettingsArgs(category_group="allLogs", enabled=True)]
         all_metrics = [monitor.DiagnosticsMetricSettingsArgs(category="AllMetrics", enabled=True)]
         for short, target in (("mlw", self.workspace), ("kv", self.key_vault), ("acr", self.registry)):
             monitor.DiagnosticSetting(
-                f"{name}-{short}-diag", name="to-log-analytics", resource_uri=target.id,
-                workspace_id=self.log_analytics.id, logs=all_logs, metrics=all_metrics, opts=child)
+                f"{name}-{short}-diag",
+                name="to-log-analytics",
+                resource_uri=target.id,
+                workspace_id=self.log_analytics.id,
+                logs=all_logs,
+                metrics=all_metrics,
+                opts=child,
+            )
 
-        self.register_outputs({
-            "workspace_id": self.workspace.id, "workspace_name": args.workspace_name,
-            "registry_id": self.registry.id, "registry_login_server": self.registry.login_server,
-            "storage_account_id": self.storage_account.id, "log_analytics_id": self.log_analytics.id,
-        })
+        self.register_outputs(
+            {
+                "workspace_id": self.workspace.id,
+                "workspace_name": args.workspace_name,
+                "registry_id": self.registry.id,
+                "registry_login_server": self.registry.login_server,
+                "storage_account_id": self.storage_account.id,
+                "log_analytics_id": self.log_analytics.id,
+            }
+        )

@@ -73,8 +73,7 @@ def build_context_files(context: Path) -> list[Path]:
                 return True
         return False
 
-    return sorted(p for p in context.rglob("*")
-                  if p.is_file() and not ignored(p.relative_to(context).as_posix()))
+    return sorted(p for p in context.rglob("*") if p.is_file() and not ignored(p.relative_to(context).as_posix()))
 
 
 def content_hash(root: Path, files: list[Path]) -> str:
@@ -171,44 +170,84 @@ def _check(args: ModelEnvironmentArgs) -> None:
     check.pattern("ml_environment_name", args.ml_environment_name, _ASSET_NAME, asset_hint)
     for version in [args.model_version, *args.pinned_model_versions]:
         check.pattern("model_version", version, _VERSION, "must be a whole number as a string")
-    check.that(len(set(args.pinned_model_versions)) == len(args.pinned_model_versions), "pinned_model_versions",
-               args.pinned_model_versions, "must not repeat a version")
-    check.that(args.model_dir.is_dir() and any(args.model_dir.iterdir()), "model_dir", str(args.model_dir),
-               "must be an existing, non-empty folder of model files")
-    check.that((args.image_uri is None) != (args.build_context is None), "image_uri", args.image_uri,
-               "set exactly one of image_uri or build_context")
+    check.that(
+        len(set(args.pinned_model_versions)) == len(args.pinned_model_versions),
+        "pinned_model_versions",
+        args.pinned_model_versions,
+        "must not repeat a version",
+    )
+    check.that(
+        args.model_dir.is_dir() and any(args.model_dir.iterdir()),
+        "model_dir",
+        str(args.model_dir),
+        "must be an existing, non-empty folder of model files",
+    )
+    check.that(
+        (args.image_uri is None) != (args.build_context is None),
+        "image_uri",
+        args.image_uri,
+        "set exactly one of image_uri or build_context",
+    )
     if args.build_context is not None:
-        check.that((args.build_context / "Dockerfile").is_file(), "build_context", str(args.build_context),
-                   "must be a folder holding a Dockerfile")
+        check.that(
+            (args.build_context / "Dockerfile").is_file(),
+            "build_context",
+            str(args.build_context),
+            "must be a folder holding a Dockerfile",
+        )
     for port_or_path in ("port", "liveness_path", "readiness_path", "scoring_path"):
         value = getattr(args.routes, port_or_path)
         if port_or_path == "port":
             check.range("routes.port", value, 1, 65535)
         else:
-            check.that(isinstance(value, str) and value.startswith("/"), f"routes.{port_or_path}", value,
-                       "must be an absolute URL path starting with '/'")
+            check.that(
+                isinstance(value, str) and value.startswith("/"),
+                f"routes.{port_or_path}",
+                value,
+                "must be an absolute URL path starting with '/'",
+            )
     _check_batch_ml_environment(check, args)
 
 
 def _check_batch_ml_environment(check: Checks, args: ModelEnvironmentArgs) -> None:
     name = args.batch_ml_environment_name
     if name is not None:
-        check.pattern("batch_ml_environment_name", name, _ASSET_NAME,
-                      "must be letters, digits, '_', '.', '-' (Azure ML asset name)")
-        check.that(name != args.ml_environment_name, "batch_ml_environment_name", name,
-                   "must differ from ml_environment_name")
-    check.that(args.batch_image_uri is None or args.image_uri is not None, "batch_image_uri", args.batch_image_uri,
-               "set only with image_uri; with build_context the batch image is built from batch_dockerfile")
-    check.that(args.batch_image_uri is None or name is not None, "batch_image_uri", args.batch_image_uri,
-               "needs batch_ml_environment_name (the ML environment it becomes)")
+        check.pattern(
+            "batch_ml_environment_name",
+            name,
+            _ASSET_NAME,
+            "must be letters, digits, '_', '.', '-' (Azure ML asset name)",
+        )
+        check.that(
+            name != args.ml_environment_name, "batch_ml_environment_name", name, "must differ from ml_environment_name"
+        )
+    check.that(
+        args.batch_image_uri is None or args.image_uri is not None,
+        "batch_image_uri",
+        args.batch_image_uri,
+        "set only with image_uri; with build_context the batch image is built from batch_dockerfile",
+    )
+    check.that(
+        args.batch_image_uri is None or name is not None,
+        "batch_image_uri",
+        args.batch_image_uri,
+        "needs batch_ml_environment_name (the ML environment it becomes)",
+    )
     if name is not None and args.image_uri is not None:
-        check.that(args.batch_image_uri is not None, "batch_ml_environment_name", name,
-                   "with image_uri, set batch_image_uri too, or leave both unset to run batch on image_uri")
+        check.that(
+            args.batch_image_uri is not None,
+            "batch_ml_environment_name",
+            name,
+            "with image_uri, set batch_image_uri too, or leave both unset to run batch on image_uri",
+        )
     if name is not None and args.build_context is not None:
         dockerfile = args.build_context / args.batch_dockerfile
-        check.that(dockerfile.is_file() and dockerfile in build_context_files(args.build_context), "batch_dockerfile",
-                   args.batch_dockerfile,
-                   f"must be a file in build_context ({args.build_context}) not excluded by its .dockerignore")
+        check.that(
+            dockerfile.is_file() and dockerfile in build_context_files(args.build_context),
+            "batch_dockerfile",
+            args.batch_dockerfile,
+            f"must be a file in build_context ({args.build_context}) not excluded by its .dockerignore",
+        )
 
 
 @dataclass(frozen=True)
@@ -239,41 +278,66 @@ class ModelEnvironment(pulumi.ComponentResource):
         self.ml_environment = self._serving_ml_environment(images)
         self.ml_environment_id = self.ml_environment.id
         self.batch_ml_environment = self._batch_ml_environment(images)
-        self.batch_ml_environment_version = images.batch_version if self.batch_ml_environment else images.serving_version
+        self.batch_ml_environment_version = (
+            images.batch_version if self.batch_ml_environment else images.serving_version
+        )
         self.batch_ml_environment_id = (self.batch_ml_environment or self.ml_environment).id
         self.identity, self.role_assignments = self._identity()
-        self.register_outputs({
-            "model_ids": self.model_ids, "ml_environment_id": self.ml_environment_id,
-            "ml_environment_version": self.ml_environment_version,
-            "batch_ml_environment_id": self.batch_ml_environment_id, "identity_id": self.identity.id,
-        })
+        self.register_outputs(
+            {
+                "model_ids": self.model_ids,
+                "ml_environment_id": self.ml_environment_id,
+                "ml_environment_version": self.ml_environment_version,
+                "batch_ml_environment_id": self.batch_ml_environment_id,
+                "identity_id": self.identity.id,
+            }
+        )
 
     def _upload(self, prefix: str, root: Path, files: list[Path], logical: str) -> list[storage.Blob]:
         """One blob per file under ``prefix``. Paths are per version and never rewritten: the files are
         kept when a version leaves the spec (a pinned variant may still need them)."""
         args = self._args
-        return [storage.Blob(
-            f"{self._name}-{logical}-{_resource_suffix(path.relative_to(root).as_posix())}",
-            resource_group_name=args.resource_group_name, account_name=args.storage_account_name,
-            container_name=args.asset_container_name, blob_name=f"{prefix}/{path.relative_to(root).as_posix()}",
-            type="Block", source=pulumi.FileAsset(str(path)),
-            opts=child_opts(self, retain_on_delete=True, protect=args.keep_data)) for path in files]
+        return [
+            storage.Blob(
+                f"{self._name}-{logical}-{_resource_suffix(path.relative_to(root).as_posix())}",
+                resource_group_name=args.resource_group_name,
+                account_name=args.storage_account_name,
+                container_name=args.asset_container_name,
+                blob_name=f"{prefix}/{path.relative_to(root).as_posix()}",
+                type="Block",
+                source=pulumi.FileAsset(str(path)),
+                opts=child_opts(self, retain_on_delete=True, protect=args.keep_data),
+            )
+            for path in files
+        ]
 
     def _model_versions(self) -> dict[str, ml.ModelVersion]:
         """The current version uploaded from ``model_dir``; pinned versions declared with their paths."""
         args = self._args
         model_files = sorted(p for p in args.model_dir.rglob("*") if p.is_file())
-        model_blobs = self._upload(f"models/{args.model_name}/{args.model_version}", args.model_dir, model_files,
-                                   f"model-v{args.model_version}")
-        return {version: ml.ModelVersion(
-            f"{self._name}-model-v{version}", resource_group_name=args.resource_group_name,
-            workspace_name=args.workspace_name, name=args.model_name, version=version,
-            properties=ml.ModelVersionPropertiesArgs(
-                model_type="custom_model",
-                model_uri=f"azureml://datastores/{args.asset_datastore_name}/paths/models/{args.model_name}/{version}/",
-                description=f"{args.model_name} version {version}", tags=args.tags),
-            opts=data_opts(self, args.keep_data, depends_on=model_blobs if version == args.model_version else []))
-            for version in args.all_model_versions}
+        model_blobs = self._upload(
+            f"models/{args.model_name}/{args.model_version}",
+            args.model_dir,
+            model_files,
+            f"model-v{args.model_version}",
+        )
+        return {
+            version: ml.ModelVersion(
+                f"{self._name}-model-v{version}",
+                resource_group_name=args.resource_group_name,
+                workspace_name=args.workspace_name,
+                name=args.model_name,
+                version=version,
+                properties=ml.ModelVersionPropertiesArgs(
+                    model_type="custom_model",
+                    model_uri=f"azureml://datastores/{args.asset_datastore_name}/paths/models/{args.model_name}/{version}/",
+                    description=f"{args.model_name} version {version}",
+                    tags=args.tags,
+                ),
+                opts=data_opts(self, args.keep_data, depends_on=model_blobs if version == args.model_version else []),
+            )
+            for version in args.all_model_versions
+        }
 
     def _image_sources(self) -> _ImageSources:
         """Where the serving and the batch images come from: the uploaded build context (built by Azure
@@ -281,37 +345,55 @@ class ModelEnvironment(pulumi.ComponentResource):
         args = self._args
         if args.build_context is None:
             return _ImageSources(
-                blobs=[], serving=dict(image=args.image_uri), batch=dict(image=args.batch_image_uri),
+                blobs=[],
+                serving=dict(image=args.image_uri),
+                batch=dict(image=args.batch_image_uri),
                 serving_version=hashlib.sha256(args.image_uri.encode()).hexdigest()[:12],
-                batch_version=hashlib.sha256((args.batch_image_uri or "").encode()).hexdigest()[:12])
+                batch_version=hashlib.sha256((args.batch_image_uri or "").encode()).hexdigest()[:12],
+            )
         context_files = build_context_files(args.build_context)
         version = content_hash(args.build_context, context_files)
         prefix = f"images/{args.ml_environment_name}/{version}"
 
         def built_from(dockerfile: str) -> dict:
-            return dict(build=ml.BuildContextArgs(
-                context_uri=f"azureml://datastores/{args.asset_datastore_name}/paths/{prefix}/",
-                dockerfile_path=dockerfile))
+            return dict(
+                build=ml.BuildContextArgs(
+                    context_uri=f"azureml://datastores/{args.asset_datastore_name}/paths/{prefix}/",
+                    dockerfile_path=dockerfile,
+                )
+            )
 
-        return _ImageSources(blobs=self._upload(prefix, args.build_context, context_files, "image-context"),
-                             serving=built_from("Dockerfile"), batch=built_from(args.batch_dockerfile),
-                             serving_version=version, batch_version=version)
+        return _ImageSources(
+            blobs=self._upload(prefix, args.build_context, context_files, "image-context"),
+            serving=built_from("Dockerfile"),
+            batch=built_from(args.batch_dockerfile),
+            serving_version=version,
+            batch_version=version,
+        )
 
     def _serving_ml_environment(self, images: _ImageSources) -> ml.EnvironmentVersion:
         """The one inference image, with the container's routes as its ``inference_config``."""
         args = self._args
         routes = args.routes
         return ml.EnvironmentVersion(
-            f"{self._name}-env", resource_group_name=args.resource_group_name, workspace_name=args.workspace_name,
-            name=args.ml_environment_name, version=self.ml_environment_version,
+            f"{self._name}-env",
+            resource_group_name=args.resource_group_name,
+            workspace_name=args.workspace_name,
+            name=args.ml_environment_name,
+            version=self.ml_environment_version,
             properties=ml.EnvironmentVersionPropertiesArgs(
                 os_type="Linux",
                 inference_config=ml.InferenceContainerPropertiesArgs(
                     liveness_route=ml.RouteArgs(path=routes.liveness_path, port=routes.port),
                     readiness_route=ml.RouteArgs(path=routes.readiness_path, port=routes.port),
-                    scoring_route=ml.RouteArgs(path=routes.scoring_path, port=routes.port)),
-                description="twinserve common inference image", tags=args.tags, **images.serving),
-            opts=child_opts(self, depends_on=images.blobs))
+                    scoring_route=ml.RouteArgs(path=routes.scoring_path, port=routes.port),
+                ),
+                description="twinserve common inference image",
+                tags=args.tags,
+                **images.serving,
+            ),
+            opts=child_opts(self, depends_on=images.blobs),
+        )
 
     def _batch_ml_environment(self, images: _ImageSources) -> ml.EnvironmentVersion | None:
         """The same server plus Azure ML's batch runtime packages. No inference_config: batch
@@ -320,23 +402,44 @@ class ModelEnvironment(pulumi.ComponentResource):
         if args.batch_ml_environment_name is None:
             return None
         return ml.EnvironmentVersion(
-            f"{self._name}-batch-env", resource_group_name=args.resource_group_name,
-            workspace_name=args.workspace_name, name=args.batch_ml_environment_name, version=images.batch_version,
+            f"{self._name}-batch-env",
+            resource_group_name=args.resource_group_name,
+            workspace_name=args.workspace_name,
+            name=args.batch_ml_environment_name,
+            version=images.batch_version,
             properties=ml.EnvironmentVersionPropertiesArgs(
-                os_type="Linux", description="twinserve inference image with Azure ML's batch runtime",
-                tags=args.tags, **images.batch),
-            opts=child_opts(self, depends_on=images.blobs))
+                os_type="Linux",
+                description="twinserve inference image with Azure ML's batch runtime",
+                tags=args.tags,
+                **images.batch,
+            ),
+            opts=child_opts(self, depends_on=images.blobs),
+        )
 
     def _identity(self) -> tuple[managedidentity.UserAssignedIdentity, list[authorization.RoleAssignment]]:
         """The endpoints' identity, with what it needs to pull the image and read the model."""
         args = self._args
         identity = managedidentity.UserAssignedIdentity(
-            f"{self._name}-identity", resource_group_name=args.resource_group_name, location=args.location,
-            resource_name_=args.identity_name, tags=args.tags, opts=child_opts(self))
-        assignments = [authorization.RoleAssignment(
-            f"{self._name}-{short}", scope=scope, principal_id=identity.principal_id, principal_type="ServicePrincipal",
-            role_definition_id=role_definition(args.subscription_id, role), opts=child_opts(self))
-            for short, scope, role in (("acrpull", args.registry_id, ROLE_ACR_PULL),
-                                       ("blobreader", args.storage_account_id, ROLE_STORAGE_BLOB_DATA_READER),
-                                       ("metrics", args.workspace_id, ROLE_AZUREML_METRICS_WRITER))]
+            f"{self._name}-identity",
+            resource_group_name=args.resource_group_name,
+            location=args.location,
+            resource_name_=args.identity_name,
+            tags=args.tags,
+            opts=child_opts(self),
+        )
+        assignments = [
+            authorization.RoleAssignment(
+                f"{self._name}-{short}",
+                scope=scope,
+                principal_id=identity.principal_id,
+                principal_type="ServicePrincipal",
+                role_definition_id=role_definition(args.subscription_id, role),
+                opts=child_opts(self),
+            )
+            for short, scope, role in (
+                ("acrpull", args.registry_id, ROLE_ACR_PULL),
+                ("blobreader", args.storage_account_id, ROLE_STORAGE_BLOB_DATA_READER),
+                ("metrics", args.workspace_id, ROLE_AZUREML_METRICS_WRITER),
+            )
+        ]
         return identity, assignments

@@ -126,14 +126,22 @@ class EndpointMonitoringArgs:
 
 def _check(args: EndpointMonitoringArgs) -> None:
     check = Checks("EndpointMonitoringArgs")
-    check.pattern("action_group_name", args.action_group_name, r"[a-zA-Z0-9][a-zA-Z0-9-]{0,59}",
-                  "must be 1-60 letters, digits and '-'")
+    check.pattern(
+        "action_group_name",
+        args.action_group_name,
+        r"[a-zA-Z0-9][a-zA-Z0-9-]{0,59}",
+        "must be 1-60 letters, digits and '-'",
+    )
     for email in args.emails:
         check.pattern("emails", email, EMAIL_PATTERN, EMAIL_HINT)
     check.that(len(set(args.emails)) == len(args.emails), "emails", args.emails, "must not repeat an address")
     _check_alerts(check, args.alerts)
-    check.that(not args.autoscale_targets or args.autoscale is not None, "autoscale", None,
-               "autoscale_targets need autoscale rules")
+    check.that(
+        not args.autoscale_targets or args.autoscale is not None,
+        "autoscale",
+        None,
+        "autoscale_targets need autoscale rules",
+    )
     if args.autoscale is not None:
         _check_autoscale(check, args.autoscale, args.autoscale_targets)
 
@@ -142,28 +150,51 @@ def _check_alerts(check: Checks, rules: AlertRules) -> None:
     check.that(rules.latency_p99_ms >= 1, "alerts.latency_p99_ms", rules.latency_p99_ms, "must be >= 1")
     check.that(rules.errors_5xx >= 1, "alerts.errors_5xx", rules.errors_5xx, "must be >= 1")
     check.one_of("alerts.period_seconds", rules.period_seconds, azure_platform.ALERT_FREQUENCIES)
-    check.that(rules.window_seconds_needed <= max(azure_platform.ALERT_WINDOWS), "alerts.evaluation_periods",
-               rules.evaluation_periods, "period_seconds x evaluation_periods must be at most 24 hours")
+    check.that(
+        rules.window_seconds_needed <= max(azure_platform.ALERT_WINDOWS),
+        "alerts.evaluation_periods",
+        rules.evaluation_periods,
+        "period_seconds x evaluation_periods must be at most 24 hours",
+    )
     check.range("alerts.severity", rules.severity, *azure_platform.ALERT_SEVERITIES, " (0 critical .. 4 verbose)")
 
 
 def _check_autoscale(check: Checks, rules: AutoscaleRules, targets: list[AutoscaleTarget]) -> None:
-    check.that(1 <= rules.min_instances <= rules.max_instances, "autoscale.min_instances", rules.min_instances,
-               f"must be 1..max_instances ({rules.max_instances})")
-    check.that(0 < rules.cpu_scale_in_percent < rules.cpu_scale_out_percent <= 100, "autoscale.cpu_scale_in_percent",
-               rules.cpu_scale_in_percent,
-               f"must be above 0 and below cpu_scale_out_percent ({rules.cpu_scale_out_percent})")
-    check.that(rules.latency_scale_out_ms >= 1, "autoscale.latency_scale_out_ms", rules.latency_scale_out_ms,
-               "must be >= 1")
-    check.that(rules.window_seconds >= azure_platform.AUTOSCALE_MIN_WINDOW_SECONDS, "autoscale.window_seconds",
-               rules.window_seconds, "Azure autoscale needs a time window of at least 5 minutes")
+    check.that(
+        1 <= rules.min_instances <= rules.max_instances,
+        "autoscale.min_instances",
+        rules.min_instances,
+        f"must be 1..max_instances ({rules.max_instances})",
+    )
+    check.that(
+        0 < rules.cpu_scale_in_percent < rules.cpu_scale_out_percent <= 100,
+        "autoscale.cpu_scale_in_percent",
+        rules.cpu_scale_in_percent,
+        f"must be above 0 and below cpu_scale_out_percent ({rules.cpu_scale_out_percent})",
+    )
+    check.that(
+        rules.latency_scale_out_ms >= 1, "autoscale.latency_scale_out_ms", rules.latency_scale_out_ms, "must be >= 1"
+    )
+    check.that(
+        rules.window_seconds >= azure_platform.AUTOSCALE_MIN_WINDOW_SECONDS,
+        "autoscale.window_seconds",
+        rules.window_seconds,
+        "Azure autoscale needs a time window of at least 5 minutes",
+    )
     for name in ("scale_out_cooldown_seconds", "scale_in_cooldown_seconds"):
-        check.range(f"autoscale.{name}", getattr(rules, name), *azure_platform.AUTOSCALE_COOLDOWN_SECONDS,
-                    " s (1 minute .. 1 week)")
+        check.range(
+            f"autoscale.{name}",
+            getattr(rules, name),
+            *azure_platform.AUTOSCALE_COOLDOWN_SECONDS,
+            " s (1 minute .. 1 week)",
+        )
     for i, target in enumerate(targets):
-        check.that(rules.min_instances <= target.default_instances <= rules.max_instances,
-                   f"autoscale_targets[{i}].default_instances", target.default_instances,
-                   f"must lie within {rules.min_instances}..{rules.max_instances}")
+        check.that(
+            rules.min_instances <= target.default_instances <= rules.max_instances,
+            f"autoscale_targets[{i}].default_instances",
+            target.default_instances,
+            f"must lie within {rules.min_instances}..{rules.max_instances}",
+        )
 
 
 class EndpointMonitoring(pulumi.ComponentResource):
@@ -172,83 +203,195 @@ class EndpointMonitoring(pulumi.ComponentResource):
     def __init__(self, name: str, args: EndpointMonitoringArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         _check(args)
         super().__init__("twinserve:azure:EndpointMonitoring", name, None, opts)
-        group, tags = args.resource_group_name, args.tags
+        self._name, self._args = name, args
+        self.action_group = self._action_group()
+        self.alerts = {
+            f"{short}-{kind}": self._alert(short, endpoint_id, kind, criterion, description)
+            for short, endpoint_id in args.endpoints.items()
+            for kind, criterion, description in _alert_criteria(args.alerts)
+        }
+        self.autoscale_settings = {target.name: self._autoscale_setting(target) for target in args.autoscale_targets}
+        self.register_outputs(
+            {
+                "action_group_id": self.action_group.id if self.action_group is not None else None,
+                "alerts": sorted(self.alerts),
+                "autoscaled": sorted(self.autoscale_settings),
+            }
+        )
 
-        self.action_group = None if not args.emails else monitor.ActionGroup(
-            f"{name}-actions", resource_group_name=group, location="global", tags=tags,
-            action_group_name=args.action_group_name, group_short_name=args.short_name, enabled=True,
-            email_receivers=[monitor.MicrosoftCommonEmailReceiverArgs(name=f"email-{i}", email_address=email,
-                                                       use_common_alert_schema=True)
-                             for i, email in enumerate(args.emails)],
-            opts=child_opts(self))
+    def _action_group(self) -> monitor.ActionGroup | None:
+        """E-mails every receiver; none without e-mails (the alerts then notify nobody)."""
+        args = self._args
+        if not args.emails:
+            return None
+        return monitor.ActionGroup(
+            f"{self._name}-actions",
+            resource_group_name=args.resource_group_name,
+            location="global",
+            tags=args.tags,
+            action_group_name=args.action_group_name,
+            group_short_name=args.short_name,
+            enabled=True,
+            email_receivers=[
+                monitor.MicrosoftCommonEmailReceiverArgs(
+                    name=f"email-{i}", email_address=email, use_common_alert_schema=True
+                )
+                for i, email in enumerate(args.emails)
+            ],
+            opts=child_opts(self),
+        )
 
-        rules = args.alerts
-        self.alerts: dict[str, monitor.MetricAlert] = {}
-        for short, endpoint_id in args.endpoints.items():
-            for kind, criterion, description in (
-                ("latency", monitor.MetricCriteriaArgs(
-                    criterion_type="StaticThresholdCriterion", name="p99-latency",
-                    metric_namespace=ENDPOINT_NAMESPACE, metric_name="RequestLatency_P99",
-                    time_aggregation="Average", operator="GreaterThan", threshold=rules.latency_p99_ms,
-                    skip_metric_validation=True),
-                 f"p99 request latency above {rules.latency_p99_ms} ms"),
-                ("errors-5xx", monitor.MetricCriteriaArgs(
-                    criterion_type="StaticThresholdCriterion", name="5xx",
-                    metric_namespace=ENDPOINT_NAMESPACE, metric_name="RequestsPerMinute",
-                    dimensions=[monitor.MetricDimensionArgs(name="statusCodeClass", operator="Include", values=["5xx"])],
-                    time_aggregation="Total", operator="GreaterThanOrEqual", threshold=rules.errors_5xx,
-                    skip_metric_validation=True),
-                 f"{rules.errors_5xx} or more 5xx responses within {rules.window_size}"),
-            ):
-                self.alerts[f"{short}-{kind}"] = monitor.MetricAlert(
-                    f"{name}-{short}-{kind}", resource_group_name=group, location="global", tags=tags,
-                    rule_name=f"{short}-{kind}", description=f"{short}: {description}",
-                    severity=rules.severity, enabled=True, auto_mitigate=True, scopes=[endpoint_id],
-                    evaluation_frequency=rules.evaluation_frequency, window_size=rules.window_size,
-                    target_resource_type=ENDPOINT_NAMESPACE,
-                    criteria=monitor.MetricAlertSingleResourceMultipleMetricCriteriaArgs(
-                        odata_type="Microsoft.Azure.Monitor.SingleResourceMultipleMetricCriteria",
-                        all_of=[criterion]),
-                    actions=[monitor.MetricAlertActionArgs(action_group_id=self.action_group.id)]
-                    if self.action_group is not None else None,
-                    opts=child_opts(self))
+    def _alert(
+        self,
+        short: str,
+        endpoint_id: pulumi.Input[str],
+        kind: str,
+        criterion: monitor.MetricCriteriaArgs,
+        description: str,
+    ) -> monitor.MetricAlert:
+        args, rules = self._args, self._args.alerts
+        return monitor.MetricAlert(
+            f"{self._name}-{short}-{kind}",
+            resource_group_name=args.resource_group_name,
+            location="global",
+            tags=args.tags,
+            rule_name=f"{short}-{kind}",
+            description=f"{short}: {description}",
+            severity=rules.severity,
+            enabled=True,
+            auto_mitigate=True,
+            scopes=[endpoint_id],
+            evaluation_frequency=rules.evaluation_frequency,
+            window_size=rules.window_size,
+            target_resource_type=ENDPOINT_NAMESPACE,
+            criteria=monitor.MetricAlertSingleResourceMultipleMetricCriteriaArgs(
+                odata_type="Microsoft.Azure.Monitor.SingleResourceMultipleMetricCriteria", all_of=[criterion]
+            ),
+            actions=[monitor.MetricAlertActionArgs(action_group_id=self.action_group.id)]
+            if self.action_group is not None
+            else None,
+            opts=child_opts(self),
+        )
 
-        self.autoscale_settings: dict[str, monitor.AutoscaleSetting] = {}
+    def _autoscale_setting(self, target: AutoscaleTarget) -> monitor.AutoscaleSetting:
+        """Out on CPU or latency, in on CPU, within the bounds; starting from the target's own count."""
+        args = self._args
         scale = args.autoscale
-        for target in args.autoscale_targets:
-            assert scale is not None
-            window = iso_duration(scale.window_seconds)
-
-            def rule(metric: str, namespace: str, resource: pulumi.Input[str], operator: str, threshold: int,
-                     direction: str, cooldown: int) -> monitor.ScaleRuleArgs:
-                return monitor.ScaleRuleArgs(
-                    metric_trigger=monitor.MetricTriggerArgs(
-                        metric_name=metric, metric_namespace=namespace, metric_resource_uri=resource,
-                        operator=operator, statistic="Average", threshold=threshold, time_aggregation="Average",
-                        time_grain="PT1M", time_window=window),
-                    scale_action=monitor.ScaleActionArgs(direction=direction, type="ChangeCount", value="1",
-                                                         cooldown=iso_duration(cooldown)))
-
-            self.autoscale_settings[target.name] = monitor.AutoscaleSetting(
-                f"{name}-{target.name}", resource_group_name=group, location=args.location, tags=tags,
-                autoscale_setting_name=f"{name}-{target.name}", enabled=True,
-                target_resource_uri=target.deployment_id,
-                profiles=[monitor.AutoscaleProfileArgs(
+        assert scale is not None  # _check: targets need rules
+        window = iso_duration(scale.window_seconds)
+        return monitor.AutoscaleSetting(
+            f"{self._name}-{target.name}",
+            resource_group_name=args.resource_group_name,
+            location=args.location,
+            tags=args.tags,
+            autoscale_setting_name=f"{self._name}-{target.name}",
+            enabled=True,
+            target_resource_uri=target.deployment_id,
+            profiles=[
+                monitor.AutoscaleProfileArgs(
                     name="default",
-                    capacity=monitor.ScaleCapacityArgs(minimum=str(scale.min_instances),
-                                                       maximum=str(scale.max_instances),
-                                                       default=str(target.default_instances)),
+                    capacity=monitor.ScaleCapacityArgs(
+                        minimum=str(scale.min_instances),
+                        maximum=str(scale.max_instances),
+                        default=str(target.default_instances),
+                    ),
                     rules=[
-                        rule("CpuUtilizationPercentage", DEPLOYMENT_NAMESPACE, target.deployment_id, "GreaterThan",
-                             scale.cpu_scale_out_percent, "Increase", scale.scale_out_cooldown_seconds),
-                        rule("RequestLatency", ENDPOINT_NAMESPACE, target.endpoint_id, "GreaterThan",
-                             scale.latency_scale_out_ms, "Increase", scale.scale_out_cooldown_seconds),
-                        rule("CpuUtilizationPercentage", DEPLOYMENT_NAMESPACE, target.deployment_id, "LessThan",
-                             scale.cpu_scale_in_percent, "Decrease", scale.scale_in_cooldown_seconds),
-                    ])],
-                opts=child_opts(self))
+                        _scale_rule(
+                            "CpuUtilizationPercentage",
+                            DEPLOYMENT_NAMESPACE,
+                            target.deployment_id,
+                            "GreaterThan",
+                            scale.cpu_scale_out_percent,
+                            "Increase",
+                            scale.scale_out_cooldown_seconds,
+                            window,
+                        ),
+                        _scale_rule(
+                            "RequestLatency",
+                            ENDPOINT_NAMESPACE,
+                            target.endpoint_id,
+                            "GreaterThan",
+                            scale.latency_scale_out_ms,
+                            "Increase",
+                            scale.scale_out_cooldown_seconds,
+                            window,
+                        ),
+                        _scale_rule(
+                            "CpuUtilizationPercentage",
+                            DEPLOYMENT_NAMESPACE,
+                            target.deployment_id,
+                            "LessThan",
+                            scale.cpu_scale_in_percent,
+                            "Decrease",
+                            scale.scale_in_cooldown_seconds,
+                            window,
+                        ),
+                    ],
+                )
+            ],
+            opts=child_opts(self),
+        )
 
-        self.register_outputs({
-            "action_group_id": self.action_group.id if self.action_group is not None else None,
-            "alerts": sorted(self.alerts), "autoscaled": sorted(self.autoscale_settings),
-        })
+
+def _alert_criteria(rules: AlertRules) -> list[tuple[str, monitor.MetricCriteriaArgs, str]]:
+    """(kind, criterion, description) of the alerts every endpoint gets."""
+    return [
+        (
+            "latency",
+            monitor.MetricCriteriaArgs(
+                criterion_type="StaticThresholdCriterion",
+                name="p99-latency",
+                metric_namespace=ENDPOINT_NAMESPACE,
+                metric_name="RequestLatency_P99",
+                time_aggregation="Average",
+                operator="GreaterThan",
+                threshold=rules.latency_p99_ms,
+                skip_metric_validation=True,
+            ),
+            f"p99 request latency above {rules.latency_p99_ms} ms",
+        ),
+        (
+            "errors-5xx",
+            monitor.MetricCriteriaArgs(
+                criterion_type="StaticThresholdCriterion",
+                name="5xx",
+                metric_namespace=ENDPOINT_NAMESPACE,
+                metric_name="RequestsPerMinute",
+                dimensions=[monitor.MetricDimensionArgs(name="statusCodeClass", operator="Include", values=["5xx"])],
+                time_aggregation="Total",
+                operator="GreaterThanOrEqual",
+                threshold=rules.errors_5xx,
+                skip_metric_validation=True,
+            ),
+            f"{rules.errors_5xx} or more 5xx responses within {rules.window_size}",
+        ),
+    ]
+
+
+def _scale_rule(
+    metric: str,
+    namespace: str,
+    resource: pulumi.Input[str],
+    operator: str,
+    threshold: int,
+    direction: str,
+    cooldown_seconds: int,
+    window: str,
+) -> monitor.ScaleRuleArgs:
+    """Change the count by one when ``metric`` (averaged over ``window``) crosses ``threshold``."""
+    return monitor.ScaleRuleArgs(
+        metric_trigger=monitor.MetricTriggerArgs(
+            metric_name=metric,
+            metric_namespace=namespace,
+            metric_resource_uri=resource,
+            operator=operator,
+            statistic="Average",
+            threshold=threshold,
+            time_aggregation="Average",
+            time_grain="PT1M",
+            time_window=window,
+        ),
+        scale_action=monitor.ScaleActionArgs(
+            direction=direction, type="ChangeCount", value="1", cooldown=iso_duration(cooldown_seconds)
+        ),
+    )

@@ -54,9 +54,12 @@ class ProbeSettings:
 
     def to_args(self) -> ml.ProbeSettingsArgs:
         return ml.ProbeSettingsArgs(
-            initial_delay=f"PT{self.initial_delay_seconds}S", period=f"PT{self.period_seconds}S",
-            timeout=f"PT{self.timeout_seconds}S", failure_threshold=self.failure_threshold,
-            success_threshold=self.success_threshold)
+            initial_delay=f"PT{self.initial_delay_seconds}S",
+            period=f"PT{self.period_seconds}S",
+            timeout=f"PT{self.timeout_seconds}S",
+            failure_threshold=self.failure_threshold,
+            success_threshold=self.success_threshold,
+        )
 
 
 @dataclass(frozen=True)
@@ -130,60 +133,124 @@ class OnlineEndpointArgs:
 
 def _check(args: OnlineEndpointArgs) -> None:
     check = Checks("OnlineEndpointArgs")
-    check.that(bool(azure_platform.ENDPOINT_NAME.match(args.endpoint_name)), "endpoint_name", args.endpoint_name,
-               azure_platform.NAME_HINT)
+    check.that(
+        bool(azure_platform.ENDPOINT_NAME.match(args.endpoint_name)),
+        "endpoint_name",
+        args.endpoint_name,
+        azure_platform.NAME_HINT,
+    )
     check.one_of("kind", args.kind, KINDS)
     if args.kind == "kubernetes":
-        check.that(args.compute_id is not None, "compute_id", None,
-                   "a kubernetes endpoint needs the attached Kubernetes compute")
+        check.that(
+            args.compute_id is not None,
+            "compute_id",
+            None,
+            "a kubernetes endpoint needs the attached Kubernetes compute",
+        )
     else:
-        check.that(args.compute_id is None, "compute_id", args.compute_id,
-                   "a managed endpoint runs on Azure-managed compute; leave compute_id unset")
+        check.that(
+            args.compute_id is None,
+            "compute_id",
+            args.compute_id,
+            "a managed endpoint runs on Azure-managed compute; leave compute_id unset",
+        )
     check.one_of("auth_mode", args.auth_mode, azure_platform.AUTH_MODES)
-    check.that(args.kind != "kubernetes" or args.auth_mode in azure_platform.KUBERNETES_AUTH_MODES, "auth_mode",
-               args.auth_mode, "Microsoft Entra token auth is for managed endpoints; use key or aml_token")
+    check.that(
+        args.kind != "kubernetes" or args.auth_mode in azure_platform.KUBERNETES_AUTH_MODES,
+        "auth_mode",
+        args.auth_mode,
+        "Microsoft Entra token auth is for managed endpoints; use key or aml_token",
+    )
     check.that(len(args.deployments) >= 1, "deployments", [], "needs at least one deployment")
     names = [d.name for d in args.deployments]
     check.unique("deployments", names, "deployment names")
     for i, deployment in enumerate(args.deployments):
         _check_deployment(check, f"deployments[{i}]", deployment)
     for name, percent in args.traffic.items():
-        check.that(name in names, "traffic", args.traffic, f"names deployment {name!r}, which is not one of {', '.join(names)}")
-        check.that(isinstance(percent, int) and 0 <= percent <= 100, f"traffic.{name}", percent,
-                   "must be a whole percent 0..100")
+        check.that(
+            name in names, "traffic", args.traffic, f"names deployment {name!r}, which is not one of {', '.join(names)}"
+        )
+        check.that(
+            isinstance(percent, int) and 0 <= percent <= 100,
+            f"traffic.{name}",
+            percent,
+            "must be a whole percent 0..100",
+        )
     total = sum(args.traffic.values())
     check.that(total == 100, "traffic", args.traffic, f"live traffic must sum to 100, it sums to {total}")
     if args.mirror_traffic:
-        check.that(args.kind == "managed", "mirror_traffic", args.mirror_traffic,
-                   "mirror traffic is only available on managed online endpoints")
-        check.that(len(args.mirror_traffic) == 1, "mirror_traffic", args.mirror_traffic,
-                   "at most one deployment can receive mirror traffic")
+        check.that(
+            args.kind == "managed",
+            "mirror_traffic",
+            args.mirror_traffic,
+            "mirror traffic is only available on managed online endpoints",
+        )
+        check.that(
+            len(args.mirror_traffic) == 1,
+            "mirror_traffic",
+            args.mirror_traffic,
+            "at most one deployment can receive mirror traffic",
+        )
         ((shadow, percent),) = args.mirror_traffic.items()
-        check.that(shadow in names, "mirror_traffic", args.mirror_traffic,
-                   f"names deployment {shadow!r}, which is not one of {', '.join(names)}")
+        check.that(
+            shadow in names,
+            "mirror_traffic",
+            args.mirror_traffic,
+            f"names deployment {shadow!r}, which is not one of {', '.join(names)}",
+        )
         most = azure_platform.MAX_MIRROR_PERCENT
-        check.that(isinstance(percent, int) and 1 <= percent <= most, f"mirror_traffic.{shadow}", percent,
-                   f"must be 1..{most} percent")
-        check.that(args.traffic.get(shadow, 0) == 0, "mirror_traffic", args.mirror_traffic,
-                   f"deployment {shadow!r} takes live traffic; a deployment is live or mirror, not both")
+        check.that(
+            isinstance(percent, int) and 1 <= percent <= most,
+            f"mirror_traffic.{shadow}",
+            percent,
+            f"must be 1..{most} percent",
+        )
+        check.that(
+            args.traffic.get(shadow, 0) == 0,
+            "mirror_traffic",
+            args.mirror_traffic,
+            f"deployment {shadow!r} takes live traffic; a deployment is live or mirror, not both",
+        )
 
 
 def _check_deployment(check: Checks, at: str, deployment: OnlineDeploymentSettings) -> None:
-    check.that(bool(azure_platform.DEPLOYMENT_NAME.match(deployment.name)), f"{at}.name", deployment.name,
-               azure_platform.NAME_HINT)
+    check.that(
+        bool(azure_platform.DEPLOYMENT_NAME.match(deployment.name)),
+        f"{at}.name",
+        deployment.name,
+        azure_platform.NAME_HINT,
+    )
     check.range(f"{at}.instance_count", deployment.instance_count, *INSTANCE_COUNT)
-    check.range(f"{at}.request_timeout_ms", deployment.request_timeout_ms, 1,
-                azure_platform.MANAGED_MAX_REQUEST_TIMEOUT_MS, " ms")
+    check.range(
+        f"{at}.request_timeout_ms",
+        deployment.request_timeout_ms,
+        1,
+        azure_platform.MANAGED_MAX_REQUEST_TIMEOUT_MS,
+        " ms",
+    )
     check.range(f"{at}.max_concurrent_requests_per_instance", deployment.max_concurrent_requests_per_instance, 1, 1000)
     for probe_name in ("liveness_probe", "readiness_probe"):
         probe = getattr(deployment, probe_name)
-        for name in ("initial_delay_seconds", "period_seconds", "timeout_seconds", "failure_threshold",
-                     "success_threshold"):
+        for name in (
+            "initial_delay_seconds",
+            "period_seconds",
+            "timeout_seconds",
+            "failure_threshold",
+            "success_threshold",
+        ):
             value = getattr(probe, name)
-            check.that(isinstance(value, int) and value >= (0 if name == "initial_delay_seconds" else 1),
-                       f"{at}.{probe_name}.{name}", value, "must be a whole number >= 1 (initial delay >= 0)")
-        check.that(probe.timeout_seconds <= probe.period_seconds, f"{at}.{probe_name}.timeout_seconds",
-                   probe.timeout_seconds, f"must not exceed period_seconds ({probe.period_seconds})")
+            check.that(
+                isinstance(value, int) and value >= (0 if name == "initial_delay_seconds" else 1),
+                f"{at}.{probe_name}.{name}",
+                value,
+                "must be a whole number >= 1 (initial delay >= 0)",
+            )
+        check.that(
+            probe.timeout_seconds <= probe.period_seconds,
+            f"{at}.{probe_name}.timeout_seconds",
+            probe.timeout_seconds,
+            f"must not exceed period_seconds ({probe.period_seconds})",
+        )
 
 
 class OnlineEndpoint(pulumi.ComponentResource):
@@ -198,73 +265,106 @@ class OnlineEndpoint(pulumi.ComponentResource):
 
         # 1. The endpoint, created with no traffic; later states come from the template in step 3.
         self.endpoint = ml.OnlineEndpoint(
-            f"{name}-endpoint", resource_group_name=group, workspace_name=workspace, endpoint_name=args.endpoint_name,
-            location=location, tags=tags,
+            f"{name}-endpoint",
+            resource_group_name=group,
+            workspace_name=workspace,
+            endpoint_name=args.endpoint_name,
+            location=location,
+            tags=tags,
             identity=ml.ManagedServiceIdentityArgs(type="UserAssigned", user_assigned_identities=[args.identity_id]),
             properties=ml.OnlineEndpointPropertiesArgs(
-                auth_mode=auth, compute=args.compute_id, public_network_access=public,
-                traffic={}, mirror_traffic={}),
-            opts=child_opts(self, ignore_changes=["properties", "tags", "identity"]))
+                auth_mode=auth, compute=args.compute_id, public_network_access=public, traffic={}, mirror_traffic={}
+            ),
+            opts=child_opts(self, ignore_changes=["properties", "tags", "identity"]),
+        )
 
         # 2. Deployments, one after another.
         self.deployments: dict[str, ml.OnlineDeployment] = {}
         previous: list[pulumi.Resource] = [self.endpoint, *args.wait_for]
         for d in args.deployments:
             common: dict[str, Any] = dict(
-                instance_type=d.instance_type, model=d.model_id, environment_id=d.environment_id,
-                app_insights_enabled=True, environment_variables=d.environment_variables or None,
-                liveness_probe=d.liveness_probe.to_args(), readiness_probe=d.readiness_probe.to_args(),
+                instance_type=d.instance_type,
+                model=d.model_id,
+                environment_id=d.environment_id,
+                app_insights_enabled=True,
+                environment_variables=d.environment_variables or None,
+                liveness_probe=d.liveness_probe.to_args(),
+                readiness_probe=d.readiness_probe.to_args(),
                 request_settings=ml.OnlineRequestSettingsArgs(
                     request_timeout=f"PT{d.request_timeout_ms / 1000:g}S",
-                    max_concurrent_requests_per_instance=d.max_concurrent_requests_per_instance),
+                    max_concurrent_requests_per_instance=d.max_concurrent_requests_per_instance,
+                ),
                 scale_settings=ml.DefaultScaleSettingsArgs(scale_type="Default"),
-                egress_public_network_access=public)
+                egress_public_network_access=public,
+            )
             if args.kind == "managed":
                 properties = ml.ManagedOnlineDeploymentArgs(endpoint_compute_type="Managed", **common)
             else:
                 properties = ml.KubernetesOnlineDeploymentArgs(endpoint_compute_type="Kubernetes", **common)
             deployment = ml.OnlineDeployment(
-                f"{name}-{d.name}", resource_group_name=group, workspace_name=workspace, endpoint_name=args.endpoint_name,
-                deployment_name=d.name, location=location, tags=tags,
-                sku=ml.SkuArgs(name="Default", capacity=d.instance_count), properties=properties,
-                opts=child_opts(self, depends_on=previous,
-                                ignore_changes=["sku.capacity"] if d.autoscaled else None))
+                f"{name}-{d.name}",
+                resource_group_name=group,
+                workspace_name=workspace,
+                endpoint_name=args.endpoint_name,
+                deployment_name=d.name,
+                location=location,
+                tags=tags,
+                sku=ml.SkuArgs(name="Default", capacity=d.instance_count),
+                properties=properties,
+                opts=child_opts(self, depends_on=previous, ignore_changes=["sku.capacity"] if d.autoscaled else None),
+            )
             self.deployments[d.name] = deployment
             previous = [deployment]
 
         # 3. The endpoint's full desired state, traffic included, once every deployment exists.
         endpoint_properties: dict[str, Any] = {
-            "authMode": auth, "publicNetworkAccess": public,
-            "traffic": args.full_traffic, "mirrorTraffic": dict(args.mirror_traffic),
+            "authMode": auth,
+            "publicNetworkAccess": public,
+            "traffic": args.full_traffic,
+            "mirrorTraffic": dict(args.mirror_traffic),
         }
         if args.compute_id is not None:
             endpoint_properties["compute"] = args.compute_id
-        template = arm_template({
-            "type": "Microsoft.MachineLearningServices/workspaces/onlineEndpoints",
-            "apiVersion": ML_API_VERSION,
-            "name": f"{workspace}/{args.endpoint_name}",
-            "location": location,
-            "tags": tags,
-            "identity": {"type": "UserAssigned",
-                         "userAssignedIdentities": pulumi.Output.from_input(args.identity_id).apply(lambda i: {i: {}})},
-            "properties": endpoint_properties,
-        })
+        template = arm_template(
+            {
+                "type": "Microsoft.MachineLearningServices/workspaces/onlineEndpoints",
+                "apiVersion": ML_API_VERSION,
+                "name": f"{workspace}/{args.endpoint_name}",
+                "location": location,
+                "tags": tags,
+                "identity": {
+                    "type": "UserAssigned",
+                    "userAssignedIdentities": pulumi.Output.from_input(args.identity_id).apply(lambda i: {i: {}}),
+                },
+                "properties": endpoint_properties,
+            }
+        )
         self.traffic_update = resources.Deployment(
-            f"{name}-traffic", resource_group_name=group, deployment_name=f"{args.endpoint_name}-traffic",
+            f"{name}-traffic",
+            resource_group_name=group,
+            deployment_name=f"{args.endpoint_name}-traffic",
             properties=resources.DeploymentPropertiesArgs(mode="Incremental", template=template),
-            opts=child_opts(self, depends_on=[self.endpoint, *self.deployments.values()]))
+            opts=child_opts(self, depends_on=[self.endpoint, *self.deployments.values()]),
+        )
 
         if args.log_analytics_id is not None:
             monitor.DiagnosticSetting(
-                f"{name}-diag", name="to-log-analytics", resource_uri=self.endpoint.id,
+                f"{name}-diag",
+                name="to-log-analytics",
+                resource_uri=self.endpoint.id,
                 workspace_id=args.log_analytics_id,
                 logs=[monitor.DiagnosticsLogSettingsArgs(category_group="allLogs", enabled=True)],
                 metrics=[monitor.DiagnosticsMetricSettingsArgs(category="AllMetrics", enabled=True)],
-                opts=child_opts(self))
+                opts=child_opts(self),
+            )
 
         self.endpoint_id = self.endpoint.id
-        self.register_outputs({
-            "endpoint_id": self.endpoint.id, "endpoint_name": args.endpoint_name,
-            "deployment_ids": {n: d.id for n, d in self.deployments.items()},
-            "traffic": args.full_traffic, "mirror_traffic": dict(args.mirror_traffic),
-        })
+        self.register_outputs(
+            {
+                "endpoint_id": self.endpoint.id,
+                "endpoint_name": args.endpoint_name,
+                "deployment_ids": {n: d.id for n, d in self.deployments.items()},
+                "traffic": args.full_traffic,
+                "mirror_traffic": dict(args.mirror_traffic),
+            }
+        )

@@ -39,9 +39,18 @@ AKS_MIN_VCPUS = 12
 
 # vCPUs of common Azure sizes whose name does not carry the core count.
 _VCPUS = {
-    "Standard_DS2_v2": 2, "Standard_DS3_v2": 4, "Standard_DS4_v2": 8, "Standard_DS5_v2": 16,
-    "Standard_D2_v2": 2, "Standard_D3_v2": 4, "Standard_D4_v2": 8, "Standard_D5_v2": 16,
-    "Standard_F2s_v2": 2, "Standard_F4s_v2": 4, "Standard_F8s_v2": 8, "Standard_F16s_v2": 16,
+    "Standard_DS2_v2": 2,
+    "Standard_DS3_v2": 4,
+    "Standard_DS4_v2": 8,
+    "Standard_DS5_v2": 16,
+    "Standard_D2_v2": 2,
+    "Standard_D3_v2": 4,
+    "Standard_D4_v2": 8,
+    "Standard_D5_v2": 16,
+    "Standard_F2s_v2": 2,
+    "Standard_F4s_v2": 4,
+    "Standard_F8s_v2": 8,
+    "Standard_F16s_v2": 16,
 }
 # From the v3 generation on (and Fsv2), the number after the family letters is the vCPU count.
 _VCPU_IN_NAME = re.compile(r"^Standard_[A-Z]+(\d+)[a-z]*_v[3-9]$")
@@ -61,8 +70,16 @@ AUTOSCALE_COOLDOWN_SECONDS = (60, 7 * 24 * 3600)
 """A scale action's cooldown is 1 minute .. 1 week."""
 AUTOSCALE_MIN_WINDOW_SECONDS = 300
 """The metric trigger's time window is at least 5 minutes."""
-ALERT_WINDOWS = {60: "PT1M", 300: "PT5M", 900: "PT15M", 1800: "PT30M", 3600: "PT1H", 21600: "PT6H",
-                 43200: "PT12H", 86400: "PT24H"}
+ALERT_WINDOWS = {
+    60: "PT1M",
+    300: "PT5M",
+    900: "PT15M",
+    1800: "PT30M",
+    3600: "PT1H",
+    21600: "PT6H",
+    43200: "PT12H",
+    86400: "PT24H",
+}
 """Window sizes metric alerts accept, in seconds."""
 ALERT_FREQUENCIES = {60: "PT1M", 300: "PT5M", 900: "PT15M", 1800: "PT30M", 3600: "PT1H"}
 """Evaluation frequencies metric alerts accept, in seconds."""

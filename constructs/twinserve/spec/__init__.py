@@ -5,6 +5,12 @@ from .loader import load_spec, parse_spec, spec_label
 from .models import ENVIRONMENT_NAMES, DeploymentSpec, EnvironmentSpec
 
 __all__ = [
-    "ENVIRONMENT_NAMES", "DeploymentSpec", "EnvironmentSpec", "SpecError", "SpecIssue",
-    "load_spec", "parse_spec", "spec_label",
+    "ENVIRONMENT_NAMES",
+    "DeploymentSpec",
+    "EnvironmentSpec",
+    "SpecError",
+    "SpecIssue",
+    "load_spec",
+    "parse_spec",
+    "spec_label",
 ]

@@ -66,7 +66,9 @@ def load_spec(path: str | Path) -> DeploymentSpec:
 def parse_spec(raw: Any, *, file: str = "<spec>") -> DeploymentSpec:
     """Validate an already-parsed spec document (a dict as YAML gives it)."""
     if not isinstance(raw, dict):
-        raise SpecError(file, [SpecIssue("(file)", raw, "the spec must be a mapping with keys " + _allowed(TOP_LEVEL_KEYS))])
+        raise SpecError(
+            file, [SpecIssue("(file)", raw, "the spec must be a mapping with keys " + _allowed(TOP_LEVEL_KEYS))]
+        )
     issues: list[SpecIssue] = []
     for key in raw:
         if key not in TOP_LEVEL_KEYS:
@@ -78,15 +80,25 @@ def parse_spec(raw: Any, *, file: str = "<spec>") -> DeploymentSpec:
         issues.append(SpecIssue("defaults", defaults, "must be a mapping of environment settings"))
         defaults = {}
     if not isinstance(envs_raw, dict) or not envs_raw:
-        issues.append(SpecIssue("environments", envs_raw if envs_raw is not None else MISSING,
-                                f"must map at least one of {', '.join(ENVIRONMENT_NAMES)} to its settings"))
+        issues.append(
+            SpecIssue(
+                "environments",
+                envs_raw if envs_raw is not None else MISSING,
+                f"must map at least one of {', '.join(ENVIRONMENT_NAMES)} to its settings",
+            )
+        )
         envs_raw = {}
 
     merged_envs: dict[str, Any] = {}
     for env_name, overrides in envs_raw.items():
         if env_name not in ENVIRONMENT_NAMES:
-            issues.append(SpecIssue(f"environments.{env_name}", env_name,
-                                    f"unknown environment; allowed: {', '.join(ENVIRONMENT_NAMES)}"))
+            issues.append(
+                SpecIssue(
+                    f"environments.{env_name}",
+                    env_name,
+                    f"unknown environment; allowed: {', '.join(ENVIRONMENT_NAMES)}",
+                )
+            )
             continue
         if overrides is None:
             overrides = {}
@@ -236,8 +248,7 @@ def _dedupe(issues: list[SpecIssue]) -> list[SpecIssue]:
         key = (issue.path, issue.message)
         if key in merged:
             first = merged[key]
-            merged[key] = SpecIssue(first.path, first.value, first.message,
-                                    first.inherited_by + issue.inherited_by)
+            merged[key] = SpecIssue(first.path, first.value, first.message, first.inherited_by + issue.inherited_by)
         else:
             merged[key] = issue
     return list(merged.values())

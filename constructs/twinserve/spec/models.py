@@ -41,7 +41,7 @@ Email = Annotated[str, Field(pattern=_EMAIL)]
 PATTERN_HINTS = {
     _NAME: "must be 1-24 characters: lower-case letters, digits and '-', starting with a letter",
     _VARIANT: "must be 1-16 characters: lower-case letters, digits and '-', starting with a letter",
-    _VERSION: "must be a whole version number written as a string, e.g. \"3\"",
+    _VERSION: 'must be a whole version number written as a string, e.g. "3"',
     _EMAIL: EMAIL_HINT,
     _AWS_INSTANCE_TYPE: aws_platform.INSTANCE_TYPE_HINT,
     _AZURE_VM_SIZE: azure_platform.VM_SIZE_HINT,
@@ -171,7 +171,9 @@ class ServerlessSpec(StrictModel):
 class AsyncSpec(StrictModel):
     """SageMaker Asynchronous Inference (AWS only)."""
 
-    max_concurrent_invocations_per_instance: Annotated[int, Field(ge=1, le=aws_platform.ASYNC_MAX_CONCURRENT_INVOCATIONS)] = 4
+    max_concurrent_invocations_per_instance: Annotated[
+        int, Field(ge=1, le=aws_platform.ASYNC_MAX_CONCURRENT_INVOCATIONS)
+    ] = 4
     """Requests SageMaker sends to one instance at a time."""
     scale_to_zero: bool = True
     """Scale the variant to 0 instances when the queue is empty and back to 1 on backlog."""
@@ -221,8 +223,9 @@ class ServingSpec(StrictModel):
     """Requests one instance works on at once: Azure ML's max_concurrent_requests_per_instance, and the
     container's predicting threads on both clouds."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, populate_by_name=True,
-                              use_attribute_docstrings=True)
+    model_config = ConfigDict(
+        extra="forbid", strict=True, frozen=True, populate_by_name=True, use_attribute_docstrings=True
+    )
 
 
 class RolloutSpec(StrictModel):
@@ -244,7 +247,9 @@ class RolloutSpec(StrictModel):
     """Bake time between steps, watched by the rollback alarms."""
     termination_wait_seconds: Annotated[int, _within(aws_platform.TERMINATION_WAIT_SECONDS)] = 120
     """How long the old fleet is kept after the shift (blue/green), for a fast rollback."""
-    max_execution_timeout_seconds: Annotated[int, _within(aws_platform.MAX_EXECUTION_TIMEOUT_SECONDS["blue_green"])] = 3600
+    max_execution_timeout_seconds: Annotated[int, _within(aws_platform.MAX_EXECUTION_TIMEOUT_SECONDS["blue_green"])] = (
+        3600
+    )
     """Upper bound of the whole update; SageMaker rolls back when it is exceeded."""
     auto_rollback: bool = True
     """Roll back when one of the environment's alarms fires during the update."""
@@ -380,9 +385,10 @@ class AksSpec(StrictModel):
 class AzureSpec(StrictModel):
     """Azure ML settings of an environment. The location is Pulumi config (Pulumi.<env>.yaml)."""
 
-    online_endpoints: Annotated[
-        list[Literal["managed", "kubernetes"]], Field(min_length=1, max_length=2)
-    ] = ["managed", "kubernetes"]
+    online_endpoints: Annotated[list[Literal["managed", "kubernetes"]], Field(min_length=1, max_length=2)] = [
+        "managed",
+        "kubernetes",
+    ]
     """A managed online endpoint, a Kubernetes (AKS) online endpoint, or both, each with a deployment
     per variant."""
     auth_mode: Literal[tuple(azure_platform.AUTH_MODES)] = "key"
@@ -402,10 +408,15 @@ class AzureSpec(StrictModel):
 
 # --------------------------------------------------------------------------- promotion pipeline
 
-_CONNECTION_ARN = r"^arn:aws[a-z-]*:(codeconnections|codestar-connections):[a-z]{2}(-[a-z]+)+-[0-9]:[0-9]{12}:connection/[0-9a-f-]{36}$"
+_CONNECTION_ARN = (
+    r"^arn:aws[a-z-]*:(codeconnections|codestar-connections):[a-z]{2}(-[a-z]+)+-[0-9]:[0-9]{12}"
+    r":connection/[0-9a-f-]{36}$"
+)
 _REPOSITORY = r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$"
-PATTERN_HINTS[_CONNECTION_ARN] = ("must be a CodeConnections (or CodeStar Connections) connection ARN, "
-                                  "arn:aws:codeconnections:<region>:<account>:connection/<uuid>")
+PATTERN_HINTS[_CONNECTION_ARN] = (
+    "must be a CodeConnections (or CodeStar Connections) connection ARN, "
+    "arn:aws:codeconnections:<region>:<account>:connection/<uuid>"
+)
 PATTERN_HINTS[_REPOSITORY] = "must be a repository as owner/name, e.g. my-org/twinserve"
 
 

@@ -98,11 +98,16 @@ def render() -> str:
     _models_in(DeploymentSpec, models)
     if EnvironmentSpec not in models:
         models.append(EnvironmentSpec)
-    parts = [HEADER.format(
-        rollout_needs=", ".join(f"{k} {v}" for k, v in aws_platform.MIN_INSTANCES_FOR_ROLLOUT.items()),
-        steps=", ".join(f"{k} {low}..{high}" for k, (low, high) in aws_platform.ROLLOUT_STEP_PERCENT.items()),
-        batch_budget=aws_platform.BATCH_PAYLOAD_BUDGET_MB, mirror=azure_platform.MAX_MIRROR_PERCENT,
-        aks_nodes=azure_platform.AKS_MIN_NODES, aks_vcpus=azure_platform.AKS_MIN_VCPUS)]
+    parts = [
+        HEADER.format(
+            rollout_needs=", ".join(f"{k} {v}" for k, v in aws_platform.MIN_INSTANCES_FOR_ROLLOUT.items()),
+            steps=", ".join(f"{k} {low}..{high}" for k, (low, high) in aws_platform.ROLLOUT_STEP_PERCENT.items()),
+            batch_budget=aws_platform.BATCH_PAYLOAD_BUDGET_MB,
+            mirror=azure_platform.MAX_MIRROR_PERCENT,
+            aks_nodes=azure_platform.AKS_MIN_NODES,
+            aks_vcpus=azure_platform.AKS_MIN_VCPUS,
+        )
+    ]
     for model in models:
         parts.append(f"## {model.__name__}\n")
         doc = (model.__doc__ or "").strip()
@@ -111,7 +116,9 @@ def render() -> str:
         parts.append("| field | type | default | meaning |\n|---|---|---|---|")
         for name, field in model.model_fields.items():
             description = (field.description or "").replace("\n", " ").replace("|", "\\|")
-            parts.append(f"| `{field.alias or name}` | {_type_name(field.annotation)} | {_default(field)} | {description} |")
+            parts.append(
+                f"| `{field.alias or name}` | {_type_name(field.annotation)} | {_default(field)} | {description} |"
+            )
         parts.append("")
     return "\n".join(parts)
 

@@ -37,16 +37,31 @@ def _check_sources(spec: DeploymentSpec) -> list[SpecIssue]:
     issues: list[SpecIssue] = []
     artifact = spec.model.artifact
     if (artifact.path is None) == (artifact.s3_uri is None):
-        issues.append(SpecIssue("model.artifact", artifact.model_dump(exclude_none=True),
-                                "set exactly one of path (local model directory) or s3_uri"))
+        issues.append(
+            SpecIssue(
+                "model.artifact",
+                artifact.model_dump(exclude_none=True),
+                "set exactly one of path (local model directory) or s3_uri",
+            )
+        )
     container = spec.container
     if (container.build is None) == (container.image_uri is None):
-        issues.append(SpecIssue("container", container.model_dump(include={"build", "image_uri"}, exclude_none=True),
-                                "set exactly one of build (Docker build context) or image_uri"))
+        issues.append(
+            SpecIssue(
+                "container",
+                container.model_dump(include={"build", "image_uri"}, exclude_none=True),
+                "set exactly one of build (Docker build context) or image_uri",
+            )
+        )
     if container.azure_batch_image_uri is not None and container.build is not None:
-        issues.append(SpecIssue("container.azure_batch_image_uri", container.azure_batch_image_uri,
-                                "only with image_uri: with build, the Azure ML batch image is built from "
-                                f"{AZURE_BATCH_DOCKERFILE} in the build context"))
+        issues.append(
+            SpecIssue(
+                "container.azure_batch_image_uri",
+                container.azure_batch_image_uri,
+                "only with image_uri: with build, the Azure ML batch image is built from "
+                f"{AZURE_BATCH_DOCKERFILE} in the build context",
+            )
+        )
     return issues
 
 
@@ -63,26 +78,46 @@ def check_pipeline(spec: DeploymentSpec) -> list[SpecIssue]:
         if name in gated[:i]:
             issues.append(SpecIssue(f"pipeline.manual_approval_before.{i}", name, "listed twice"))
         elif name not in spec.environments:
-            issues.append(SpecIssue(f"pipeline.manual_approval_before.{i}", name,
-                                    f"environment {name!r} is not in the spec; defined: {', '.join(spec.environments)}"))
+            issues.append(
+                SpecIssue(
+                    f"pipeline.manual_approval_before.{i}",
+                    name,
+                    f"environment {name!r} is not in the spec; defined: {', '.join(spec.environments)}",
+                )
+            )
         elif name not in aws_envs:
-            issues.append(SpecIssue(f"pipeline.manual_approval_before.{i}", name,
-                                    f"environment {name!r} does not target aws; the pipeline deploys AWS environments only"))
+            issues.append(
+                SpecIssue(
+                    f"pipeline.manual_approval_before.{i}",
+                    name,
+                    f"environment {name!r} does not target aws; the pipeline deploys AWS environments only",
+                )
+            )
     # CodePipeline acts in another account or region only from a pipeline whose own account/region is known.
     for attribute in ("account", "region"):
         pinned = {name: getattr(env.aws, attribute) for name, env in aws_envs.items() if getattr(env.aws, attribute)}
         if pinned and getattr(pipeline, attribute) is None:
             where = ", ".join(f"{name} -> {value}" for name, value in pinned.items())
-            issues.append(SpecIssue(f"pipeline.{attribute}", MISSING,
-                                    f"set the pipeline's {attribute}: environments pin aws.{attribute} ({where}), and "
-                                    f"CodePipeline deploys across {attribute}s only from a pipeline with an explicit "
-                                    f"{attribute}"))
+            issues.append(
+                SpecIssue(
+                    f"pipeline.{attribute}",
+                    MISSING,
+                    f"set the pipeline's {attribute}: environments pin aws.{attribute} ({where}), and "
+                    f"CodePipeline deploys across {attribute}s only from a pipeline with an explicit "
+                    f"{attribute}",
+                )
+            )
     if pipeline.smoke_test:
         for name, env in aws_envs.items():
             if env.serving.endpoint_type == "async":
-                issues.append(SpecIssue("pipeline.smoke_test", True,
-                                        f"environment {name} serves an async endpoint, which the smoke test's "
-                                        "synchronous invoke-endpoint cannot call; set smoke_test: false"))
+                issues.append(
+                    SpecIssue(
+                        "pipeline.smoke_test",
+                        True,
+                        f"environment {name} serves an async endpoint, which the smoke test's "
+                        "synchronous invoke-endpoint cannot call; set smoke_test: false",
+                    )
+                )
     return issues
 
 
@@ -126,8 +161,11 @@ def _variants_and_traffic(check: EnvironmentCheck) -> None:
         check.issue("serving.variants", names, "variant names must be unique")
     total = sum(v.weight for v in variants)
     if total != 100:
-        check.issue("serving.variants", {v.name: v.weight for v in variants},
-                    f"variant weights must sum to 100, they sum to {total}")
+        check.issue(
+            "serving.variants",
+            {v.name: v.weight for v in variants},
+            f"variant weights must sum to 100, they sum to {total}",
+        )
 
 
 def _pinned_versions_need_a_versioned_layout(check: EnvironmentCheck) -> None:
@@ -140,9 +178,13 @@ def _pinned_versions_need_a_versioned_layout(check: EnvironmentCheck) -> None:
         pinned.append(("serving.shadow.model_version", serving.shadow.model_version))
     for path, version in pinned:
         if version is not None and version != spec.model.version:
-            check.issue(path, version, f"with model.artifact.s3_uri SageMaker serves only model.version "
-                        f"({spec.model.version!r}); use model.artifact.path so each version is kept at "
-                        "models/<name>/<version>/ in the artifacts bucket")
+            check.issue(
+                path,
+                version,
+                f"with model.artifact.s3_uri SageMaker serves only model.version "
+                f"({spec.model.version!r}); use model.artifact.path so each version is kept at "
+                "models/<name>/<version>/ in the artifacts bucket",
+            )
 
 
 def _shadow(check: EnvironmentCheck) -> None:
@@ -151,31 +193,48 @@ def _shadow(check: EnvironmentCheck) -> None:
         return
     names = [v.name for v in serving.variants]
     if shadow.name in names:
-        check.issue("serving.shadow.name", shadow.name, "a shadow must not also be a live variant; give it its own name")
+        check.issue(
+            "serving.shadow.name", shadow.name, "a shadow must not also be a live variant; give it its own name"
+        )
     if check.aws and len(names) != 1:
-        check.issue("serving.variants", names,
-                    "a shadow on SageMaker needs exactly one live variant (ShadowProductionVariants)")
+        check.issue(
+            "serving.variants", names, "a shadow on SageMaker needs exactly one live variant (ShadowProductionVariants)"
+        )
     if check.azure and shadow.sample_percent > azure_platform.MAX_MIRROR_PERCENT:
-        check.issue("serving.shadow.sample_percent", shadow.sample_percent,
-                    f"Azure ML mirrors at most {azure_platform.MAX_MIRROR_PERCENT} percent of traffic")
+        check.issue(
+            "serving.shadow.sample_percent",
+            shadow.sample_percent,
+            f"Azure ML mirrors at most {azure_platform.MAX_MIRROR_PERCENT} percent of traffic",
+        )
     if check.azure and "managed" not in check.env.azure.online_endpoints:
-        check.issue("azure.online_endpoints", check.env.azure.online_endpoints,
-                    "mirror traffic (serving.shadow) needs a managed online endpoint; add 'managed'")
+        check.issue(
+            "azure.online_endpoints",
+            check.env.azure.online_endpoints,
+            "mirror traffic (serving.shadow) needs a managed online endpoint; add 'managed'",
+        )
     if serving.endpoint_type != "realtime":
-        check.issue("serving.shadow", shadow.name, f"a shadow needs endpoint_type realtime, not {serving.endpoint_type}")
+        check.issue(
+            "serving.shadow", shadow.name, f"a shadow needs endpoint_type realtime, not {serving.endpoint_type}"
+        )
 
 
 def _endpoint_type(check: EnvironmentCheck) -> None:
     """Serverless and async endpoints exist on SageMaker only; SageMaker answers within 60 s."""
     serving = check.env.serving
     if serving.endpoint_type in ("serverless", "async") and check.azure:
-        check.issue("serving.endpoint_type", serving.endpoint_type,
-                    "Azure ML has no serverless or asynchronous online endpoint; use realtime, or targets: [aws]")
+        check.issue(
+            "serving.endpoint_type",
+            serving.endpoint_type,
+            "Azure ML has no serverless or asynchronous online endpoint; use realtime, or targets: [aws]",
+        )
     limit = aws_platform.INVOCATION_TIMEOUT_SECONDS
     if check.aws and serving.endpoint_type in ("realtime", "serverless") and serving.request_timeout_seconds > limit:
-        check.issue("serving.request_timeout_seconds", serving.request_timeout_seconds,
-                    f"SageMaker {serving.endpoint_type} invocations time out after {limit} s; use at most {limit}, "
-                    "or endpoint_type async for longer requests")
+        check.issue(
+            "serving.request_timeout_seconds",
+            serving.request_timeout_seconds,
+            f"SageMaker {serving.endpoint_type} invocations time out after {limit} s; use at most {limit}, "
+            "or endpoint_type async for longer requests",
+        )
 
 
 def _serverless(check: EnvironmentCheck) -> None:
@@ -184,24 +243,41 @@ def _serverless(check: EnvironmentCheck) -> None:
     if env.serving.endpoint_type != "serverless":
         return
     serverless = env.serving.serverless
-    if serverless.provisioned_concurrency is not None and serverless.provisioned_concurrency > serverless.max_concurrency:
-        check.issue("serving.serverless.provisioned_concurrency", serverless.provisioned_concurrency,
-                    f"must not exceed serverless.max_concurrency ({serverless.max_concurrency})")
+    if (
+        serverless.provisioned_concurrency is not None
+        and serverless.provisioned_concurrency > serverless.max_concurrency
+    ):
+        check.issue(
+            "serving.serverless.provisioned_concurrency",
+            serverless.provisioned_concurrency,
+            f"must not exceed serverless.max_concurrency ({serverless.max_concurrency})",
+        )
     if env.rollout.strategy != "all_at_once":
-        check.issue("rollout.strategy", env.rollout.strategy,
-                    "deployment guardrails (canary, linear, rolling) are not available for serverless endpoints; "
-                    "use all_at_once")
+        check.issue(
+            "rollout.strategy",
+            env.rollout.strategy,
+            "deployment guardrails (canary, linear, rolling) are not available for serverless endpoints; "
+            "use all_at_once",
+        )
     if env.scaling.enabled and serverless.provisioned_concurrency is None:
-        check.issue("scaling.enabled", True,
-                    "serverless endpoints scale by themselves; scaling applies to provisioned concurrency, so set "
-                    "serving.serverless.provisioned_concurrency")
+        check.issue(
+            "scaling.enabled",
+            True,
+            "serverless endpoints scale by themselves; scaling applies to provisioned concurrency, so set "
+            "serving.serverless.provisioned_concurrency",
+        )
     if not check.aws:
         return
     if len(env.serving.variants) > 1:
-        check.issue("serving.variants", [v.name for v in env.serving.variants],
-                    "a SageMaker serverless endpoint has exactly one variant")
+        check.issue(
+            "serving.variants",
+            [v.name for v in env.serving.variants],
+            "a SageMaker serverless endpoint has exactly one variant",
+        )
     if env.aws.vpc is not None:
-        check.issue("aws.vpc", "set", "SageMaker serverless endpoints cannot run in a VPC; remove aws.vpc or use realtime")
+        check.issue(
+            "aws.vpc", "set", "SageMaker serverless endpoints cannot run in a VPC; remove aws.vpc or use realtime"
+        )
     if env.aws.network_isolation:
         check.issue("aws.network_isolation", True, "SageMaker serverless endpoints do not support network isolation")
     if env.aws.data_capture.enabled:
@@ -219,13 +295,17 @@ def _rollout(check: EnvironmentCheck) -> None:
                 path = f"serving.variants.{i}.instance_count" if variant.instance_count else "compute.instance_count"
                 check.issue(path, count, f"a {rollout.strategy} rollout needs at least {needed} instances per variant")
     if rollout.strategy != "all_at_once" and check.aws and len(env.serving.variants) > 1:
-        check.issue("rollout.strategy", rollout.strategy,
-                    "SageMaker deployment guardrails work on single-variant endpoints; use all_at_once for A/B variants")
+        check.issue(
+            "rollout.strategy",
+            rollout.strategy,
+            "SageMaker deployment guardrails work on single-variant endpoints; use all_at_once for A/B variants",
+        )
     steps = aws_platform.ROLLOUT_STEP_PERCENT.get(rollout.strategy)
     if steps is not None and not steps[0] <= rollout.step_percent <= steps[1]:
         what = {"canary": "a canary", "linear": "a linear step", "rolling": "a rolling batch"}[rollout.strategy]
-        check.issue("rollout.step_percent", rollout.step_percent,
-                    f"{what} must be {steps[0]}..{steps[1]} percent of capacity")
+        check.issue(
+            "rollout.step_percent", rollout.step_percent, f"{what} must be {steps[0]}..{steps[1]} percent of capacity"
+        )
 
 
 def _scaling(check: EnvironmentCheck) -> None:
@@ -233,42 +313,66 @@ def _scaling(check: EnvironmentCheck) -> None:
     if not scaling.enabled:
         return
     if scaling.min_instances > scaling.max_instances:
-        check.issue("scaling.min_instances", scaling.min_instances,
-                    f"must not exceed scaling.max_instances ({scaling.max_instances})")
+        check.issue(
+            "scaling.min_instances",
+            scaling.min_instances,
+            f"must not exceed scaling.max_instances ({scaling.max_instances})",
+        )
     elif env.serving.endpoint_type == "realtime":
         # Each live variant starts at its own count, which both clouds then hold within the bounds.
         for i, variant in enumerate(env.serving.variants):
             count = env.instance_count_of(variant)
             if not scaling.min_instances <= count <= scaling.max_instances:
                 path = f"serving.variants.{i}.instance_count" if variant.instance_count else "compute.instance_count"
-                check.issue(path, count, f"must lie within scaling bounds {scaling.min_instances}..{scaling.max_instances}")
-    if check.aws and aws_platform.is_burstable(env.compute.aws_instance_type) and env.serving.endpoint_type != "serverless":
-        check.issue("compute.aws_instance_type", env.compute.aws_instance_type,
-                    "SageMaker cannot autoscale burstable ml.t* instances; pick e.g. ml.m5.large or disable scaling")
+                check.issue(
+                    path, count, f"must lie within scaling bounds {scaling.min_instances}..{scaling.max_instances}"
+                )
+    if (
+        check.aws
+        and aws_platform.is_burstable(env.compute.aws_instance_type)
+        and env.serving.endpoint_type != "serverless"
+    ):
+        check.issue(
+            "compute.aws_instance_type",
+            env.compute.aws_instance_type,
+            "SageMaker cannot autoscale burstable ml.t* instances; pick e.g. ml.m5.large or disable scaling",
+        )
     if scaling.cpu_scale_in_percent >= scaling.cpu_scale_out_percent:
-        check.issue("scaling.cpu_scale_in_percent", scaling.cpu_scale_in_percent,
-                    f"must be below scaling.cpu_scale_out_percent ({scaling.cpu_scale_out_percent})")
+        check.issue(
+            "scaling.cpu_scale_in_percent",
+            scaling.cpu_scale_in_percent,
+            f"must be below scaling.cpu_scale_out_percent ({scaling.cpu_scale_out_percent})",
+        )
     if check.azure and "managed" in env.azure.online_endpoints:
         low = azure_platform.AUTOSCALE_COOLDOWN_SECONDS[0]
         for name in ("scale_out_cooldown_seconds", "scale_in_cooldown_seconds"):
             value = getattr(scaling, name)
             if value < low:
-                check.issue(f"scaling.{name}", value,
-                            f"Azure autoscale waits at least {low} s between scale actions; use {low} or more "
-                            "(both clouds take the same value)")
+                check.issue(
+                    f"scaling.{name}",
+                    value,
+                    f"Azure autoscale waits at least {low} s between scale actions; use {low} or more "
+                    "(both clouds take the same value)",
+                )
 
 
 def _batch(check: EnvironmentCheck) -> None:
     batch = check.env.serving.batch
     budget = aws_platform.BATCH_PAYLOAD_BUDGET_MB
     if batch.enabled and batch.max_concurrent_transforms * batch.max_payload_mb > budget:
-        check.issue("serving.batch.max_payload_mb", batch.max_payload_mb,
-                    f"max_concurrent_transforms x max_payload_mb must be <= {budget} MB "
-                    f"({batch.max_concurrent_transforms} x {batch.max_payload_mb})")
+        check.issue(
+            "serving.batch.max_payload_mb",
+            batch.max_payload_mb,
+            f"max_concurrent_transforms x max_payload_mb must be <= {budget} MB "
+            f"({batch.max_concurrent_transforms} x {batch.max_payload_mb})",
+        )
     if check.azure and batch.instance_count > check.env.azure.batch_max_nodes:
-        check.issue("serving.batch.instance_count", batch.instance_count,
-                    f"must not exceed azure.batch_max_nodes ({check.env.azure.batch_max_nodes}): "
-                    "a batch job cannot use more nodes than its compute cluster has")
+        check.issue(
+            "serving.batch.instance_count",
+            batch.instance_count,
+            f"must not exceed azure.batch_max_nodes ({check.env.azure.batch_max_nodes}): "
+            "a batch job cannot use more nodes than its compute cluster has",
+        )
 
 
 def _budget(check: EnvironmentCheck) -> None:
@@ -278,18 +382,25 @@ def _budget(check: EnvironmentCheck) -> None:
         return
     if not env.alarms.emails:
         check.issue("alarms.emails", [], "a budget needs at least one e-mail to notify")
-    limits = ([("AWS Budgets", aws_platform.BUDGET_MAX_NOTIFICATIONS)] if check.aws else []) + \
-             ([("Azure budgets", azure_platform.BUDGET_MAX_NOTIFICATIONS)] if check.azure else [])
+    limits = ([("AWS Budgets", aws_platform.BUDGET_MAX_NOTIFICATIONS)] if check.aws else []) + (
+        [("Azure budgets", azure_platform.BUDGET_MAX_NOTIFICATIONS)] if check.azure else []
+    )
     thresholds = env.budget.notify_at_percent
     allowed = min(limit for _, limit in limits) - 1
     if len(thresholds) > allowed or len(set(thresholds)) != len(thresholds):
         clouds = " and ".join(f"{name} {limit}" for name, limit in limits)
-        check.issue("budget.notify_at_percent", thresholds,
-                    f"give at most {allowed} distinct thresholds (notifications per budget: {clouds}; one is the "
-                    "forecast alert)")
+        check.issue(
+            "budget.notify_at_percent",
+            thresholds,
+            f"give at most {allowed} distinct thresholds (notifications per budget: {clouds}; one is the "
+            "forecast alert)",
+        )
     if check.aws and len(env.alarms.emails) > aws_platform.BUDGET_MAX_SUBSCRIBERS:
-        check.issue("alarms.emails", env.alarms.emails,
-                    f"AWS Budgets notifies at most {aws_platform.BUDGET_MAX_SUBSCRIBERS} e-mail addresses")
+        check.issue(
+            "alarms.emails",
+            env.alarms.emails,
+            f"AWS Budgets notifies at most {aws_platform.BUDGET_MAX_SUBSCRIBERS} e-mail addresses",
+        )
 
 
 def _azure_names_and_auth(check: EnvironmentCheck) -> None:
@@ -304,9 +415,12 @@ def _azure_names_and_auth(check: EnvironmentCheck) -> None:
         if not azure_platform.DEPLOYMENT_NAME.match(name):
             check.issue(path, name, f"Azure ML deployment names {azure_platform.NAME_HINT}")
     if "kubernetes" in azure.online_endpoints and azure.auth_mode not in azure_platform.KUBERNETES_AUTH_MODES:
-        check.issue("azure.auth_mode", azure.auth_mode,
-                    f"Kubernetes online endpoints take {' or '.join(azure_platform.KUBERNETES_AUTH_MODES)}; "
-                    f"{azure.auth_mode} is for managed endpoints only")
+        check.issue(
+            "azure.auth_mode",
+            azure.auth_mode,
+            f"Kubernetes online endpoints take {' or '.join(azure_platform.KUBERNETES_AUTH_MODES)}; "
+            f"{azure.auth_mode} is for managed endpoints only",
+        )
 
 
 def _aks(check: EnvironmentCheck) -> None:
@@ -316,19 +430,30 @@ def _aks(check: EnvironmentCheck) -> None:
     aks = check.env.azure.aks
     min_nodes, min_vcpus = azure_platform.AKS_MIN_NODES, azure_platform.AKS_MIN_VCPUS
     if aks.node_count < min_nodes:
-        check.issue("azure.aks.node_count", aks.node_count, f"Azure ML inference on AKS needs at least {min_nodes} nodes")
+        check.issue(
+            "azure.aks.node_count", aks.node_count, f"Azure ML inference on AKS needs at least {min_nodes} nodes"
+        )
     vcpus = aks.vcpus_per_node or azure_platform.azure_vm_vcpus(aks.vm_size)
     if vcpus is None:
-        check.issue("azure.aks.vm_size", aks.vm_size,
-                    "twinserve cannot tell this size's vCPUs from its name; set azure.aks.vcpus_per_node")
+        check.issue(
+            "azure.aks.vm_size",
+            aks.vm_size,
+            "twinserve cannot tell this size's vCPUs from its name; set azure.aks.vcpus_per_node",
+        )
     elif vcpus * aks.node_count < min_vcpus:
-        check.issue("azure.aks.vm_size", aks.vm_size,
-                    f"{aks.node_count} x {vcpus} vCPU = {vcpus * aks.node_count}; the AKS inference cluster "
-                    f"needs at least {min_vcpus} vCPU (e.g. 3 x Standard_D4s_v3)")
+        check.issue(
+            "azure.aks.vm_size",
+            aks.vm_size,
+            f"{aks.node_count} x {vcpus} vCPU = {vcpus * aks.node_count}; the AKS inference cluster "
+            f"needs at least {min_vcpus} vCPU (e.g. 3 x Standard_D4s_v3)",
+        )
     low, high = aks.autoscale_min_nodes, aks.autoscale_max_nodes
     if (low is None) != (high is None):
-        check.issue("azure.aks", {"autoscale_min_nodes": low, "autoscale_max_nodes": high},
-                    "set both autoscale_min_nodes and autoscale_max_nodes, or neither")
+        check.issue(
+            "azure.aks",
+            {"autoscale_min_nodes": low, "autoscale_max_nodes": high},
+            "set both autoscale_min_nodes and autoscale_max_nodes, or neither",
+        )
     elif low is not None and high is not None:
         if low < min_nodes:
             check.issue("azure.aks.autoscale_min_nodes", low, f"must be at least {min_nodes}")
@@ -337,8 +462,18 @@ def _aks(check: EnvironmentCheck) -> None:
 
 
 ENVIRONMENT_RULES: tuple[Callable[[EnvironmentCheck], None], ...] = (
-    _targets, _variants_and_traffic, _pinned_versions_need_a_versioned_layout, _shadow, _endpoint_type,
-    _serverless, _rollout, _scaling, _batch, _budget, _azure_names_and_auth, _aks,
+    _targets,
+    _variants_and_traffic,
+    _pinned_versions_need_a_versioned_layout,
+    _shadow,
+    _endpoint_type,
+    _serverless,
+    _rollout,
+    _scaling,
+    _batch,
+    _budget,
+    _azure_names_and_auth,
+    _aks,
 )
 """The rules every environment passes, in the order their problems are reported."""
 
