@@ -49,7 +49,6 @@ FAKE_CALLS: dict[str, dict[str, Any]] = {
         "tenantId": "00000000-0000-0000-0000-0000000000a1",
     },
 }
-SUBSCRIPTION = FAKE_CALLS["azure-native:authorization:getClientConfig"]["subscriptionId"]
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """Intent of the synthesized stacks, asserted with aws_cdk.assertions: what the spec says must be
-what CloudFormation gets (values below are the ones written in deploy/twinserve.yaml and
-examples/aws/*.yaml)."""
+what CloudFormation gets. Expected values are read from the spec under test (deploy/twinserve.yaml,
+examples/aws/*.yaml), so an edit of the sample changes what is expected, not the test."""
 
 from __future__ import annotations
 
@@ -8,6 +8,16 @@ import json
 
 import pytest
 from aws_cdk.assertions import Match, Template
+from aws_synth import DEPLOY_SPEC
+
+from twinserve.spec import load_spec
+
+SAMPLE = load_spec(DEPLOY_SPEC)
+
+
+def example(name: str, env: str):
+    """The environment ``env`` of examples/aws/<name>.yaml, as the stack reads it."""
+    return load_spec(DEPLOY_SPEC.parents[1] / "examples" / "aws" / f"{name}.yaml").environment(env)
 
 
 @pytest.fixture(scope="module")
@@ -42,17 +52,20 @@ def _alarm(template: Template, name: str) -> dict:
 
 
 def test_dev_is_small_cheap_and_destroyable(tpl, synth):
+    dev = SAMPLE.environment("dev")
+    assert dev.aws.encryption == "s3_managed" and dev.scaling.enabled  # what this test is about
     t = tpl("iris-dev/Serving")
+    (variant,) = dev.serving.variants
     t.has_resource_properties(
         "AWS::SageMaker::EndpointConfig",
         {
             "ProductionVariants": [
                 Match.object_like(
                     {
-                        "VariantName": "primary",
-                        "InstanceType": "ml.c5.large",
-                        "InitialInstanceCount": 1,
-                        "InitialVariantWeight": 1,
+                        "VariantName": variant.name,
+                        "InstanceType": dev.compute.aws_instance_type,
+                        "InitialInstanceCount": dev.instance_count_of(variant),
+                        "InitialVariantWeight": variant.weight / 100,
                     }
                 )
             ],
@@ -69,15 +82,21 @@ def test_dev_is_small_cheap_and_destroyable(tpl, synth):
             }
         },
     )
-    # spec: scaling 1..2 instances on the smallest non-burstable size
-    t.has_resource_properties("AWS::ApplicationAutoScaling::ScalableTarget", {"MinCapacity": 1, "MaxCapacity": 2})
+    t.has_resource_properties(
+        "AWS::ApplicationAutoScaling::ScalableTarget",
+        {"MinCapacity": dev.scaling.min_instances, "MaxCapacity": dev.scaling.max_instances},
+    )
     for bucket in t.find_resources("AWS::S3::Bucket").values():
         assert bucket["DeletionPolicy"] == "Delete"
     t.has_resource_properties(
         "AWS::Budgets::Budget",
         {
             "Budget": Match.object_like(
-                {"BudgetLimit": {"Amount": 150, "Unit": "USD"}, "TimeUnit": "MONTHLY", "BudgetType": "COST"}
+                {
+                    "BudgetLimit": {"Amount": dev.budget.monthly_limit_usd, "Unit": "USD"},
+                    "TimeUnit": "MONTHLY",
+                    "BudgetType": "COST",
+                }
             )
         },
     )
@@ -88,17 +107,22 @@ def test_dev_is_small_cheap_and_destroyable(tpl, synth):
 
 
 def test_staging_shadows_candidate_and_scales(tpl):
+    staging = SAMPLE.environment("staging")
+    live, shadow_spec, scaling = staging.serving.variants, staging.serving.shadow, staging.scaling
     t = tpl("iris-staging/Serving")
     config = _one(t, "AWS::SageMaker::EndpointConfig")["Properties"]
-    assert [v["VariantName"] for v in config["ProductionVariants"]] == ["primary"]
+    assert [v["VariantName"] for v in config["ProductionVariants"]] == [v.name for v in live]
     shadow = config["ShadowProductionVariants"]
-    assert [(v["VariantName"], v["InitialVariantWeight"]) for v in shadow] == [("candidate", 0.2)]
+    # ShadowProductionVariants' weight is its share of the live traffic it receives a copy of
+    assert [(v["VariantName"], v["InitialVariantWeight"]) for v in shadow] == [
+        (shadow_spec.name, shadow_spec.sample_percent / 100)
+    ]
     t.has_resource_properties(
         "AWS::ApplicationAutoScaling::ScalableTarget",
         {
-            "MinCapacity": 1,
-            "MaxCapacity": 3,
-            "ResourceId": "endpoint/iris-staging/variant/primary",
+            "MinCapacity": scaling.min_instances,
+            "MaxCapacity": scaling.max_instances,
+            "ResourceId": f"endpoint/iris-staging/variant/{live[0].name}",
             "ScalableDimension": "sagemaker:variant:DesiredInstanceCount",
             "ServiceNamespace": "sagemaker",
         },
@@ -108,9 +132,9 @@ def test_staging_shadows_candidate_and_scales(tpl):
         {
             "TargetTrackingScalingPolicyConfiguration": Match.object_like(
                 {
-                    "TargetValue": 200,
-                    "ScaleInCooldown": 300,
-                    "ScaleOutCooldown": 60,
+                    "TargetValue": scaling.target_invocations_per_instance,
+                    "ScaleInCooldown": scaling.scale_in_cooldown_seconds,
+                    "ScaleOutCooldown": scaling.scale_out_cooldown_seconds,
                     "PredefinedMetricSpecification": {"PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"},
                 }
             )
@@ -121,15 +145,18 @@ def test_staging_shadows_candidate_and_scales(tpl):
     t.has_resource_properties("AWS::KMS::Key", {"EnableKeyRotation": True})
     assert "KmsKeyId" in config
     t.has_resource_properties("AWS::SNS::Topic", {"KmsMasterKeyId": Match.any_value()})
-    # The shadow has its own alarms, but they never roll a deployment back.
+    # The shadow has its own alarms, but they never roll a deployment back: the rollback alarms are the
+    # live variant's seven (all kinds but "no invocations").
     rollback = _one(t, "AWS::SageMaker::Endpoint")["Properties"]["DeploymentConfig"]["AutoRollbackConfiguration"][
         "Alarms"
     ]
     assert len(rollback) == 7
-    _alarm(t, "iris-staging-candidate-5xx")
+    _alarm(t, f"iris-staging-{shadow_spec.name}-5xx")
 
 
 def test_prod_canary_rollout_with_rollback_on_the_alarms(tpl):
+    rollout = SAMPLE.environment("prod").rollout
+    assert rollout.strategy == "canary"
     t = tpl("iris-prod/Serving")
     endpoint = _one(t, "AWS::SageMaker::Endpoint")["Properties"]
     assert endpoint["EndpointName"] == "iris-prod"
@@ -137,11 +164,11 @@ def test_prod_canary_rollout_with_rollback_on_the_alarms(tpl):
     assert policy == {
         "TrafficRoutingConfiguration": {
             "Type": "CANARY",
-            "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": 10},
-            "WaitIntervalInSeconds": 600,
+            "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": rollout.step_percent},
+            "WaitIntervalInSeconds": rollout.wait_seconds,
         },
-        "TerminationWaitInSeconds": 120,
-        "MaximumExecutionTimeoutInSeconds": 3600,
+        "TerminationWaitInSeconds": rollout.termination_wait_seconds,
+        "MaximumExecutionTimeoutInSeconds": rollout.max_execution_timeout_seconds,
     }
     rollback_refs = [a["AlarmName"]["Ref"] for a in endpoint["DeploymentConfig"]["AutoRollbackConfiguration"]["Alarms"]]
     alarms = t.find_resources("AWS::CloudWatch::Alarm")
@@ -153,28 +180,34 @@ def test_prod_canary_rollout_with_rollback_on_the_alarms(tpl):
 
 
 def test_prod_alarm_thresholds_come_from_the_spec(tpl):
+    prod = SAMPLE.environment("prod")
+    alarms = prod.alarms
     t = tpl("iris-prod/Serving")
     five = _alarm(t, "iris-prod-primary-5xx")
     assert (five["Threshold"], five["MetricName"], five["Namespace"], five["Statistic"]) == (
-        1,
+        alarms.errors_5xx,
         "Invocation5XXErrors",
         "AWS/SageMaker",
         "Sum",
     )
-    assert five["ComparisonOperator"] == "GreaterThanOrEqualToThreshold" and five["EvaluationPeriods"] == 3
+    assert five["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+    assert five["EvaluationPeriods"] == alarms.evaluation_periods and five["Period"] == alarms.period_seconds
     assert five["Dimensions"] == [
         {"Name": "EndpointName", "Value": "iris-prod"},
         {"Name": "VariantName", "Value": "primary"},
     ]
+    # SageMaker reports ModelLatency and OverheadLatency in microseconds
     latency = _alarm(t, "iris-prod-primary-model-latency")
-    assert (latency["Threshold"], latency["ExtendedStatistic"]) == (250_000, "p99")  # microseconds
-    assert _alarm(t, "iris-prod-primary-overhead-latency")["Threshold"] == 100_000
-    assert _alarm(t, "iris-prod-primary-cpu")["Threshold"] == 160  # 80 % x 2 vCPU of ml.m5.large
-    assert _alarm(t, "iris-prod-primary-memory")["Threshold"] == 85
-    assert _alarm(t, "iris-prod-primary-4xx")["Threshold"] == 50
+    assert (latency["Threshold"], latency["ExtendedStatistic"]) == (alarms.model_latency_p99_ms * 1000, "p99")
+    assert _alarm(t, "iris-prod-primary-overhead-latency")["Threshold"] == alarms.overhead_latency_p99_ms * 1000
+    # /aws/sagemaker/Endpoints CPUUtilization is summed over the cores: ml.m5.large has 2 vCPU
+    assert prod.compute.aws_instance_type == "ml.m5.large"
+    assert _alarm(t, "iris-prod-primary-cpu")["Threshold"] == alarms.cpu_utilization_percent * 2
+    assert _alarm(t, "iris-prod-primary-memory")["Threshold"] == alarms.memory_utilization_percent
+    assert _alarm(t, "iris-prod-primary-4xx")["Threshold"] == alarms.errors_4xx
     assert five["AlarmActions"] == [{"Ref": next(iter(t.find_resources("AWS::SNS::Topic")))}]
     emails = sorted(s["Properties"]["Endpoint"] for s in t.find_resources("AWS::SNS::Subscription").values())
-    assert emails == ["ml-platform@example.com", "mlops-oncall@example.com"]
+    assert emails == sorted(alarms.emails)
     t.resource_count_is("AWS::CloudWatch::Dashboard", 1)
     t.has_resource_properties("AWS::CloudWatch::Dashboard", {"DashboardName": "iris-prod"})
 
@@ -207,6 +240,7 @@ def test_cloudwatch_may_publish_to_the_alarm_topic(tpl):
 
 
 def test_prod_instances_scaling_capture_and_budget(tpl):
+    prod = SAMPLE.environment("prod")
     t = tpl("iris-prod/Serving")
     config = _one(t, "AWS::SageMaker::EndpointConfig")["Properties"]
     variant = config["ProductionVariants"][0]
@@ -214,19 +248,27 @@ def test_prod_instances_scaling_capture_and_budget(tpl):
         variant["InitialInstanceCount"],
         variant["InstanceType"],
         variant["ContainerStartupHealthCheckTimeoutInSeconds"],
-    ) == (3, "ml.m5.large", 600)
+    ) == (prod.compute.instance_count, prod.compute.aws_instance_type, prod.aws.container_startup_timeout_seconds)
     capture = config["DataCaptureConfig"]
-    assert (capture["EnableCapture"], capture["InitialSamplingPercentage"]) == (True, 10)
+    assert prod.aws.data_capture.enabled
+    assert (capture["EnableCapture"], capture["InitialSamplingPercentage"]) == (
+        True,
+        prod.aws.data_capture.sampling_percent,
+    )
     assert capture["CaptureOptions"] == [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}]
     assert "KmsKeyId" in capture
-    t.has_resource_properties("AWS::ApplicationAutoScaling::ScalableTarget", {"MinCapacity": 3, "MaxCapacity": 6})
+    t.has_resource_properties(
+        "AWS::ApplicationAutoScaling::ScalableTarget",
+        {"MinCapacity": prod.scaling.min_instances, "MaxCapacity": prod.scaling.max_instances},
+    )
     budget = _one(t, "AWS::Budgets::Budget")["Properties"]
-    assert budget["Budget"]["BudgetLimit"] == {"Amount": 2000, "Unit": "USD"}
+    assert budget["Budget"]["BudgetLimit"] == {"Amount": prod.budget.monthly_limit_usd, "Unit": "USD"}
     got = [
         (n["Notification"]["NotificationType"], n["Notification"]["Threshold"])
         for n in budget["NotificationsWithSubscribers"]
     ]
-    assert got == [("ACTUAL", 50), ("ACTUAL", 80), ("ACTUAL", 100), ("FORECASTED", 100)]
+    # one notification per threshold, plus the forecast alert at the limit
+    assert got == [("ACTUAL", p) for p in sorted(prod.budget.notify_at_percent)] + [("FORECASTED", 100)]
 
 
 def test_prod_retains_data_and_is_termination_protected(tpl, synth):
@@ -302,13 +344,15 @@ def test_image_asset_goes_to_the_environments_repository(tpl):
 
 
 def test_serving_settings_reach_the_container(tpl):
-    # spec: request_timeout_seconds 60 (default) -> the server answers 504 one second before
-    # SageMaker's own 60 s limit; max_concurrent_requests_per_instance 4 -> 4 predicting threads
+    # The container's deadline must fall inside SageMaker's own 60 s invocation limit (so the caller
+    # gets the container's JSON 504, not SageMaker's), and it predicts with as many threads as the
+    # spec lets requests run at once on an instance.
+    serving = SAMPLE.environment("prod").serving
     model = _one(tpl("iris-prod/Serving"), "AWS::SageMaker::Model")["Properties"]
-    assert model["PrimaryContainer"]["Environment"] == {
-        "SAGEMAKER_MODEL_SERVER_TIMEOUT": "59",
-        "TWINSERVE_THREADS": "4",
-    }
+    environment = model["PrimaryContainer"]["Environment"]
+    assert set(environment) == {"SAGEMAKER_MODEL_SERVER_TIMEOUT", "TWINSERVE_THREADS"}
+    assert 0 < int(environment["SAGEMAKER_MODEL_SERVER_TIMEOUT"]) < min(serving.request_timeout_seconds, 60)
+    assert environment["TWINSERVE_THREADS"] == str(serving.max_concurrent_requests_per_instance)
 
 
 def _execution_policy(template: Template) -> list[dict]:
@@ -430,73 +474,102 @@ def test_execution_role_is_least_privilege(tpl):
 
 
 def test_ab_test_weights_and_two_model_versions(tpl):
+    spec = example("ab-test", "dev")
     t = tpl("ab-test-dev/Serving")
     variants = _one(t, "AWS::SageMaker::EndpointConfig")["Properties"]["ProductionVariants"]
-    assert [(v["VariantName"], v["InitialVariantWeight"]) for v in variants] == [("current", 0.8), ("challenger", 0.2)]
+    assert [(v["VariantName"], v["InitialVariantWeight"]) for v in variants] == [
+        (v.name, v.weight / 100) for v in spec.serving.variants
+    ]
     assert len(t.find_resources("AWS::SageMaker::Model")) == 2  # one per version (see test_ab_test_each_variant...)
-    t.resource_count_is("AWS::ApplicationAutoScaling::ScalableTarget", 2)
+    t.resource_count_is("AWS::ApplicationAutoScaling::ScalableTarget", len(spec.serving.variants))
     policy = _one(t, "AWS::SageMaker::Endpoint")["Properties"]["DeploymentConfig"]
     assert policy["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"]["Type"] == "ALL_AT_ONCE"
     assert len(policy["AutoRollbackConfiguration"]["Alarms"]) == 10  # capped at SageMaker's limit
 
 
 def test_canary_example(tpl):
+    rollout = example("canary", "prod").rollout
     config = _one(tpl("canary-prod/Serving"), "AWS::SageMaker::Endpoint")["Properties"]["DeploymentConfig"]
     policy = config["BlueGreenUpdatePolicy"]
     assert policy["TrafficRoutingConfiguration"] == {
         "Type": "CANARY",
-        "WaitIntervalInSeconds": 600,
-        "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": 10},
+        "WaitIntervalInSeconds": rollout.wait_seconds,
+        "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": rollout.step_percent},
     }
-    assert (policy["TerminationWaitInSeconds"], policy["MaximumExecutionTimeoutInSeconds"]) == (300, 7200)
+    assert (policy["TerminationWaitInSeconds"], policy["MaximumExecutionTimeoutInSeconds"]) == (
+        rollout.termination_wait_seconds,
+        rollout.max_execution_timeout_seconds,
+    )
 
 
 def test_linear_example(tpl):
+    spec = example("linear", "staging")
     t = tpl("linear-staging/Serving")
     routing = _one(t, "AWS::SageMaker::Endpoint")["Properties"]["DeploymentConfig"]["BlueGreenUpdatePolicy"][
         "TrafficRoutingConfiguration"
     ]
     assert routing == {
         "Type": "LINEAR",
-        "WaitIntervalInSeconds": 300,
-        "LinearStepSize": {"Type": "CAPACITY_PERCENT", "Value": 20},
+        "WaitIntervalInSeconds": spec.rollout.wait_seconds,
+        "LinearStepSize": {"Type": "CAPACITY_PERCENT", "Value": spec.rollout.step_percent},
     }
     variant = _one(t, "AWS::SageMaker::EndpointConfig")["Properties"]["ProductionVariants"][0]
-    assert (variant["InitialInstanceCount"], variant["InstanceType"]) == (4, "ml.c5.xlarge")
-    assert _alarm(t, "linear-staging-primary-cpu")["Threshold"] == 320  # 80 % x 4 vCPU
+    assert (variant["InitialInstanceCount"], variant["InstanceType"]) == (
+        spec.compute.instance_count,
+        spec.compute.aws_instance_type,
+    )
+    # CPUUtilization is summed over the cores: ml.c5.xlarge has 4 vCPU
+    assert spec.compute.aws_instance_type == "ml.c5.xlarge"
+    assert _alarm(t, "linear-staging-primary-cpu")["Threshold"] == spec.alarms.cpu_utilization_percent * 4
 
 
 def test_shadow_example(tpl):
+    spec = example("shadow", "staging")
     config = _one(tpl("shadow-staging/Serving"), "AWS::SageMaker::EndpointConfig")["Properties"]
     assert [(v["VariantName"], v["InitialVariantWeight"]) for v in config["ShadowProductionVariants"]] == [
-        ("candidate", 0.25)
+        (spec.serving.shadow.name, spec.serving.shadow.sample_percent / 100)
     ]
-    assert config["DataCaptureConfig"]["InitialSamplingPercentage"] == 50
+    assert config["DataCaptureConfig"]["InitialSamplingPercentage"] == spec.aws.data_capture.sampling_percent
 
 
 def test_serverless_example(tpl):
+    serverless = example("serverless", "dev").serving.serverless
     t = tpl("serverless-dev/Serving")
     config = _one(t, "AWS::SageMaker::EndpointConfig")["Properties"]
     variant = config["ProductionVariants"][0]
-    assert variant["ServerlessConfig"] == {"MemorySizeInMB": 2048, "MaxConcurrency": 10, "ProvisionedConcurrency": 2}
+    assert variant["ServerlessConfig"] == {
+        "MemorySizeInMB": serverless.memory_mb,
+        "MaxConcurrency": serverless.max_concurrency,
+        "ProvisionedConcurrency": serverless.provisioned_concurrency,
+    }
     assert "InstanceType" not in variant and "KmsKeyId" not in config
     assert "DeploymentConfig" not in _one(t, "AWS::SageMaker::Endpoint")["Properties"]  # no guardrails
     t.has_resource_properties(
         "AWS::ApplicationAutoScaling::ScalableTarget",
-        {"ScalableDimension": "sagemaker:variant:DesiredProvisionedConcurrency", "MinCapacity": 1, "MaxCapacity": 10},
+        {
+            "ScalableDimension": "sagemaker:variant:DesiredProvisionedConcurrency",
+            "MinCapacity": 1,
+            "MaxCapacity": serverless.max_concurrency,
+        },
     )
     assert not any("cpu" in a["Properties"]["AlarmName"] for a in t.find_resources("AWS::CloudWatch::Alarm").values())
 
 
 def test_async_example(tpl):
+    spec = example("async", "dev")
     t = tpl("async-dev/Serving")
     config = _one(t, "AWS::SageMaker::EndpointConfig")["Properties"]["AsyncInferenceConfig"]
-    assert config["ClientConfig"] == {"MaxConcurrentInvocationsPerInstance": 4}
+    assert config["ClientConfig"] == {
+        "MaxConcurrentInvocationsPerInstance": spec.serving.async_inference.max_concurrent_invocations_per_instance
+    }
     output = config["OutputConfig"]
     assert set(output["NotificationConfig"]) == {"SuccessTopic", "ErrorTopic"}
     assert "async/output" in str(output["S3OutputPath"]) and "async/failures" in str(output["S3FailurePath"])
     t.resource_count_is("AWS::SNS::Topic", 3)  # alarms + success + error
-    t.has_resource_properties("AWS::ApplicationAutoScaling::ScalableTarget", {"MinCapacity": 0, "MaxCapacity": 4})
+    # scale to zero when the queue is empty, up to the scaling bound
+    t.has_resource_properties(
+        "AWS::ApplicationAutoScaling::ScalableTarget", {"MinCapacity": 0, "MaxCapacity": spec.scaling.max_instances}
+    )
     t.has_resource_properties(
         "AWS::ApplicationAutoScaling::ScalingPolicy",
         {
@@ -513,15 +586,17 @@ def test_async_example(tpl):
 
 
 def test_batch_example(tpl):
+    batch = example("batch", "dev").serving.batch
+    assert batch.strategy == "MULTI_RECORD"
     t = tpl("batch-dev/Serving")
     machine = _one(t, "AWS::StepFunctions::StateMachine")["Properties"]
     definition = json.dumps(machine["DefinitionString"])
     for needle in (
         "createTransformJob.sync",
         '\\"BatchStrategy\\":\\"MultiRecord\\"',
-        '\\"MaxPayloadInMB\\":6',
-        '\\"MaxConcurrentTransforms\\":4',
-        '\\"InstanceCount\\":2',
+        f'\\"MaxPayloadInMB\\":{batch.max_payload_mb}',
+        f'\\"MaxConcurrentTransforms\\":{batch.max_concurrent_transforms}',
+        f'\\"InstanceCount\\":{batch.instance_count}',
         "batch/input/",
         "batch/output/",
     ):

@@ -23,7 +23,13 @@ from syrupy.extensions.json import JSONSnapshotExtension
 
 from twinserve.azure.model_environment import build_context_files
 from twinserve.azure.monitoring import iso_duration
-from twinserve.platform.azure import azure_vm_vcpus
+from twinserve.platform.azure import (
+    AKS_MIN_NODES,
+    AKS_MIN_VCPUS,
+    AUTH_MODES,
+    KUBERNETES_DEFAULT_INSTANCE_TYPE,
+    azure_vm_vcpus,
+)
 from twinserve.spec import load_spec
 
 ENVS = ("dev", "staging", "prod")
@@ -86,10 +92,12 @@ def test_every_environment_holds_the_whole_serving_stack(plan, env):
 @pytest.mark.parametrize("env", ENVS)
 def test_aks_has_three_nodes_and_twelve_vcpus_with_extension_and_attached_compute(plan, env):
     planned = plan(DEPLOY_SPEC, env)
+    aks = load_spec(DEPLOY_SPEC).environment(env).azure.aks
     cluster = one(planned, "azure-native:containerservice:ManagedCluster")
     (pool,) = cluster["inputs"]["agentPoolProfiles"]
-    assert pool["count"] == 3 and pool["vmSize"] == "Standard_D4s_v3"
-    assert pool["count"] * azure_vm_vcpus(pool["vmSize"]) >= 12
+    assert (pool["count"], pool["vmSize"]) == (aks.node_count, aks.vm_size)
+    # Azure ML inference on AKS: at least 3 nodes and 12 vCPU
+    assert pool["count"] >= AKS_MIN_NODES and pool["count"] * azure_vm_vcpus(pool["vmSize"]) >= AKS_MIN_VCPUS
     assert cluster["inputs"]["identity"] == {"type": "SystemAssigned"}
     assert cluster["inputs"]["enableRBAC"] is True and cluster["inputs"]["disableLocalAccounts"] is True
 
@@ -136,30 +144,33 @@ def test_traffic_names_only_existing_deployments_and_sums_to_100(plan, case):
 
 
 def test_mirror_traffic_goes_to_the_shadow_on_the_managed_endpoint_only(plan):
-    planned = plan(DEPLOY_SPEC, "staging")  # staging mirrors 20 % to "candidate"
+    shadow = load_spec(DEPLOY_SPEC).environment("staging").serving.shadow  # staging mirrors to a candidate
+    planned = plan(DEPLOY_SPEC, "staging")
     groups = {
         g["endpoint"]["inputs"]["properties"].get("compute") is None and "managed" or "k8s": g
         for g in endpoint_groups(planned)
     }
     managed, k8s = groups["managed"], groups["k8s"]
-    assert managed["template"]["properties"]["mirrorTraffic"] == {"candidate": 20}
-    assert managed["template"]["properties"]["traffic"]["candidate"] == 0
-    assert "candidate" in {d["inputs"]["deploymentName"] for d in managed["deployments"]}
+    assert managed["template"]["properties"]["mirrorTraffic"] == {shadow.name: shadow.sample_percent}
+    assert managed["template"]["properties"]["traffic"][shadow.name] == 0  # a deployment is live or mirror
+    assert shadow.name in {d["inputs"]["deploymentName"] for d in managed["deployments"]}
+    # mirror traffic exists on managed online endpoints only
     assert k8s["template"]["properties"]["mirrorTraffic"] == {}
-    assert "candidate" not in {d["inputs"]["deploymentName"] for d in k8s["deployments"]}
+    assert shadow.name not in {d["inputs"]["deploymentName"] for d in k8s["deployments"]}
     for env in ("dev", "prod"):
         for group in endpoint_groups(plan(DEPLOY_SPEC, env)):
             assert group["template"]["properties"]["mirrorTraffic"] == {}
 
 
 def test_traffic_split_example_serves_blue_and_green_from_their_model_versions(plan):
+    variants = load_spec(REPO / "examples/azure/traffic-split.yaml").environment("staging").serving.variants
     planned = plan(REPO / "examples/azure/traffic-split.yaml", "staging")
     versions = {m["inputs"]["version"]: m["name"] for m in of_type(planned, ML + "ModelVersion")}
     assert set(versions) == {"1", "2"}  # blue's pinned version stays declared, so Pulumi keeps it
     for group in endpoint_groups(planned):
         models = {d["inputs"]["deploymentName"]: d["inputs"]["properties"]["model"] for d in group["deployments"]}
         assert models == {"blue": f"{versions['1']}-id", "green": f"{versions['2']}-id"}
-        assert group["template"]["properties"]["traffic"] == {"blue": 90, "green": 10}
+        assert group["template"]["properties"]["traffic"] == {v.name: v.weight for v in variants}
 
 
 @pytest.mark.parametrize("env", ENVS)
@@ -366,34 +377,42 @@ def test_budget_amount_and_notifications(plan, env):
 @pytest.mark.parametrize("env", ENVS)
 def test_instance_counts_and_types_follow_the_spec(plan, env):
     spec_env = load_spec(DEPLOY_SPEC).environment(env)
+    serving = spec_env.serving
     for d in of_type(plan(DEPLOY_SPEC, env), ML + "OnlineDeployment"):
         assert d["inputs"]["sku"]["capacity"] == spec_env.compute.instance_count
         props = d["inputs"]["properties"]
-        expected = (
-            spec_env.compute.azure_instance_type if props["endpointComputeType"] == "Managed" else "defaultinstancetype"
-        )
+        # Kubernetes deployments name an instance type of the attached cluster, not a VM size
+        managed = props["endpointComputeType"] == "Managed"
+        expected = spec_env.compute.azure_instance_type if managed else KUBERNETES_DEFAULT_INSTANCE_TYPE
         assert props["instanceType"] == expected
-        assert props["requestSettings"]["requestTimeout"] == f"PT{spec_env.serving.request_timeout_seconds}S"
-        # the container answers its own 504 one second before Azure ML's timeout, with as many
-        # predicting threads as Azure ML sends concurrent requests
+        assert props["requestSettings"]["requestTimeout"] == f"PT{serving.request_timeout_seconds}S"
         assert (
-            props["requestSettings"]["maxConcurrentRequestsPerInstance"]
-            == spec_env.serving.max_concurrent_requests_per_instance
+            props["requestSettings"]["maxConcurrentRequestsPerInstance"] == serving.max_concurrent_requests_per_instance
         )
-        assert props["environmentVariables"] == {
-            "SCORING_TIMEOUT_MS": str((spec_env.serving.request_timeout_seconds - 1) * 1000),
-            "TWINSERVE_THREADS": str(spec_env.serving.max_concurrent_requests_per_instance),
-        }
+        # The container answers its own 504 before Azure ML's 408 (its deadline is inside the request
+        # timeout), with as many predicting threads as Azure ML sends concurrent requests.
+        environment = props["environmentVariables"]
+        assert set(environment) == {"SCORING_TIMEOUT_MS", "TWINSERVE_THREADS"}
+        assert 0 < int(environment["SCORING_TIMEOUT_MS"]) < serving.request_timeout_seconds * 1000
+        assert environment["TWINSERVE_THREADS"] == str(serving.max_concurrent_requests_per_instance)
 
 
 def test_batch_example_maps_the_batch_settings(plan):
+    spec_env = load_spec(REPO / "examples/azure/batch.yaml").environment("dev")
+    batch = spec_env.serving.batch
     planned = plan(REPO / "examples/azure/batch.yaml", "dev")
     cluster = one(planned, ML + "Compute", **{"inputs.properties.computeType": "AmlCompute"})
     scale = cluster["inputs"]["properties"]["properties"]["scaleSettings"]
-    assert scale == {"maxNodeCount": 4, "minNodeCount": 0, "nodeIdleTimeBeforeScaleDown": "PT120S"}
+    # the cluster scales to zero when idle, up to the spec's size
+    assert scale == {
+        "maxNodeCount": spec_env.azure.batch_max_nodes,
+        "minNodeCount": 0,
+        "nodeIdleTimeBeforeScaleDown": "PT120S",
+    }
     deployment = one(planned, ML + "BatchDeployment")["inputs"]["properties"]
-    assert deployment["resources"]["instanceCount"] == 3
-    assert deployment["miniBatchSize"] == 20 and deployment["maxConcurrencyPerInstance"] == 2
+    assert deployment["resources"]["instanceCount"] == batch.instance_count
+    assert deployment["miniBatchSize"] == batch.mini_batch_size
+    assert deployment["maxConcurrencyPerInstance"] == batch.max_concurrent_transforms
     assert deployment["compute"] == f"{cluster['name']}-id"
     assert deployment["codeConfiguration"]["scoringScript"] == "batch_score.py"
     endpoint = one(planned, ML + "BatchEndpoint")
@@ -411,19 +430,26 @@ def test_every_environment_holds_a_batch_endpoint(plan, env):
 
 
 def test_kubernetes_example_scales_the_node_pool(plan):
+    aks = load_spec(REPO / "examples/azure/kubernetes-endpoint.yaml").environment("dev").azure.aks
     planned = plan(REPO / "examples/azure/kubernetes-endpoint.yaml", "dev")
     (pool,) = one(planned, "azure-native:containerservice:ManagedCluster")["inputs"]["agentPoolProfiles"]
-    assert (pool["count"], pool["minCount"], pool["maxCount"], pool["enableAutoScaling"]) == (4, 3, 6, True)
+    assert (pool["count"], pool["minCount"], pool["maxCount"], pool["enableAutoScaling"]) == (
+        aks.node_count,
+        aks.autoscale_min_nodes,
+        aks.autoscale_max_nodes,
+        True,
+    )
     assert not of_type(planned, "azure-native:monitor:AutoscaleSetting")
     kinds = {d["inputs"]["properties"]["endpointComputeType"] for d in of_type(planned, ML + "OnlineDeployment")}
     assert kinds == {"Kubernetes"}
 
 
 def test_managed_example_has_no_aks(plan):
+    azure = load_spec(REPO / "examples/azure/managed-endpoint.yaml").environment("prod").azure
     planned = plan(REPO / "examples/azure/managed-endpoint.yaml", "prod")
     assert not of_type(planned, "azure-native:containerservice:ManagedCluster")
     endpoint = one(planned, ML + "OnlineEndpoint")
-    assert endpoint["inputs"]["properties"]["authMode"] == "AMLToken"
+    assert endpoint["inputs"]["properties"]["authMode"] == AUTH_MODES[azure.auth_mode]
 
 
 def test_components_are_children_of_their_component(plan):

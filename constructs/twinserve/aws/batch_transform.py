@@ -41,8 +41,11 @@ class BatchTransformProps:
     bucket: s3.IBucket
     """Holds ``<prefix>/input/`` (read) and ``<prefix>/output/`` (written)."""
     prefix: str = "batch"
+    """The batch folder of ``bucket`` (lower-case letters, digits, '/', '_', '-')."""
     instance_type: str = "ml.m5.large"
+    """SageMaker instance type of the transform job."""
     instance_count: int = 1
+    """Instances of the transform job (1..100)."""
     strategy: Literal["SINGLE_RECORD", "MULTI_RECORD"] = "MULTI_RECORD"
     """One record per request, or as many as fit into ``max_payload_mb``."""
     max_payload_mb: int = 6
@@ -51,6 +54,7 @@ class BatchTransformProps:
     """Concurrent requests per instance."""
     """max_concurrent_transforms x max_payload_mb must stay <= 100 (SageMaker)."""
     content_type: str = "application/json"
+    """Content type of the records sent to the container, and of its answers."""
     split_type: Literal["NONE", "LINE", "RECORD_IO", "TF_RECORD"] = "LINE"
     """How input files are split into records (LINE: one request per line, batched by MULTI_RECORD)."""
     invocation_timeout: cdk.Duration = cdk.Duration.minutes(10)

@@ -46,7 +46,9 @@ class InstanceVariant:
     name: str
     """Variant name; keep it stable across updates (guarded rollouts require it)."""
     model: SageMakerModel
+    """The model (image + model version) the variant serves."""
     instance_type: str = "ml.m5.large"
+    """SageMaker instance type."""
     instance_count: int = 1
     """Initial instance count (1..100); autoscaling may change it later."""
     weight: float = 1.0
@@ -62,7 +64,9 @@ class ServerlessVariant:
     """A serverless variant: SageMaker provisions compute per request."""
 
     name: str
+    """Variant name; keep it stable across updates."""
     model: SageMakerModel
+    """The model (image + model version) the variant serves."""
     memory_mb: int = 2048
     """One of 1024, 2048, 3072, 4096, 5120, 6144."""
     max_concurrency: int = 5
@@ -70,6 +74,7 @@ class ServerlessVariant:
     provisioned_concurrency: int | None = None
     """Pre-warmed concurrency (1..max_concurrency); ``None`` for none."""
     weight: float = 1.0
+    """Relative share of live traffic (> 0)."""
 
 
 @dataclass(frozen=True)
@@ -77,11 +82,15 @@ class DataCaptureProps:
     """Capture requests and responses to S3 for Model Monitor."""
 
     bucket: s3.IBucket
+    """Where the capture files go; the serving roles may write under ``prefix`` only."""
     prefix: str = "data-capture"
+    """The capture folder of ``bucket``."""
     sampling_percent: int = 20
     """Percent of requests captured (1..100)."""
     capture_input: bool = True
+    """Capture the requests."""
     capture_output: bool = True
+    """Capture the responses."""
 
 
 @dataclass(frozen=True)
@@ -90,7 +99,9 @@ class AsyncInferenceProps:
     failures under ``<prefix>/failures/`` of ``bucket``; SNS topics report success and errors."""
 
     bucket: s3.IBucket
+    """Holds the requests, results and failures; the serving roles may use those folders only."""
     prefix: str = "async"
+    """The async folder of ``bucket``."""
     max_concurrent_invocations_per_instance: int = 4
     """Requests SageMaker sends to one instance at a time (1..1000)."""
     notifications: bool = True
@@ -108,7 +119,9 @@ class SageMakerEndpointProps:
     shadow: InstanceVariant | None = None
     """A shadow variant (needs exactly one live instance variant)."""
     async_inference: AsyncInferenceProps | None = None
+    """Make the endpoint asynchronous (requests and results in S3)."""
     data_capture: DataCaptureProps | None = None
+    """Capture requests and responses to S3."""
     encryption_key: kms.IKey | None = None
     """Encrypts instance volumes (where allowed), captured data, async results and topics."""
     rollout: RolloutProps | None = None

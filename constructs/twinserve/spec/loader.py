@@ -178,12 +178,12 @@ def _locate(issue: SpecIssue, env_name: str, overrides: dict) -> SpecIssue:
 def _issues_from_pydantic(exc: ValidationError, root: type[BaseModel]) -> list[SpecIssue]:
     issues = []
     for err in exc.errors():
-        loc = [str(p) for p in err["loc"]]
-        path = ".".join(loc)
+        location = [str(part) for part in err["loc"]]
+        path = ".".join(location)
         value = err.get("input", MISSING)
         kind = err["type"]
         if kind == "extra_forbidden":
-            allowed = _fields_at(root, loc[:-1])
+            allowed = _fields_at(root, location[:-1])
             message = "unknown field" + (f"; allowed: {', '.join(allowed)}" if allowed else "")
         elif kind == "missing":
             message = "required field is missing"
