@@ -64,10 +64,13 @@ def test_every_environment_has_its_pulumi_stack_file_with_a_location():
         assert config["azure-native:location"], env
 
 
-def test_cdk_cli_is_pinned_to_the_version_that_reads_aws_cdk_lib_2_275():
+def test_cdk_tools_are_pinned_to_versions_that_read_the_cloud_assembly():
+    # aws-cdk-lib 2.273 writes cloud assembly schema 54: the CDK CLI 2.1148.1 and cdk-assets 4.7.3 read it
+    # (test_pipeline runs cdk-assets on every synthesized manifest; 2.274+ write 55, which no cdk-assets reads)
     package = json.loads((REPO_ROOT / "package.json").read_text())
-    assert package["devDependencies"]["aws-cdk"] == "2.1148.1"
+    assert package["devDependencies"] == {"aws-cdk": "2.1148.1", "cdk-assets": "4.7.3"}
     lock = json.loads((REPO_ROOT / "package-lock.json").read_text())
     assert lock["packages"]["node_modules/aws-cdk"]["version"] == "2.1148.1"
+    assert lock["packages"]["node_modules/cdk-assets"]["version"] == "4.7.3"
     pyproject = (REPO_ROOT / "pyproject.toml").read_text()
-    assert '"aws-cdk-lib==2.275.0"' in pyproject
+    assert '"aws-cdk-lib==2.273.0"' in pyproject

@@ -5,11 +5,16 @@ ServingStage in order dev -> staging -> prod.
     Build      the project's own setup (`make setup sample-model`: Python deps + `npm ci`), the spec
                validated, then `cdk synth -c nag=true` of this spec: a cdk-nag finding stops promotion
     UpdatePipeline  self-mutation: the pipeline first updates itself to what was just synthesized
-    Assets     the model archive and the inference image, published into every environment
+    Assets     the model archive and the inference image, published into every environment's CDK
+               bootstrap asset bucket and container-assets repository (they exist before the first
+               run, unlike anything a stage creates: every asset is published before any stage deploys)
     <name>-dev, <name>-staging, <name>-prod
                `pre`: a manual approval for the environments in ``manual_approval_before``;
-               the stage's Registry then Serving stack; `post`: a smoke test that invokes the
+               the stage's Registry and Serving stacks; `post`: a smoke test that invokes the
                endpoint named by the Serving stack's ``EndpointName`` output with a sample request.
+
+The tools the pipeline installs itself (the CDK CLI of self-mutation, cdk-assets of the asset jobs)
+are pinned to package.json's versions.
 
 The stages are the same ServingStage, with the same ids, as the app's top-level stages, so the
 pipeline deploys exactly the CloudFormation stacks `cdk deploy '<name>-<env>/*'` would. Their cloud
@@ -18,6 +23,7 @@ assemblies are nested under the pipeline's (``assembly-<pipeline id>-<name>-<env
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import aws_cdk as cdk
@@ -39,6 +45,12 @@ SMOKE_TEST_PAYLOAD = '{"instances": [[5.1, 3.5, 1.4, 0.2]]}'
 # CodeBuild's standard 7.0 image has Python 3.11 and Node.js 20: what the Makefile needs (README).
 BUILD_IMAGE = codebuild.LinuxBuildImage.STANDARD_7_0
 RUNTIME_VERSIONS = {"python": "3.11", "nodejs": "20"}
+TOOL_VERSIONS: dict[str, str] = json.loads((Path(__file__).resolve().parents[2] / "package.json").read_text())[
+    "devDependencies"
+]
+"""The npm tools the pipeline installs, pinned once in package.json (the versions the tests run): the
+CDK CLI of self-mutation and cdk-assets of the asset jobs, both readers of this aws-cdk-lib's cloud
+assembly schema (an unpinned cdk-assets@latest may not read it)."""
 QUIET_JSII = {"JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION": "1", "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "1"}
 
 
@@ -125,6 +137,8 @@ class PipelineStack(cdk.Stack):
             cross_account_keys=self.cross_account,
             enable_key_rotation=self.cross_account,
             self_mutation=True,
+            cli_version=TOOL_VERSIONS["aws-cdk"],
+            cdk_assets_cli_version=TOOL_VERSIONS["cdk-assets"],
             # Synth runs no Docker: the image asset is only a build context until the Assets stage
             # builds it (CDK Pipelines gives that project Docker itself).
             docker_enabled_for_synth=False,

@@ -1,4 +1,9 @@
-"""The Registry stack of an environment: ECR repository and model package group (retained in prod)."""
+"""The Registry stack of an environment: the model package group and an ECR repository for images
+built outside CDK, both retained in prod and emptied on delete elsewhere.
+
+Their names are fixed (pipelines and clients refer to them), so after prod is destroyed the retained
+ones would block a new `cdk deploy` with AlreadyExists: re-create prod with `cdk import` instead,
+which adopts them by those names (docs/aws.md, "Destroy and re-create")."""
 
 from __future__ import annotations
 
@@ -22,16 +27,14 @@ def model_package_group_name(spec: DeploymentSpec, env_name: str) -> str:
 class RegistryStack(cdk.Stack):
     def __init__(self, scope: Construct, id: str, *, spec: DeploymentSpec, env_name: str, **kwargs) -> None:
         super().__init__(scope, id, **kwargs)
+        keep = EnvironmentPolicy(env_name).keep_data
         self.image_repository = ImageRepository(
             self,
             "ImageRepository",
-            ImageRepositoryProps(
-                repository_name=image_repository_name(spec, env_name), retain=EnvironmentPolicy(env_name).keep_data
-            ),
+            ImageRepositoryProps(repository_name=image_repository_name(spec, env_name), retain=keep),
         )
-        if spec.container.build:
-            self.image_repository.allow_cdk_asset_publishing()
-        # The registry is the record of approved versions: retained in every environment.
+        # The record of approved versions: kept with prod; elsewhere deleted with the stack, so a
+        # destroyed dev or staging can be deployed again under the same name.
         self.model_registry = ModelRegistry(
             self,
             "ModelRegistry",
@@ -39,7 +42,7 @@ class RegistryStack(cdk.Stack):
                 group_name=model_package_group_name(spec, env_name),
                 description=f"Versions of model {spec.model.name} served by twinserve deployment {spec.name} "
                 f"({env_name})",
-                retain=True,
+                retain=keep,
             ),
         )
         cdk.CfnOutput(self, "ImageRepositoryUri", value=self.image_repository.repository.repository_uri)

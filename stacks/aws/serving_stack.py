@@ -46,6 +46,7 @@ from twinserve.spec.models import ShadowSpec, VariantSpec
 
 from ..container_settings import container_environment
 from ..environment_policy import EnvironmentPolicy
+from ..tags import COST_ALLOCATION_TAG, environment_tags
 
 
 def endpoint_name(spec: DeploymentSpec, env_name: str) -> str:
@@ -301,6 +302,11 @@ class ServingStack(cdk.Stack):
                 monthly_limit_usd=env.budget.monthly_limit_usd,
                 emails=tuple(env.alarms.emails),
                 notify_at_percent=tuple(env.budget.notify_at_percent),
+                # the environment's resources, not the whole account
+                cost_filter_tag=(
+                    COST_ALLOCATION_TAG,
+                    environment_tags(self.spec, self.policy.name)[COST_ALLOCATION_TAG],
+                ),
             ),
         )
 

@@ -1,12 +1,16 @@
 """A CDK Stage per environment: the unit a pipeline promotes dev -> staging -> prod.
 
 It holds two stacks:
-  Registry  long-lived things every release reuses: the ECR repository the inference image is
-            pushed to, and the model registry (ModelPackageGroup). Deployed first.
+  Registry  long-lived things every release reuses: the model registry (ModelPackageGroup) and an
+            ECR repository for images built outside CDK (container.image_uri).
   Serving   the model artifacts bucket, KMS key, SageMaker model/endpoint, autoscaling, alarms,
-            dashboard, budget and batch transform. Its image asset is published into Registry's
-            repository (CDK publishes a stack's assets after the stacks it depends on).
+            dashboard, budget and batch transform. Its image asset (container.build) is published to
+            the environment's CDK bootstrap container-assets repository, which `cdk bootstrap` creates
+            before any stage exists: a pipeline publishes every asset before it deploys any stack, so
+            a repository created by the stage itself would not exist yet on the first run.
 Production gets termination protection on both, and RETAIN on data (see ServingStack).
+Every resource carries the environment's tags (stacks/tags.py); the budget counts the resources
+with its cost-allocation tag.
 """
 
 from __future__ import annotations
@@ -19,7 +23,8 @@ from constructs import Construct
 from twinserve.spec import DeploymentSpec
 
 from ..environment_policy import EnvironmentPolicy
-from .registry_stack import RegistryStack, image_repository_name
+from ..tags import environment_tags
+from .registry_stack import RegistryStack
 from .serving_stack import ServingStack
 
 
@@ -39,11 +44,6 @@ class ServingStage(cdk.Stage):
             termination_protection=protected,
             description=f"{what}: ECR repository and model registry of model {spec.model.name}",
         )
-        synthesizer = None
-        if spec.container.build:
-            synthesizer = cdk.DefaultStackSynthesizer(
-                image_assets_repository_name=image_repository_name(spec, env_name)
-            )
         self.serving = ServingStack(
             self,
             "Serving",
@@ -51,13 +51,7 @@ class ServingStage(cdk.Stage):
             env_name=env_name,
             spec_dir=spec_dir,
             termination_protection=protected,
-            synthesizer=synthesizer,
             description=f"{what}: SageMaker serving of model {spec.model.name}",
         )
-        self.serving.add_stack_dependency(self.registry, "the image asset is pushed to the Registry stack's repository")
-        for key, value in {
-            "twinserve:deployment": spec.name,
-            "twinserve:environment": env_name,
-            "twinserve:model": spec.model.name,
-        }.items():
+        for key, value in environment_tags(spec, env_name).items():
             cdk.Tags.of(self).add(key, value)

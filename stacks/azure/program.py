@@ -59,6 +59,7 @@ from twinserve.spec.rules import AZURE_BATCH_DOCKERFILE
 
 from ..container_settings import container_environment
 from ..environment_policy import EnvironmentPolicy
+from ..tags import environment_tags
 
 DEFAULT_SPEC = "deploy/twinserve.yaml"
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -111,7 +112,7 @@ class AzureEnvironment:
         self.logical = f"{spec.name}-{env_name}"
         """Prefix of logical names."""
         self.budget_start_date = budget_start_date
-        self.tags = {"twinserve:deployment": spec.name, "twinserve:environment": env_name}
+        self.tags = environment_tags(spec, env_name)
         self.client = authorization.get_client_config_output()
 
     def build(self) -> None:

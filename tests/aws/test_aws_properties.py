@@ -15,6 +15,14 @@ from twinserve.spec import load_spec
 SAMPLE = load_spec(DEPLOY_SPEC)
 
 
+def canary_size(env) -> dict:
+    """A canary smaller than one instance is sent as one instance (SageMaker leaves the rounding of a
+    percentage below one instance undocumented: API_CapacitySize)."""
+    if env.compute.instance_count * env.rollout.step_percent < 100:
+        return {"Type": "INSTANCE_COUNT", "Value": 1}
+    return {"Type": "CAPACITY_PERCENT", "Value": env.rollout.step_percent}
+
+
 def example(name: str, env: str):
     """The environment ``env`` of examples/aws/<name>.yaml, as the stack reads it."""
     return load_spec(DEPLOY_SPEC.parents[1] / "examples" / "aws" / f"{name}.yaml").environment(env)
@@ -155,7 +163,8 @@ def test_staging_shadows_candidate_and_scales(tpl):
 
 
 def test_prod_canary_rollout_with_rollback_on_the_alarms(tpl):
-    rollout = SAMPLE.environment("prod").rollout
+    prod = SAMPLE.environment("prod")
+    rollout = prod.rollout
     assert rollout.strategy == "canary"
     t = tpl("iris-prod/Serving")
     endpoint = _one(t, "AWS::SageMaker::Endpoint")["Properties"]
@@ -164,7 +173,7 @@ def test_prod_canary_rollout_with_rollback_on_the_alarms(tpl):
     assert policy == {
         "TrafficRoutingConfiguration": {
             "Type": "CANARY",
-            "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": rollout.step_percent},
+            "CanarySize": canary_size(prod),
             "WaitIntervalInSeconds": rollout.wait_seconds,
         },
         "TerminationWaitInSeconds": rollout.termination_wait_seconds,
@@ -323,24 +332,80 @@ def test_registry_repository_and_model_package_group(tpl):
             "LifecyclePolicy": Match.object_like(
                 {"LifecyclePolicyText": Match.string_like_regexp("imageCountMoreThan")}
             ),
-            "RepositoryPolicyText": Match.object_like(
-                {
-                    "Statement": [
-                        Match.object_like(
-                            {"Sid": "CdkImageAssetPublishing", "Action": Match.array_with(["ecr:PutImage"])}
-                        )
-                    ]
-                }
-            ),
         },
     )
     r.has_resource_properties("AWS::SageMaker::ModelPackageGroup", {"ModelPackageGroupName": "iris-prod"})
 
 
-def test_image_asset_goes_to_the_environments_repository(tpl):
+def test_image_asset_goes_to_the_bootstrap_container_assets_repository(tpl):
+    # A pipeline publishes every asset before it deploys any stage (CDK Pipelines' Assets stage), so the
+    # image must go to a repository that exists before the first run: the one `cdk bootstrap` creates.
     model = _one(tpl("iris-prod/Serving"), "AWS::SageMaker::Model")["Properties"]
-    image = str(model["PrimaryContainer"]["Image"])
-    assert "/twinserve/iris-prod:" in image
+    image = json.dumps(model["PrimaryContainer"]["Image"])
+    assert "cdk-hnb659fds-container-assets-" in image
+    policy = json.dumps(_execution_policy(tpl("iris-prod/Serving")))
+    assert ':repository/", {"Fn::Sub": "cdk-hnb659fds-container-assets-' in policy  # pull on that repository only
+
+
+def test_guarded_updates_may_watch_their_rollback_alarms(tpl):
+    # "Ensure that your IAM execution role has permission to perform the cloudwatch:DescribeAlarms action
+    # on the auto-rollback alarms you specify."
+    # https://docs.aws.amazon.com/sagemaker/latest/dg/deployment-guardrails-configuration.html
+    t = tpl("iris-prod/Serving")
+    endpoint = _one(t, "AWS::SageMaker::Endpoint")["Properties"]
+    rollback = {a["AlarmName"]["Ref"] for a in endpoint["DeploymentConfig"]["AutoRollbackConfiguration"]["Alarms"]}
+    (describe,) = [s for s in _execution_policy(t) if s["Action"] == "cloudwatch:DescribeAlarms"]
+    assert {r["Fn::GetAtt"][0] for r in describe["Resource"]} == rollback
+
+
+def test_budget_counts_the_environment_not_the_account(tpl, synth):
+    # AWS Budgets filters on an activated cost-allocation tag, "user:<key>$<value>"
+    # (https://docs.aws.amazon.com/cost-management/latest/userguide/budgets-create-filters.html); the tag
+    # must be activated in the payer account (docs/aws.md, "Cost ceiling").
+    for env in ("dev", "staging", "prod"):
+        budget = _one(tpl(f"iris-{env}/Serving"), "AWS::Budgets::Budget")["Properties"]["Budget"]
+        assert budget["CostFilters"] == {"TagKeyValue": [f"user:twinserve:stage$iris-{env}"]}
+        # ... and the stage's resources carry that tag
+        model = _one(tpl(f"iris-{env}/Serving"), "AWS::SageMaker::Model")["Properties"]
+        assert {"Key": "twinserve:stage", "Value": f"iris-{env}"} in model["Tags"]
+
+
+def test_outside_prod_a_destroy_empties_what_it_deletes(tpl):
+    # S3 and ECR refuse to delete a bucket or repository that is not empty
+    # (https://docs.aws.amazon.com/AmazonS3/latest/API/API_DeleteBucket.html,
+    # https://docs.aws.amazon.com/AmazonECR/latest/APIReference/API_DeleteRepository.html): outside prod the
+    # stack empties them on delete, and nothing with a fixed name is left behind to block a new deploy.
+    for env in ("dev", "staging"):
+        serving = tpl(f"iris-{env}/Serving")
+        buckets = serving.find_resources("AWS::S3::Bucket")
+        assert all(b["DeletionPolicy"] == "Delete" for b in buckets.values())
+        cleaned = {
+            r["Properties"]["BucketName"]["Ref"] for r in serving.find_resources("Custom::S3AutoDeleteObjects").values()
+        }
+        assert cleaned == set(buckets)
+        registry = tpl(f"iris-{env}/Registry")
+        repository = _one(registry, "AWS::ECR::Repository")
+        assert repository["DeletionPolicy"] == "Delete" and repository["Properties"]["EmptyOnDelete"] is True
+        assert _one(registry, "AWS::SageMaker::ModelPackageGroup")["DeletionPolicy"] == "Delete"
+
+
+def test_prod_keeps_its_data_under_the_names_an_import_adopts(tpl):
+    # Retained resources survive a destroy; those with fixed names would block a new `cdk deploy` with
+    # AlreadyExists, so prod is re-created with `cdk import`, which adopts them by their identifiers
+    # (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/resource-import.html).
+    registry = tpl("iris-prod/Registry")
+    repository = _one(registry, "AWS::ECR::Repository")
+    group = _one(registry, "AWS::SageMaker::ModelPackageGroup")
+    assert (repository["DeletionPolicy"], group["DeletionPolicy"]) == ("Retain", "Retain")
+    assert repository["Properties"]["RepositoryName"] == "twinserve/iris-prod"  # the import identifier
+    assert group["Properties"]["ModelPackageGroupName"] == "iris-prod"
+    assert "EmptyOnDelete" not in repository["Properties"]
+    serving = tpl("iris-prod/Serving")
+    assert not serving.find_resources("Custom::S3AutoDeleteObjects")
+    for bucket in serving.find_resources("AWS::S3::Bucket").values():
+        assert "BucketName" not in bucket["Properties"]  # generated names never collide on a re-create
+    alias = _one(serving, "AWS::KMS::Alias")  # the kept key's alias goes with the stack, so it is free again
+    assert alias.get("DeletionPolicy", "Delete") == "Delete"
 
 
 def test_serving_settings_reach_the_container(tpl):
@@ -425,7 +490,7 @@ def test_execution_role_reads_only_the_served_model_versions(tpl):
             for r in (s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]])
         ]
         assert reads == [_object_arn(t, f"models/iris/{v}/model.tar.gz") for v in versions], case
-        assert "assets" not in json.dumps(_execution_policy(t))  # nothing in the CDK bootstrap bucket
+        assert "cdk-hnb659fds-assets-" not in json.dumps(_execution_policy(t))  # nothing in the CDK asset bucket
 
 
 def test_ab_test_each_variant_serves_its_own_version(tpl):
@@ -467,7 +532,7 @@ def test_execution_role_is_least_privilege(tpl):
         "cloudwatch:PutMetricData",
     }
     ecr = next(s for s in policy if "ecr:BatchGetImage" in s["Action"])
-    assert "repository/twinserve/iris-prod" in str(ecr["Resource"])
+    assert "cdk-hnb659fds-container-assets-" in str(ecr["Resource"])  # the one repository the image is in
 
 
 # --------------------------------------------------------------------------- examples
@@ -488,13 +553,14 @@ def test_ab_test_weights_and_two_model_versions(tpl):
 
 
 def test_canary_example(tpl):
-    rollout = example("canary", "prod").rollout
+    spec = example("canary", "prod")
+    rollout = spec.rollout
     config = _one(tpl("canary-prod/Serving"), "AWS::SageMaker::Endpoint")["Properties"]["DeploymentConfig"]
     policy = config["BlueGreenUpdatePolicy"]
     assert policy["TrafficRoutingConfiguration"] == {
         "Type": "CANARY",
         "WaitIntervalInSeconds": rollout.wait_seconds,
-        "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": rollout.step_percent},
+        "CanarySize": canary_size(spec),
     }
     assert (policy["TerminationWaitInSeconds"], policy["MaximumExecutionTimeoutInSeconds"]) == (
         rollout.termination_wait_seconds,
@@ -623,3 +689,18 @@ def test_batch_state_machine_may_grant_the_volume_key_to_sagemaker_only(tpl):
             "Resource": {"Fn::GetAtt": [key_id, "Arn"]},
         }
     ]
+
+
+def test_only_this_accounts_state_machines_may_assume_the_batch_role(tpl):
+    # Step Functions' confused-deputy guard on the role's trust policy
+    # (https://docs.aws.amazon.com/step-functions/latest/dg/procedure-create-iam-role.html)
+    t = tpl("batch-dev/Serving")
+    roles = [
+        r["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]
+        for r in t.find_resources("AWS::IAM::Role").values()
+        if r["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Principal"]
+        == {"Service": "states.amazonaws.com"}
+    ]
+    (trust,) = roles
+    assert trust["Condition"]["StringEquals"] == {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
+    assert ":stateMachine:*" in json.dumps(trust["Condition"]["ArnLike"]["aws:SourceArn"])

@@ -23,6 +23,10 @@ CFN_LINT_RESOURCE_IGNORES = {
         "aws-cdk-lib's BucketDeployment function depends on its role (and policy) although Role already "
         "references it; set as resource Metadata by ModelArtifacts."
     ),
+    "W3005 on the bucket auto-delete handler's AWS::Lambda::Function (ModelArtifacts, outside prod)": (
+        "aws-cdk-lib's S3AutoDeleteObjects provider function depends on its role although Role already references "
+        "it; set as resource Metadata by ModelArtifacts."
+    ),
     "W3005 on the promotion pipeline's AWS::CodePipeline::Pipeline (PipelineStack)": (
         "aws-cdk-lib's Pipeline depends on its role although RoleArn already references it; set as resource "
         "Metadata by PipelineStack."

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 
 import pytest
+import yaml
 from aws_synth import EXAMPLES, LINT_REGIONS, normalise, pipeline_cases
 from syrupy.extensions.json import JSONSnapshotExtension
 
@@ -46,13 +48,18 @@ def test_stages_promote_dev_then_staging_then_prod(stages):
         "pipeline-staging",
         "pipeline-prod",
     ]
-    for env in ENVIRONMENTS:  # Registry before Serving in every environment
-        deploys = [
-            a["Name"]
-            for a in sorted(stages[f"pipeline-{env}"], key=lambda a: a["RunOrder"])
+    for env in ENVIRONMENTS:  # both stacks in every environment; independent, so side by side
+        deploys = sorted(
+            (a["RunOrder"], a["Name"])
+            for a in stages[f"pipeline-{env}"]
             if a["ActionTypeId"]["Provider"] == "CloudFormation"
+        )
+        assert [name for _, name in deploys] == [
+            "Registry.Prepare",
+            "Serving.Prepare",
+            "Registry.Deploy",
+            "Serving.Deploy",
         ]
-        assert deploys == ["Registry.Prepare", "Registry.Deploy", "Serving.Prepare", "Serving.Deploy"]
 
 
 def test_a_manual_approval_gates_prod_and_nothing_else(stages):
@@ -171,3 +178,36 @@ def test_pipeline_cfn_lint_clean(template):
 
     matches = lint(json.dumps(template), config=ManualArgs(regions=LINT_REGIONS))
     assert [f"{m.rule.id} {m.message} @ {'/'.join(map(str, m.path))}" for m in matches] == []
+
+
+def _install_commands(template: dict, outdir) -> list[str]:
+    """Every command the pipeline's CodeBuild projects run in their install phase (the asset jobs'
+    buildspecs are files of the cloud assembly)."""
+    found = []
+    for resource in template["Resources"].values():
+        if resource["Type"] == "AWS::CodeBuild::Project":
+            source = resource["Properties"]["Source"]["BuildSpec"]
+            spec = yaml.safe_load((outdir / source).read_text() if source.endswith(".yaml") else source)
+            found += spec.get("phases", {}).get("install", {}).get("commands", [])
+    return found
+
+
+def test_the_tools_the_pipeline_installs_are_pinned_to_package_json(synth, template, repo_root):
+    pins = json.loads((repo_root / "package.json").read_text())["devDependencies"]
+    installs = [c for c in _install_commands(template, synth.outdir) if c.startswith("npm install -g")]
+    assert {c.split()[-1].rpartition("@")[0] for c in installs} == {"aws-cdk", "cdk-assets"}
+    assert installs, "the pipeline installs its CLI tools"
+    for command in installs:
+        tool, _, version = command.split()[-1].rpartition("@")
+        assert version == pins[tool], command  # never @latest: it may not read this cloud assembly
+
+
+def test_the_pinned_cdk_assets_reads_every_asset_manifest(synth, repo_root):
+    # CDK Pipelines publishes each asset with `cdk-assets --path <manifest> publish`; a cdk-assets that
+    # does not know the manifest's schema version stops with "Cloud assembly schema version mismatch".
+    manifests = sorted(synth.outdir.rglob("*.assets.json"))
+    assert manifests
+    cdk_assets = repo_root / "node_modules" / ".bin" / "cdk-assets"
+    for manifest in manifests:
+        listed = subprocess.run([str(cdk_assets), "--path", str(manifest), "ls"], capture_output=True, text=True)
+        assert listed.returncode == 0, f"{manifest.name}: {listed.stderr}"

@@ -148,6 +148,7 @@ def test_each_strategy_has_its_minimum(raw, strategy, needed):
     prod = raw["environments"]["prod"]
     prod["rollout"]["strategy"] = strategy
     prod["rollout"]["step_percent"] = 20
+    prod["rollout"]["max_execution_timeout_seconds"] = 7200  # five steps must fit the timeout too
     prod["compute"]["instance_count"] = needed - 1
     prod["scaling"]["enabled"] = False
     assert f"a {strategy} rollout needs at least {needed} instances per variant (got {needed - 1})" in only(raw)
@@ -354,3 +355,45 @@ def test_budget_thresholds_fit_azure_too(raw):
     raw["environments"]["dev"]["targets"] = ["azure"]
     raw["environments"]["dev"]["budget"]["notify_at_percent"] = [20, 40, 60, 80, 100]
     assert "environments.dev.budget.notify_at_percent: give at most 4 distinct thresholds" in only(raw)
+
+
+# ----------------------------------------------------------------------------- SageMaker rollout rules
+
+
+def test_a_rolling_batch_is_5_to_50_percent(raw):
+    # RollingUpdatePolicy.MaximumBatchSize: 5-50 % of the variant's instances
+    # (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_RollingUpdatePolicy.html)
+    prod = raw["environments"]["prod"]
+    prod["rollout"] = {"strategy": "rolling", "step_percent": 4, "wait_seconds": 60}
+    assert "environments.prod.rollout.step_percent: a rolling batch must be 5..50 percent of capacity (got 4)" in only(
+        raw
+    )
+    prod["rollout"]["step_percent"] = 25
+    parse_spec(raw, file="spec.yaml")
+
+
+def test_the_whole_rollout_must_fit_its_timeout(raw):
+    # MaximumExecutionTimeoutInSeconds "should be larger than the total waiting time"
+    # (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_BlueGreenUpdatePolicy.html):
+    # a canary bakes twice (after the canary, after the rest), then the old fleet waits for termination,
+    # and the new fleet needs its start-up time.
+    prod = raw["environments"]["prod"]
+    prod["rollout"] = {
+        "strategy": "canary",
+        "step_percent": 10,
+        "wait_seconds": 1800,
+        "termination_wait_seconds": 600,
+        "max_execution_timeout_seconds": 3600,
+    }
+    msg = only(raw)
+    total = 2 * 1800 + 600 + load_spec(SAMPLE).environment("prod").aws.container_startup_timeout_seconds
+    assert msg.startswith(
+        f"spec.yaml: environments.prod.rollout.max_execution_timeout_seconds: a canary rollout may "
+        f"take {total} s (2 x 1800 s bake + 600 s termination wait"
+    )
+    assert f"use at least {total}" in msg
+    prod["rollout"]["max_execution_timeout_seconds"] = total
+    parse_spec(raw, file="spec.yaml")
+    prod["targets"] = ["azure"]  # Azure ML has no such policy
+    prod["rollout"]["max_execution_timeout_seconds"] = 3600
+    parse_spec(raw, file="spec.yaml")

@@ -1,7 +1,9 @@
 """A cost ceiling: an AWS Budgets monthly cost budget with e-mail notifications.
 
-The budget covers the account (one account per environment is the recommended layout) unless
-``cost_filter_tag`` limits it to resources carrying an activated cost-allocation tag."""
+The budget covers the whole account unless ``cost_filter_tag`` limits it to the resources carrying
+a cost-allocation tag. That tag must be activated in the Billing console of the payer account
+(https://docs.aws.amazon.com/awsaccountbilling/latest/aboutv2/activating-tags.html); until it is,
+the filtered budget sees no cost at all."""
 
 from __future__ import annotations
 

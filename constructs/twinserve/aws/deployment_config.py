@@ -37,19 +37,23 @@ class RolloutProps:
     strategy: Strategy = "all_at_once"
     """all_at_once, canary or linear (blue/green traffic shifting), or rolling (in-place batches)."""
     step_percent: int = 10
-    """Canary size (1..50), linear step (10..50) or rolling batch (1..50), in percent of capacity."""
+    """Canary size (1..50), linear step (10..50) or rolling batch (5..50), in percent of capacity; a
+    canary smaller than one instance is sent as one instance."""
     wait_seconds: int = 300
     """Bake time after each traffic step, watched by the rollback alarms (0..3600)."""
     termination_wait_seconds: int = 120
     """How long the old fleet is kept after the shift completes (0..3600, blue/green only)."""
     max_execution_timeout_seconds: int = 3600
-    """Upper bound of the whole update (600..14400 for blue/green, 600..28800 rolling)."""
+    """Upper bound of the whole update (600..28800); it must cover every bake, the termination wait and
+    the new instances' start-up."""
     auto_rollback: bool = True
     """Roll back automatically when one of the endpoint's rollback alarms fires."""
 
 
-def check_rollout(rollout: RolloutProps, checks: Checks, at: str = "rollout") -> None:
-    """The ranges SageMaker accepts, reported at ``<at>.<prop>`` of the owner's props."""
+def check_rollout(rollout: RolloutProps, checks: Checks, provisioning_seconds: int, at: str = "rollout") -> None:
+    """The ranges SageMaker accepts, and a timeout that covers the whole update, reported at
+    ``<at>.<prop>`` of the owner's props. ``provisioning_seconds``: how long new instances may take
+    to pass their health check."""
     checks.one_of(f"{at}.strategy", rollout.strategy, aws_platform.ROLLOUT_STRATEGIES)
     steps = aws_platform.ROLLOUT_STEP_PERCENT.get(rollout.strategy)
     if steps is not None:
@@ -58,19 +62,34 @@ def check_rollout(rollout: RolloutProps, checks: Checks, at: str = "rollout") ->
     checks.range(
         f"{at}.termination_wait_seconds", rollout.termination_wait_seconds, *aws_platform.TERMINATION_WAIT_SECONDS
     )
-    policy = "rolling" if rollout.strategy == "rolling" else "blue_green"
     checks.range(
         f"{at}.max_execution_timeout_seconds",
         rollout.max_execution_timeout_seconds,
-        *aws_platform.MAX_EXECUTION_TIMEOUT_SECONDS[policy],
+        *aws_platform.MAX_EXECUTION_TIMEOUT_SECONDS,
+    )
+    total = aws_platform.rollout_seconds(
+        rollout.strategy,
+        rollout.step_percent,
+        rollout.wait_seconds,
+        rollout.termination_wait_seconds,
+        provisioning_seconds,
+    )
+    checks.that(
+        total <= rollout.max_execution_timeout_seconds,
+        f"{at}.max_execution_timeout_seconds",
+        rollout.max_execution_timeout_seconds,
+        f"the update may take {total} s (bakes, termination wait and {provisioning_seconds} s start-up per "
+        "provisioning round); SageMaker rolls back an update that outlasts its timeout",
     )
 
 
 def render_deployment_config(
-    rollout: RolloutProps, rollback_alarm_names: Sequence[str]
+    rollout: RolloutProps, rollback_alarm_names: Sequence[str], instance_count: int
 ) -> sagemaker.CfnEndpoint.DeploymentConfigProperty:
-    """The CloudFormation ``DeploymentConfig`` of an already checked ``rollout``, with these alarms as
-    rollback triggers (ignored without ``auto_rollback``)."""
+    """The CloudFormation ``DeploymentConfig`` of an already checked ``rollout`` of a variant with
+    ``instance_count`` instances, with these alarms as rollback triggers (ignored without
+    ``auto_rollback``). A canary smaller than one instance is sent as one instance: SageMaker does not
+    document how it rounds a percentage below one instance."""
     names = list(rollback_alarm_names) if rollout.auto_rollback else []
     rollback = (
         sagemaker.CfnEndpoint.AutoRollbackConfigProperty(
@@ -92,6 +111,8 @@ def render_deployment_config(
                 maximum_execution_timeout_in_seconds=rollout.max_execution_timeout_seconds,
             ),
         )
+    if rollout.strategy == "canary" and instance_count * rollout.step_percent < 100:
+        step = sagemaker.CfnEndpoint.CapacitySizeProperty(type="INSTANCE_COUNT", value=1)
     routing = sagemaker.CfnEndpoint.TrafficRoutingConfigProperty(
         type=rollout.strategy.upper(),
         wait_interval_in_seconds=rollout.wait_seconds,

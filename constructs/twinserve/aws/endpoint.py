@@ -292,7 +292,10 @@ class SageMakerEndpoint(Construct):
     # ------------------------------------------------------------------ rollout
 
     def add_rollback_alarms(self, *alarms: cloudwatch.IAlarm) -> None:
-        """Alarms that roll a guarded update back (at most 10 in all; used when a rollout is set)."""
+        """Alarms that roll a guarded update back (at most 10 in all; used when a rollout is set).
+
+        The models' execution roles may describe them: SageMaker watches them with that role during
+        the update (https://docs.aws.amazon.com/sagemaker/latest/dg/deployment-guardrails-configuration.html)."""
         total = len(self._rollback_alarms) + len(alarms)
         if total > aws_platform.MAX_ROLLBACK_ALARMS:
             checks("SageMakerEndpoint.add_rollback_alarms").fail(
@@ -301,14 +304,21 @@ class SageMakerEndpoint(Construct):
                 f"SageMaker watches at most {aws_platform.MAX_ROLLBACK_ALARMS} rollback alarms",
             )
         self._rollback_alarms.extend(alarms)
+        if self._rollout is not None and self._rollout.auto_rollback and alarms:
+            for role in self._roles:
+                iam.Grant.add_to_principal(
+                    grantee=role, actions=["cloudwatch:DescribeAlarms"], resource_arns=[a.alarm_arn for a in alarms]
+                )
 
     @property
     def rollback_alarms(self) -> list[cloudwatch.IAlarm]:
         return list(self._rollback_alarms)
 
     def _render_deployment_config(self) -> sagemaker.CfnEndpoint.DeploymentConfigProperty:
-        assert self._rollout is not None
-        return render_deployment_config(self._rollout, [a.alarm_name for a in self._rollback_alarms])
+        assert self._rollout is not None  # guardrails run on a single instance variant (checked)
+        return render_deployment_config(
+            self._rollout, [a.alarm_name for a in self._rollback_alarms], self.variants[0].instance_count
+        )
 
     # ------------------------------------------------------------------ grants
 
@@ -531,7 +541,7 @@ def _check_variant(check, where: str, variant: InstanceVariant | ServerlessVaria
 
 def _check_rollout_fits(check, rollout: RolloutProps, variants: list, serverless: bool) -> None:
     """The rollout's own ranges, and what it needs of the endpoint (deployment guardrails)."""
-    check_rollout(rollout, check)
+    check.one_of("rollout.strategy", rollout.strategy, aws_platform.ROLLOUT_STRATEGIES)
     check.that(
         not serverless,
         "rollout",
@@ -553,3 +563,7 @@ def _check_rollout_fits(check, rollout: RolloutProps, variants: list, serverless
             variant.instance_count,
             f"a {rollout.strategy} rollout needs at least {needed} instances",
         )
+    provisioning = max(
+        v.container_startup_timeout_seconds or aws_platform.DEFAULT_STARTUP_ALLOWANCE_SECONDS for v in variants
+    )
+    check_rollout(rollout, check, provisioning)

@@ -1,9 +1,9 @@
 """The inference image: an ECR repository for it, and where the serving image comes from.
 
-:class:`ImageRepository` is the deployment's own ECR repository (scan on push, immutable tags,
-lifecycle rule, retained in production). A stack whose synthesizer names it as its image-asset
-repository gets the image built from a local Docker context pushed there by ``cdk deploy``
-(:meth:`ImageRepository.allow_cdk_asset_publishing` lets the bootstrap publishing role push).
+:class:`ImageRepository` is the deployment's own ECR repository for images built outside CDK (scan
+on push, immutable tags, lifecycle rule; retained, or emptied and deleted with the stack). Images
+built from a local Docker context are CDK image assets, published to the CDK bootstrap
+container-assets repository of the stack's environment.
 
 :class:`InferenceImage` says where a model's image comes from, and grants pull on exactly that
 repository: a Docker build context (CDK image asset), a repository + tag, an existing ECR image URI,
@@ -37,9 +37,10 @@ class ImageRepositoryProps:
     """Props of :class:`ImageRepository`."""
 
     repository_name: str
-    """Explicit, stable name (the image-asset synthesizer has to know it before deployment)."""
+    """Explicit, stable name: pipelines and clients push to it by name."""
     retain: bool = True
-    """Keep the repository and its images when the stack is deleted (use it in production)."""
+    """Keep the repository and its images when the stack is deleted (use it in production); otherwise
+    deleting the stack deletes its images too (EmptyOnDelete), so it can be deployed again."""
     max_image_count: int = 30
     """Lifecycle rule: keep at most this many images (1..1000)."""
 
@@ -70,32 +71,9 @@ class ImageRepository(Construct):
                 )
             ],
             removal_policy=cdk.RemovalPolicy.RETAIN if props.retain else cdk.RemovalPolicy.DESTROY,
-        )
-
-    def allow_cdk_asset_publishing(self, qualifier: str | None = None) -> None:
-        """Let the CDK bootstrap's image-publishing role (same account and region) push image assets here."""
-        qualifier = qualifier or cdk.DefaultStackSynthesizer.DEFAULT_QUALIFIER
-        role_arn = cdk.Fn.sub(
-            "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/cdk-"
-            + qualifier
-            + "-image-publishing-role-${AWS::AccountId}-${AWS::Region}"
-        )
-        self.repository.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="CdkImageAssetPublishing",
-                principals=[iam.ArnPrincipal(role_arn)],
-                actions=[
-                    "ecr:BatchCheckLayerAvailability",
-                    "ecr:BatchGetImage",
-                    "ecr:CompleteLayerUpload",
-                    "ecr:DescribeImages",
-                    "ecr:DescribeRepositories",
-                    "ecr:GetDownloadUrlForLayer",
-                    "ecr:InitiateLayerUpload",
-                    "ecr:PutImage",
-                    "ecr:UploadLayerPart",
-                ],
-            )
+            # ECR refuses to delete a repository that still holds images
+            # (https://docs.aws.amazon.com/AmazonECR/latest/APIReference/API_DeleteRepository.html).
+            empty_on_delete=None if props.retain else True,
         )
 
 
@@ -126,8 +104,8 @@ class InferenceImage:
     ) -> InferenceImage:
         """Build ``directory`` (which must hold a Dockerfile) as a CDK image asset.
 
-        The image lands in the repository the stack's synthesizer names (``image_assets_repository_name``),
-        tagged with the asset's content hash, so an immutable-tag repository works."""
+        The image lands in the repository the stack's synthesizer names (by default the CDK bootstrap
+        container-assets repository), tagged with the asset's content hash."""
         if not (Path(directory) / "Dockerfile").is_file():
             checks("InferenceImage.from_asset").fail("directory", directory, "it must contain a Dockerfile")
         asset = ecr_assets.DockerImageAsset(

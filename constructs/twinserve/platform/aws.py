@@ -60,6 +60,12 @@ SERVERLESS_MAX_CONCURRENCY = 200
 """ServerlessConfig.MaxConcurrency and ProvisionedConcurrency are 1..200."""
 STARTUP_TIMEOUT_SECONDS = (60, 3600)
 """ContainerStartupHealthCheckTimeoutInSeconds and ModelDataDownloadTimeoutInSeconds."""
+DEFAULT_STARTUP_ALLOWANCE_SECONDS = 600
+"""twinserve's allowance for a new instance to pass its health check when a variant sets no start-up
+timeout (SageMaker documents only "a few minutes")."""
+DEFAULT_STARTUP_ALLOWANCE_SECONDS = 600
+"""twinserve's allowance for a new instance to pass its health check when a variant sets no start-up
+timeout (SageMaker documents only "a few minutes")."""
 INVOCATION_TIMEOUT_SECONDS = 60
 """Real-time and serverless invocations must be answered within 60 s; async requests may take up to an hour."""
 ASYNC_MAX_CONCURRENT_INVOCATIONS = 1000
@@ -71,21 +77,46 @@ MAX_VPC_SUBNETS = 16
 MAX_VPC_SECURITY_GROUPS = 5
 
 # --------------------------------------------------------------------------- deployment guardrails
-# https://docs.aws.amazon.com/sagemaker/latest/dg/deployment-guardrails.html and the DeploymentConfig,
-# TrafficRoutingConfig, RollingUpdatePolicy and CapacitySize API reference pages.
+# https://docs.aws.amazon.com/sagemaker/latest/dg/deployment-guardrails.html and the API reference pages
+# BlueGreenUpdatePolicy, RollingUpdatePolicy, TrafficRoutingConfig and CapacitySize.
 
 ROLLOUT_STRATEGIES = ("all_at_once", "canary", "linear", "rolling")
 MIN_INSTANCES_FOR_ROLLOUT = {"all_at_once": 1, "canary": 3, "linear": 3, "rolling": 2}
 """twinserve's rule: with fewer than three instances a canary or linear step is the whole fleet (AWS's
 own project templates require three), and a rolling update needs a second instance to roll onto."""
-ROLLOUT_STEP_PERCENT = {"canary": (1, 50), "linear": (10, 50), "rolling": (1, 50)}
-"""Canary size, linear step and rolling batch as CAPACITY_PERCENT."""
+ROLLOUT_STEP_PERCENT = {"canary": (1, 50), "linear": (10, 50), "rolling": (5, 50)}
+"""CanarySize at most 50 %, LinearStepSize 10-50 %, RollingUpdatePolicy.MaximumBatchSize 5-50 % of
+the variant's instances."""
 ROLLOUT_WAIT_SECONDS = (0, 3600)
 """WaitIntervalInSeconds (bake time after each step)."""
 TERMINATION_WAIT_SECONDS = (0, 3600)
-MAX_EXECUTION_TIMEOUT_SECONDS = {"blue_green": (600, 14400), "rolling": (600, 28800)}
+MAX_EXECUTION_TIMEOUT_SECONDS = (600, 28800)
+"""MaximumExecutionTimeoutInSeconds of both policies; it must exceed the update's total waiting time."""
 MAX_ROLLBACK_ALARMS = 10
 """AutoRollbackConfig.Alarms holds at most 10 alarms."""
+
+
+def rollout_steps(strategy: str, step_percent: int) -> int:
+    """Traffic steps (blue/green) or batches (rolling) of an update, each followed by a bake:
+    all at once 1; canary 2 (the canary, then the rest); linear and rolling one per step."""
+    if strategy == "all_at_once":
+        return 1
+    if strategy == "canary":
+        return 2
+    return -(-100 // step_percent)
+
+
+def rollout_seconds(
+    strategy: str, step_percent: int, wait_seconds: int, termination_wait_seconds: int, provisioning_seconds: int
+) -> int:
+    """The longest a guarded update may run: every bake, the old fleet's termination wait (blue/green),
+    and provisioning of the new instances (once for blue/green, per batch for rolling), which twinserve
+    bounds by the container's start-up health-check timeout."""
+    steps = rollout_steps(strategy, step_percent)
+    if strategy == "rolling":
+        return steps * (wait_seconds + provisioning_seconds)
+    return steps * wait_seconds + termination_wait_seconds + provisioning_seconds
+
 
 # --------------------------------------------------------------------------- batch transform
 

@@ -242,15 +242,16 @@ class RolloutSpec(StrictModel):
     strategy: Literal[aws_platform.ROLLOUT_STRATEGIES] = "all_at_once"
     """all_at_once, canary, linear (blue/green traffic shifting) or rolling (in-place batches)."""
     step_percent: Annotated[int, Field(ge=1, le=99)] = 10
-    """Canary size, linear step or rolling batch, as percent of capacity."""
+    """Canary size (at most 50), linear step (10..50) or rolling batch (5..50), as percent of the
+    variant's instances. A canary smaller than one instance is sent as one instance (with 3 instances,
+    a 10 % canary is 1 instance: a third of the traffic)."""
     wait_seconds: Annotated[int, _within(aws_platform.ROLLOUT_WAIT_SECONDS)] = 300
     """Bake time between steps, watched by the rollback alarms."""
     termination_wait_seconds: Annotated[int, _within(aws_platform.TERMINATION_WAIT_SECONDS)] = 120
     """How long the old fleet is kept after the shift (blue/green), for a fast rollback."""
-    max_execution_timeout_seconds: Annotated[int, _within(aws_platform.MAX_EXECUTION_TIMEOUT_SECONDS["blue_green"])] = (
-        3600
-    )
-    """Upper bound of the whole update; SageMaker rolls back when it is exceeded."""
+    max_execution_timeout_seconds: Annotated[int, _within(aws_platform.MAX_EXECUTION_TIMEOUT_SECONDS)] = 3600
+    """Upper bound of the whole update; SageMaker rolls back when it is exceeded. It must cover every
+    bake, the termination wait and the new instances' start-up (a spec rule computes the total)."""
     auto_rollback: bool = True
     """Roll back when one of the environment's alarms fires during the update."""
 

@@ -306,6 +306,32 @@ def _rollout(check: EnvironmentCheck) -> None:
         check.issue(
             "rollout.step_percent", rollout.step_percent, f"{what} must be {steps[0]}..{steps[1]} percent of capacity"
         )
+    elif check.aws and env.serving.endpoint_type != "serverless":
+        _rollout_fits_its_timeout(check)
+
+
+def _rollout_fits_its_timeout(check: EnvironmentCheck) -> None:
+    """SageMaker: MaximumExecutionTimeoutInSeconds must exceed the update's total waiting time
+    (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_BlueGreenUpdatePolicy.html)."""
+    rollout, provisioning = check.env.rollout, check.env.aws.container_startup_timeout_seconds
+    total = aws_platform.rollout_seconds(
+        rollout.strategy, rollout.step_percent, rollout.wait_seconds, rollout.termination_wait_seconds, provisioning
+    )
+    if total > rollout.max_execution_timeout_seconds:
+        steps = aws_platform.rollout_steps(rollout.strategy, rollout.step_percent)
+        parts = (
+            f"{steps} x ({rollout.wait_seconds} s bake + {provisioning} s start-up)"
+            if rollout.strategy == "rolling"
+            else f"{steps} x {rollout.wait_seconds} s bake + {rollout.termination_wait_seconds} s termination wait + "
+            f"{provisioning} s start-up"
+        )
+        check.issue(
+            "rollout.max_execution_timeout_seconds",
+            rollout.max_execution_timeout_seconds,
+            f"a {rollout.strategy} rollout may take {total} s ({parts}; start-up is "
+            "aws.container_startup_timeout_seconds), and SageMaker rolls back an update that outlasts its timeout: "
+            f"use at least {total}, or shorter waits",
+        )
 
 
 def _scaling(check: EnvironmentCheck) -> None:
