@@ -8,8 +8,9 @@ the provider (camelCase wire names), explicit dependencies and resource options 
 Azure would compute. That makes the plan deterministic and fit for snapshots.
 
 The mock answers: ids are ``<name>-id``; outputs echo the inputs plus an ``id``, a ``name`` (the
-Azure name input listed in ``NAME_INPUTS``, else the logical name) and, for types listed in
-``FAKE_OUTPUTS``, the attributes the program reads back (e.g. a principal id). File assets and
+Azure name input listed in ``NAME_INPUTS``, else the logical name) and the attributes the program
+reads back (principal ids of identities, a storage account's blob endpoint, an online endpoint's
+scoring URI, endpoint keys from ``FAKE_CALLS``). File assets and
 archives are recorded by path, relative to the working directory when under it, never by content.
 """
 
@@ -42,6 +43,10 @@ NAME_INPUTS: dict[str, str] = {
     "azure-native:managedidentity:UserAssignedIdentity": "resourceName",
 }
 FAKE_CALLS: dict[str, dict[str, Any]] = {
+    "azure-native:machinelearningservices:listOnlineEndpointKeys": {
+        "primaryKey": "fake-primary-key",
+        "secondaryKey": "fake-secondary-key",
+    },
     "azure-native:authorization:getClientConfig": {
         "clientId": "00000000-0000-0000-0000-0000000000c1",
         "objectId": "00000000-0000-0000-0000-0000000000b1",
@@ -93,6 +98,16 @@ class _RecordingMocks(pulumi.runtime.Mocks):
             }
         if args.typ == "azure-native:containerregistry:Registry":
             outputs["loginServer"] = f"{outputs['name']}.azurecr.io"
+        if args.typ == "azure-native:storage:StorageAccount":
+            outputs["primaryEndpoints"] = {"blob": f"https://{outputs['name']}.blob.core.windows.net/"}
+        if isinstance(identity, dict) and identity.get("type") == "SystemAssigned":
+            outputs["identity"] = {**identity, "principalId": f"{args.name}-principal"}
+        if args.typ == "azure-native:machinelearningservices:OnlineEndpoint":
+            endpoint = args.inputs.get("endpointName", args.name)
+            outputs["properties"] = {
+                **outputs.get("properties", {}),
+                "scoringUri": f"https://{endpoint}.westeurope.inference.ml.azure.com/score",
+            }
         return f"{args.name}-id", outputs
 
     def call(self, args: pulumi.runtime.MockCallArgs):
@@ -105,12 +120,18 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
     def __init__(self, mocks: pulumi.runtime.Mocks):
         super().__init__(mocks)
         self.registrations: list[tuple[Any, dict]] = []
+        self.stack_outputs: dict[str, Any] = {}
 
     def RegisterResource(self, request):  # noqa: N802 - the gRPC method name
         response = super().RegisterResource(request)
         if request.type != "pulumi:pulumi:Stack":
             self.registrations.append((request, pulumi.runtime.rpc.deserialize_properties(request.object)))
         return response
+
+    def RegisterResourceOutputs(self, request):  # noqa: N802 - the gRPC method name
+        if _is_stack(request.urn):  # the program's pulumi.export()s
+            self.stack_outputs = pulumi.runtime.rpc.deserialize_properties(request.outputs, keep_unknowns=True)
+        return super().RegisterResourceOutputs(request)
 
 
 def _name_of(urn: str) -> str:
@@ -129,6 +150,10 @@ def _asset_path(path: str) -> str:
         return path
 
 
+# How the engine's wire format marks a secret value (shown in plans as {"$secret": value}).
+_SIG_KEY, _SECRET_SIG = pulumi.runtime.rpc._special_sig_key, pulumi.runtime.rpc._special_secret_sig
+
+
 def _plain(value: Any) -> Any:
     """Floats that are whole numbers come back from the mock as floats: show them as ints.
     Assets and archives are shown by path (never by content hash, which is not declared)."""
@@ -140,6 +165,8 @@ def _plain(value: Any) -> Any:
         return {"$asset-text": value.text}
     if isinstance(value, float) and value.is_integer():
         return int(value)
+    if isinstance(value, dict) and value.get(_SIG_KEY) == _SECRET_SIG:
+        return {"$secret": _plain(value["value"])}
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in sorted(value.items())}
     if isinstance(value, list):
@@ -148,12 +175,18 @@ def _plain(value: Any) -> Any:
 
 
 def plan_program(
-    program: Callable[[], Any], *, project: str, stack: str, config: dict[str, Any] | None = None
+    program: Callable[[], Any],
+    *,
+    project: str,
+    stack: str,
+    config: dict[str, Any] | None = None,
+    exports: dict[str, Any] | None = None,
 ) -> list[PlannedResource]:
     """Run ``program`` under mocks as stack ``stack`` and return every resource it declared.
 
     ``config`` uses Pulumi's fully-qualified keys (``azure-native:location``), as in Pulumi.<stack>.yaml.
-    Errors the program raises (e.g. a spec validation error) propagate unchanged.
+    ``exports``, when given, receives the stack outputs (``pulumi.export``); secrets come as
+    ``{"$secret": value}``. Errors the program raises (e.g. a spec validation error) propagate unchanged.
     """
     mocks = _RecordingMocks()
     monitor = _RecordingMonitor(mocks)
@@ -162,11 +195,15 @@ def plan_program(
     settings = pulumi.runtime.settings.SETTINGS
     settings.rpc_manager.clear()
     settings.outputs.clear()
+    pulumi.runtime.settings.set_root_resource(None)  # one plan after another in the same process
     try:
-        _sync_await(pulumi.runtime.stack.run_pulumi_func(program))
+        # In a Stack resource, as `pulumi up` runs a program: its exports become the stack outputs.
+        _sync_await(pulumi.runtime.stack.run_in_stack(program))
     finally:
         pulumi.runtime.set_all_config({})
 
+    if exports is not None:
+        exports.update(_plain(monitor.stack_outputs))
     planned = []
     for request, inputs in monitor.registrations:
         parent = _name_of(request.parent) if request.parent and not _is_stack(request.parent) else None

@@ -51,6 +51,7 @@ from twinserve.azure import (
     OnlineDeploymentSettings,
     OnlineEndpoint,
     OnlineEndpointArgs,
+    TargetUtilizationScaling,
 )
 from twinserve.platform.azure import KUBERNETES_DEFAULT_INSTANCE_TYPE
 from twinserve.spec import DeploymentSpec, load_spec
@@ -178,6 +179,7 @@ class AzureEnvironment:
                 workspace_id=workspace.workspace.id,
                 storage_account_name=workspace.storage_account.name,
                 storage_account_id=workspace.storage_account.id,
+                storage_blob_endpoint=workspace.blob_endpoint,
                 asset_container_name=workspace.asset_container_name,
                 asset_datastore_name=workspace.asset_datastore_name,
                 registry_id=workspace.registry.id,
@@ -203,7 +205,6 @@ class AzureEnvironment:
                 ),
                 batch_dockerfile=AZURE_BATCH_DOCKERFILE,
                 batch_image_uri=container.azure_batch_image_uri,
-                keep_data=self.policy.keep_data,
                 tags=self.tags,
             ),
             opts=pulumi.ResourceOptions(depends_on=[workspace]),
@@ -221,6 +222,9 @@ class AzureEnvironment:
                 resource_group_name=self.group.name,
                 location=self.location,
                 workspace_name=self.workspace.workspace_name,
+                subscription_id=self.client.subscription_id,
+                registry_id=self.workspace.registry.id,
+                storage_account_id=self.workspace.storage_account.id,
                 cluster_name=f"{self.prefix}-aks",
                 node_count=aks.node_count,
                 vm_size=aks.vm_size,
@@ -286,7 +290,16 @@ class AzureEnvironment:
             max_concurrent_requests_per_instance=env.serving.max_concurrent_requests_per_instance,
             environment_variables=container_environment(env, "azure"),
             # Only live deployments autoscale, as on SageMaker: the shadow keeps its instance count.
+            # Managed ones through autoscale settings (monitoring), Kubernetes ones by the AzureML
+            # extension on CPU utilization, the scale type that scales there.
             autoscaled=managed and live and env.scaling.enabled,
+            target_utilization=TargetUtilizationScaling(
+                min_instances=env.scaling.min_instances,
+                max_instances=env.scaling.max_instances,
+                target_utilization_percent=env.scaling.cpu_scale_out_percent,
+            )
+            if not managed and live and env.scaling.enabled
+            else None,
         )
 
     def batch_endpoint(self) -> BatchEndpoint:
@@ -304,8 +317,8 @@ class AzureEnvironment:
                 environment_id=assets.batch_ml_environment_id,
                 identity_id=assets.identity.id,
                 storage_account_name=workspace.storage_account.name,
+                storage_blob_endpoint=workspace.blob_endpoint,
                 asset_container_name=workspace.asset_container_name,
-                asset_datastore_name=workspace.asset_datastore_name,
                 vm_size=azure.batch_vm_size,
                 max_nodes=azure.batch_max_nodes,
                 instance_count=batch.instance_count,
@@ -391,6 +404,11 @@ class AzureEnvironment:
         pulumi.export("resource_group", self.group.name)
         pulumi.export("workspace_name", self.workspace.workspace_name)
         pulumi.export("online_endpoints", {short: f"{self.prefix}-{short}" for short in self.endpoints})
+        # What clients call: each online endpoint's scoring URI, and its keys as secrets (key auth only).
+        pulumi.export("scoring_uris", {short: endpoint.scoring_uri for short, endpoint in self.endpoints.items()})
+        keys = {short: endpoint.keys for short, endpoint in self.endpoints.items() if endpoint.keys is not None}
+        if keys:
+            pulumi.export("endpoint_keys", pulumi.Output.secret(keys))
         pulumi.export("batch_endpoint", f"{self.prefix}-batch")
         pulumi.export("serving_ml_environment_version", self.assets.ml_environment_version)
         pulumi.export("batch_ml_environment_version", self.assets.batch_ml_environment_version)

@@ -62,21 +62,37 @@ def endpoint_groups(plan: list[dict]) -> list[dict]:
 IMAGE_CONTEXT = re.compile(r"-image-context-")
 
 
-def snapshot_view(plan: list[dict], ml_environment_version: str | None) -> list[dict]:
+def snapshot_view(plan: list[dict]) -> list[dict]:
     """The plan as snapshotted: everything the program declares, except what follows the content of
-    the container's build context (model_containers/, owned and changed by the container work):
-    one blob per context file and the content hash used as environment version. Those are checked
-    by dedicated tests instead (test_image_context_*)."""
+    the container's build context (model_containers/, owned and changed by the container work): one
+    blob per context file, the context's content hash and the ML environment versions derived from it.
+    Those are checked by dedicated tests instead (test_image_context_*)."""
+    placeholders = build_context_hashes(plan)
     view = []
     for resource in plan:
         if IMAGE_CONTEXT.search(resource["name"]):
             continue
-        if ml_environment_version:
-            resource = _replace(resource, ml_environment_version, "<build-context-hash>")
+        for value, placeholder in placeholders.items():
+            resource = _replace(resource, value, placeholder)
         resource = dict(resource)
         resource["depends_on"] = [d for d in resource["depends_on"] if not IMAGE_CONTEXT.search(d)]
         view.append(resource)
     return view
+
+
+CONTEXT_PREFIX = re.compile(r"/images/[^/]+/([0-9a-f]{12})/")
+
+
+def build_context_hashes(plan: list[dict]) -> dict[str, str]:
+    """{hash: placeholder} of the values that follow the build context's content."""
+    found = {}
+    for env in of_type(plan, ML + "EnvironmentVersion"):
+        kind = "serving" if env["inputs"]["name"].endswith("-serving") else "batch"
+        found[env["inputs"]["version"]] = f"<{kind}-ml-environment-version>"
+        match = CONTEXT_PREFIX.search(env["inputs"]["properties"].get("build", {}).get("contextUri", ""))
+        if match:
+            found[match.group(1)] = "<build-context-hash>"
+    return found
 
 
 def _replace(value: Any, old: str, new: str) -> Any:
@@ -101,6 +117,7 @@ def batch_ml_environment(plan: list[dict]) -> dict:
     return env
 
 
-def ml_environment_version(plan: list[dict]) -> str:
-    """The build context's content hash: the version of the serving and the batch environment alike."""
-    return serving_ml_environment(plan)["inputs"]["version"]
+def build_context_hash(plan: list[dict]) -> str:
+    """The content hash of the uploaded build context (its folder in the asset container)."""
+    build = serving_ml_environment(plan)["inputs"]["properties"]["build"]
+    return CONTEXT_PREFIX.search(build["contextUri"]).group(1)

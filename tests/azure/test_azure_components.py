@@ -46,6 +46,9 @@ def aks(**kw):
         resource_group_name="rg",
         location="westeurope",
         workspace_name="w",
+        subscription_id="s",
+        registry_id="acr-id",
+        storage_account_id="st-id",
         cluster_name="iris-aks",
         allow_insecure_connections=True,
     )
@@ -79,6 +82,7 @@ def model_env(sample_model, **kw):
         workspace_id="wid",
         storage_account_name="st",
         storage_account_id="stid",
+        storage_blob_endpoint="https://st.blob.core.windows.net/",
         asset_container_name="c",
         asset_datastore_name="d",
         registry_id="r",
@@ -102,8 +106,8 @@ def batch(**kw):
         environment_id="e",
         identity_id="i",
         storage_account_name="st",
+        storage_blob_endpoint="https://st.blob.core.windows.net/",
         asset_container_name="c",
-        asset_datastore_name="d",
     )
     return BatchEndpointArgs(**{**base, **kw})
 
@@ -616,9 +620,9 @@ def test_aks_extension_tls_sends_certificate_and_key_as_base64_pem():
     )
     assert inputs["configurationSettings"]["sslCname"] == "scoring.example.com"
     assert inputs["configurationSettings"]["allowInsecureConnections"] == "False"
-    protected = inputs["configurationProtectedSettings"]
-    assert protected["4dabf18193072939515e22adb298388d"] == "1b47061264138c4ac30d75fd1eb44270"  # a secret
-    assert protected["value"] == {
-        "scoringFe.sslCert": base64.b64encode(cert.encode()).decode(),
-        "scoringFe.sslKey": base64.b64encode(key.encode()).decode(),
+    assert inputs["configurationProtectedSettings"] == {  # sent as a secret
+        "$secret": {
+            "scoringFe.sslCert": base64.b64encode(cert.encode()).decode(),
+            "scoringFe.sslKey": base64.b64encode(key.encode()).decode(),
+        }
     }

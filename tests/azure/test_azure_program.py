@@ -10,10 +10,10 @@ from azure_plan_queries import (
     ML,
     REPO,
     batch_ml_environment,
+    build_context_hash,
     by_name,
     children,
     endpoint_groups,
-    ml_environment_version,
     of_type,
     one,
     serving_ml_environment,
@@ -21,7 +21,7 @@ from azure_plan_queries import (
 )
 from syrupy.extensions.json import JSONSnapshotExtension
 
-from twinserve.azure.model_environment import build_context_files
+from twinserve.azure.model_environment import build_context_files, content_hash
 from twinserve.azure.monitoring import iso_duration
 from twinserve.platform.azure import (
     AKS_MIN_NODES,
@@ -52,7 +52,7 @@ def json_snapshot(snapshot):
 def test_resource_graph_snapshot(plan, case, json_snapshot):
     path, env = case
     planned = plan(path, env)
-    assert snapshot_view(planned, ml_environment_version(planned)) == json_snapshot
+    assert snapshot_view(planned) == json_snapshot
 
 
 @pytest.mark.parametrize("env", ENVS)
@@ -99,7 +99,10 @@ def test_aks_has_three_nodes_and_twelve_vcpus_with_extension_and_attached_comput
     # Azure ML inference on AKS: at least 3 nodes and 12 vCPU
     assert pool["count"] >= AKS_MIN_NODES and pool["count"] * azure_vm_vcpus(pool["vmSize"]) >= AKS_MIN_VCPUS
     assert cluster["inputs"]["identity"] == {"type": "SystemAssigned"}
-    assert cluster["inputs"]["enableRBAC"] is True and cluster["inputs"]["disableLocalAccounts"] is True
+    assert cluster["inputs"]["enableRBAC"] is True
+    # "Disabling local accounts for AKS is not supported by Azure Machine Learning"
+    # (https://learn.microsoft.com/azure/machine-learning/how-to-deploy-kubernetes-extension#limitations)
+    assert cluster["inputs"]["disableLocalAccounts"] is False
 
     extension = one(planned, "azure-native:kubernetesconfiguration:Extension")
     assert extension["inputs"]["extensionType"] == "Microsoft.AzureML.Kubernetes"
@@ -114,6 +117,14 @@ def test_aks_has_three_nodes_and_twelve_vcpus_with_extension_and_attached_comput
     assert extension["name"] in compute["depends_on"]
     # Azure refuses in-place updates of an attached Kubernetes compute: any change replaces it.
     assert compute["options"] == {"replace_on_changes": ["*"], "delete_before_replace": True}
+    # Attaching does not create the namespace, and workloads fail without it
+    # (https://learn.microsoft.com/azure/machine-learning/how-to-attach-kubernetes-to-workspace): an AKS
+    # managed namespace exists before the attach, open to the AzureML router's traffic.
+    namespace = one(planned, "azure-native:containerservice:ManagedNamespace")
+    assert namespace["inputs"]["managedNamespaceName"] == compute["inputs"]["properties"]["properties"]["namespace"]
+    assert namespace["inputs"]["resourceName"] == cluster["inputs"]["resourceName"]
+    assert namespace["inputs"]["properties"]["defaultNetworkPolicy"]["ingress"] == "AllowAll"
+    assert namespace["name"] in compute["depends_on"]
 
 
 @pytest.mark.parametrize("case", CASES, ids=case_id)
@@ -190,25 +201,25 @@ def test_image_context_is_uploaded_file_by_file_and_built_by_azure_ml(plan):
     context = (REPO / "model_containers").resolve()
     files = build_context_files(context)
     env = serving_ml_environment(planned)
-    version = env["inputs"]["version"]
-    assert len(version) == 12
+    content = build_context_hash(planned)
+    assert content == content_hash(context, files)
     blobs = [r for r in of_type(planned, "azure-native:storage:Blob") if "-image-context-" in r["name"]]
-    prefix = f"images/iris-serving/{version}/"
+    prefix = f"images/iris-serving/{content}/"
     assert sorted(b["inputs"]["blobName"] for b in blobs) == sorted(
         prefix + f.relative_to(context).as_posix() for f in files
     )
     assert {b["name"] for b in blobs} <= set(env["depends_on"])
     assert "Dockerfile" in {f.name for f in files} and not any("__pycache__" in str(f) for f in files)
-    build = env["inputs"]["properties"]["build"]
-    assert build == {
-        "contextUri": f"azureml://datastores/twinserveassets/paths/{prefix}",
-        "dockerfilePath": "Dockerfile",
-    }
-    # The batch environment is built by Azure ML from the same uploaded context, with its own Dockerfile.
+    # BuildContext.contextUri "Supports blob URIs on environment creation" (machinelearningservices
+    # 2025-12-01, mfe.json): the https URL of the uploaded folder in the asset container.
+    blob_endpoint = f"https://{one(planned, 'azure-native:storage:StorageAccount')['inputs']['accountName']}"
+    context_uri = f"{blob_endpoint}.blob.core.windows.net/twinserve-assets/{prefix}"
+    assert env["inputs"]["properties"]["build"] == {"contextUri": context_uri, "dockerfilePath": "Dockerfile"}
+    # The batch ML environment is built by Azure ML from the same uploaded context, with its own Dockerfile.
     batch = batch_ml_environment(planned)
-    assert batch["inputs"]["name"] == "iris-batch" and batch["inputs"]["version"] == version
+    assert batch["inputs"]["name"] == "iris-batch"
     assert batch["inputs"]["properties"]["build"] == {
-        "contextUri": f"azureml://datastores/twinserveassets/paths/{prefix}",
+        "contextUri": context_uri,
         "dockerfilePath": "Dockerfile.azureml-batch",
     }
     assert {b["name"] for b in blobs} <= set(batch["depends_on"])
@@ -281,17 +292,25 @@ def test_prod_protects_model_artifacts_and_images(plan):
         "azure-native:storage:StorageAccount",
         "azure-native:storage:BlobContainer",
         "azure-native:containerregistry:Registry",
-        ML + "ModelVersion",
     ]
     for typ in kept:
         for r in of_type(prod, typ):
             assert r["options"].get("protect") is True and r["options"].get("retain_on_delete") is True, r["name"]
-    for blob in of_type(prod, "azure-native:storage:Blob"):
-        assert blob["options"].get("retain_on_delete") is True
     dev = plan(DEPLOY_SPEC, "dev")
     for typ in kept:
         for r in of_type(dev, typ):
             assert not r["options"].get("protect"), f"dev {r['name']} should stay deletable"
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_model_files_and_asset_versions_are_kept_but_never_protected(plan, env):
+    # A model bump or image change drops the old version's blobs and asset versions from the program:
+    # `protect` would make that `pulumi up` fail ("resource ... cannot be deleted because it is protected").
+    # They are retained instead: Azure keeps them (versions are immutable, and a pinned variant or the
+    # history may still need them).
+    for typ in ("azure-native:storage:Blob", ML + "ModelVersion", ML + "EnvironmentVersion", ML + "CodeVersion"):
+        for r in of_type(plan(DEPLOY_SPEC, env), typ):
+            assert r["options"].get("retain_on_delete") is True and not r["options"].get("protect"), r["name"]
 
 
 @pytest.mark.parametrize("env", ENVS)

@@ -9,7 +9,13 @@ from .cost_budget import CostBudget, CostBudgetArgs
 from .ml_workspace import MlWorkspace, MlWorkspaceArgs
 from .model_environment import InferenceRoutes, ModelEnvironment, ModelEnvironmentArgs
 from .monitoring import AlertRules, AutoscaleRules, AutoscaleTarget, EndpointMonitoring, EndpointMonitoringArgs
-from .online_endpoint import OnlineDeploymentSettings, OnlineEndpoint, OnlineEndpointArgs, ProbeSettings
+from .online_endpoint import (
+    OnlineDeploymentSettings,
+    OnlineEndpoint,
+    OnlineEndpointArgs,
+    ProbeSettings,
+    TargetUtilizationScaling,
+)
 
 __all__ = [
     "AksInferenceCluster",
@@ -32,4 +38,5 @@ __all__ = [
     "OnlineEndpoint",
     "OnlineEndpointArgs",
     "ProbeSettings",
+    "TargetUtilizationScaling",
 ]

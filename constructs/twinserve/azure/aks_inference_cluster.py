@@ -16,12 +16,12 @@ import base64
 from dataclasses import dataclass, field
 
 import pulumi
-from pulumi_azure_native import containerservice, kubernetesconfiguration
+from pulumi_azure_native import authorization, containerservice, kubernetesconfiguration
 from pulumi_azure_native import machinelearningservices as ml
 
 from ..checks import Checks
 from ..platform import azure as azure_platform
-from ._common import child_opts
+from ._common import ROLE_ACR_PULL, ROLE_STORAGE_BLOB_DATA_READER, child_opts, role_definition
 
 ROUTER_SERVICE_TYPES = ("LoadBalancer", "NodePort", "ClusterIP")
 SKU_TIERS = ("Free", "Standard", "Premium")
@@ -37,6 +37,12 @@ class AksInferenceClusterArgs:
     """Azure region of the cluster."""
     workspace_name: str
     """The Azure ML workspace the cluster is attached to."""
+    subscription_id: pulumi.Input[str]
+    """The subscription of the role definitions."""
+    registry_id: pulumi.Input[str]
+    """The workspace's container registry: the attached compute's identity may pull from it."""
+    storage_account_id: pulumi.Input[str]
+    """The workspace's storage account: the attached compute's identity may read it."""
     cluster_name: str
     """AKS cluster name and DNS prefix (2-63 letters, digits and '-')."""
     compute_name: str = "aks-inference"
@@ -151,25 +157,45 @@ def _base64(pem: pulumi.Input[str]) -> pulumi.Output[str]:
 
 
 class AksInferenceCluster(pulumi.ComponentResource):
-    """Exposes ``cluster``, ``extension``, ``compute`` and ``compute_name``."""
+    """Exposes ``cluster``, ``extension``, ``namespace``, ``compute``, ``compute_name`` and
+    ``compute_role_assignments``."""
 
     def __init__(self, name: str, args: AksInferenceClusterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         _check(args)
         super().__init__("twinserve:azure:AksInferenceCluster", name, None, opts)
-        group, location, tags = args.resource_group_name, args.location, args.tags
-        autoscale = args.autoscale_min_nodes is not None
+        self._name, self._args = name, args
+        self.cluster = self._cluster()
+        self.extension = self._extension()
+        self.namespace = self._namespace()
+        self.compute_name = args.compute_name
+        self.compute = self._compute()
+        self.compute_role_assignments = self._compute_roles()
+        self.register_outputs(
+            {
+                "cluster_id": self.cluster.id,
+                "compute_id": self.compute.id,
+                "compute_name": args.compute_name,
+                "node_count": args.node_count,
+                "total_vcpus": args.total_vcpus,
+            }
+        )
 
-        self.cluster = containerservice.ManagedCluster(
-            f"{name}-aks",
-            resource_group_name=group,
-            location=location,
-            tags=tags,
+    def _cluster(self) -> containerservice.ManagedCluster:
+        args = self._args
+        autoscale = args.autoscale_min_nodes is not None
+        return containerservice.ManagedCluster(
+            f"{self._name}-aks",
+            resource_group_name=args.resource_group_name,
+            location=args.location,
+            tags=args.tags,
             resource_name_=args.cluster_name,
             dns_prefix=args.cluster_name,
             identity=containerservice.ManagedClusterIdentityArgs(type="SystemAssigned"),
             sku=containerservice.ManagedClusterSKUArgs(name="Base", tier=args.sku_tier),
             enable_rbac=True,
-            disable_local_accounts=True,
+            # The AzureML extension does not support AKS with local accounts disabled
+            # (https://learn.microsoft.com/azure/machine-learning/how-to-deploy-kubernetes-extension#limitations).
+            disable_local_accounts=False,
             aad_profile=containerservice.ManagedClusterAADProfileArgs(managed=True, enable_azure_rbac=True),
             network_profile=containerservice.ContainerServiceNetworkProfileArgs(
                 network_plugin="azure", network_plugin_mode="overlay", load_balancer_sku="standard"
@@ -187,15 +213,19 @@ class AksInferenceCluster(pulumi.ComponentResource):
                     max_count=args.autoscale_max_nodes,
                 )
             ],
-            opts=child_opts(self),
+            # With the cluster autoscaler on, the node count is the autoscaler's: re-sending node_count
+            # on every `pulumi up` would fight it. node_count is then only the initial size.
+            opts=child_opts(self, ignore_changes=["agentPoolProfiles[0].count"] if autoscale else None),
         )
 
+    def _extension(self) -> kubernetesconfiguration.Extension:
         # pulumi-azure-native sends these settings to ARM as they are. `az k8s-extension create`
         # derives several of them on the client (internalLoadBalancerProvider ->
         # scoringFe.serviceType.internalLoadBalancer, PEM files -> base64 scoringFe.sslCert/sslKey,
         # the cluster's identity, location and the relay/service-bus switches), so they are written out
         # here as in Azure's ARM template for the extension (Azure/AML-Kubernetes deployextension.json).
-        cluster_location = pulumi.Output.from_input(location).apply(lambda region: region.lower())
+        args = self._args
+        cluster_location = pulumi.Output.from_input(args.location).apply(lambda region: region.lower())
         settings: dict[str, pulumi.Input[str]] = {
             "enableTraining": "False",
             "enableInference": "True",
@@ -225,9 +255,9 @@ class AksInferenceCluster(pulumi.ComponentResource):
             if args.ssl_cert_pem is not None and args.ssl_key_pem is not None
             else None
         )
-        self.extension = kubernetesconfiguration.Extension(
-            f"{name}-azureml-ext",
-            resource_group_name=group,
+        return kubernetesconfiguration.Extension(
+            f"{self._name}-azureml-ext",
+            resource_group_name=args.resource_group_name,
             cluster_rp="Microsoft.ContainerService",
             cluster_resource_name="managedClusters",
             cluster_name=args.cluster_name,
@@ -244,33 +274,73 @@ class AksInferenceCluster(pulumi.ComponentResource):
             opts=child_opts(self, depends_on=[self.cluster]),
         )
 
-        self.compute_name = args.compute_name
-        self.compute = ml.Compute(
-            f"{name}-compute",
-            resource_group_name=group,
+    def _namespace(self) -> containerservice.ManagedNamespace:
+        """Attaching a Kubernetes compute neither creates nor checks its namespace, and workloads fail
+        without it (https://learn.microsoft.com/azure/machine-learning/how-to-attach-kubernetes-to-workspace).
+        An AKS managed namespace is an ARM resource, so no cluster credentials are needed. Its default
+        network policy would admit only same-namespace traffic; the AzureML router (namespace azureml)
+        must reach the inference pods."""
+        args = self._args
+        return containerservice.ManagedNamespace(
+            f"{self._name}-namespace",
+            resource_group_name=args.resource_group_name,
+            resource_name_=args.cluster_name,
+            managed_namespace_name=args.kubernetes_namespace,
+            location=args.location,
+            tags=args.tags,
+            properties=containerservice.NamespacePropertiesArgs(
+                default_network_policy=containerservice.NetworkPoliciesArgs(ingress="AllowAll", egress="AllowAll"),
+                adoption_policy="IfIdentical",
+            ),
+            opts=child_opts(self, depends_on=[self.cluster]),
+        )
+
+    def _compute(self) -> ml.Compute:
+        """The cluster attached to the workspace. Azure refuses in-place updates of an attached
+        Kubernetes compute, so any change of its inputs replaces it (detach, re-attach); its inputs
+        therefore hold nothing that changes with the node pool (node count, VM size), which must never
+        detach the compute live endpoints run on."""
+        args = self._args
+        return ml.Compute(
+            f"{self._name}-compute",
+            resource_group_name=args.resource_group_name,
             workspace_name=args.workspace_name,
-            location=location,
+            location=args.location,
             compute_name=args.compute_name,
             identity=ml.ManagedServiceIdentityArgs(type="SystemAssigned"),
             properties=ml.KubernetesArgs(
                 compute_type="Kubernetes",
                 resource_id=self.cluster.id,
-                description=f"AKS {args.cluster_name}: {args.node_count} x {args.vm_size}",
+                description=f"AKS cluster {args.cluster_name}",
                 properties=ml.KubernetesPropertiesArgs(
                     namespace=args.kubernetes_namespace,
                     default_instance_type=azure_platform.KUBERNETES_DEFAULT_INSTANCE_TYPE,
                 ),
             ),
-            # An attached Kubernetes compute cannot be updated in place: replace (detach, re-attach).
-            opts=child_opts(self, depends_on=[self.extension], replace_on_changes=["*"], delete_before_replace=True),
+            opts=child_opts(
+                self,
+                depends_on=[self.extension, self.namespace],
+                replace_on_changes=["*"],
+                delete_before_replace=True,
+            ),
         )
 
-        self.register_outputs(
-            {
-                "cluster_id": self.cluster.id,
-                "compute_id": self.compute.id,
-                "compute_name": args.compute_name,
-                "node_count": args.node_count,
-                "total_vcpus": args.total_vcpus,
-            }
-        )
+    def _compute_roles(self) -> list[authorization.RoleAssignment]:
+        """The compute's identity pulls from the workspace registry and reads the model storage
+        (https://learn.microsoft.com/azure/machine-learning/how-to-attach-kubernetes-to-workspace#assign-managed-identity-to-the-compute-target)."""
+        args = self._args
+        principal = self.compute.identity.apply(lambda identity: identity.principal_id)
+        return [
+            authorization.RoleAssignment(
+                f"{self._name}-compute-{short}",
+                scope=scope,
+                principal_id=principal,
+                principal_type="ServicePrincipal",
+                role_definition_id=role_definition(args.subscription_id, role),
+                opts=child_opts(self),
+            )
+            for short, scope, role in (
+                ("acrpull", args.registry_id, ROLE_ACR_PULL),
+                ("blobreader", args.storage_account_id, ROLE_STORAGE_BLOB_DATA_READER),
+            )
+        ]

@@ -49,10 +49,10 @@ class BatchEndpointArgs:
     """User-assigned identity of the compute cluster (pulls the image, reads the model)."""
     storage_account_name: pulumi.Input[str]
     """Where the entry script is uploaded."""
+    storage_blob_endpoint: pulumi.Input[str]
+    """The storage account's blob endpoint (``https://<account>.blob.core.windows.net/``)."""
     asset_container_name: str
-    """The blob container of ``asset_datastore_name``."""
-    asset_datastore_name: str
-    """The datastore the entry script's code version points at."""
+    """The blob container the entry script is uploaded to."""
     deployment_name: str = "default"
     """The one deployment, also the endpoint's default."""
     compute_name: str = "batch-cpu"
@@ -186,11 +186,14 @@ class BatchEndpoint(pulumi.ComponentResource):
             workspace_name=workspace,
             name="twinserve-batch-driver",
             version=code_version,
+            # codeUri, "Uri where code is located" (2025-12-01 CodeVersion): the folder's https blob URL,
+            # as the azure-ai-ml SDK registers code.
             properties=ml.CodeVersionPropertiesArgs(
-                code_uri=f"azureml://datastores/{args.asset_datastore_name}/paths/{prefix}/",
+                code_uri=pulumi.Output.concat(args.storage_blob_endpoint, args.asset_container_name, "/", prefix, "/"),
                 description="twinserve batch entry script",
             ),
-            opts=child_opts(self, depends_on=blobs),
+            # immutable and named by content: kept in Azure when a new driver replaces it
+            opts=child_opts(self, retain_on_delete=True, depends_on=blobs),
         )
 
         self.endpoint = ml.BatchEndpoint(

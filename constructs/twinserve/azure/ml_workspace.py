@@ -86,8 +86,9 @@ def _check(args: MlWorkspaceArgs) -> None:
 
 
 class MlWorkspace(pulumi.ComponentResource):
-    """Exposes ``workspace_name`` (plain string), ``workspace``, ``storage_account``, ``registry``,
-    ``log_analytics``, ``asset_container_name`` and ``asset_datastore_name``."""
+    """Exposes ``workspace_name`` (plain string), ``workspace``, ``storage_account``, ``blob_endpoint``
+    (the storage account's, ``https://<account>.blob.<suffix>/``), ``registry``, ``log_analytics``,
+    ``asset_container_name`` and ``asset_datastore_name``."""
 
     def __init__(self, name: str, args: MlWorkspaceArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         _check(args)
@@ -112,6 +113,7 @@ class MlWorkspace(pulumi.ComponentResource):
             public_network_access=public,
             opts=data_opts(self, args.keep_data),
         )
+        self.blob_endpoint = self.storage_account.primary_endpoints.apply(lambda endpoints: endpoints.blob)
         self.asset_container = storage.BlobContainer(
             f"{name}-asset-container",
             resource_group_name=group,

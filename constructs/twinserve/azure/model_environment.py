@@ -5,15 +5,18 @@ deployment environment such as dev or prod.
 
 * Model versions: the artifact folder of the current version is uploaded file by file to the
   workspace's asset datastore (``models/<name>/<version>/``) and registered as a ``custom_model``
-  version. Versions that live variants still pin (blue/green) are declared with the same path, so
-  Pulumi keeps them; artifact blobs are always retained on delete (the path is per version and never
-  rewritten), and with ``keep_data`` the versions are protected too.
+  version (model URIs in the long ``azureml://subscriptions/...`` form). Versions that live variants
+  still pin (blue/green) are declared with the same path, so Pulumi keeps them. Blobs and asset
+  versions are never ``protect``ed - a model bump or image change must be able to drop the old ones
+  from the program - but always retained on delete: paths are per version and never rewritten, and
+  versions are immutable, so what a pinned variant or the history needs stays in Azure.
 * ML environment version: the one inference image, with ``inference_config`` liveness, readiness
   and scoring routes on the container's port. Either a pre-built ``image_uri`` used as is, or a Docker
-  build context uploaded to the datastore (``images/<ML environment>/<content hash>/``) that Azure ML builds
-  into the workspace's container registry itself - no Docker engine is needed where Pulumi runs.
-  The version is a hash of the image reference or of the build context, so a changed image is a
-  new (immutable) ML environment version and the deployments roll onto it.
+  build context uploaded to the asset container (``images/<ML environment>/<content hash>/``, sent as
+  its https blob URL) that Azure ML builds into the workspace's container registry itself - no Docker
+  engine is needed where Pulumi runs. The version is a hash of everything sent with it (context
+  content or image reference, Dockerfile, routes and port, OS), so any change is a new (immutable)
+  ML environment version and the deployments roll onto it.
 * Batch ML environment version (optional, ``batch_ml_environment_name``): Azure ML's batch runtime needs
   ``azureml-core`` and ``azureml-dataset-runtime[fuse]`` in the image, which the serving image does
   not carry. It is built from ``batch_dockerfile`` in the same uploaded build context (Azure ML
@@ -27,6 +30,7 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
+import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,7 +45,6 @@ from ._common import (
     ROLE_AZUREML_METRICS_WRITER,
     ROLE_STORAGE_BLOB_DATA_READER,
     child_opts,
-    data_opts,
     role_definition,
 )
 
@@ -84,6 +87,20 @@ def content_hash(root: Path, files: list[Path]) -> str:
     return digest.hexdigest()[:12]
 
 
+def _inference_config(routes: InferenceRoutes) -> dict:
+    return {
+        "liveness": [routes.liveness_path, routes.port],
+        "readiness": [routes.readiness_path, routes.port],
+        "scoring": [routes.scoring_path, routes.port],
+        "os_type": "Linux",
+    }
+
+
+def _version_of(*parts: str | dict) -> str:
+    """12 hex digits over what an environment version is sent with: another part, another version."""
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:12]
+
+
 def _resource_suffix(rel: str) -> str:
     return re.sub(r"[^a-zA-Z0-9-]+", "-", rel).strip("-").lower()
 
@@ -121,6 +138,9 @@ class ModelEnvironmentArgs:
     """Where the model files and the build context are uploaded."""
     storage_account_id: pulumi.Input[str]
     """Scope of the identity's Storage Blob Data Reader role."""
+    storage_blob_endpoint: pulumi.Input[str]
+    """The storage account's blob endpoint (``https://<account>.blob.core.windows.net/``): the build
+    context's URL starts with it."""
     asset_container_name: str
     """The blob container of ``asset_datastore_name``."""
     asset_datastore_name: str
@@ -153,8 +173,6 @@ class ModelEnvironmentArgs:
     """The pre-built batch image, with ``image_uri`` and ``batch_ml_environment_name`` only."""
     pinned_model_versions: list[str] = field(default_factory=list)
     """Older versions still served by a variant: declared (already uploaded) so Pulumi keeps them."""
-    keep_data: bool = False
-    """Protect the model versions (prod)."""
     tags: dict[str, str] = field(default_factory=dict)
     """Tags of every resource."""
 
@@ -306,7 +324,9 @@ class ModelEnvironment(pulumi.ComponentResource):
                 blob_name=f"{prefix}/{path.relative_to(root).as_posix()}",
                 type="Block",
                 source=pulumi.FileAsset(str(path)),
-                opts=child_opts(self, retain_on_delete=True, protect=args.keep_data),
+                # never protected: a model bump or image change removes the old blobs from the program, and
+                # `protect` would make that `pulumi up` fail; retain_on_delete keeps them in Azure
+                opts=child_opts(self, retain_on_delete=True),
             )
             for path in files
         ]
@@ -330,35 +350,61 @@ class ModelEnvironment(pulumi.ComponentResource):
                 version=version,
                 properties=ml.ModelVersionPropertiesArgs(
                     model_type="custom_model",
-                    model_uri=f"azureml://datastores/{args.asset_datastore_name}/paths/models/{args.model_name}/{version}/",
+                    model_uri=self._datastore_uri(f"models/{args.model_name}/{version}/"),
                     description=f"{args.model_name} version {version}",
                     tags=args.tags,
                 ),
-                opts=data_opts(self, args.keep_data, depends_on=model_blobs if version == args.model_version else []),
+                opts=child_opts(
+                    self, retain_on_delete=True, depends_on=model_blobs if version == args.model_version else []
+                ),
             )
             for version in args.all_model_versions
         }
 
+    def _datastore_uri(self, path: str) -> pulumi.Output[str]:
+        """The long ``azureml://subscriptions/.../datastores/<ds>/paths/<path>`` form the REST API stores
+        (the short ``azureml://datastores/...`` one is CLI and SDK input syntax)."""
+        args = self._args
+        return pulumi.Output.concat(
+            "azureml://subscriptions/",
+            args.subscription_id,
+            "/resourceGroups/",
+            args.resource_group_name,
+            "/workspaces/",
+            args.workspace_name,
+            "/datastores/",
+            args.asset_datastore_name,
+            "/paths/",
+            path,
+        )
+
     def _image_sources(self) -> _ImageSources:
         """Where the serving and the batch images come from: the uploaded build context (built by Azure
-        ML, versioned by its content hash) or the pre-built images (versioned by their reference)."""
+        ML) or the pre-built images. An environment version is immutable, so its version is a hash of
+        everything sent with it: the context's content (or the image reference), the Dockerfile, the
+        routes and port, the OS."""
         args = self._args
+        inference = _inference_config(args.routes)
         if args.build_context is None:
             return _ImageSources(
                 blobs=[],
                 serving=dict(image=args.image_uri),
                 batch=dict(image=args.batch_image_uri),
-                serving_version=hashlib.sha256(args.image_uri.encode()).hexdigest()[:12],
-                batch_version=hashlib.sha256((args.batch_image_uri or "").encode()).hexdigest()[:12],
+                serving_version=_version_of(args.image_uri, inference),
+                batch_version=_version_of(args.batch_image_uri or ""),
             )
         context_files = build_context_files(args.build_context)
-        version = content_hash(args.build_context, context_files)
-        prefix = f"images/{args.ml_environment_name}/{version}"
+        context = content_hash(args.build_context, context_files)
+        prefix = f"images/{args.ml_environment_name}/{context}"
 
         def built_from(dockerfile: str) -> dict:
+            # EnvironmentVersion build contextUri: "Supports blob URIs on environment creation"
+            # (machinelearningservices 2025-12-01 BuildContext): the https URL of the uploaded folder.
             return dict(
                 build=ml.BuildContextArgs(
-                    context_uri=f"azureml://datastores/{args.asset_datastore_name}/paths/{prefix}/",
+                    context_uri=pulumi.Output.concat(
+                        args.storage_blob_endpoint, args.asset_container_name, "/", prefix, "/"
+                    ),
                     dockerfile_path=dockerfile,
                 )
             )
@@ -367,8 +413,8 @@ class ModelEnvironment(pulumi.ComponentResource):
             blobs=self._upload(prefix, args.build_context, context_files, "image-context"),
             serving=built_from("Dockerfile"),
             batch=built_from(args.batch_dockerfile),
-            serving_version=version,
-            batch_version=version,
+            serving_version=_version_of(context, "Dockerfile", inference),
+            batch_version=_version_of(context, args.batch_dockerfile),
         )
 
     def _serving_ml_environment(self, images: _ImageSources) -> ml.EnvironmentVersion:
@@ -392,7 +438,8 @@ class ModelEnvironment(pulumi.ComponentResource):
                 tags=args.tags,
                 **images.serving,
             ),
-            opts=child_opts(self, depends_on=images.blobs),
+            # Versions are immutable and may still be referenced: kept in Azure when they leave the program.
+            opts=child_opts(self, retain_on_delete=True, depends_on=images.blobs),
         )
 
     def _batch_ml_environment(self, images: _ImageSources) -> ml.EnvironmentVersion | None:
@@ -413,7 +460,7 @@ class ModelEnvironment(pulumi.ComponentResource):
                 tags=args.tags,
                 **images.batch,
             ),
-            opts=child_opts(self, depends_on=images.blobs),
+            opts=child_opts(self, retain_on_delete=True, depends_on=images.blobs),
         )
 
     def _identity(self) -> tuple[managedidentity.UserAssignedIdentity, list[authorization.RoleAssignment]]:

@@ -72,13 +72,19 @@ class AlertRules:
     latency_p99_ms: int = 500
     """p99 request latency above which the alert fires."""
     errors_5xx: int = 5
-    """5xx responses within the window that raise the alert."""
+    """5xx responses per period that raise the alert, as an average over the window (RequestsPerMinute
+    is a per-minute rate averaged over the window)."""
     period_seconds: int = 60
     """How often the alert is evaluated (an evaluation frequency Azure Monitor offers)."""
     evaluation_periods: int = 3
     """The window covers this many periods, rounded up to a window size Azure Monitor offers."""
     severity: int = 2
     """0 (critical) .. 4 (verbose)."""
+
+    @property
+    def errors_5xx_per_minute(self) -> float:
+        """``errors_5xx`` per period as the per-minute rate RequestsPerMinute reports."""
+        return self.errors_5xx * 60 / self.period_seconds
 
     @property
     def window_seconds_needed(self) -> int:
@@ -334,7 +340,10 @@ class EndpointMonitoring(pulumi.ComponentResource):
 
 
 def _alert_criteria(rules: AlertRules) -> list[tuple[str, monitor.MetricCriteriaArgs, str]]:
-    """(kind, criterion, description) of the alerts every endpoint gets."""
+    """(kind, criterion, description) of the alerts every endpoint gets. Both metrics support only the
+    Average aggregation (https://learn.microsoft.com/azure/azure-monitor/reference/supported-metrics/
+    microsoft-machinelearningservices-workspaces-onlineendpoints-metrics), so Azure validates them
+    as declared."""
     return [
         (
             "latency",
@@ -346,7 +355,6 @@ def _alert_criteria(rules: AlertRules) -> list[tuple[str, monitor.MetricCriteria
                 time_aggregation="Average",
                 operator="GreaterThan",
                 threshold=rules.latency_p99_ms,
-                skip_metric_validation=True,
             ),
             f"p99 request latency above {rules.latency_p99_ms} ms",
         ),
@@ -358,12 +366,11 @@ def _alert_criteria(rules: AlertRules) -> list[tuple[str, monitor.MetricCriteria
                 metric_namespace=ENDPOINT_NAMESPACE,
                 metric_name="RequestsPerMinute",
                 dimensions=[monitor.MetricDimensionArgs(name="statusCodeClass", operator="Include", values=["5xx"])],
-                time_aggregation="Total",
+                time_aggregation="Average",
                 operator="GreaterThanOrEqual",
-                threshold=rules.errors_5xx,
-                skip_metric_validation=True,
+                threshold=rules.errors_5xx_per_minute,
             ),
-            f"{rules.errors_5xx} or more 5xx responses within {rules.window_size}",
+            f"{rules.errors_5xx} or more 5xx responses per {rules.period_seconds} s, averaged over {rules.window_size}",
         ),
     ]
 

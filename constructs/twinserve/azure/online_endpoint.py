@@ -63,6 +63,18 @@ class ProbeSettings:
 
 
 @dataclass(frozen=True)
+class TargetUtilizationScaling:
+    """How the AzureML extension scales a Kubernetes deployment."""
+
+    min_instances: int = 1
+    """Fewest instances."""
+    max_instances: int = 2
+    """Most instances."""
+    target_utilization_percent: int = 70
+    """CPU utilization the extension holds by adding or removing instances."""
+
+
+@dataclass(frozen=True)
 class OnlineDeploymentSettings:
     """One deployment (a spec variant or the shadow)."""
 
@@ -88,6 +100,9 @@ class OnlineDeploymentSettings:
     """Passed to the container."""
     autoscaled: bool = False
     """An autoscale setting owns the instance count: Pulumi then ignores later changes of sku.capacity."""
+    target_utilization: TargetUtilizationScaling | None = None
+    """Kubernetes endpoints only: let the AzureML extension scale the deployment on CPU utilization
+    (scale type TargetUtilization); ``None`` keeps the fixed ``instance_count`` (scale type Default)."""
 
 
 @dataclass(frozen=True)
@@ -166,6 +181,12 @@ def _check(args: OnlineEndpointArgs) -> None:
     check.unique("deployments", names, "deployment names")
     for i, deployment in enumerate(args.deployments):
         _check_deployment(check, f"deployments[{i}]", deployment)
+        check.that(
+            args.kind == "kubernetes" or deployment.target_utilization is None,
+            f"deployments[{i}].target_utilization",
+            deployment.target_utilization,
+            "target-utilization scaling is for Kubernetes deployments; managed ones scale with autoscale settings",
+        )
     for name, percent in args.traffic.items():
         check.that(
             name in names, "traffic", args.traffic, f"names deployment {name!r}, which is not one of {', '.join(names)}"
@@ -214,6 +235,15 @@ def _check(args: OnlineEndpointArgs) -> None:
 
 
 def _check_deployment(check: Checks, at: str, deployment: OnlineDeploymentSettings) -> None:
+    scaling = deployment.target_utilization
+    if scaling is not None:
+        check.that(
+            1 <= scaling.min_instances <= deployment.instance_count <= scaling.max_instances,
+            f"{at}.target_utilization",
+            scaling,
+            f"needs 1 <= min_instances <= instance_count ({deployment.instance_count}) <= max_instances",
+        )
+        check.range(f"{at}.target_utilization.target_utilization_percent", scaling.target_utilization_percent, 1, 100)
     check.that(
         bool(azure_platform.DEPLOYMENT_NAME.match(deployment.name)),
         f"{at}.name",
@@ -254,117 +284,184 @@ def _check_deployment(check: Checks, at: str, deployment: OnlineDeploymentSettin
 
 
 class OnlineEndpoint(pulumi.ComponentResource):
-    """Exposes ``endpoint``, ``deployments`` (name -> OnlineDeployment), ``traffic_update`` and ``endpoint_id``."""
+    """Exposes ``endpoint``, ``deployments`` (name -> OnlineDeployment), ``traffic_update``,
+    ``endpoint_id``, ``scoring_uri`` and ``keys`` (primary/secondary, secret; ``None`` unless
+    ``auth_mode`` is key)."""
 
     def __init__(self, name: str, args: OnlineEndpointArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         _check(args)
         super().__init__("twinserve:azure:OnlineEndpoint", name, None, opts)
-        group, workspace, location, tags = args.resource_group_name, args.workspace_name, args.location, args.tags
-        public = "Enabled" if args.public_network_access else "Disabled"
-        auth = azure_platform.AUTH_MODES[args.auth_mode]
-
-        # 1. The endpoint, created with no traffic; later states come from the template in step 3.
-        self.endpoint = ml.OnlineEndpoint(
-            f"{name}-endpoint",
-            resource_group_name=group,
-            workspace_name=workspace,
-            endpoint_name=args.endpoint_name,
-            location=location,
-            tags=tags,
-            identity=ml.ManagedServiceIdentityArgs(type="UserAssigned", user_assigned_identities=[args.identity_id]),
-            properties=ml.OnlineEndpointPropertiesArgs(
-                auth_mode=auth, compute=args.compute_id, public_network_access=public, traffic={}, mirror_traffic={}
-            ),
-            opts=child_opts(self, ignore_changes=["properties", "tags", "identity"]),
-        )
-
-        # 2. Deployments, one after another.
-        self.deployments: dict[str, ml.OnlineDeployment] = {}
-        previous: list[pulumi.Resource] = [self.endpoint, *args.wait_for]
-        for d in args.deployments:
-            common: dict[str, Any] = dict(
-                instance_type=d.instance_type,
-                model=d.model_id,
-                environment_id=d.environment_id,
-                app_insights_enabled=True,
-                environment_variables=d.environment_variables or None,
-                liveness_probe=d.liveness_probe.to_args(),
-                readiness_probe=d.readiness_probe.to_args(),
-                request_settings=ml.OnlineRequestSettingsArgs(
-                    request_timeout=f"PT{d.request_timeout_ms / 1000:g}S",
-                    max_concurrent_requests_per_instance=d.max_concurrent_requests_per_instance,
-                ),
-                scale_settings=ml.DefaultScaleSettingsArgs(scale_type="Default"),
-                egress_public_network_access=public,
-            )
-            if args.kind == "managed":
-                properties = ml.ManagedOnlineDeploymentArgs(endpoint_compute_type="Managed", **common)
-            else:
-                properties = ml.KubernetesOnlineDeploymentArgs(endpoint_compute_type="Kubernetes", **common)
-            deployment = ml.OnlineDeployment(
-                f"{name}-{d.name}",
-                resource_group_name=group,
-                workspace_name=workspace,
-                endpoint_name=args.endpoint_name,
-                deployment_name=d.name,
-                location=location,
-                tags=tags,
-                sku=ml.SkuArgs(name="Default", capacity=d.instance_count),
-                properties=properties,
-                opts=child_opts(self, depends_on=previous, ignore_changes=["sku.capacity"] if d.autoscaled else None),
-            )
-            self.deployments[d.name] = deployment
-            previous = [deployment]
-
-        # 3. The endpoint's full desired state, traffic included, once every deployment exists.
-        endpoint_properties: dict[str, Any] = {
-            "authMode": auth,
-            "publicNetworkAccess": public,
-            "traffic": args.full_traffic,
-            "mirrorTraffic": dict(args.mirror_traffic),
-        }
-        if args.compute_id is not None:
-            endpoint_properties["compute"] = args.compute_id
-        template = arm_template(
-            {
-                "type": "Microsoft.MachineLearningServices/workspaces/onlineEndpoints",
-                "apiVersion": ML_API_VERSION,
-                "name": f"{workspace}/{args.endpoint_name}",
-                "location": location,
-                "tags": tags,
-                "identity": {
-                    "type": "UserAssigned",
-                    "userAssignedIdentities": pulumi.Output.from_input(args.identity_id).apply(lambda i: {i: {}}),
-                },
-                "properties": endpoint_properties,
-            }
-        )
-        self.traffic_update = resources.Deployment(
-            f"{name}-traffic",
-            resource_group_name=group,
-            deployment_name=f"{args.endpoint_name}-traffic",
-            properties=resources.DeploymentPropertiesArgs(mode="Incremental", template=template),
-            opts=child_opts(self, depends_on=[self.endpoint, *self.deployments.values()]),
-        )
-
+        self._name, self._args = name, args
+        self.managed = args.kind == "managed"
+        self.endpoint = self._endpoint()
+        self.deployments = self._deployments()
+        self.traffic_update = self._traffic_update()
         if args.log_analytics_id is not None:
-            monitor.DiagnosticSetting(
-                f"{name}-diag",
-                name="to-log-analytics",
-                resource_uri=self.endpoint.id,
-                workspace_id=args.log_analytics_id,
-                logs=[monitor.DiagnosticsLogSettingsArgs(category_group="allLogs", enabled=True)],
-                metrics=[monitor.DiagnosticsMetricSettingsArgs(category="AllMetrics", enabled=True)],
-                opts=child_opts(self),
-            )
-
+            self._diagnostics()
         self.endpoint_id = self.endpoint.id
+        self.scoring_uri = self.endpoint.properties.apply(lambda properties: properties.scoring_uri)
+        self.keys = self._keys()
         self.register_outputs(
             {
                 "endpoint_id": self.endpoint.id,
                 "endpoint_name": args.endpoint_name,
+                "scoring_uri": self.scoring_uri,
                 "deployment_ids": {n: d.id for n, d in self.deployments.items()},
                 "traffic": args.full_traffic,
                 "mirror_traffic": dict(args.mirror_traffic),
             }
         )
+
+    @property
+    def _public_network_access(self) -> str | None:
+        """Managed endpoints only: a Kubernetes endpoint is reached through its cluster's router, and the
+        setting is not for it (https://learn.microsoft.com/azure/machine-learning/reference-yaml-endpoint-online)."""
+        if not self.managed:
+            return None
+        return "Enabled" if self._args.public_network_access else "Disabled"
+
+    def _endpoint(self) -> ml.OnlineEndpoint:
+        """1. The endpoint, created with no traffic; its later states come from the traffic update."""
+        args = self._args
+        return ml.OnlineEndpoint(
+            f"{self._name}-endpoint",
+            resource_group_name=args.resource_group_name,
+            workspace_name=args.workspace_name,
+            endpoint_name=args.endpoint_name,
+            location=args.location,
+            tags=args.tags,
+            identity=ml.ManagedServiceIdentityArgs(type="UserAssigned", user_assigned_identities=[args.identity_id]),
+            properties=ml.OnlineEndpointPropertiesArgs(
+                auth_mode=azure_platform.AUTH_MODES[args.auth_mode],
+                compute=args.compute_id,
+                public_network_access=self._public_network_access,
+                traffic={},
+                mirror_traffic={},
+            ),
+            opts=child_opts(self, ignore_changes=["properties", "tags", "identity"]),
+        )
+
+    def _deployments(self) -> dict[str, ml.OnlineDeployment]:
+        """2. The deployments, one after another (Azure ML runs one operation per endpoint at a time)."""
+        args = self._args
+        deployments: dict[str, ml.OnlineDeployment] = {}
+        previous: list[pulumi.Resource] = [self.endpoint, *args.wait_for]
+        for settings in args.deployments:
+            deployment = ml.OnlineDeployment(
+                f"{self._name}-{settings.name}",
+                resource_group_name=args.resource_group_name,
+                workspace_name=args.workspace_name,
+                endpoint_name=args.endpoint_name,
+                deployment_name=settings.name,
+                location=args.location,
+                tags=args.tags,
+                sku=ml.SkuArgs(name="Default", capacity=settings.instance_count),
+                properties=self._deployment_properties(settings),
+                # An autoscaler owns the count from then on; Pulumi.yaml's `refresh: always` makes every
+                # `pulumi up` read the live count first, so an update for another reason re-sends that.
+                opts=child_opts(
+                    self,
+                    depends_on=previous,
+                    ignore_changes=["sku.capacity"] if settings.autoscaled or settings.target_utilization else None,
+                ),
+            )
+            deployments[settings.name] = deployment
+            previous = [deployment]
+        return deployments
+
+    def _deployment_properties(self, settings: OnlineDeploymentSettings):
+        common: dict[str, Any] = dict(
+            instance_type=settings.instance_type,
+            model=settings.model_id,
+            environment_id=settings.environment_id,
+            app_insights_enabled=True,
+            environment_variables=settings.environment_variables or None,
+            liveness_probe=settings.liveness_probe.to_args(),
+            readiness_probe=settings.readiness_probe.to_args(),
+            request_settings=ml.OnlineRequestSettingsArgs(
+                request_timeout=f"PT{settings.request_timeout_ms / 1000:g}S",
+                max_concurrent_requests_per_instance=settings.max_concurrent_requests_per_instance,
+            ),
+        )
+        if self.managed:
+            # Managed deployments scale through Azure Monitor autoscale settings (EndpointMonitoring).
+            return ml.ManagedOnlineDeploymentArgs(
+                endpoint_compute_type="Managed",
+                scale_settings=ml.DefaultScaleSettingsArgs(scale_type="Default"),
+                egress_public_network_access=self._public_network_access,
+                **common,
+            )
+        scaling = settings.target_utilization
+        scale_settings = (
+            ml.TargetUtilizationScaleSettingsArgs(
+                scale_type="TargetUtilization",
+                min_instances=scaling.min_instances,
+                max_instances=scaling.max_instances,
+                target_utilization_percentage=scaling.target_utilization_percent,
+            )
+            if scaling is not None
+            else ml.DefaultScaleSettingsArgs(scale_type="Default")  # Default is a fixed count
+        )
+        return ml.KubernetesOnlineDeploymentArgs(
+            endpoint_compute_type="Kubernetes", scale_settings=scale_settings, **common
+        )
+
+    def _traffic_update(self) -> resources.Deployment:
+        """3. The endpoint's full desired state, traffic included, once every deployment exists."""
+        args = self._args
+        properties: dict[str, Any] = {
+            "authMode": azure_platform.AUTH_MODES[args.auth_mode],
+            "traffic": args.full_traffic,
+            "mirrorTraffic": dict(args.mirror_traffic),
+        }
+        if self._public_network_access is not None:
+            properties["publicNetworkAccess"] = self._public_network_access
+        if args.compute_id is not None:
+            properties["compute"] = args.compute_id
+        template = arm_template(
+            {
+                "type": "Microsoft.MachineLearningServices/workspaces/onlineEndpoints",
+                "apiVersion": ML_API_VERSION,
+                "name": f"{args.workspace_name}/{args.endpoint_name}",
+                "location": args.location,
+                "tags": args.tags,
+                "identity": {
+                    "type": "UserAssigned",
+                    "userAssignedIdentities": pulumi.Output.from_input(args.identity_id).apply(lambda i: {i: {}}),
+                },
+                "properties": properties,
+            }
+        )
+        return resources.Deployment(
+            f"{self._name}-traffic",
+            resource_group_name=args.resource_group_name,
+            deployment_name=f"{args.endpoint_name}-traffic",
+            properties=resources.DeploymentPropertiesArgs(mode="Incremental", template=template),
+            opts=child_opts(self, depends_on=[self.endpoint, *self.deployments.values()]),
+        )
+
+    def _diagnostics(self) -> monitor.DiagnosticSetting:
+        args = self._args
+        return monitor.DiagnosticSetting(
+            f"{self._name}-diag",
+            name="to-log-analytics",
+            resource_uri=self.endpoint.id,
+            workspace_id=args.log_analytics_id,
+            logs=[monitor.DiagnosticsLogSettingsArgs(category_group="allLogs", enabled=True)],
+            metrics=[monitor.DiagnosticsMetricSettingsArgs(category="AllMetrics", enabled=True)],
+            opts=child_opts(self),
+        )
+
+    def _keys(self) -> pulumi.Output[dict[str, str]] | None:
+        """The endpoint keys clients call it with (auth_mode key only), as a secret: they are read
+        with listKeys once the endpoint exists."""
+        args = self._args
+        if args.auth_mode != "key":
+            return None
+        keys = ml.list_online_endpoint_keys_output(
+            endpoint_name=args.endpoint_name,
+            resource_group_name=args.resource_group_name,
+            workspace_name=args.workspace_name,
+            opts=pulumi.InvokeOutputOptions(depends_on=[self.endpoint]),
+        )
+        return pulumi.Output.secret(keys.apply(lambda k: {"primary": k.primary_key, "secondary": k.secondary_key}))
