@@ -23,6 +23,10 @@ CFN_LINT_RESOURCE_IGNORES = {
         "aws-cdk-lib's BucketDeployment function depends on its role (and policy) although Role already "
         "references it; set as resource Metadata by ModelArtifacts."
     ),
+    "W3005 on the autoscaling reconciler's AWS::Lambda::Function (EndpointAutoscaling)": (
+        "aws-cdk-lib's Function depends on its role (and policy) although Role already references it; set as "
+        "resource Metadata by EndpointAutoscaling."
+    ),
     "W3005 on the promotion pipeline's AWS::CodePipeline::Pipeline (PipelineStack)": (
         "aws-cdk-lib's Pipeline depends on its role although RoleArn already references it; set as resource "
         "Metadata by PipelineStack."
