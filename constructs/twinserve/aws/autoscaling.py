@@ -46,7 +46,7 @@ from constructs import Construct
 from ..platform import aws as aws_platform
 from ..platform.shared import INSTANCE_COUNT
 from ._lazy import Deferred
-from ._nag import acknowledge, arn_text
+from ._nag import acknowledge, nag_text
 from ._validate import checks
 from .autoscaling_handler.reconcile import SERVERLESS, STEP_SCALING, alarm_name
 from .endpoint import SageMakerEndpoint, ServerlessVariant
@@ -152,8 +152,10 @@ class EndpointAutoscaling(Construct):
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
             description=f"twinserve {endpoint.endpoint_name}: registers the endpoint's autoscaling around updates",
         )
-        for statement in self._statements():
+        for statement, wildcard_reason in self._statements():
             self.role.add_to_policy(statement)
+            for resource in statement.resources if wildcard_reason else ():
+                acknowledge(self, f"AwsSolutions-IAM5[Resource::{nag_text(self, resource)}]", wildcard_reason)
         self.log_group.grant_write(self.role)
         self.function = lambda_.Function(
             self,
@@ -189,7 +191,6 @@ class EndpointAutoscaling(Construct):
         )
         endpoint.resource.node.add_dependency(self.before)
         self.after.node.add_dependency(endpoint.resource)
-        self._acknowledge()
 
     def add_variant(self, variant: VariantAutoscaling) -> None:
         """Scale ``variant`` (called by :class:`VariantAutoscaling`); the endpoint keeps live counts from now on."""
@@ -208,10 +209,12 @@ class EndpointAutoscaling(Construct):
             sagemaker.CfnEndpoint.VariantPropertyProperty(variant_property_type="DesiredWeight")
         ]
 
-    def _statements(self) -> list[iam.PolicyStatement]:
-        """What the handler calls: read the endpoint, (de)register its variants and their policies, the
-        step policies' alarms. Application Auto Scaling also checks that its caller may use the target
-        service and CloudWatch (DescribeEndpoint(Config), UpdateEndpointWeightsAndCapacities, alarms):
+    def _statements(self) -> list[tuple[iam.PolicyStatement, str | None]]:
+        """What the handler calls, each statement with the reason for its wildcard resource (cdk-nag
+        IAM5, acknowledged here) where the API leaves no narrower one: read the endpoint, (de)register its
+        variants and their policies, the step policies' alarms. Application Auto Scaling also checks that
+        its caller may use the target service and CloudWatch (DescribeEndpoint(Config),
+        UpdateEndpointWeightsAndCapacities, alarms):
         https://docs.aws.amazon.com/autoscaling/application/userguide/security_iam_permission_validation.html
         """
         stack = cdk.Stack.of(self)
@@ -222,97 +225,91 @@ class EndpointAutoscaling(Construct):
 
         alarm_actions = ["cloudwatch:PutMetricAlarm", "cloudwatch:DeleteAlarms"]
         return [
-            iam.PolicyStatement(
-                sid="ReadAndResizeTheEndpoint",
-                actions=["sagemaker:DescribeEndpoint", "sagemaker:UpdateEndpointWeightsAndCapacities"],
-                resources=[arn("sagemaker", f"endpoint/{name.lower()}")],  # SageMaker ARNs are lower case
-            ),
-            iam.PolicyStatement(
-                sid="ReadEndpointConfigs",
-                actions=["sagemaker:DescribeEndpointConfig"],
-                resources=[arn("sagemaker", "endpoint-config/*")],
-            ),
-            iam.PolicyStatement(
-                sid="ListScalingAndAlarms",
-                actions=[
-                    "application-autoscaling:DescribeScalableTargets",
-                    "application-autoscaling:DescribeScalingPolicies",
-                    "cloudwatch:DescribeAlarms",
-                ],
-                resources=["*"],
-            ),
-            iam.PolicyStatement(
-                sid="ScaleSageMakerVariants",
-                actions=[
-                    "application-autoscaling:RegisterScalableTarget",
-                    "application-autoscaling:DeregisterScalableTarget",
-                    "application-autoscaling:PutScalingPolicy",
-                    "application-autoscaling:DeleteScalingPolicy",
-                ],
-                resources=[arn("application-autoscaling", "scalable-target/*")],
-                conditions={
-                    "StringEquals": {
-                        "application-autoscaling:service-namespace": "sagemaker",
-                        "application-autoscaling:scalable-dimension": [
-                            aws_platform.SCALABLE_DIMENSION_INSTANCES,
-                            aws_platform.SCALABLE_DIMENSION_PROVISIONED_CONCURRENCY,
-                        ],
-                    }
-                },
-            ),
-            iam.PolicyStatement(
-                sid="TargetTrackingAlarms",  # Application Auto Scaling manages them in its caller's name
-                actions=alarm_actions,
-                resources=[arn("cloudwatch", "alarm:TargetTracking*")],
-                conditions={"StringEquals": {"aws:CalledViaLast": "application-autoscaling.amazonaws.com"}},
-            ),
-            iam.PolicyStatement(
-                sid="FirstInstanceAlarms",
-                actions=alarm_actions,
-                resources=[arn("cloudwatch", f"alarm:{alarm_name(name, '*', FIRST_INSTANCE_POLICY)}")],
-            ),
-            iam.PolicyStatement(
-                sid="AutoscalingServiceLinkedRole",
-                actions=["iam:CreateServiceLinkedRole"],
-                resources=[
-                    f"arn:{stack.partition}:iam::{stack.account}:role/{aws_platform.AUTOSCALING_SERVICE_LINKED_ROLE}"
-                ],
-                conditions={"StringLike": {"iam:AWSServiceName": aws_platform.AUTOSCALING_SERVICE}},
-            ),
-        ]
-
-    def _acknowledge(self) -> None:
-        """The wildcards of the handler's role that the APIs leave no way around, each with its reason."""
-        name = self.endpoint.endpoint_name
-        for resource, reason in (
             (
-                "*",
-                "DescribeScalableTargets, DescribeScalingPolicies and cloudwatch:DescribeAlarms have no "
-                "resource-level permissions; the handler lists the targets of its own endpoint with them.",
+                iam.PolicyStatement(
+                    sid="ReadAndResizeTheEndpoint",
+                    actions=["sagemaker:DescribeEndpoint", "sagemaker:UpdateEndpointWeightsAndCapacities"],
+                    resources=[arn("sagemaker", f"endpoint/{name.lower()}")],  # SageMaker ARNs are lower case
+                ),
+                None,
             ),
             (
-                arn_text(self, "sagemaker", "endpoint-config/*"),
+                iam.PolicyStatement(
+                    sid="ReadEndpointConfigs",
+                    actions=["sagemaker:DescribeEndpointConfig"],
+                    resources=[arn("sagemaker", "endpoint-config/*")],
+                ),
                 "Endpoint config names are generated by CloudFormation and change with every config; the "
                 "handler reads whichever config the endpoint serves (the old one before an update, the new one "
                 "after it, either during a rollback).",
             ),
             (
-                arn_text(self, "application-autoscaling", "scalable-target/*"),
+                iam.PolicyStatement(
+                    sid="ListScalingAndAlarms",
+                    actions=[
+                        "application-autoscaling:DescribeScalableTargets",
+                        "application-autoscaling:DescribeScalingPolicies",
+                        "cloudwatch:DescribeAlarms",
+                    ],
+                    resources=["*"],
+                ),
+                "DescribeScalableTargets, DescribeScalingPolicies and cloudwatch:DescribeAlarms have no "
+                "resource-level permissions; the handler lists the targets of its own endpoint with them.",
+            ),
+            (
+                iam.PolicyStatement(
+                    sid="ScaleSageMakerVariants",
+                    actions=[
+                        "application-autoscaling:RegisterScalableTarget",
+                        "application-autoscaling:DeregisterScalableTarget",
+                        "application-autoscaling:PutScalingPolicy",
+                        "application-autoscaling:DeleteScalingPolicy",
+                    ],
+                    resources=[arn("application-autoscaling", "scalable-target/*")],
+                    conditions={
+                        "StringEquals": {
+                            "application-autoscaling:service-namespace": "sagemaker",
+                            "application-autoscaling:scalable-dimension": [
+                                aws_platform.SCALABLE_DIMENSION_INSTANCES,
+                                aws_platform.SCALABLE_DIMENSION_PROVISIONED_CONCURRENCY,
+                            ],
+                        }
+                    },
+                ),
                 "Scalable target ARNs hold an id Application Auto Scaling assigns at registration; the "
                 "statement is limited to the sagemaker namespace and the variant dimensions by its conditions.",
             ),
             (
-                arn_text(self, "cloudwatch", "alarm:TargetTracking*"),
+                iam.PolicyStatement(
+                    sid="TargetTrackingAlarms",
+                    actions=alarm_actions,
+                    resources=[arn("cloudwatch", "alarm:TargetTracking*")],
+                    conditions={"StringEquals": {"aws:CalledViaLast": "application-autoscaling.amazonaws.com"}},
+                ),
                 "Application Auto Scaling creates and deletes target tracking alarms (TargetTracking-<uuid>...) "
                 "in its caller's name; the statement holds only for calls made through it (aws:CalledViaLast).",
             ),
             (
-                arn_text(self, "cloudwatch", f"alarm:{alarm_name(name, '*', FIRST_INSTANCE_POLICY)}"),
+                iam.PolicyStatement(
+                    sid="FirstInstanceAlarms",
+                    actions=alarm_actions,
+                    resources=[arn("cloudwatch", f"alarm:{alarm_name(name, '*', FIRST_INSTANCE_POLICY)}")],
+                ),
                 "The alarm that adds the first instance of an endpoint scaled to zero is named after the "
                 "endpoint, the variant and the policy; variants come and go with the template.",
             ),
-        ):
-            acknowledge(self, f"AwsSolutions-IAM5[Resource::{resource}]", reason)
+            (
+                iam.PolicyStatement(
+                    sid="AutoscalingServiceLinkedRole",
+                    actions=["iam:CreateServiceLinkedRole"],
+                    resources=[
+                        f"arn:{stack.partition}:iam::{stack.account}:role/{aws_platform.AUTOSCALING_SERVICE_LINKED_ROLE}"
+                    ],
+                    conditions={"StringLike": {"iam:AWSServiceName": aws_platform.AUTOSCALING_SERVICE}},
+                ),
+                None,
+            ),
+        ]
 
 
 def _policies(props: VariantAutoscalingProps) -> list[dict[str, Any]]:
