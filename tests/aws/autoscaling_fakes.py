@@ -261,6 +261,7 @@ def variant(
     max_capacity: int = 3,
     target: float = 200,
     scale_to_zero: bool = False,
+    endpoint_name: str = "ep",
 ) -> dict[str, Any]:
     """One entry of the reconciler's ``Variants`` property (instances; ``scale_to_zero``: the async
     backlog policies; ``instance_type="serverless"``: provisioned concurrency)."""
@@ -280,7 +281,7 @@ def variant(
             "CustomizedMetricSpecification": {
                 "MetricName": "ApproximateBacklogSizePerInstance",
                 "Namespace": "AWS/SageMaker",
-                "Dimensions": [{"Name": "EndpointName", "Value": "ep"}],
+                "Dimensions": [{"Name": "EndpointName", "Value": endpoint_name}],
                 "Statistic": "Average",
             }
         }
@@ -298,7 +299,7 @@ def variant(
                 "Alarm": {
                     "MetricName": "HasBacklogWithoutCapacity",
                     "Namespace": "AWS/SageMaker",
-                    "Dimensions": [{"Name": "EndpointName", "Value": "ep"}],
+                    "Dimensions": [{"Name": "EndpointName", "Value": endpoint_name}],
                     "Statistic": "Average",
                     "Period": 60,
                     "EvaluationPeriods": 2,

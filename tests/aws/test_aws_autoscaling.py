@@ -11,6 +11,7 @@ from dataclasses import fields
 
 import pytest
 from autoscaling_fakes import INSTANCES, PROVISIONED, reconciler, scaled_variants
+from autoscaling_fakes import variant as fake_variant
 from aws_synth import DEPLOY_SPEC, deployments, stack_cases
 
 from twinserve.spec import load_spec
@@ -72,6 +73,58 @@ def test_the_sample_scales_each_live_variant_as_its_spec_says(synth, env_name):
             "ScaleInCooldown": scaling.scale_in_cooldown_seconds,
             "ScaleOutCooldown": scaling.scale_out_cooldown_seconds,
         }
+
+
+def _rendered_by_the_fakes(case: str) -> list[dict]:
+    """What autoscaling_fakes.variant() makes of the spec under test."""
+    if case == "iris-dev/Serving":
+        env = SAMPLE.environment("dev")
+        scaling = env.scaling
+        (live,) = env.serving.variants
+        return [
+            fake_variant(
+                live.name,
+                env.compute.aws_instance_type,
+                min_capacity=scaling.min_instances,
+                max_capacity=scaling.max_instances,
+                target=scaling.target_invocations_per_instance,
+            )
+        ]
+    if case == "serverless-dev/Serving":
+        env = example("serverless", "dev")
+        (live,) = env.serving.variants
+        return [
+            fake_variant(
+                live.name,
+                "serverless",
+                max_capacity=env.serving.serverless.max_concurrency,
+                target=_props_default("target_utilization"),
+            )
+        ]
+    env = example("async", "dev")
+    (live,) = env.serving.variants
+    return [
+        fake_variant(
+            live.name,
+            env.compute.aws_instance_type,
+            min_capacity=0,  # scale_to_zero
+            max_capacity=env.scaling.max_instances,
+            target=_props_default("target_backlog_per_instance"),
+            scale_to_zero=True,
+            endpoint_name="async-dev",
+        )
+    ]
+
+
+@pytest.mark.parametrize("case", ["iris-dev/Serving", "serverless-dev/Serving", "async-dev/Serving"])
+def test_the_handler_tests_use_the_shape_the_construct_renders(synth, case):
+    # autoscaling_fakes.variant() feeds the handler and rollout tests; it must be what the templates hold
+    _, after = reconciler(synth.template(case))["after"]
+    got = after["Properties"]["Variants"]
+    for rendered in got:  # the alarm's description is the construct's own text
+        for policy in rendered["Policies"]:
+            policy.get("Alarm", {}).pop("AlarmDescription", None)
+    assert got == _rendered_by_the_fakes(case)
 
 
 def test_ab_test_scales_both_variants(synth):
