@@ -300,6 +300,7 @@ def test_the_guard_answers_failed_once_before_lambda_would_stop_the_function():
         event("Create", props(variant("a"))), Context(seconds=reconcile._GUARD_SECONDS + 0.05), clients, send=record
     )
     assert [a["Status"] for a in answers] == ["FAILED"] and "timed out" in answers[0]["Reason"]
+    assert aws.targets == {}  # nothing changes once CloudFormation may be rolling back
 
 
 def test_the_response_is_put_to_the_presigned_https_url_without_a_content_type(monkeypatch):

@@ -199,11 +199,17 @@ class Clients:
 
 
 class Deadline:
-    """Time left in this invocation, and how to wait."""
+    """Time left in this invocation, how to wait, and whether CloudFormation was already told it failed."""
 
     def __init__(self, seconds_left: Callable[[], float], sleep: Callable[[float], None] = time.sleep) -> None:
         self.seconds_left = seconds_left
         self.sleep = sleep
+        self.answered = threading.Event()
+        """Set when the guard answered FAILED: CloudFormation may be rolling back, so stop changing things."""
+
+    def check(self) -> None:
+        if self.answered.is_set():
+            raise TimeoutError("CloudFormation was told this request timed out; stopping")
 
 
 def reconcile(desired: Desired, clients: Clients, deadline: Deadline) -> list[str]:
@@ -223,8 +229,10 @@ def reconcile(desired: Desired, clients: Clients, deadline: Deadline) -> list[st
             )
     for resource_id, dimension in registered(clients.autoscaling, desired.endpoint_name):
         if (resource_id, dimension) not in keep:
+            deadline.check()
             remove(clients, desired.endpoint_name, resource_id, dimension)
     for variant in keep.values():
+        deadline.check()
         apply(clients, desired, variant)
     return sorted(v.name for v in keep.values())
 
@@ -384,10 +392,12 @@ def handle(
     responder = _Responder(event, send or _put)
     deadline = Deadline(lambda: context.get_remaining_time_in_millis() / 1000, sleep)
     fallback_id = event.get("PhysicalResourceId") or f"{event['LogicalResourceId']}/unparsed"
-    guard = threading.Timer(
-        max(0.0, deadline.seconds_left() - _GUARD_SECONDS),
-        lambda: responder.answer("FAILED", _reason("timed out", context), fallback_id),
-    )
+
+    def give_up() -> None:
+        deadline.answered.set()
+        responder.answer("FAILED", _reason("timed out", context), fallback_id)
+
+    guard = threading.Timer(max(0.0, deadline.seconds_left() - _GUARD_SECONDS), give_up)
     guard.daemon = True
     guard.start()
     try:
