@@ -26,6 +26,7 @@ from twinserve.aws import (
     DataCaptureProps,
     EndpointAlarms,
     EndpointAlarmsProps,
+    EndpointAutoscaling,
     InferenceImage,
     InstanceVariant,
     ModelArtifacts,
@@ -250,13 +251,15 @@ class ServingStack(cdk.Stack):
             ),
         )
 
-    def _scaling(self) -> list[VariantAutoscaling]:
-        """One scalable target per live variant (the shadow keeps its instance count, as on Azure)."""
-        return [
-            VariantAutoscaling(self, f"Scaling{_camel(v.name)}", props)
-            for v in self.endpoint.variants
-            if (props := self._scaling_props(v)) is not None
-        ]
+    def _scaling(self) -> EndpointAutoscaling:
+        """One scalable target per live variant (the shadow keeps its instance count, as on Azure),
+        registered by the endpoint's reconciler before and after every endpoint update. The reconciler
+        is there even when nothing scales, so switching scaling off deregisters before the update."""
+        autoscaling = EndpointAutoscaling.of(self.endpoint)
+        for variant in self.endpoint.variants:
+            if (props := self._scaling_props(variant)) is not None:
+                VariantAutoscaling(self, f"Scaling{_camel(variant.name)}", props)
+        return autoscaling
 
     def _scaling_props(self, variant: InstanceVariant | ServerlessVariant) -> VariantAutoscalingProps | None:
         env = self.environment_spec

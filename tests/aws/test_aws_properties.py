@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from autoscaling_fakes import scaled_variants
 from aws_cdk.assertions import Match, Template
 from aws_synth import DEPLOY_SPEC
 
@@ -90,10 +91,9 @@ def test_dev_is_small_cheap_and_destroyable(tpl, synth):
             }
         },
     )
-    t.has_resource_properties(
-        "AWS::ApplicationAutoScaling::ScalableTarget",
-        {"MinCapacity": dev.scaling.min_instances, "MaxCapacity": dev.scaling.max_instances},
-    )
+    assert {(v.min_capacity, v.max_capacity) for v in scaled_variants(t.to_json()).values()} == {
+        (dev.scaling.min_instances, dev.scaling.max_instances)
+    }
     for bucket in t.find_resources("AWS::S3::Bucket").values():
         assert bucket["DeletionPolicy"] == "Delete"
     t.has_resource_properties(
@@ -125,29 +125,15 @@ def test_staging_shadows_candidate_and_scales(tpl):
     assert [(v["VariantName"], v["InitialVariantWeight"]) for v in shadow] == [
         (shadow_spec.name, shadow_spec.sample_percent / 100)
     ]
-    t.has_resource_properties(
-        "AWS::ApplicationAutoScaling::ScalableTarget",
-        {
-            "MinCapacity": scaling.min_instances,
-            "MaxCapacity": scaling.max_instances,
-            "ResourceId": f"endpoint/iris-staging/variant/{live[0].name}",
-            "ScalableDimension": "sagemaker:variant:DesiredInstanceCount",
-            "ServiceNamespace": "sagemaker",
-        },
+    # the live variant scales (registered by the endpoint's reconciler, test_aws_autoscaling.py), the shadow not
+    (scaled,) = scaled_variants(t.to_json()).values()
+    assert (scaled.name, scaled.dimension, scaled.min_capacity, scaled.max_capacity) == (
+        live[0].name,
+        "sagemaker:variant:DesiredInstanceCount",
+        scaling.min_instances,
+        scaling.max_instances,
     )
-    t.has_resource_properties(
-        "AWS::ApplicationAutoScaling::ScalingPolicy",
-        {
-            "TargetTrackingScalingPolicyConfiguration": Match.object_like(
-                {
-                    "TargetValue": scaling.target_invocations_per_instance,
-                    "ScaleInCooldown": scaling.scale_in_cooldown_seconds,
-                    "ScaleOutCooldown": scaling.scale_out_cooldown_seconds,
-                    "PredefinedMetricSpecification": {"PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"},
-                }
-            )
-        },
-    )
+    assert scaled.policies[0].configuration["TargetValue"] == scaling.target_invocations_per_instance
     # KMS by default: bucket, endpoint volumes, topic.
     t.resource_count_is("AWS::KMS::Key", 1)
     t.has_resource_properties("AWS::KMS::Key", {"EnableKeyRotation": True})
@@ -266,10 +252,9 @@ def test_prod_instances_scaling_capture_and_budget(tpl):
     )
     assert capture["CaptureOptions"] == [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}]
     assert "KmsKeyId" in capture
-    t.has_resource_properties(
-        "AWS::ApplicationAutoScaling::ScalableTarget",
-        {"MinCapacity": prod.scaling.min_instances, "MaxCapacity": prod.scaling.max_instances},
-    )
+    assert {(v.min_capacity, v.max_capacity) for v in scaled_variants(t.to_json()).values()} == {
+        (prod.scaling.min_instances, prod.scaling.max_instances)
+    }
     budget = _one(t, "AWS::Budgets::Budget")["Properties"]
     assert budget["Budget"]["BudgetLimit"] == {"Amount": prod.budget.monthly_limit_usd, "Unit": "USD"}
     got = [
@@ -546,7 +531,7 @@ def test_ab_test_weights_and_two_model_versions(tpl):
         (v.name, v.weight / 100) for v in spec.serving.variants
     ]
     assert len(t.find_resources("AWS::SageMaker::Model")) == 2  # one per version (see test_ab_test_each_variant...)
-    t.resource_count_is("AWS::ApplicationAutoScaling::ScalableTarget", len(spec.serving.variants))
+    assert len(scaled_variants(t.to_json())) == len(spec.serving.variants)
     policy = _one(t, "AWS::SageMaker::Endpoint")["Properties"]["DeploymentConfig"]
     assert policy["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"]["Type"] == "ALL_AT_ONCE"
     assert len(policy["AutoRollbackConfiguration"]["Alarms"]) == 10  # capped at SageMaker's limit
@@ -610,13 +595,11 @@ def test_serverless_example(tpl):
     }
     assert "InstanceType" not in variant and "KmsKeyId" not in config
     assert "DeploymentConfig" not in _one(t, "AWS::SageMaker::Endpoint")["Properties"]  # no guardrails
-    t.has_resource_properties(
-        "AWS::ApplicationAutoScaling::ScalableTarget",
-        {
-            "ScalableDimension": "sagemaker:variant:DesiredProvisionedConcurrency",
-            "MinCapacity": 1,
-            "MaxCapacity": serverless.max_concurrency,
-        },
+    (scaled,) = scaled_variants(t.to_json()).values()
+    assert (scaled.dimension, scaled.min_capacity, scaled.max_capacity) == (
+        "sagemaker:variant:DesiredProvisionedConcurrency",
+        1,
+        serverless.max_concurrency,
     )
     assert not any("cpu" in a["Properties"]["AlarmName"] for a in t.find_resources("AWS::CloudWatch::Alarm").values())
 
@@ -632,23 +615,10 @@ def test_async_example(tpl):
     assert set(output["NotificationConfig"]) == {"SuccessTopic", "ErrorTopic"}
     assert "async/output" in str(output["S3OutputPath"]) and "async/failures" in str(output["S3FailurePath"])
     t.resource_count_is("AWS::SNS::Topic", 3)  # alarms + success + error
-    # scale to zero when the queue is empty, up to the scaling bound
-    t.has_resource_properties(
-        "AWS::ApplicationAutoScaling::ScalableTarget", {"MinCapacity": 0, "MaxCapacity": spec.scaling.max_instances}
-    )
-    t.has_resource_properties(
-        "AWS::ApplicationAutoScaling::ScalingPolicy",
-        {
-            "TargetTrackingScalingPolicyConfiguration": Match.object_like(
-                {
-                    "CustomizedMetricSpecification": Match.object_like(
-                        {"MetricName": "ApproximateBacklogSizePerInstance"}
-                    )
-                }
-            )
-        },
-    )
-    t.has_resource_properties("AWS::CloudWatch::Alarm", {"MetricName": "HasBacklogWithoutCapacity"})
+    # scale to zero when the queue is empty, up to the scaling bound (policies: test_aws_autoscaling.py)
+    (scaled,) = scaled_variants(t.to_json()).values()
+    assert (scaled.min_capacity, scaled.max_capacity) == (0, spec.scaling.max_instances)
+    assert [p.name for p in scaled.policies] == ["backlog-per-instance", "backlog-without-capacity"]
 
 
 def test_batch_example(tpl):

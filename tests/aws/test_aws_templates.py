@@ -27,6 +27,10 @@ CFN_LINT_RESOURCE_IGNORES = {
         "aws-cdk-lib's S3AutoDeleteObjects provider function depends on its role although Role already references "
         "it; set as resource Metadata by ModelArtifacts."
     ),
+    "W3005 on the autoscaling reconciler's AWS::Lambda::Function (EndpointAutoscaling)": (
+        "aws-cdk-lib's Function depends on its role (and policy) although Role already references it; set as "
+        "resource Metadata by EndpointAutoscaling."
+    ),
     "W3005 on the promotion pipeline's AWS::CodePipeline::Pipeline (PipelineStack)": (
         "aws-cdk-lib's Pipeline depends on its role although RoleArn already references it; set as resource "
         "Metadata by PipelineStack."

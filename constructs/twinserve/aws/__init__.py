@@ -2,7 +2,7 @@
 validated in the constructor) and know nothing of environments or of the twinserve spec: the
 stacks in ``stacks/aws`` map the spec onto them. One concept per module."""
 
-from .autoscaling import VariantAutoscaling, VariantAutoscalingProps
+from .autoscaling import EndpointAutoscaling, VariantAutoscaling, VariantAutoscalingProps
 from .batch_transform import BatchTransform, BatchTransformProps
 from .cost_budget import CostBudget, CostBudgetProps
 from .deployment_config import RolloutProps, check_update_compatible
@@ -29,6 +29,7 @@ __all__ = [
     "DataCaptureProps",
     "EndpointAlarms",
     "EndpointAlarmsProps",
+    "EndpointAutoscaling",
     "ImageRepository",
     "ImageRepositoryProps",
     "InferenceImage",

@@ -118,6 +118,20 @@ def rollout_seconds(
     return steps * wait_seconds + termination_wait_seconds + provisioning_seconds
 
 
+# --------------------------------------------------------------------------- Application Auto Scaling
+# https://docs.aws.amazon.com/sagemaker/latest/dg/endpoint-auto-scaling.html and the Application Auto
+# Scaling service-linked role page (application-auto-scaling-service-linked-roles).
+
+SCALABLE_DIMENSION_INSTANCES = "sagemaker:variant:DesiredInstanceCount"
+SCALABLE_DIMENSION_PROVISIONED_CONCURRENCY = "sagemaker:variant:DesiredProvisionedConcurrency"
+"""Serverless variants scale their provisioned concurrency."""
+AUTOSCALING_SERVICE = "sagemaker.application-autoscaling.amazonaws.com"
+"""The service principal of Application Auto Scaling for SageMaker (``iam:AWSServiceName``)."""
+AUTOSCALING_SERVICE_LINKED_ROLE = (
+    f"aws-service-role/{AUTOSCALING_SERVICE}/AWSServiceRoleForApplicationAutoScaling_SageMakerEndpoint"
+)
+"""Path and name of the role Application Auto Scaling creates at the first RegisterScalableTarget."""
+
 # --------------------------------------------------------------------------- batch transform
 
 BATCH_PAYLOAD_BUDGET_MB = 100

@@ -124,7 +124,10 @@ class ComputeSpec(StrictModel):
     """VM size of the managed online deployments. Kubernetes deployments run the attached cluster's
     instance type instead (``defaultinstancetype``, see ``azure.aks``)."""
     instance_count: InstanceCount = 1
-    """Instances per variant (SageMaker InitialInstanceCount, Azure ML sku.capacity)."""
+    """Instances per variant (SageMaker InitialInstanceCount, Azure ML sku.capacity). With scaling on it
+    is the count a new endpoint starts with: neither cloud applies a change to a live autoscaled
+    environment (AWS retains the autoscaled count, RetainAllVariantProperties; Azure ignores
+    sku.capacity and refreshes it from the live value)."""
 
 
 class VariantSpec(StrictModel):
