@@ -297,7 +297,7 @@ def _install_stop_signals(stop: threading.Event) -> None:
 def serve(config: ServerConfig, on_listening: Callable[[str, int], None] | None = None) -> int:
     """Run the server until SIGTERM/SIGINT; returns the process exit code."""
     if config.workers > 1:
-        return _serve_workers(config, on_listening)
+        return WorkerSupervisor(config).run(on_listening)
     app = App(config)
     server = InferenceHTTPServer(config, app)
     return _run(server, app, on_listening)
@@ -335,94 +335,115 @@ def _run(server: InferenceHTTPServer, app: App, on_listening: Callable[[str, int
     return 0
 
 
-def _serve_workers(config: ServerConfig, on_listening: Callable[[str, int], None] | None) -> int:
-    """Pre-fork: bind once, fork ``workers`` servers sharing the socket, restart any that crash.
+class WorkerSupervisor:
+    """Pre-fork (``workers > 1``): bind once, fork that many servers sharing the socket, forward
+    SIGTERM to them, restart any that crash. Read ``run`` top-down.
 
     Health must agree across workers, since the platform's probe reaches just one of them. So
     worker 0 alone accepts while loading (answering /ping 503 truthfully); its siblings load, then
     wait for worker 0 to be ready (a byte each on a pipe) before taking connections. A worker
     restarted after a crash joins as soon as its own model is loaded."""
-    sock = socket.create_server((config.host, config.port), backlog=InferenceHTTPServer.request_queue_size)
-    # Non-blocking accept: several processes wake for one connection and all but one must not
-    # block in accept() (socketserver treats the resulting BlockingIOError as "nothing to do").
-    sock.setblocking(False)
-    host, port = sock.getsockname()[:2]
-    if on_listening:
-        on_listening(host, port)
-    worker_config = config.with_overrides(port=port)
-    first_ready_read, first_ready_write = os.pipe()
-    # A restarted worker 0 announces again; bytes nobody waits for stay in the pipe, so a full pipe
-    # (after very many restarts) must drop the announcement rather than block the worker.
-    os.set_blocking(first_ready_write, False)
-    stopping = False
-    children: dict[int, int] = {}
 
-    def announce_first_worker_ready() -> None:
+    def __init__(self, config: ServerConfig) -> None:
+        self.config = config
+        self.children: dict[int, int] = {}  # pid -> worker index
+        self.stopping = False
+        self.pid = os.getpid()
+
+    def run(self, on_listening: Callable[[str, int], None] | None) -> int:
+        self.bind()
+        if on_listening:
+            on_listening(self.host, self.port)
+        self.open_readiness_gate()
+        for index in range(self.config.workers):
+            self.spawn(index, first_start=True)
+        signal.signal(signal.SIGTERM, self.forward_signal)
+        signal.signal(signal.SIGINT, self.forward_signal)
+        exit_code = self.reap_and_restart()
+        self.sock.close()
+        return exit_code
+
+    # -- the shared socket -------------------------------------------------------------------
+    def bind(self) -> None:
+        self.sock = socket.create_server((self.config.host, self.config.port),
+                                         backlog=InferenceHTTPServer.request_queue_size)
+        # Non-blocking accept: several processes wake for one connection and all but one must not
+        # block in accept() (socketserver treats the resulting BlockingIOError as "nothing to do").
+        self.sock.setblocking(False)
+        self.host, self.port = self.sock.getsockname()[:2]
+        self.worker_config = self.config.with_overrides(port=self.port)
+
+    # -- readiness gate: worker 0 announces, first-start siblings wait -------------------------
+    def open_readiness_gate(self) -> None:
+        self.ready_read, self.ready_write = os.pipe()
+        # A restarted worker 0 announces again; bytes nobody waits for stay in the pipe, so a full pipe
+        # (after very many restarts) must drop the announcement rather than block the worker.
+        os.set_blocking(self.ready_write, False)
+
+    def announce_first_worker_ready(self) -> None:
         try:
-            os.write(first_ready_write, b"r" * (config.workers - 1))
+            os.write(self.ready_write, b"r" * (self.config.workers - 1))
         except BlockingIOError:
             pass  # every sibling already passed the gate; nobody needs these bytes
 
-    def wait_for_first_worker(stop: threading.Event) -> bool:
+    def wait_for_first_worker(self, stop: threading.Event) -> bool:
         while not stop.is_set():
-            if select.select([first_ready_read], [], [], 0.1)[0]:
-                return bool(os.read(first_ready_read, 1))
+            if select.select([self.ready_read], [], [], 0.1)[0]:
+                return bool(os.read(self.ready_read, 1))
         return False
 
-    supervisor = os.getpid()
-
-    def stop_when_orphaned() -> None:
-        # If the supervisor is killed outright (SIGKILL, OOM) nobody forwards SIGTERM: drain anyway
-        # rather than serve on unsupervised.
-        while os.getppid() == supervisor:
-            time.sleep(1.0)
-        os.kill(os.getpid(), signal.SIGTERM)
-
-    def spawn(index: int, first_start: bool) -> None:
+    # -- workers ---------------------------------------------------------------------------------
+    def spawn(self, index: int, first_start: bool) -> None:
         pid = os.fork()
         if pid == 0:  # child: serve on the inherited socket, never return into the parent's code
             code = 1
             try:
-                threading.Thread(target=stop_when_orphaned, name="orphan-watch", daemon=True).start()
-                app = App(worker_config)
-                server = InferenceHTTPServer(worker_config, app, sock)
-                if index == 0 and first_start:
-                    code = _run(server, app, None, on_ready=announce_first_worker_ready)
-                elif index == 0:  # restarted: siblings may still be waiting for it
-                    code = _run(server, app, None, join_when_ready=lambda stop: announce_first_worker_ready() or True)
-                else:
-                    gate = wait_for_first_worker if first_start else (lambda stop: True)
-                    code = _run(server, app, None, join_when_ready=gate)
+                code = self.serve_as_worker(index, first_start)
             finally:
                 os._exit(code)
-        children[pid] = index
+        self.children[pid] = index
 
-    def on_signal(signum: int, frame: object) -> None:
-        nonlocal stopping
-        stopping = True
-        for pid in list(children):
+    def serve_as_worker(self, index: int, first_start: bool) -> int:
+        threading.Thread(target=self.stop_when_orphaned, name="orphan-watch", daemon=True).start()
+        app = App(self.worker_config)
+        server = InferenceHTTPServer(self.worker_config, app, self.sock)
+        if index == 0 and first_start:
+            return _run(server, app, None, on_ready=self.announce_first_worker_ready)
+        if index == 0:  # restarted: siblings may still be waiting for it
+            return _run(server, app, None, join_when_ready=lambda stop: self.announce_first_worker_ready() or True)
+        gate = self.wait_for_first_worker if first_start else (lambda stop: True)
+        return _run(server, app, None, join_when_ready=gate)
+
+    def stop_when_orphaned(self) -> None:
+        # If the supervisor is killed outright (SIGKILL, OOM) nobody forwards SIGTERM: drain anyway
+        # rather than serve on unsupervised.
+        while os.getppid() == self.pid:
+            time.sleep(1.0)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    # -- signals and the reap loop ---------------------------------------------------------------
+    def forward_signal(self, signum: int, frame: object) -> None:
+        self.stopping = True
+        for pid in list(self.children):
             try:
                 os.kill(pid, signal.SIGTERM)
             except ProcessLookupError:
                 pass
 
-    for index in range(config.workers):
-        spawn(index, first_start=True)
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    exit_code = 0
-    while children:
-        try:
-            pid, status = os.wait()
-        except ChildProcessError:
-            break
-        index = children.pop(pid, None)
-        code = os.waitstatus_to_exitcode(status)
-        if stopping:
-            exit_code = exit_code or (code if code > 0 else 0)
-        elif index is not None:
-            logs.error("worker_died", worker_pid=pid, worker=index, exit_code=code)
-            time.sleep(0.5)  # do not spin if workers die at once
-            spawn(index, first_start=False)
-    sock.close()
-    return exit_code
+    def reap_and_restart(self) -> int:
+        """Wait for workers; restart one that dies unless stopping. Returns the exit code."""
+        exit_code = 0
+        while self.children:
+            try:
+                pid, status = os.wait()
+            except ChildProcessError:
+                break
+            index = self.children.pop(pid, None)
+            code = os.waitstatus_to_exitcode(status)
+            if self.stopping:
+                exit_code = exit_code or (code if code > 0 else 0)
+            elif index is not None:
+                logs.error("worker_died", worker_pid=pid, worker=index, exit_code=code)
+                time.sleep(0.5)  # do not spin if workers die at once
+                self.spawn(index, first_start=False)
+        return exit_code
