@@ -40,7 +40,8 @@ def add_container_commands(subparsers) -> None:
     local.add_argument("--threads", type=int, metavar="N", help="concurrent predictions per process (default 4)")
     local.add_argument("--handler", metavar="FILE",
                        help="handler script: AWS-style stages (model_fn/input_fn/predict_fn/output_fn) or an Azure "
-                            "score.py (init/run); default: the ONNX handler serving model.onnx")
+                            "score.py (init/run); default: none, the model folder is served by its format "
+                            "(ONNX, MLflow, scikit-learn, XGBoost, LightGBM, PyTorch; TWINSERVE_MODEL_FORMAT forces one)")
     local.set_defaults(func=_cmd_local)
 
     batch = subparsers.add_parser(

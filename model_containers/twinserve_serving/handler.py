@@ -4,7 +4,7 @@ Two styles are accepted unchanged, detected from what the user's module defines:
 
 AWS style (SageMaker inference toolkit): ``model_fn(model_dir)``, ``input_fn(body, content_type)``,
 ``predict_fn(data, model)``, ``output_fn(prediction, accept)`` -- or one ``transform_fn(model, body,
-content_type, accept)``. Any stage left out falls back to the ONNX default handler's stage. Each
+content_type, accept)``. Any stage left out falls back to the default handler's stage. Each
 function may take one extra trailing ``context`` argument (a RequestContext; ``model_fn`` gets
 none) to read headers or set the custom-attributes response header.
 
@@ -16,7 +16,7 @@ application/octet-stream); the result is sent as JSON (``bytes`` as application/
 
 Where the module comes from (first match): ``TWINSERVE_HANDLER``, ``AZUREML_ENTRY_SCRIPT``,
 ``SAGEMAKER_PROGRAM`` (resolved in config.py), then ``<model_dir>/code/inference.py`` (the
-SageMaker framework containers' convention); otherwise the ONNX default handler serves the model.
+SageMaker framework containers' convention); otherwise the default handler serves the model (formats/).
 """
 
 from __future__ import annotations

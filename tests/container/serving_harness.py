@@ -20,7 +20,10 @@ EXAMPLES_DIR = REPO_ROOT / "model_containers" / "examples"
 # The image's command (Dockerfile ENTRYPOINT + CMD); test_image.py checks they are the same.
 SERVE_COMMAND = ["python", "-m", "twinserve_serving", "serve"]
 IRIS_ROWS = [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]
-
+# Runs `twinserve local|batch` through an argparse tree built like the `twinserve` CLI builds its own.
+TWINSERVE_CLI = ("import argparse, sys; from twinserve.container_commands import add_container_commands; "
+                 "p = argparse.ArgumentParser(prog='twinserve'); add_container_commands(p.add_subparsers(dest='command')); "
+                 "a = p.parse_args(sys.argv[1:]); sys.exit(a.func(a))")
 
 
 def free_port() -> int:
@@ -40,12 +43,14 @@ class Reply:
 
 
 class ServerProcess:
-    def __init__(self, env: dict[str, str], log_path: Path, extra_args: list[str]) -> None:
+    def __init__(self, env: dict[str, str], log_path: Path, extra_args: list[str],
+                 command: list[str] | None = None) -> None:
+        """``command`` replaces the image's command (``twinserve local``, or the image itself)."""
         self.port = int(env["SAGEMAKER_BIND_TO_PORT"])
         self.log_path = log_path
         self._log = open(log_path, "wb")
         self.started_at = time.monotonic()
-        self.process = subprocess.Popen([sys.executable, *SERVE_COMMAND[1:], *extra_args], env=env,
+        self.process = subprocess.Popen([*(command or [sys.executable, *SERVE_COMMAND[1:]]), *extra_args], env=env,
                                         stdout=self._log, stderr=subprocess.STDOUT, cwd=REPO_ROOT,
                                         start_new_session=True)  # so stop() can end worker processes too
 

@@ -14,13 +14,9 @@ import time
 
 import pytest
 from serving_harness import EXAMPLES_DIR, IRIS_ROWS, REPO_ROOT, free_port
+from serving_harness import TWINSERVE_CLI as CLI
 
 from twinserve.container_commands import add_container_commands
-
-# Runs the two commands through an argparse tree built like the `twinserve` CLI builds its own.
-CLI = ("import argparse, sys; from twinserve.container_commands import add_container_commands; "
-       "p = argparse.ArgumentParser(prog='twinserve'); add_container_commands(p.add_subparsers(dest='command')); "
-       "a = p.parse_args(sys.argv[1:]); sys.exit(a.func(a))")
 
 
 @pytest.fixture

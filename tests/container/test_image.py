@@ -1,8 +1,9 @@
 """The Dockerfiles lint clean and run the same command the tests start; the images stay small.
 
-model_containers/ holds two Dockerfiles in one build context: ``Dockerfile`` (the serving image) and
-``Dockerfile.azureml-batch`` (the same image plus Azure ML's batch runtime packages; Azure ML cannot
-choose a build target or pass build args, hence a second file). Every check below runs on both."""
+model_containers/ holds several Dockerfiles in one build context: ``Dockerfile`` (the serving image)
+and its variants, each the same image plus packages (Azure ML cannot choose a build target, hence a
+file each): ``Dockerfile.azureml-batch`` (Azure ML's batch runtime), ``Dockerfile.formats`` (MLflow,
+scikit-learn, XGBoost, LightGBM) and ``Dockerfile.torch`` (PyTorch CPU). Every check below runs on all."""
 
 from __future__ import annotations
 
@@ -18,8 +19,18 @@ from serving_harness import REPO_ROOT, SERVE_COMMAND
 
 CONTAINERS = REPO_ROOT / "model_containers"
 DOCKERFILE = CONTAINERS / "Dockerfile"
-BATCH_DOCKERFILE = CONTAINERS / "Dockerfile.azureml-batch"
 DOCKERFILES = sorted(CONTAINERS.glob("Dockerfile*"))
+# variant -> (its requirements file, the one instruction it adds to Dockerfile's, extra pip options)
+VARIANTS = {
+    "Dockerfile.azureml-batch": ("requirements-azureml-batch.txt", r"apt-get install -y --no-install-recommends libfuse2=\S+ ", ""),
+    "Dockerfile.formats": ("requirements-formats.txt", r"apt-get install -y --no-install-recommends libgomp1=\S+ ", ""),
+    "Dockerfile.torch": ("requirements-torch.txt", r"^ARG TORCH_FIND_LINKS=\S+$", '--find-links "$TORCH_FIND_LINKS" '),
+}
+# what each variant's requirements add to requirements.txt
+VARIANT_PACKAGES = {
+    "requirements-formats.txt": {"mlflow-skinny", "pandas", "scikit-learn", "skops", "xgboost-cpu", "lightgbm"},
+    "requirements-torch.txt": {"torch"},
+}
 BATCH_RUNTIME_PACKAGES = {"azureml-core", "azureml-dataset-runtime"}
 """What Azure ML's batch runtime needs in a custom environment (docs/container.md quotes the docs)."""
 
@@ -37,7 +48,7 @@ def _requirements(path: Path) -> dict[str, str]:
 
 
 def test_every_dockerfile_is_checked():
-    assert DOCKERFILES == [DOCKERFILE, BATCH_DOCKERFILE]
+    assert DOCKERFILES == sorted([DOCKERFILE, *(CONTAINERS / name for name in VARIANTS)])
 
 
 @pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)
@@ -95,26 +106,46 @@ def _instructions(dockerfile: Path) -> list[str]:
     return [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
 
 
-def test_batch_dockerfile_differs_from_the_serving_one_only_in_requirements_libfuse_and_title():
-    serving, batch = _instructions(DOCKERFILE), _instructions(BATCH_DOCKERFILE)
-    # The one added instruction: libfuse2, without which the [fuse] extra (fusepy) cannot load.
-    (libfuse,) = [line for line in batch if "libfuse2" in line]
-    assert re.search(r"apt-get install -y --no-install-recommends libfuse2=\S+ ", libfuse)
-    batch.remove(libfuse)
-    assert len(serving) == len(batch)
-    differing = [(s, b) for s, b in zip(serving, batch) if s != b]
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_each_variant_differs_from_the_serving_dockerfile_only_in_requirements_one_addition_and_title(variant):
+    requirements, addition, pip_options = VARIANTS[variant]
+    serving, other = _instructions(DOCKERFILE), _instructions(CONTAINERS / variant)
+    (added,) = [line for line in other if re.search(addition, line)]
+    other.remove(added)
+    assert len(serving) == len(other)
+    differing = [(s, b) for s, b in zip(serving, other) if s != b]
     for s, b in differing:
         if s.startswith("LABEL"):
             assert re.sub(r'org\.opencontainers\.image\.(title|description)="[^"]*"', "", s) == \
                 re.sub(r'org\.opencontainers\.image\.(title|description)="[^"]*"', "", b)
         else:
-            assert b.replace("requirements-azureml-batch.txt", "requirements.txt") == s, (s, b)
-    assert any("requirements-azureml-batch.txt" in b for _, b in differing)
+            assert b.replace(requirements, "requirements.txt").replace(pip_options, "") == s, (s, b)
+    assert any(requirements in b for _, b in differing)
+
+
+@pytest.mark.parametrize("requirements", list(VARIANT_PACKAGES))
+def test_format_requirements_are_the_serving_ones_plus_the_frameworks(requirements):
+    serving = _requirements(CONTAINERS / "requirements.txt")
+    variant = _requirements(CONTAINERS / requirements)
+    assert set(variant) == set(serving) | VARIANT_PACKAGES[requirements]
+    assert all("==" in line for line in variant.values())
+    assert {k: variant[k] for k in serving} == serving  # the server's own pins, unchanged
+
+
+def test_dev_extras_pin_the_frameworks_as_the_images_do():
+    import tomllib
+
+    dev = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["dev"]
+    dev_pins = {re.split(r"[=<>!~ ]", line, maxsplit=1)[0].lower(): line.split("==")[1] for line in dev if "==" in line}
+    for requirements, packages in VARIANT_PACKAGES.items():
+        for name in packages:
+            image_version = _requirements(CONTAINERS / requirements)[name].split("==")[1]
+            assert dev_pins.get(name) == image_version.split("+")[0], (requirements, name)  # +cpu: the same release
 
 
 def test_server_package_imports_no_cloud_sdk():
     package = REPO_ROOT / "model_containers" / "twinserve_serving"
-    for source in package.glob("*.py"):
+    for source in package.rglob("*.py"):  # formats/ too
         assert not re.search(r"^\s*(import|from)\s+(boto3|botocore|sagemaker|azure|azureml)\b",
                              source.read_text(), re.MULTILINE), source
 
