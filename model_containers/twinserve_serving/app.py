@@ -81,6 +81,10 @@ class App:
         """Import and load the handler; run in the background so the socket answers meanwhile."""
         started = time.perf_counter()
         try:
+            if self.config.install_requirements:
+                from .model_requirements import install_at_start
+
+                install_at_start(self.config.model_dir, self.config.handler)
             handler = self.handler or load_handler(self.config.handler, self.config.model_dir)
             handler.load()
         except BaseException as exc:  # noqa: BLE001 - any failure must show up in health, not kill the process

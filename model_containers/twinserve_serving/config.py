@@ -36,6 +36,9 @@ trust_pickle           TWINSERVE_TRUST_PICKLE (true/false): load       false
 trust_skops            TWINSERVE_TRUST_SKOPS (true/false): load the    false
                        types a .skops file holds beyond skops' own
                        trusted set
+install_requirements   TWINSERVE_INSTALL_REQUIREMENTS (true/false):    false
+                       pip install the model's requirements at start
+                       (model_requirements.py; needs a network)
 =====================  ==============================================  ===========================
 """
 
@@ -80,6 +83,7 @@ class ServerConfig:
     model_format: str | None = None
     trust_pickle: bool = False
     trust_skops: bool = False
+    install_requirements: bool = False
 
     @property
     def max_payload_bytes(self) -> int:
@@ -120,6 +124,7 @@ class ServerConfig:
             model_format=_model_format(env),
             trust_pickle=_bool(env, "TWINSERVE_TRUST_PICKLE"),
             trust_skops=_bool(env, "TWINSERVE_TRUST_SKOPS"),
+            install_requirements=_bool(env, "TWINSERVE_INSTALL_REQUIREMENTS"),
         )
         # Flags (`twinserve local --threads 0`) bypass the parsing above: check the result.
         config = config.with_overrides(**overrides)
@@ -162,7 +167,7 @@ def _model_format(env: Mapping[str, str]) -> str | None:
 
 
 def _bool(env: Mapping[str, str], name: str) -> bool:
-    # strict, unlike the logging switches: these grant trust, so a typo must not pass silently
+    # strict, unlike the logging switches: these grant trust or reach the network, so a typo must not pass silently
     value = env.get(name, "").strip().lower()
     if value in ("", "0", "false", "no"):
         return False

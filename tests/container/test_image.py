@@ -19,7 +19,8 @@ from serving_harness import REPO_ROOT, SERVE_COMMAND
 
 CONTAINERS = REPO_ROOT / "model_containers"
 DOCKERFILE = CONTAINERS / "Dockerfile"
-DOCKERFILES = sorted(CONTAINERS.glob("Dockerfile*"))
+MODEL_DOCKERFILE = CONTAINERS / "Dockerfile.model"  # FROM one of the others, per model (checked apart)
+DOCKERFILES = sorted(p for p in CONTAINERS.glob("Dockerfile*") if p != MODEL_DOCKERFILE)
 # variant -> (its requirements file, the one instruction it adds to Dockerfile's, extra pip options)
 VARIANTS = {
     "Dockerfile.azureml-batch": ("requirements-azureml-batch.txt", r"apt-get install -y --no-install-recommends libfuse2=\S+ ", ""),
@@ -51,7 +52,7 @@ def test_every_dockerfile_is_checked():
     assert DOCKERFILES == sorted([DOCKERFILE, *(CONTAINERS / name for name in VARIANTS)])
 
 
-@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)
+@pytest.mark.parametrize("dockerfile", [*DOCKERFILES, MODEL_DOCKERFILE], ids=lambda p: p.name)
 def test_hadolint_finds_nothing(dockerfile):
     hadolint = shutil.which("hadolint", path=str(Path(sys.executable).parent)) or shutil.which("hadolint")
     if hadolint is None:
@@ -141,6 +142,15 @@ def test_dev_extras_pin_the_frameworks_as_the_images_do():
         for name in packages:
             image_version = _requirements(CONTAINERS / requirements)[name].split("==")[1]
             assert dev_pins.get(name) == image_version.split("+")[0], (requirements, name)  # +cpu: the same release
+
+
+def test_the_model_dockerfile_installs_the_model_requirements_on_a_twinserve_image_and_stays_non_root():
+    text = MODEL_DOCKERFILE.read_text()
+    assert re.search(r"^ARG BASE_IMAGE=twinserve-formats:\S+\nFROM \$\{BASE_IMAGE\}$", text, re.MULTILINE)
+    assert "python -m twinserve_serving.model_requirements install /tmp/model" in text
+    assert not any(i.startswith("COPY") for i in _instructions(MODEL_DOCKERFILE))  # weights mounted, never a layer
+    assert re.findall(r"^USER\s+(\S+)", text, re.MULTILINE)[-1] == "10001"
+    assert not re.search(r"^(ENTRYPOINT|CMD)", text, re.MULTILINE)  # the base image's command, unchanged
 
 
 def test_server_package_imports_no_cloud_sdk():
