@@ -200,3 +200,40 @@ def test_mlflow_tensor_signature_gives_an_array(tmp_path):
     with pytest.raises(BadRequest, match="expected rows of 2 features"):
         model.predict(from_json({"inputs": [[1, 2, 3]]}))
     json.dumps(model.signature.width)  # plain int, for the logs
+
+
+# ---------------------------------------------------------------------------- ONNX execution provider
+def test_cuda_is_chosen_when_onnxruntime_offers_it_else_cpu():
+    from twinserve_serving.formats.onnx import choose_providers
+
+    assert choose_providers(["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]) == \
+        ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    assert choose_providers(["CPUExecutionProvider"]) == ["CPUExecutionProvider"]
+    assert choose_providers(["AzureExecutionProvider", "CPUExecutionProvider"]) == ["CPUExecutionProvider"]
+
+
+def test_a_gpu_onnxruntime_gets_cuda_requested_and_the_provider_in_use_logged(iris_model, monkeypatch, capfd):
+    import onnxruntime as ort
+
+    requested = {}
+
+    class Session(ort.InferenceSession):  # the CPU build: CUDA cannot really start here
+        def __init__(self, path, options, providers):
+            requested["providers"] = providers
+            super().__init__(path, options, providers=["CPUExecutionProvider"])
+
+    monkeypatch.setattr(ort, "get_available_providers", lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"])
+    monkeypatch.setattr(ort, "preload_dlls", lambda: requested.setdefault("preloaded", True), raising=False)
+    monkeypatch.setattr(ort, "InferenceSession", Session)
+    load(iris_model / "model", ServerConfig())
+    assert requested == {"providers": ["CUDAExecutionProvider", "CPUExecutionProvider"], "preloaded": True}
+    logged = [json.loads(line) for line in capfd.readouterr().out.splitlines() if '"onnx_provider"' in line]
+    assert logged[-1]["requested"] == ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    assert logged[-1]["provider"] == "CPUExecutionProvider"  # what the session really runs on is what is logged
+
+
+def test_the_cpu_onnxruntime_serves_on_cpu_and_says_so(iris_model, capfd):
+    model = load(iris_model / "model", ServerConfig())
+    assert model.session.get_providers() == ["CPUExecutionProvider"]
+    logged = [json.loads(line) for line in capfd.readouterr().out.splitlines() if '"onnx_provider"' in line]
+    assert logged[-1]["provider"] == "CPUExecutionProvider" and logged[-1]["requested"] == ["CPUExecutionProvider"]

@@ -21,11 +21,16 @@ CONTAINERS = REPO_ROOT / "model_containers"
 DOCKERFILE = CONTAINERS / "Dockerfile"
 MODEL_DOCKERFILE = CONTAINERS / "Dockerfile.model"  # FROM one of the others, per model (checked apart)
 DOCKERFILES = sorted(p for p in CONTAINERS.glob("Dockerfile*") if p != MODEL_DOCKERFILE)
-# variant -> (its requirements file, the one instruction it adds to Dockerfile's, extra pip options)
+# variant -> (its requirements file, the instructions it adds to Dockerfile's, extra pip options)
+NVIDIA_ENV = r"^ENV NVIDIA_VISIBLE_DEVICES=all\s+NVIDIA_DRIVER_CAPABILITIES=compute,utility$"
+TORCH_ARG = r"^ARG TORCH_FIND_LINKS=https://download.pytorch.org/whl/torch/$"
+TORCH_PIP = '--find-links "$TORCH_FIND_LINKS" '
 VARIANTS = {
-    "Dockerfile.azureml-batch": ("requirements-azureml-batch.txt", r"apt-get install -y --no-install-recommends libfuse2=\S+ ", ""),
-    "Dockerfile.formats": ("requirements-formats.txt", r"apt-get install -y --no-install-recommends libgomp1=\S+ ", ""),
-    "Dockerfile.torch": ("requirements-torch.txt", r"^ARG TORCH_FIND_LINKS=\S+$", '--find-links "$TORCH_FIND_LINKS" '),
+    "Dockerfile.azureml-batch": ("requirements-azureml-batch.txt", [r"apt-get install -y --no-install-recommends libfuse2=\S+ "], ""),
+    "Dockerfile.formats": ("requirements-formats.txt", [r"apt-get install -y --no-install-recommends libgomp1=\S+ "], ""),
+    "Dockerfile.torch": ("requirements-torch.txt", [TORCH_ARG], TORCH_PIP),
+    "Dockerfile.gpu": ("requirements-gpu.txt", [NVIDIA_ENV], ""),
+    "Dockerfile.torch-gpu": ("requirements-torch-gpu.txt", [TORCH_ARG, NVIDIA_ENV], TORCH_PIP),
 }
 # what each variant's requirements add to requirements.txt
 VARIANT_PACKAGES = {
@@ -108,11 +113,12 @@ def _instructions(dockerfile: Path) -> list[str]:
 
 
 @pytest.mark.parametrize("variant", list(VARIANTS))
-def test_each_variant_differs_from_the_serving_dockerfile_only_in_requirements_one_addition_and_title(variant):
-    requirements, addition, pip_options = VARIANTS[variant]
+def test_each_variant_differs_from_the_serving_dockerfile_only_in_requirements_additions_and_title(variant):
+    requirements, additions, pip_options = VARIANTS[variant]
     serving, other = _instructions(DOCKERFILE), _instructions(CONTAINERS / variant)
-    (added,) = [line for line in other if re.search(addition, line)]
-    other.remove(added)
+    for addition in additions:
+        (added,) = [line for line in other if re.search(addition, line)]
+        other.remove(added)
     assert len(serving) == len(other)
     differing = [(s, b) for s, b in zip(serving, other) if s != b]
     for s, b in differing:
@@ -131,6 +137,18 @@ def test_format_requirements_are_the_serving_ones_plus_the_frameworks(requiremen
     assert set(variant) == set(serving) | VARIANT_PACKAGES[requirements]
     assert all("==" in line for line in variant.values())
     assert {k: variant[k] for k in serving} == serving  # the server's own pins, unchanged
+
+
+def test_gpu_requirements_swap_onnxruntime_for_its_last_cuda_12_build():
+    serving = _requirements(CONTAINERS / "requirements.txt")
+    for name, extra in (("requirements-gpu.txt", set()), ("requirements-torch-gpu.txt", {"torch"})):
+        gpu = _requirements(CONTAINERS / name)
+        assert set(gpu) == {"numpy", "onnxruntime-gpu"} | extra, name
+        assert gpu["numpy"] == serving["numpy"]
+        # 1.26 is the last PyPI onnxruntime-gpu for CUDA 12 (platform notes); its extras bring CUDA and cuDNN
+        assert gpu["onnxruntime-gpu"] == "onnxruntime-gpu[cuda,cudnn]==1.26.0", name
+    cpu_torch = _requirements(CONTAINERS / "requirements-torch.txt")["torch"]
+    assert _requirements(CONTAINERS / "requirements-torch-gpu.txt")["torch"] == cpu_torch.replace("+cpu", "+cu126")
 
 
 def test_dev_extras_pin_the_frameworks_as_the_images_do():

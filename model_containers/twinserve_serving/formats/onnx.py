@@ -1,4 +1,8 @@
-"""ONNX models with onnxruntime: the core image's format (metadata.json gives names and labels)."""
+"""ONNX models with onnxruntime: the core image's format (metadata.json gives names and labels).
+
+Execution provider: CUDA when onnxruntime offers it (onnxruntime-gpu, the GPU images), else CPU;
+the one the session really uses is logged (``onnx_provider``), since onnxruntime falls back to CPU
+by itself when CUDA cannot start (no GPU, or a driver too old for CUDA 12)."""
 
 from __future__ import annotations
 
@@ -7,8 +11,11 @@ from typing import Any
 
 import numpy as np
 
+from .. import logs
 from ..payload import Batch, Signature, to_array
 from . import Outputs
+
+CUDA, CPU = "CUDAExecutionProvider", "CPUExecutionProvider"
 
 _ONNX_DTYPES = {
     "tensor(float)": np.float32, "tensor(double)": np.float64,
@@ -25,7 +32,12 @@ class OnnxModel:
         # server already runs calls concurrently.
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
-        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        available = ort.get_available_providers()
+        providers = choose_providers(available)
+        if CUDA in providers and hasattr(ort, "preload_dlls"):
+            ort.preload_dlls()  # CUDA and cuDNN come as pip packages (onnxruntime-gpu[cuda,cudnn]), not system libraries
+        self.session = ort.InferenceSession(str(path), options, providers=providers)
+        logs.info("onnx_provider", provider=self.session.get_providers()[0], requested=providers, available=available)
         inputs = {i.name: i for i in self.session.get_inputs()}
         self.input_name = metadata.get("input_name") or next(iter(inputs))
         if self.input_name not in inputs:
@@ -42,6 +54,11 @@ class OnnxModel:
     def predict(self, batch: Batch) -> Outputs:
         results = self.session.run(None, {self.input_name: to_array(batch, self.signature)})
         return Outputs(dict(zip(self.output_names, results)), named=True, class_labels=self.class_labels)
+
+
+def choose_providers(available: list[str]) -> list[str]:
+    """CUDA first (CPU behind it for the operators CUDA lacks) when onnxruntime offers it, else CPU."""
+    return [CUDA, CPU] if CUDA in available else [CPU]
 
 
 def load(path: Path, metadata: dict[str, Any], config: Any) -> OnnxModel:

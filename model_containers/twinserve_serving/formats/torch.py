@@ -1,6 +1,7 @@
 """PyTorch models: TorchScript (``.pt``, torch.jit.save) or a torch.export archive (``.pt2``,
-torch.export.save). Only the torch image variant carries torch. The input is one float32 tensor
-of rows; metadata.json ``features`` names its columns."""
+torch.export.save). Only the torch image variants carry torch. The input is one float32 tensor
+of rows; metadata.json ``features`` names its columns. The model runs on the GPU when torch sees
+one (the torch GPU image on a GPU host), else on the CPU; the device is logged."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import logs
 from ..payload import Batch, Signature, to_array
 from . import Outputs, metadata_signature
 
@@ -27,14 +29,17 @@ class TorchModel:
         else:
             self.module = torch.jit.load(str(path), map_location="cpu")
             self.module.eval()
+        self.device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.module = self.module.to(self.device)
+        logs.info("torch_device", device=self.device)
         fallback = metadata_signature(metadata, np.float32)
         self.signature = Signature(fallback.names, width or fallback.width, np.float32)
         self.class_labels = metadata.get("class_labels")
 
     def predict(self, batch: Batch) -> Outputs:
         with self._torch.inference_mode():
-            output = self.module(self._torch.from_numpy(to_array(batch, self.signature)))
-        return Outputs({"predictions": output.numpy()}, class_labels=self.class_labels)
+            output = self.module(self._torch.from_numpy(to_array(batch, self.signature)).to(self.device))
+        return Outputs({"predictions": output.cpu().numpy()}, class_labels=self.class_labels)
 
 
 def _export_width(program: Any) -> int | None:
