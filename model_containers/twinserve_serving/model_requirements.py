@@ -9,8 +9,12 @@ What is changed: ``mlflow`` becomes ``mlflow-skinny`` at the same version (MLflo
 is kept: the server's own packages (SERVER_PACKAGES) at the image's versions, through a constraints
 file; a requirement that excludes them fails here, naming the package, before pip runs.
 
-    python -m twinserve_serving.model_requirements install MODEL_DIR   # Dockerfile.model runs this
-    python -m twinserve_serving.model_requirements show MODEL_DIR      # what would be installed
+    python -m twinserve_serving.model_requirements show MODEL_DIR        # what would be installed
+    python -m twinserve_serving.model_requirements write MODEL_DIR OUT   # OUT/requirements.txt, constraints.txt
+    python -m twinserve_serving.model_requirements install OUT           # pip install what write wrote
+
+Dockerfile.model runs ``write`` in a throwaway stage that holds the whole model folder, and
+``install`` in the image, which so never holds the weights.
 
 At start instead (TWINSERVE_INSTALL_REQUIREMENTS=true, like SageMaker's framework containers):
 ``install_at_start`` installs into a temporary folder appended to sys.path, so the image's own
@@ -18,7 +22,7 @@ packages still win; a failure (no network, a bad pin) fails the model load, so h
 with the reason. Baking them in at build time is the reliable way: endpoints under network
 isolation have no package index.
 
-Exit codes: 0 installed (or nothing to install), 1 pip failed (its message names the package),
+Exit codes: 0 done (or nothing to install), 1 pip failed (its message names the package),
 2 a requirement is malformed or conflicts with the server's pins.
 """
 
@@ -159,16 +163,27 @@ def _installed(names: tuple[str, ...]) -> dict[str, str]:
     return versions
 
 
+def write(plan_: Plan, out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "requirements.txt").write_text("".join(f"{line}\n" for line in plan_.requirements))
+    (out / "constraints.txt").write_text("".join(f"{line}\n" for line in plan_.constraints))
+
+
+def read(out: Path) -> Plan:
+    """The plan ``write`` left in ``out``."""
+    lines = {name: [line for line in (out / name).read_text().splitlines() if line.strip()]
+             for name in ("requirements.txt", "constraints.txt")}
+    return Plan(out / "requirements.txt", lines["requirements.txt"], lines["constraints.txt"], [])
+
+
 def install(plan_: Plan, target: Path | None = None, pip_args: tuple[str, ...] = ()) -> subprocess.CompletedProcess | None:
     """pip install the plan (into ``target`` when given, for a non-root start-time install)."""
     if not plan_.requirements:
         return None
     with tempfile.TemporaryDirectory(prefix="twinserve-requirements-") as scratch:
-        requirements, constraints = Path(scratch) / "requirements.txt", Path(scratch) / "constraints.txt"
-        requirements.write_text("\n".join(plan_.requirements) + "\n")
-        constraints.write_text("\n".join(plan_.constraints) + "\n")
+        write(plan_, Path(scratch))
         command = [sys.executable, "-m", "pip", "install", "--no-cache-dir", "--disable-pip-version-check",
-                   "-r", str(requirements), "-c", str(constraints), *pip_args]
+                   "-r", str(Path(scratch) / "requirements.txt"), "-c", str(Path(scratch) / "constraints.txt"), *pip_args]
         if target is not None:
             command += ["--target", str(target)]
         return subprocess.run(command, capture_output=target is not None, text=True)
@@ -199,10 +214,22 @@ def install_at_start(model_dir: Path, handler: str | None = None) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m twinserve_serving.model_requirements",
                                      description=__doc__.split("\n\n")[0])
-    parser.add_argument("action", choices=["install", "show"])
-    parser.add_argument("model_dir", type=Path)
-    parser.add_argument("--handler", help="the handler file, whose folder may hold requirements.txt")
+    actions = parser.add_subparsers(dest="action", required=True)
+    for name in ("show", "write"):
+        action = actions.add_parser(name)
+        action.add_argument("model_dir", type=Path)
+        action.add_argument("--handler", help="the handler file, whose folder may hold requirements.txt")
+        if name == "write":
+            action.add_argument("out", type=Path)
+    actions.add_parser("install").add_argument("out", type=Path, help="a folder `write` wrote")
     args = parser.parse_args(argv)
+    if args.action == "install":
+        completed = install(read(args.out))
+        if completed is not None and completed.returncode != 0:
+            print(f"model requirements: pip could not install them (exit {completed.returncode}); "
+                  "its message above names the package", file=sys.stderr)
+            return 1
+        return 0
     try:
         result = plan(args.model_dir, args.handler)
     except RequirementError as exc:
@@ -210,18 +237,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if result.source is None:
         print(f"model requirements: none in {args.model_dir}")
-        return 0
-    print(f"model requirements from {result.source}:", *result.requirements, sep="\n  ")
-    print("constraints (the server's own):", *result.constraints, sep="\n  ")
-    for note in result.notes:
-        print(f"  {note}")
-    if args.action == "show":
-        return 0
-    completed = install(result)
-    if completed is not None and completed.returncode != 0:
-        print(f"model requirements: pip could not install them (exit {completed.returncode}); "
-              "its message above names the package", file=sys.stderr)
-        return 1
+    else:
+        print(f"model requirements from {result.source}:", *result.requirements, sep="\n  ")
+        print("constraints (the server's own):", *result.constraints, sep="\n  ")
+        for note in result.notes:
+            print(f"  {note}")
+    if args.action == "write":
+        write(result, args.out)
     return 0
 
 

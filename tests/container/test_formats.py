@@ -13,7 +13,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from serving_harness import IRIS_ROWS, REPO_ROOT, TWINSERVE_CLI, ServerProcess, free_port
+from serving_harness import IRIS_ROWS, REPO_ROOT, TEST_IMAGE, TEST_IMAGE_VARIANT, TWINSERVE_CLI, ServerProcess, free_port
+
+from twinserve_serving.formats import FORMATS
 
 FEATURES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
 CLASS_LABELS = ["setosa", "versicolor", "virginica"]
@@ -28,6 +30,9 @@ SAMPLES = {
     "torchscript": ("torch", "sklearn"),
     "torch-export": ("torch", "sklearn"),
 }
+SAMPLE_FORMAT = {"mlflow": "mlflow", "sklearn-skops": "sklearn", "sklearn-joblib": "sklearn", "xgboost": "xgboost",
+                 "lightgbm": "lightgbm", "torchscript": "torch", "torch-export": "torch"}
+IMAGE_OF = {fmt.name: fmt.image for fmt in FORMATS}  # the image variant that serves each format
 # Loading pickle runs code: the joblib sample is served only because the test says it trusts it.
 SAMPLE_ENV = {"sklearn-joblib": {"TWINSERVE_TRUST_PICKLE": "true"}}
 
@@ -74,13 +79,19 @@ def _env(sample: str, port: int) -> dict[str, str]:
 
 @pytest.fixture(scope="module", params=list(SAMPLES))
 def served(request, format_models, tmp_path_factory):
-    """(sample name, server): `twinserve local --model-dir <sample>` on a free port."""
+    """(sample name, server): `twinserve local --model-dir <sample>` on a free port; or, under
+    build_and_test_images.py, the built image serving the samples of its variant."""
     sample = request.param
+    if TEST_IMAGE and IMAGE_OF[SAMPLE_FORMAT[sample]] != TEST_IMAGE_VARIANT:
+        pytest.skip(f"{sample} is served by the {IMAGE_OF[SAMPLE_FORMAT[sample]]} image, not {TEST_IMAGE_VARIANT}")
     model_dir = format_models(sample)
     port = free_port()
-    server = ServerProcess(_env(sample, port), tmp_path_factory.mktemp("server") / "server.log",
-                           ["local", "--model-dir", str(model_dir), "--port", str(port)],
-                           command=[sys.executable, "-c", TWINSERVE_CLI])
+    log = tmp_path_factory.mktemp("server") / "server.log"
+    if TEST_IMAGE:
+        server = ServerProcess({**_env(sample, port), "TWINSERVE_MODEL_DIR": str(model_dir)}, log, [])
+    else:
+        server = ServerProcess(_env(sample, port), log, ["local", "--model-dir", str(model_dir), "--port", str(port)],
+                               command=[sys.executable, "-c", TWINSERVE_CLI])
     try:
         server.wait_until("/ping", timeout=60)  # torch and mlflow take seconds to import
         yield sample, server
@@ -153,7 +164,7 @@ def test_a_request_that_does_not_fit_the_model_is_400_naming_why(served, payload
 def test_the_server_logs_the_format_it_detected(served):
     sample, server = served
     detected = [r for r in server.log_records() if r["event"] == "model_format_detected"]
-    assert detected and detected[0]["model_format"] == sample.split("-")[0].replace("torchscript", "torch")
+    assert detected and detected[0]["model_format"] == SAMPLE_FORMAT[sample]
 
 
 @pytest.mark.parametrize("sample", list(SAMPLES))

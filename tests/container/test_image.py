@@ -164,9 +164,12 @@ def test_dev_extras_pin_the_frameworks_as_the_images_do():
 
 def test_the_model_dockerfile_installs_the_model_requirements_on_a_twinserve_image_and_stays_non_root():
     text = MODEL_DOCKERFILE.read_text()
-    assert re.search(r"^ARG BASE_IMAGE=twinserve-formats:\S+\nFROM \$\{BASE_IMAGE\}$", text, re.MULTILINE)
-    assert "python -m twinserve_serving.model_requirements install /tmp/model" in text
-    assert not any(i.startswith("COPY") for i in _instructions(MODEL_DOCKERFILE))  # weights mounted, never a layer
+    assert re.search(r"^ARG BASE_IMAGE=twinserve-formats:\S+$", text, re.MULTILINE)
+    assert re.findall(r"^FROM (.*)$", text, re.MULTILINE) == ["${BASE_IMAGE} AS requirements", "${BASE_IMAGE}"]
+    image = text.split("FROM ${BASE_IMAGE}\n", 1)[1]  # the final stage: the rewritten requirements only
+    assert re.findall(r"^COPY .*$", image, re.MULTILINE) == ["COPY --from=requirements /tmp/requirements /tmp/requirements"]
+    assert "model_requirements write /tmp/model /tmp/requirements" in text
+    assert "model_requirements install /tmp/requirements" in image
     assert re.findall(r"^USER\s+(\S+)", text, re.MULTILINE)[-1] == "10001"
     assert not re.search(r"^(ENTRYPOINT|CMD)", text, re.MULTILINE)  # the base image's command, unchanged
 

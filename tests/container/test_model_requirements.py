@@ -52,7 +52,9 @@ def test_the_handlers_requirements_come_first(tmp_path):
 
 def test_no_requirements_is_nothing_to_do(tmp_path):
     assert mr.plan(tmp_path, installed=INSTALLED).source is None
-    assert mr.main(["install", str(tmp_path)]) == 0
+    assert mr.main(["write", str(tmp_path), str(tmp_path / "out")]) == 0
+    assert (tmp_path / "out" / "requirements.txt").read_text() == ""
+    assert mr.main(["install", str(tmp_path / "out")]) == 0  # pip is not even started
 
 
 @pytest.mark.parametrize("line, message", [
@@ -132,9 +134,17 @@ def test_pip_installs_a_fitting_requirement(tmp_path, offline_pip):
 def test_the_command_line_exits_2_naming_a_conflict(tmp_path):
     (tmp_path / "code").mkdir()
     (tmp_path / "code" / "requirements.txt").write_text("numpy==1.26.4\n")
-    result = subprocess.run([sys.executable, "-m", "twinserve_serving.model_requirements", "install", str(tmp_path)],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run([sys.executable, "-m", "twinserve_serving.model_requirements", "write", str(tmp_path),
+                             str(tmp_path / "out")], capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and "'numpy==1.26.4' conflicts with the server's numpy==" in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_write_leaves_what_install_reads(tmp_path):
+    _mlflow_folder(tmp_path / "m", "fits==1.0\n")
+    assert mr.main(["write", str(tmp_path / "m"), str(tmp_path / "out")]) == 0
+    written = mr.read(tmp_path / "out")
+    assert written.requirements == ["fits==1.0"] and written.constraints[0].startswith("numpy==")
 
 
 def test_start_time_install_without_a_network_fails_health_with_a_clear_log_line(start_server, iris_model, tmp_path):
