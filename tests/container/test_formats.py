@@ -167,6 +167,17 @@ def test_the_server_logs_the_format_it_detected(served):
     assert detected and detected[0]["model_format"] == SAMPLE_FORMAT[sample]
 
 
+def test_mlflow_signature_types_are_enforced_with_a_400(format_models):
+    from twinserve_serving.config import ServerConfig
+    from twinserve_serving.errors import BadRequest
+    from twinserve_serving.formats import load
+    from twinserve_serving.payload import from_json
+
+    model = load(format_models("mlflow"), ServerConfig())
+    with pytest.raises(BadRequest, match="column 'sepal_length' must hold float64 values"):
+        model.predict(from_json({"dataframe_records": [{**RECORDS[0], "sepal_length": "long"}]}))
+
+
 @pytest.mark.parametrize("sample", list(SAMPLES))
 def test_twinserve_batch_scores_each_format(sample, format_models, tmp_path):
     model_dir = format_models(sample)

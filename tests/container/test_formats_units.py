@@ -237,3 +237,16 @@ def test_the_cpu_onnxruntime_serves_on_cpu_and_says_so(iris_model, capfd):
     assert model.session.get_providers() == ["CPUExecutionProvider"]
     logged = [json.loads(line) for line in capfd.readouterr().out.splitlines() if '"onnx_provider"' in line]
     assert logged[-1]["provider"] == "CPUExecutionProvider" and logged[-1]["requested"] == ["CPUExecutionProvider"]
+
+
+def test_mlflow_without_a_signature_gets_the_columns_as_sent(tmp_path):
+    pytest.importorskip("mlflow")
+    import mlflow.pyfunc
+
+    class Columns(mlflow.pyfunc.PythonModel):
+        def predict(self, context, model_input, params=None):
+            return list(model_input.columns)
+
+    mlflow.pyfunc.save_model(tmp_path / "m", python_model=Columns())
+    model = load(tmp_path, ServerConfig())
+    assert model.predict(from_json({"dataframe_records": [{"z": 1, "a": 2}]})).columns["predictions"] == ["z", "a"]

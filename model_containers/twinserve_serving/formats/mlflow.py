@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import BadRequest
 from ..payload import Batch, Signature, ordered_rows, to_array
 from . import Outputs
 
@@ -44,24 +45,22 @@ class MLflowModel:
     def predict(self, batch: Batch) -> Outputs:
         if self.tensor:
             return _outputs(self.pyfunc.predict(to_array(batch, self.signature)))
-        if self.signature.names is None and batch.columns is not None:
-            frame = self._pandas.DataFrame(list(batch.rows), columns=batch.columns)  # no signature: as sent
-        else:
-            frame = self._pandas.DataFrame(list(ordered_rows(batch, self.signature)), columns=self.signature.names)
-        if self.column_types:
-            frame = _typed(frame, self.column_types)
+        if self.column_types:  # built typed in one go: a DataFrame and astype() per column cost ~1 ms
+            rows = ordered_rows(batch, self.signature)
+            columns = zip(*rows) if isinstance(rows, list) else rows.T
+            frame = self._pandas.DataFrame({name: _column(name, values, self.column_types[name])
+                                            for name, values in zip(self.signature.names, columns)})
+        else:  # no names in the signature (or no signature): the columns as sent
+            rows = batch.rows if batch.columns is not None else ordered_rows(batch, self.signature)
+            frame = self._pandas.DataFrame(list(rows), columns=batch.columns)
         return _outputs(self.pyfunc.predict(frame))
 
 
-def _typed(frame: Any, types: dict[str, Any]) -> Any:
-    from ..errors import BadRequest
-
-    for name, dtype in types.items():
-        try:
-            frame[name] = frame[name].astype(dtype)
-        except (ValueError, TypeError) as exc:
-            raise BadRequest(f"column {name!r} must hold {np.dtype(dtype).name} values: {exc}") from None
-    return frame
+def _column(name: str, values: Any, dtype: Any) -> np.ndarray:
+    try:
+        return np.asarray(values, dtype=dtype)
+    except (ValueError, TypeError) as exc:
+        raise BadRequest(f"column {name!r} must hold {np.dtype(dtype).name} values: {exc}") from None
 
 
 def _outputs(result: Any) -> Outputs:
