@@ -1,7 +1,10 @@
-"""Benchmark: our server vs Azure's reference server on the same ONNX model, same load generator.
+"""Benchmark: our server vs Azure's reference server on the same ONNX model, same load generator;
+then our server once per model format (the same iris classifier as MLflow, skops, joblib, XGBoost,
+LightGBM, TorchScript and torch.export samples), same load, same request.
 
     .venv/bin/python benchmarks/bench_serving.py                 # the README table
     .venv/bin/python benchmarks/bench_serving.py --requests 2000 --concurrency 1 4
+    .venv/bin/python benchmarks/bench_serving.py --no-reference --formats lightgbm xgboost
 
 What it does, all on 127.0.0.1 and bounded in requests and time:
   1. builds the iris sample model into benchmarks/results/model (scikit-learn, build time only);
@@ -13,7 +16,10 @@ What it does, all on 127.0.0.1 and bounded in requests and time:
      generator (C connections, each sends a request and waits for its answer; keep-alive where the
      server allows it -- gunicorn's sync worker closes after every response, so reconnecting is
      part of its latency, as for its real clients);
-  5. prints a markdown table: req/s, p50, p99, start-to-ready, and our/reference ratios.
+  5. prints a markdown table: req/s, p50, p99, start-to-ready, and our/reference ratios;
+  6. for each format sample (build_sample_model.py --format; skipped when its framework is missing)
+     starts our server on it and measures it the same way (start-to-ready includes the framework's
+     import).
 
 Both servers run one worker process, their default (Azure: WORKER_COUNT=1) and the right size
 for a 2-vCPU box where the load generator needs the other core.
@@ -220,6 +226,30 @@ def stop(process: subprocess.Popen) -> None:
         process.wait()
 
 
+def format_servers(samples: list[str]) -> list[Server]:
+    """Our server (1 worker) on each format sample; a sample whose framework is missing is skipped."""
+    sys.path.insert(0, str(ROOT / "model_containers" / "sample_model"))
+    from build_sample_model import build_format
+
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("SAGEMAKER_", "AZUREML_", "TWINSERVE_"))}
+    out = []
+    for sample in samples:
+        model_dir = RESULTS / "models" / sample / "model"
+        if not model_dir.is_dir():
+            try:
+                build_format(sample, model_dir.parent)
+            except ImportError as exc:
+                print(f"  skipping {sample}: {exc}", file=sys.stderr)
+                continue
+        port = free_port()
+        # the benchmark trusts its own joblib sample; loading pickle is refused otherwise
+        trust = {"TWINSERVE_TRUST_PICKLE": "true"} if sample == "sklearn-joblib" else {}
+        out.append(Server(f"twinserve {sample} (1 worker)", [sys.executable, "-m", "twinserve_serving", "serve"],
+                          {**base, "SAGEMAKER_BIND_TO_PORT": str(port), "TWINSERVE_HOST": "127.0.0.1",
+                           "TWINSERVE_MODEL_DIR": str(model_dir), **trust}, "/invocations", port))
+    return out
+
+
 def servers(model_dir: Path, ref_server: Path | None, workers: list[int]) -> list[Server]:
     base = {k: v for k, v in os.environ.items() if not k.startswith(("SAGEMAKER_", "AZUREML_", "TWINSERVE_"))}
     out = []
@@ -249,13 +279,21 @@ def main() -> int:
     parser.add_argument("--workers", type=int, nargs="+", default=[1],
                         help="our server's worker-process counts to measure (default: 1)")
     parser.add_argument("--no-reference", action="store_true", help="skip azureml-inference-server-http")
+    parser.add_argument("--formats", nargs="*", default=None, metavar="SAMPLE",
+                        help="format samples to measure (default: all of build_sample_model.FORMAT_BUILDERS; "
+                             "none: --formats with no name)")
     args = parser.parse_args()
+    if args.formats is None:
+        sys.path.insert(0, str(ROOT / "model_containers" / "sample_model"))
+        from build_sample_model import FORMAT_BUILDERS
+
+        args.formats = list(FORMAT_BUILDERS)
 
     RESULTS.mkdir(parents=True, exist_ok=True)
     model_dir = build_model()
     ref_server = None if args.no_reference else ensure_reference_venv()
     table: dict[str, tuple[float, dict[int, LoadResult]]] = {}
-    for server in servers(model_dir, ref_server, args.workers):
+    for server in servers(model_dir, ref_server, args.workers) + format_servers(args.formats):
         log = RESULTS / f"{server.name.split()[0]}-{server.port}.log"
         process, ready_s = start(server, log)
         results = {}
@@ -270,7 +308,8 @@ def main() -> int:
             stop(process)
         table[server.name] = (ready_s, results)
 
-    print(f"\n{args.requests} requests per row after {args.warmup} warm-up, 1-row JSON, iris ONNX model, "
+    print(f"\n{args.requests} requests per row after {args.warmup} warm-up, 1-row JSON, iris model "
+          "(ONNX unless the row names another format), "
           f"{os.cpu_count()} CPUs, load generator on the same machine.\n")
     print("| server | concurrency | req/s | p50 ms | p99 ms | errors | start-to-ready s |")
     print("|---|---:|---:|---:|---:|---:|---:|")
