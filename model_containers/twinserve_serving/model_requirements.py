@@ -13,7 +13,7 @@ file; a requirement that excludes them fails here, naming the package, before pi
     python -m twinserve_serving.model_requirements write MODEL_DIR OUT   # OUT/requirements.txt, constraints.txt
     python -m twinserve_serving.model_requirements install OUT           # pip install what write wrote
 
-Dockerfile.model runs ``write`` in a throwaway stage that holds the whole model folder, and
+model_image/Dockerfile runs ``write`` in a throwaway stage that holds the whole model folder, and
 ``install`` in the image, which so never holds the weights.
 
 At start instead (TWINSERVE_INSTALL_REQUIREMENTS=true, like SageMaker's framework containers):
@@ -205,7 +205,7 @@ def install_at_start(model_dir: Path, handler: str | None = None) -> None:
         logs.error("requirements_install_failed", source=str(result.source), requirements=result.requirements,
                    pip_exit_code=completed.returncode, pip_output="\n".join(output[-20:]))
         raise RuntimeError(f"installing the model's requirements from {result.source} failed: {reason} "
-                           "(TWINSERVE_INSTALL_REQUIREMENTS=true; bake them into the image instead: Dockerfile.model)")
+                           "(TWINSERVE_INSTALL_REQUIREMENTS=true; bake them into the image instead: model_image/Dockerfile)")
     sys.path.append(str(START_TIME_TARGET))
     logs.info("requirements_installed", source=str(result.source), requirements=result.requirements,
               target=str(START_TIME_TARGET))

@@ -61,12 +61,13 @@ def ensure_tools() -> None:
 
 
 def debian_mirror() -> str:
-    for source in [Path("/etc/apt/sources.list"), *sorted(Path("/etc/apt/sources.list.d").glob("*"))]:
+    """The Debian mirror apt uses here (deb822 ``URIs:`` or one-line ``deb URL suite ...``)."""
+    for source in [Path("/etc/apt/sources.list"), *sorted(Path("/etc/apt/sources.list.d").glob("*.*"))]:
         if source.is_file():
             for line in source.read_text().splitlines():
                 words = line.split()
-                if words[:1] == ["URIs:"] or (words[:1] == ["deb"] and len(words) > 1):
-                    url = words[1] if words[0] == "URIs:" else words[-3]
+                if words[:1] in (["URIs:"], ["deb"]):
+                    url = next((w for w in words if w.startswith(("http://", "https://"))), "")
                     if url.rstrip("/").endswith("/debian"):
                         return url
     return "http://deb.debian.org/debian"
@@ -128,7 +129,7 @@ def contract_tests(tag: str, variant: str) -> int:
 
 
 def model_image_checks() -> list[str]:
-    """Dockerfile.model on the formats image: an MLflow model's requirements install (mlflow became
+    """model_image/Dockerfile on the formats image: an MLflow model's requirements install (mlflow became
     mlflow-skinny), and a requirement conflicting with the server's pins fails the build naming it."""
     failures = []
     sys.path.insert(0, str(CONTAINERS / "sample_model"))
@@ -137,14 +138,14 @@ def model_image_checks() -> list[str]:
     with tempfile.TemporaryDirectory(prefix="twinserve-model-image-") as scratch:
         model = build_format("mlflow", Path(scratch) / "mlflow")
         command = ["podman", "build", "--isolation=chroot", "--network=host", "--format", "docker",
-                   "--build-arg", "BASE_IMAGE=localhost/twinserve-formats", "-f", str(CONTAINERS / "Dockerfile.model")]
+                   "--build-arg", "BASE_IMAGE=localhost/twinserve-formats", "-f", str(CONTAINERS / "model_image/Dockerfile")]
         good = subprocess.run([*command, "-t", "localhost/twinserve-model-iris", str(model)], capture_output=True, text=True)
         if good.returncode != 0 or "mlflow-skinny==" not in good.stdout:
-            failures.append(f"Dockerfile.model on the MLflow sample failed:\n{good.stdout[-2000:]}{good.stderr[-2000:]}")
+            failures.append(f"model_image/Dockerfile on the MLflow sample failed:\n{good.stdout[-2000:]}{good.stderr[-2000:]}")
         (model / "requirements.txt").write_text("mlflow==3.17.2\nnumpy<2\n")
         bad = subprocess.run([*command, "-t", "localhost/twinserve-model-bad", str(model)], capture_output=True, text=True)
         if bad.returncode == 0 or "'numpy<2' conflicts with the server's numpy==" not in bad.stdout + bad.stderr:
-            failures.append(f"Dockerfile.model accepted numpy<2:\n{bad.stdout[-2000:]}{bad.stderr[-2000:]}")
+            failures.append(f"model_image/Dockerfile accepted numpy<2:\n{bad.stdout[-2000:]}{bad.stderr[-2000:]}")
     return failures
 
 
@@ -175,7 +176,7 @@ def main() -> int:
         for problem in problems:
             print(problem, file=sys.stderr)
         size = image_size_mb("localhost/twinserve-model-iris") if not problems else 0.0
-        rows.append(("model (Dockerfile.model, MLflow sample)", "localhost/twinserve-model-iris", size,
+        rows.append(("model (model_image/Dockerfile, MLflow sample)", "localhost/twinserve-model-iris", size,
                      time.monotonic() - checked, 0.0, "FAILED" if problems else "passed (and numpy<2 refused)"))
         failed += ["model"] if problems else []
     print("\n| image | tag | size MB | build s | tests s | contract tests |\n|---|---|---:|---:|---:|---|")

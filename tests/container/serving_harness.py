@@ -80,7 +80,8 @@ class Reply:
 class ServerProcess:
     def __init__(self, env: dict[str, str], log_path: Path, extra_args: list[str],
                  command: list[str] | None = None) -> None:
-        """``command`` replaces the image's command (``twinserve local``, or the image itself)."""
+        """Runs the image's command from this checkout, or ``command`` (e.g. ``twinserve local``);
+        with TWINSERVE_TEST_IMAGE set, the built image itself."""
         self.port = int(env["SAGEMAKER_BIND_TO_PORT"])
         self.log_path = log_path
         self._log = open(log_path, "wb")

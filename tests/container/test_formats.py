@@ -139,7 +139,7 @@ def test_every_request_shape_on_both_routes(served, shape, path):
 
 
 def test_csv_and_npy_responses(served):
-    sample, server = served
+    _, server = served
     csv = server.score({"instances": IRIS_ROWS}, Accept="text/csv")
     assert csv.status == 200 and csv.headers["content-type"] == "text/csv"
     assert len(csv.body.decode().splitlines()) == 2
@@ -154,7 +154,7 @@ def test_csv_and_npy_responses(served):
     ({"instances": [[1, 2, 3]]}, ["expected rows of 4 features", "shape [1, 3]"]),
 ])
 def test_a_request_that_does_not_fit_the_model_is_400_naming_why(served, payload, fragments):
-    sample, server = served
+    _, server = served
     reply = server.score(payload)
     assert reply.status == 400, reply.body
     for fragment in fragments:

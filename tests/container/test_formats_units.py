@@ -105,6 +105,7 @@ def _touch(folder: Path, *files: str, content: bytes = b"x") -> Path:
     (["model.skops"], ("sklearn", "model.skops")),
     (["model.joblib", "code/requirements.txt", "code/inference.py"], ("sklearn", "model.joblib")),
     (["model.onnx", "extra/other.onnx"], ("onnx", "model.onnx")),  # model.<suffix> at the top wins
+    (["model.onnx", "scaler.pkl"], ("onnx", "model.onnx")),  # ... over files of other formats too
     (["model.pt2"], ("torch", "model.pt2")),
     (["sub/model.pt"], ("torch", "sub/model.pt")),
 ])

@@ -19,8 +19,10 @@ from serving_harness import REPO_ROOT, SERVE_COMMAND
 
 CONTAINERS = REPO_ROOT / "model_containers"
 DOCKERFILE = CONTAINERS / "Dockerfile"
-MODEL_DOCKERFILE = CONTAINERS / "Dockerfile.model"  # FROM one of the others, per model (checked apart)
-DOCKERFILES = sorted(p for p in CONTAINERS.glob("Dockerfile*") if p != MODEL_DOCKERFILE)
+# FROM one of the images, with a model folder as its build context: apart from model_containers/'s
+# Dockerfiles (whose context is model_containers/, uploaded to Azure ML as is)
+MODEL_DOCKERFILE = CONTAINERS / "model_image" / "Dockerfile"
+DOCKERFILES = sorted(CONTAINERS.glob("Dockerfile*"))
 # variant -> (its requirements file, the instructions it adds to Dockerfile's, extra pip options)
 NVIDIA_ENV = r"^ENV NVIDIA_VISIBLE_DEVICES=all\s+NVIDIA_DRIVER_CAPABILITIES=compute,utility$"
 TORCH_ARG = r"^ARG TORCH_FIND_LINKS=https://download.pytorch.org/whl/torch/$"

@@ -1,4 +1,4 @@
-"""A model's own requirements (model_requirements.py, run by Dockerfile.model): found, rewritten
+"""A model's own requirements (model_requirements.py, run by model_image/Dockerfile): found, rewritten
 (mlflow -> mlflow-skinny), checked against the server's pins, installed with pip under a constraints
 file; and the opt-in start-time install fails loudly without a network."""
 

@@ -4,11 +4,12 @@ Every format is one module here with ``load(path, metadata, config) -> Model``; 
 ``signature`` (payload.Signature) and ``predict(batch) -> Outputs``. The framework is imported
 inside ``load``, so the core image (numpy + onnxruntime) imports only what the model needs.
 
-Detection (``TWINSERVE_MODEL_FORMAT`` forces one format and skips it): the model folder and up to
-two folders below it (Azure ML mounts the registered folder inside ``AZUREML_MODEL_DIR``) are
-searched for the files in FORMATS. An ``MLmodel`` file wins (an MLflow folder also holds a
-model.pkl and JSON examples); otherwise all files found must be of one format, and of that format
-one file, or one named ``model.<suffix>`` in the model folder itself.
+Detection (``TWINSERVE_MODEL_FORMAT`` narrows it to one format): the model folder and up to two
+folders below it (Azure ML mounts the registered folder inside ``AZUREML_MODEL_DIR``) are searched
+for the files in FORMATS. An ``MLmodel`` file wins (an MLflow folder also holds a model.pkl and JSON
+examples), then a file named ``model.<suffix>`` in the model folder itself (so ``model.onnx`` is
+served beside a preprocessing pickle, as before); otherwise the files found must be one file of
+one format.
 """
 
 from __future__ import annotations
@@ -19,10 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:
-    import numpy as np
+from .. import logs
 
+if TYPE_CHECKING:
     from ..config import ServerConfig
+    from ..payload import Signature
 
 
 class ModelFormatError(Exception):
@@ -90,6 +92,9 @@ def detect(model_dir: Path, forced: str | None = None) -> tuple[Format, Path]:
                                    f"({_BY_NAME[forced].patterns}) in {model_dir} or two levels below")
         raise ModelFormatError(f"no .onnx model found in {model_dir}, nor a model of another format (looked two "
                                "levels deep for " + "; ".join(f"{f.patterns} ({f.name})" for f in FORMATS) + ")")
+    at_root = [(f, p) for f, p in found if p.parent == model_dir and p.stem == "model"]
+    if len(at_root) == 1:
+        return at_root[0]
     kinds = sorted({fmt.name for fmt, _ in found})
     if len(kinds) > 1:
         listed = ", ".join(f"{path.relative_to(model_dir)} ({fmt.name})" for fmt, path in found)
@@ -98,9 +103,6 @@ def detect(model_dir: Path, forced: str | None = None) -> tuple[Format, Path]:
     if len(found) == 1:
         return found[0]
     fmt = found[0][0]
-    at_root = [(f, p) for f, p in found if p.parent == model_dir and p.stem == "model"]
-    if len(at_root) == 1:
-        return at_root[0]
     listed = ", ".join(str(path.relative_to(model_dir)) for _, path in found)
     example = f"model{fmt.suffixes[0]}" if fmt.suffixes else fmt.names[0]
     raise ModelFormatError(f"{len(found)} {fmt.name} model files in {model_dir}; keep one or name it {example}: {listed}")
@@ -115,8 +117,6 @@ def _files(model_dir: Path) -> list[Path]:
 
 def load(model_dir: Path, config: "ServerConfig") -> Any:
     """Detect the format, import its module and load the model file."""
-    from .. import logs
-
     fmt, path = detect(model_dir, config.model_format)
     logs.info("model_format_detected", model_format=fmt.name, model_file=str(path),
               forced=config.model_format is not None)
@@ -130,9 +130,9 @@ def load(model_dir: Path, config: "ServerConfig") -> Any:
                                f"{fmt.package} ({exc}); use the twinserve-{fmt.image} image") from exc
 
 
-def metadata_signature(metadata: dict[str, Any], dtype: "np.dtype | type | None" = None) -> Any:
+def metadata_signature(metadata: dict[str, Any], dtype: Any) -> "Signature":
     """The Signature metadata.json describes (``features``); for models that carry no names."""
-    from ..payload import Signature
+    from ..payload import Signature  # payload imports numpy, which config (importing this) must not
 
     names = tuple(metadata["features"]) if metadata.get("features") else None
-    return Signature(names=names, width=len(names) if names else None, **({"dtype": dtype} if dtype else {}))
+    return Signature(names=names, width=len(names) if names else None, dtype=dtype)

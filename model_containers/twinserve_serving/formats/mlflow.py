@@ -1,6 +1,6 @@
 """MLflow models (an ``MLmodel`` file with a python_function flavor), loaded with mlflow-skinny's
 pyfunc. No environment is created: the model's dependencies are baked into the image at build time
-(Dockerfile.model). MLflow models are code by design (a flavor's loader, a cloudpickled
+(model_image/Dockerfile). MLflow models are code by design (a flavor's loader, a cloudpickled
 python_model): serving one trusts it as much as a handler.
 
 The signature, when the model has one, names and types the input: a column-based signature gets a

@@ -25,7 +25,7 @@ class XGBoostModel:
             self.estimator = (xgboost.XGBClassifier if wrapper == "classifier" else xgboost.XGBRegressor)(n_jobs=threads)
             self.estimator.load_model(str(path))
         names = self.booster.feature_names
-        fallback = metadata_signature(metadata)
+        fallback = metadata_signature(metadata, np.float32)
         self.signature = Signature(names=tuple(names) if names else fallback.names,
                                    width=self.booster.num_features(), dtype=np.float32)
         self.class_labels = metadata.get("class_labels")
