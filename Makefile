@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 1
 
-.PHONY: synth test lint examples setup sample-model bench clean help
+.PHONY: synth test lint examples setup sample-model bench image-test clean help
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -25,8 +25,11 @@ lint: setup  ## ruff: lint findings and unformatted files fail (pyproject.toml [
 examples: setup sample-model  ## synthesize every example of both clouds into examples.out/
 	$(VENV)/bin/twinserve synth --spec 'examples/*/*.yaml' --cdk-out examples.out/aws --pulumi-out examples.out/azure
 
-bench: setup sample-model  ## serving benchmark: our server vs Azure's reference server
+bench: setup sample-model  ## serving benchmark: our server vs Azure's reference server, and one row per model format
 	$(PY) benchmarks/bench_serving.py
+
+image-test: setup  ## build the CPU images (core, formats, torch) with podman and run the contract tests against each (root)
+	$(PY) tests/container/build_and_test_images.py
 
 setup: $(VENV)/.stamp-python node_modules/.stamp  ## .venv with the Python packages + the pinned CDK CLI
 

@@ -1,7 +1,10 @@
-"""Benchmark: our server vs Azure's reference server on the same ONNX model, same load generator.
+"""Benchmark: our server vs Azure's reference server on the same ONNX model, same load generator;
+then our server once per model format (the same iris classifier as MLflow, skops, joblib, XGBoost,
+LightGBM, TorchScript and torch.export samples), same load, same request.
 
     .venv/bin/python benchmarks/bench_serving.py                 # the README table
     .venv/bin/python benchmarks/bench_serving.py --requests 2000 --concurrency 1 4
+    .venv/bin/python benchmarks/bench_serving.py --no-reference --formats lightgbm xgboost
 
 What it does, all on 127.0.0.1 and bounded in requests and time:
   1. builds the iris sample model into benchmarks/results/model (scikit-learn, build time only);
@@ -13,7 +16,10 @@ What it does, all on 127.0.0.1 and bounded in requests and time:
      generator (C connections, each sends a request and waits for its answer; keep-alive where the
      server allows it -- gunicorn's sync worker closes after every response, so reconnecting is
      part of its latency, as for its real clients);
-  5. prints a markdown table: req/s, p50, p99, start-to-ready, and our/reference ratios.
+  5. prints a markdown table: req/s, p50, p99, start-to-ready, and our/reference ratios;
+  6. for each format sample (build_sample_model.py --format; skipped when its framework is missing)
+     starts our server on it and measures it the same way (start-to-ready includes the framework's
+     import).
 
 Both servers run one worker process, their default (Azure: WORKER_COUNT=1) and the right size
 for a 2-vCPU box where the load generator needs the other core.
@@ -41,7 +47,7 @@ BODY = json.dumps({"instances": [[5.1, 3.5, 1.4, 0.2]]}).encode()
 
 # The reference's score.py: what an Azure user writes for this model, made equivalent to our
 # default handler (same session options, same request and response JSON).
-REFERENCE_SCORE_PY = '''
+REFERENCE_SCORE_PY = """
 import json, os
 import numpy as np
 import onnxruntime as ort
@@ -63,7 +69,7 @@ def run(raw_data):
     label, probabilities = session.run(None, {session.get_inputs()[0].name: rows})
     return {"predictions": [{"label": labels[i], "probabilities": p}
                             for i, p in zip(label.tolist(), probabilities.tolist())]}
-'''
+"""
 
 
 @dataclass
@@ -98,8 +104,10 @@ def free_port() -> int:
 def build_model() -> Path:
     out = RESULTS / "model-build"
     if not (out / "model" / "model.onnx").is_file():
-        subprocess.run([sys.executable, str(ROOT / "model_containers/sample_model/build_sample_model.py"),
-                        "--out", str(out)], check=True)
+        subprocess.run(
+            [sys.executable, str(ROOT / "model_containers/sample_model/build_sample_model.py"), "--out", str(out)],
+            check=True,
+        )
     return out / "model"
 
 
@@ -108,8 +116,10 @@ def ensure_reference_venv() -> Path:
     if not server.is_file():
         print(f"creating {REF_VENV} with {', '.join(REF_PACKAGES)} (once) ...", file=sys.stderr)
         subprocess.run([sys.executable, "-m", "venv", "--clear", str(REF_VENV)], check=True)
-        subprocess.run([str(REF_VENV / "bin" / "pip"), "install", "--quiet", "--disable-pip-version-check",
-                        *REF_PACKAGES], check=True)
+        subprocess.run(
+            [str(REF_VENV / "bin" / "pip"), "install", "--quiet", "--disable-pip-version-check", *REF_PACKAGES],
+            check=True,
+        )
     return server
 
 
@@ -125,8 +135,10 @@ def drive(port: int, path: str, concurrency: int, total: int, timeout_s: float =
     """Closed loop: `concurrency` connections, each with one request outstanding, until `total`
     responses. One selector loop in this process: the cheapest client Python can be, so the
     generator is not what limits the servers."""
-    request = (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
-               f"Content-Length: {len(BODY)}\r\n\r\n").encode() + BODY
+    request = (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(BODY)}\r\n\r\n"
+    ).encode() + BODY
     selector = selectors.DefaultSelector()
     latencies: list[float] = []
     errors = sent = 0
@@ -158,7 +170,9 @@ def drive(port: int, path: str, concurrency: int, total: int, timeout_s: float =
                 continue
             head = buffer[:end].lower()
             at = head.find(b"content-length:")
-            length = int(head[at + 15:head.find(b"\r\n", at) if head.find(b"\r\n", at) > 0 else None]) if at >= 0 else 0
+            length = (
+                int(head[at + 15 : head.find(b"\r\n", at) if head.find(b"\r\n", at) > 0 else None]) if at >= 0 else 0
+            )
             if len(buffer) < end + 4 + length:
                 continue
             now = time.perf_counter()
@@ -182,8 +196,14 @@ def drive(port: int, path: str, concurrency: int, total: int, timeout_s: float =
     for key in list(selector.get_map().values()):
         key.fileobj.close()
     latencies.sort()
-    return LoadResult(concurrency, total, seconds, statistics.median(latencies) * 1000,
-                      latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000, errors)
+    return LoadResult(
+        concurrency,
+        total,
+        seconds,
+        statistics.median(latencies) * 1000,
+        latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000,
+        errors,
+    )
 
 
 # ---------------------------------------------------------------------------- servers
@@ -220,24 +240,76 @@ def stop(process: subprocess.Popen) -> None:
         process.wait()
 
 
+def format_servers(samples: list[str]) -> list[Server]:
+    """Our server (1 worker) on each format sample; a sample whose framework is missing is skipped."""
+    sys.path.insert(0, str(ROOT / "model_containers" / "sample_model"))
+    from build_sample_model import build_format
+
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("SAGEMAKER_", "AZUREML_", "TWINSERVE_"))}
+    out = []
+    for sample in samples:
+        model_dir = RESULTS / "models" / sample / "model"
+        if not model_dir.is_dir():
+            try:
+                build_format(sample, model_dir.parent)
+            except ImportError as exc:
+                print(f"  skipping {sample}: {exc}", file=sys.stderr)
+                continue
+        port = free_port()
+        # the benchmark trusts its own joblib sample; loading pickle is refused otherwise
+        trust = {"TWINSERVE_TRUST_PICKLE": "true"} if sample == "sklearn-joblib" else {}
+        out.append(
+            Server(
+                f"twinserve {sample} (1 worker)",
+                [sys.executable, "-m", "twinserve_serving", "serve"],
+                {
+                    **base,
+                    "SAGEMAKER_BIND_TO_PORT": str(port),
+                    "TWINSERVE_HOST": "127.0.0.1",
+                    "TWINSERVE_MODEL_DIR": str(model_dir),
+                    **trust,
+                },
+                "/invocations",
+                port,
+            )
+        )
+    return out
+
+
 def servers(model_dir: Path, ref_server: Path | None, workers: list[int]) -> list[Server]:
     base = {k: v for k, v in os.environ.items() if not k.startswith(("SAGEMAKER_", "AZUREML_", "TWINSERVE_"))}
     out = []
     for n in workers:
         port = free_port()
-        out.append(Server(f"twinserve ({n} worker{'s' if n > 1 else ''})",
-                          [sys.executable, "-m", "twinserve_serving", "serve"],
-                          {**base, "SAGEMAKER_BIND_TO_PORT": str(port), "TWINSERVE_HOST": "127.0.0.1",
-                           "TWINSERVE_MODEL_DIR": str(model_dir), "TWINSERVE_WORKERS": str(n)},
-                          "/invocations", port))
+        out.append(
+            Server(
+                f"twinserve ({n} worker{'s' if n > 1 else ''})",
+                [sys.executable, "-m", "twinserve_serving", "serve"],
+                {
+                    **base,
+                    "SAGEMAKER_BIND_TO_PORT": str(port),
+                    "TWINSERVE_HOST": "127.0.0.1",
+                    "TWINSERVE_MODEL_DIR": str(model_dir),
+                    "TWINSERVE_WORKERS": str(n),
+                },
+                "/invocations",
+                port,
+            )
+        )
     if ref_server is not None:
         app_root = RESULTS / "reference-app"
         app_root.mkdir(parents=True, exist_ok=True)
         (app_root / "score.py").write_text(REFERENCE_SCORE_PY)
         port = free_port()
-        out.append(Server("azmlinfsrv (reference, 1 worker)",
-                          [str(ref_server), "--entry_script", str(app_root / "score.py"), "--port", str(port)],
-                          {**base, "AZUREML_MODEL_DIR": str(model_dir), "WORKER_COUNT": "1"}, "/score", port))
+        out.append(
+            Server(
+                "azmlinfsrv (reference, 1 worker)",
+                [str(ref_server), "--entry_script", str(app_root / "score.py"), "--port", str(port)],
+                {**base, "AZUREML_MODEL_DIR": str(model_dir), "WORKER_COUNT": "1"},
+                "/score",
+                port,
+            )
+        )
     return out
 
 
@@ -246,16 +318,30 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=5000, help="measured requests per concurrency (default 5000)")
     parser.add_argument("--warmup", type=int, default=500, help="unmeasured requests first (default 500)")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 16], help="default: 1 4 16")
-    parser.add_argument("--workers", type=int, nargs="+", default=[1],
-                        help="our server's worker-process counts to measure (default: 1)")
+    parser.add_argument(
+        "--workers", type=int, nargs="+", default=[1], help="our server's worker-process counts to measure (default: 1)"
+    )
     parser.add_argument("--no-reference", action="store_true", help="skip azureml-inference-server-http")
+    parser.add_argument(
+        "--formats",
+        nargs="*",
+        default=None,
+        metavar="SAMPLE",
+        help="format samples to measure (default: all of build_sample_model.FORMAT_BUILDERS; "
+        "none: --formats with no name)",
+    )
     args = parser.parse_args()
+    if args.formats is None:
+        sys.path.insert(0, str(ROOT / "model_containers" / "sample_model"))
+        from build_sample_model import FORMAT_BUILDERS
+
+        args.formats = list(FORMAT_BUILDERS)
 
     RESULTS.mkdir(parents=True, exist_ok=True)
     model_dir = build_model()
     ref_server = None if args.no_reference else ensure_reference_venv()
     table: dict[str, tuple[float, dict[int, LoadResult]]] = {}
-    for server in servers(model_dir, ref_server, args.workers):
+    for server in servers(model_dir, ref_server, args.workers) + format_servers(args.formats):
         log = RESULTS / f"{server.name.split()[0]}-{server.port}.log"
         process, ready_s = start(server, log)
         results = {}
@@ -264,19 +350,28 @@ def main() -> int:
                 drive(server.port, server.path, concurrency, args.warmup)
                 results[concurrency] = drive(server.port, server.path, concurrency, args.requests)
                 r = results[concurrency]
-                print(f"  {server.name:34} c={concurrency:<3} {r.rps:8.0f} req/s  p50 {r.p50_ms:6.2f} ms  "
-                      f"p99 {r.p99_ms:6.2f} ms  errors {r.errors}", file=sys.stderr)
+                print(
+                    f"  {server.name:34} c={concurrency:<3} {r.rps:8.0f} req/s  p50 {r.p50_ms:6.2f} ms  "
+                    f"p99 {r.p99_ms:6.2f} ms  errors {r.errors}",
+                    file=sys.stderr,
+                )
         finally:
             stop(process)
         table[server.name] = (ready_s, results)
 
-    print(f"\n{args.requests} requests per row after {args.warmup} warm-up, 1-row JSON, iris ONNX model, "
-          f"{os.cpu_count()} CPUs, load generator on the same machine.\n")
+    print(
+        f"\n{args.requests} requests per row after {args.warmup} warm-up, 1-row JSON, iris model "
+        "(ONNX unless the row names another format), "
+        f"{os.cpu_count()} CPUs, load generator on the same machine.\n"
+    )
     print("| server | concurrency | req/s | p50 ms | p99 ms | errors | start-to-ready s |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     for name, (ready_s, results) in table.items():
         for concurrency, r in results.items():
-            print(f"| {name} | {concurrency} | {r.rps:,.0f} | {r.p50_ms:.2f} | {r.p99_ms:.2f} | {r.errors} | {ready_s:.2f} |")
+            print(
+                f"| {name} | {concurrency} | {r.rps:,.0f} | {r.p50_ms:.2f} | {r.p99_ms:.2f} | {r.errors} "
+                f"| {ready_s:.2f} |"
+            )
     reference = next((v for k, v in table.items() if k.startswith("azmlinfsrv")), None)
     ours = next((v for k, v in table.items() if k.startswith("twinserve")), None)
     if reference and ours:

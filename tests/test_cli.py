@@ -16,8 +16,11 @@ TWINSERVE = [sys.executable, "-m", "twinserve.cli"]
 
 
 def run(*args: str, cwd: Path = REPO_ROOT) -> subprocess.CompletedProcess:
-    env = {**os.environ, "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "1",
-           "JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION": "1"}
+    env = {
+        **os.environ,
+        "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "1",
+        "JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION": "1",
+    }
     return subprocess.run([*TWINSERVE, *args], cwd=cwd, capture_output=True, text=True, env=env, timeout=600)
 
 
@@ -37,7 +40,9 @@ def test_validate_a_bad_spec_exits_2_with_file_path_value_and_allowed(tmp_path):
     result = run("validate", str(bad))
     assert result.returncode == 2
     assert result.stdout == ""
-    assert f"{bad}: environments.prod.compute.instance_count: a canary rollout needs at least 3 instances" in result.stderr
+    assert (
+        f"{bad}: environments.prod.compute.instance_count: a canary rollout needs at least 3 instances" in result.stderr
+    )
     assert "(got 1)" in result.stderr
 
 
@@ -90,10 +95,19 @@ def test_synth_summary_counts_match_the_outputs(synthesized):
 
 def test_synth_refuses_a_bad_spec_before_writing_anything(tmp_path):
     bad = tmp_path / "bad.yaml"
-    bad.write_text("name: iris\nmodel: {name: iris, version: '1', artifact: {path: x}}\n"
-                   "container: {image_uri: x}\nenvironments: {qa: {}}\n")
-    result = run("synth", "--spec", str(bad), "--cdk-out", str(tmp_path / "cdk.out"),
-                 "--pulumi-out", str(tmp_path / "pulumi.out"))
+    bad.write_text(
+        "name: iris\nmodel: {name: iris, version: '1', artifact: {path: x}}\n"
+        "container: {image_uri: x}\nenvironments: {qa: {}}\n"
+    )
+    result = run(
+        "synth",
+        "--spec",
+        str(bad),
+        "--cdk-out",
+        str(tmp_path / "cdk.out"),
+        "--pulumi-out",
+        str(tmp_path / "pulumi.out"),
+    )
     assert result.returncode == 2
     assert "environments.qa: unknown environment; allowed: dev, staging, prod" in result.stderr
     assert not (tmp_path / "cdk.out").exists() and not (tmp_path / "pulumi.out").exists()

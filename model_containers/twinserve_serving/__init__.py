@@ -4,8 +4,7 @@ Run it as the image does: ``python -m twinserve_serving serve``. Handlers may ra
 exported here to choose the HTTP status the caller sees.
 """
 
-from .errors import (BadRequest, NotAcceptable, PayloadTooLarge, ServingError,  # noqa: F401
-                     UnsupportedMediaType)
+from .errors import BadRequest, NotAcceptable, PayloadTooLarge, ServingError, UnsupportedMediaType  # noqa: F401
 from .handler import RequestContext  # noqa: F401
 
 __all__ = ["BadRequest", "NotAcceptable", "PayloadTooLarge", "RequestContext", "ServingError", "UnsupportedMediaType"]

@@ -1,8 +1,8 @@
 """Command line of the container: ``python -m twinserve_serving serve`` is the image's command.
 
-    serve        run the HTTP server (SageMaker passes "serve"; Azure ML runs the image's CMD)
-    batch        score a folder of files (see batch.py)
-    healthcheck  exit 0 if the local server answers /ping with 200 (the Dockerfile HEALTHCHECK)
+serve        run the HTTP server (SageMaker passes "serve"; Azure ML runs the image's CMD)
+batch        score a folder of files (see batch.py)
+healthcheck  exit 0 if the local server answers /ping with 200 (the Dockerfile HEALTHCHECK)
 """
 
 from __future__ import annotations
@@ -50,7 +50,9 @@ def healthcheck(config: ServerConfig) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        config = ServerConfig.from_env(**{k: getattr(args, k, None) for k in ("host", "port", "model_dir", "workers", "threads")})
+        config = ServerConfig.from_env(
+            **{k: getattr(args, k, None) for k in ("host", "port", "model_dir", "workers", "threads")}
+        )
     except ConfigError as exc:
         print(f"twinserve_serving: configuration error: {exc}", file=sys.stderr)
         return 2

@@ -16,12 +16,28 @@ from dataclasses import dataclass, field
 from . import logs
 from .config import ServerConfig
 from .content import JSON, encode_json, negotiate, parse_media_type, preferred
-from .errors import (HandlerError, MethodNotAllowed, ModelNotReady, NotAcceptable, NotFound,
-                     PredictionTimeout, ServingError)
+from .errors import (
+    HandlerError,
+    MethodNotAllowed,
+    ModelNotReady,
+    NotAcceptable,
+    NotFound,
+    PredictionTimeout,
+    ServingError,
+)
 from .handler import Handler, RequestContext, load_handler
 from .metrics import PROMETHEUS_CONTENT_TYPE, Metrics
-from .routes import (EXECUTION_PARAMETERS_PATH, INVOCATIONS_PATH, LIVENESS_PATH, METRICS_PATH,
-                     READINESS_PATH, SAGEMAKER_PING_PATH, SCORING_PATH, V2_LIVE_PATH, V2_READY_PATH)
+from .routes import (
+    EXECUTION_PARAMETERS_PATH,
+    INVOCATIONS_PATH,
+    LIVENESS_PATH,
+    METRICS_PATH,
+    READINESS_PATH,
+    SAGEMAKER_PING_PATH,
+    SCORING_PATH,
+    V2_LIVE_PATH,
+    V2_READY_PATH,
+)
 
 LOADING, READY, FAILED = "loading", "ready", "failed"
 MAX_ECHOED_ID_LENGTH = 128
@@ -57,8 +73,9 @@ class App:
         self.load_error: str | None = None
         self.load_seconds = 0.0
         self.metrics = Metrics()
-        self.metrics.gauge("twinserve_model_ready", "1 once the model is loaded, else 0.",
-                           lambda: 1.0 if self.state == READY else 0.0)
+        self.metrics.gauge(
+            "twinserve_model_ready", "1 once the model is loaded, else 0.", lambda: 1.0 if self.state == READY else 0.0
+        )
         self.metrics.gauge("twinserve_model_load_seconds", "Time the model took to load.", lambda: self.load_seconds)
         # Predictions run on a bounded pool so a request can be answered 504 at its deadline
         # while a stuck handler call keeps its thread; `threads` also caps concurrent model calls.
@@ -81,6 +98,10 @@ class App:
         """Import and load the handler; run in the background so the socket answers meanwhile."""
         started = time.perf_counter()
         try:
+            if self.config.install_requirements:
+                from .model_requirements import install_at_start
+
+                install_at_start(self.config.model_dir, self.config.handler)
             handler = self.handler or load_handler(self.config.handler, self.config.model_dir)
             handler.load()
         except BaseException as exc:  # noqa: BLE001 - any failure must show up in health, not kill the process
@@ -91,8 +112,13 @@ class App:
         self.handler = handler
         self.load_seconds = time.perf_counter() - started
         self.state = READY
-        logs.info("model_loaded", model_dir=str(self.config.model_dir), handler_style=handler.style,
-                  handler=str(getattr(handler, "source", "?")), seconds=round(self.load_seconds, 4))
+        logs.info(
+            "model_loaded",
+            model_dir=str(self.config.model_dir),
+            handler_style=handler.style,
+            handler=str(getattr(handler, "source", "?")),
+            seconds=round(self.load_seconds, 4),
+        )
 
     def start_loading(self, on_ready: Callable[[], None] | None = None) -> threading.Thread:
         def load() -> None:
@@ -144,11 +170,16 @@ class App:
         return Response(200, encode_json({"status": "alive", "model": self.state}))
 
     def execution_parameters(self, request: Request, request_id: str) -> Response:
-        return Response(200, encode_json({
-            "MaxConcurrentTransforms": self.config.max_concurrent_transforms,
-            "BatchStrategy": self.config.batch_strategy,
-            "MaxPayloadInMB": max(1, int(self.config.max_payload_mb)),
-        }))
+        return Response(
+            200,
+            encode_json(
+                {
+                    "MaxConcurrentTransforms": self.config.max_concurrent_transforms,
+                    "BatchStrategy": self.config.batch_strategy,
+                    "MaxPayloadInMB": max(1, int(self.config.max_payload_mb)),
+                }
+            ),
+        )
 
     def prometheus(self, request: Request, request_id: str) -> Response:
         return Response(200, self.metrics.render(), PROMETHEUS_CONTENT_TYPE)
@@ -162,8 +193,10 @@ class App:
         if handler.response_types is not None:
             accept = negotiate(accept_header, handler.response_types, handler.default_response_type)
             if accept is None:
-                raise NotAcceptable(f"Accept {accept_header!r} matches no response type of this handler",
-                                    allowed=list(handler.response_types))
+                raise NotAcceptable(
+                    f"Accept {accept_header!r} matches no response type of this handler",
+                    allowed=list(handler.response_types),
+                )
         else:  # the user's output stage decides: hand it the client's preferred concrete type
             accept = preferred(accept_header, handler.default_response_type)
         context = RequestContext(request_id, request.headers)
@@ -177,8 +210,10 @@ class App:
                 raise self._handler_error(exc, request_id) from exc
             future.cancel()
             logs.warning("prediction_timeout", request_id=request_id, timeout_s=self.config.timeout_s)
-            raise PredictionTimeout(f"prediction did not finish within {self.config.timeout_s:g} s "
-                                    "(SAGEMAKER_MODEL_SERVER_TIMEOUT / SCORING_TIMEOUT_MS)") from None
+            raise PredictionTimeout(
+                f"prediction did not finish within {self.config.timeout_s:g} s "
+                "(SAGEMAKER_MODEL_SERVER_TIMEOUT / SCORING_TIMEOUT_MS)"
+            ) from None
         except Exception as exc:
             raise self._handler_error(exc, request_id) from exc
         return Response(200, prediction.body, prediction.content_type, context.response_headers)
@@ -186,6 +221,7 @@ class App:
     @staticmethod
     def _handler_error(exc: BaseException, request_id: str) -> HandlerError:
         logs.error("handler_error", exc, request_id=request_id)
-        return HandlerError(f"the handler raised {type(exc).__name__}: {str(exc)[:300]} "
-                            "(traceback in the server log under this request_id)")
-
+        return HandlerError(
+            f"the handler raised {type(exc).__name__}: {str(exc)[:300]} "
+            "(traceback in the server log under this request_id)"
+        )

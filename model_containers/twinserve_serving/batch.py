@@ -52,8 +52,9 @@ def _write_atomically(path: Path, data: bytes) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def score_file(handler: Handler, path: Path, relative: str, out_dir: Path, content_type: str | None,
-               accept: str) -> FileResult:
+def score_file(
+    handler: Handler, path: Path, relative: str, out_dir: Path, content_type: str | None, accept: str
+) -> FileResult:
     output, error_output = out_dir / f"{relative}.out", out_dir / f"{relative}.error.json"
     try:
         media = parse_media_type(content_type_for(path, content_type))
@@ -66,16 +67,19 @@ def score_file(handler: Handler, path: Path, relative: str, out_dir: Path, conte
         message = exc.message if isinstance(exc, ServingError) else f"{type(exc).__name__}: {exc}"
         if status >= 500:
             logs.error("batch_file_failed", exc, input=relative)
-        _write_atomically(error_output, json.dumps({"input": relative, "status": status, "code": code,
-                                                    "error": message}, indent=2).encode())
+        _write_atomically(
+            error_output,
+            json.dumps({"input": relative, "status": status, "code": code, "error": message}, indent=2).encode(),
+        )
         output.unlink(missing_ok=True)  # exactly one outcome per input, also over an earlier run's
         return FileResult(relative, str(error_output.relative_to(out_dir)), status, message)
     error_output.unlink(missing_ok=True)
     return FileResult(relative, str(output.relative_to(out_dir)), 200)
 
 
-def run_batch(input_dir: Path, output_dir: Path, config: ServerConfig, content_type: str | None = None,
-              accept: str | None = None) -> int:
+def run_batch(
+    input_dir: Path, output_dir: Path, config: ServerConfig, content_type: str | None = None, accept: str | None = None
+) -> int:
     input_dir, output_dir = input_dir.resolve(), output_dir.resolve()
     if not input_dir.is_dir():
         logs.error("batch_failed", reason=f"input folder {input_dir} does not exist")
@@ -92,24 +96,47 @@ def run_batch(input_dir: Path, output_dir: Path, config: ServerConfig, content_t
     if handler.response_types is not None:
         chosen = negotiate(accept, handler.response_types, handler.default_response_type)
         if chosen is None:
-            logs.error("batch_failed", reason=str(NotAcceptable(f"--accept {accept} is not produced",
-                                                                 allowed=handler.response_types)),
-                       allowed=list(handler.response_types))
+            logs.error(
+                "batch_failed",
+                reason=str(NotAcceptable(f"--accept {accept} is not produced", allowed=handler.response_types)),
+                allowed=list(handler.response_types),
+            )
             return 2
         accept = chosen
     else:
         accept = preferred(accept, handler.default_response_type)
     # Hidden files and folders (.git/, .DS_Store, editors' swap files) are not inputs.
-    inputs = sorted(p for p in input_dir.rglob("*")
-                    if p.is_file() and not any(part.startswith(".") for part in p.relative_to(input_dir).parts))
+    inputs = sorted(
+        p
+        for p in input_dir.rglob("*")
+        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(input_dir).parts)
+    )
     with ThreadPoolExecutor(config.threads) as pool:
-        results = list(pool.map(
-            lambda p: score_file(handler, p, p.relative_to(input_dir).as_posix(), output_dir, content_type, accept),
-            inputs))
+        results = list(
+            pool.map(
+                lambda p: score_file(handler, p, p.relative_to(input_dir).as_posix(), output_dir, content_type, accept),
+                inputs,
+            )
+        )
     failed = [r for r in results if r.status != 200]
-    _write_atomically(output_dir / MANIFEST_NAME, json.dumps({
-        "input_dir": str(input_dir), "files": len(results), "succeeded": len(results) - len(failed),
-        "failed": len(failed), "results": [asdict(r) for r in results]}, indent=2).encode())
-    logs.info("batch_done", files=len(results), succeeded=len(results) - len(failed), failed=len(failed),
-              output_dir=str(output_dir))
+    _write_atomically(
+        output_dir / MANIFEST_NAME,
+        json.dumps(
+            {
+                "input_dir": str(input_dir),
+                "files": len(results),
+                "succeeded": len(results) - len(failed),
+                "failed": len(failed),
+                "results": [asdict(r) for r in results],
+            },
+            indent=2,
+        ).encode(),
+    )
+    logs.info(
+        "batch_done",
+        files=len(results),
+        succeeded=len(results) - len(failed),
+        failed=len(failed),
+        output_dir=str(output_dir),
+    )
     return 1 if failed else 0

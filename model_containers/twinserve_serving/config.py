@@ -18,7 +18,7 @@ predictions/worker)
 timeout_s              SAGEMAKER_MODEL_SERVER_TIMEOUT (s),             60
                        SCORING_TIMEOUT_MS (ms)
 max_payload_mb         SAGEMAKER_MAX_PAYLOAD_IN_MB                     6
-handler                TWINSERVE_HANDLER, AZUREML_ENTRY_SCRIPT,        the ONNX default handler
+handler                TWINSERVE_HANDLER, AZUREML_ENTRY_SCRIPT,        the default handler
                        SAGEMAKER_PROGRAM (see handler.py)
 batch                  SAGEMAKER_BATCH                                 false
 batch_strategy         SAGEMAKER_BATCH_STRATEGY                        MULTI_RECORD
@@ -27,7 +27,18 @@ transforms                                                             that n * 
 drain_timeout_s        TWINSERVE_DRAIN_TIMEOUT_S                       25 (SageMaker kills at 30)
 keepalive_timeout_s    TWINSERVE_KEEPALIVE_TIMEOUT_S                   75
 access_log             TWINSERVE_ACCESS_LOG (1/0)                      1
-onnx_threads           TWINSERVE_ONNX_THREADS                          1
+onnx_threads           TWINSERVE_ONNX_THREADS (threads per call of     1
+                       onnxruntime, LightGBM, XGBoost and torch)
+model_format           TWINSERVE_MODEL_FORMAT (onnx, mlflow, sklearn,  detected from the model
+                       xgboost, lightgbm, torch)                       folder (formats/)
+trust_pickle           TWINSERVE_TRUST_PICKLE (true/false): load       false
+                       joblib/pickle files, which runs their code
+trust_skops            TWINSERVE_TRUST_SKOPS (true/false): load the    false
+                       types a .skops file holds beyond skops' own
+                       trusted set
+install_requirements   TWINSERVE_INSTALL_REQUIREMENTS (true/false):    false
+                       pip install the model's requirements at start
+                       (model_requirements.py; needs a network)
 =====================  ==============================================  ===========================
 """
 
@@ -39,6 +50,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from .formats import FORMAT_NAMES
 from .routes import DEFAULT_PORT
 
 SAGEMAKER_MODEL_DIR = Path("/opt/ml/model")
@@ -68,16 +80,20 @@ class ServerConfig:
     keepalive_timeout_s: float = 75.0
     access_log: bool = True
     onnx_threads: int = 1
+    model_format: str | None = None
+    trust_pickle: bool = False
+    trust_skops: bool = False
+    install_requirements: bool = False
 
     @property
     def max_payload_bytes(self) -> int:
         return int(self.max_payload_mb * 1024 * 1024)
 
-    def with_overrides(self, **overrides: Any) -> "ServerConfig":
+    def with_overrides(self, **overrides: Any) -> ServerConfig:
         return replace(self, **{k: v for k, v in overrides.items() if v is not None})
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> "ServerConfig":
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> ServerConfig:
         env = os.environ if env is None else env
         workers = _int(env, ("TWINSERVE_WORKERS", "SAGEMAKER_MODEL_SERVER_WORKERS", "WORKER_COUNT"), 1)
         threads = _int(env, ("TWINSERVE_THREADS",), 4)
@@ -105,6 +121,10 @@ class ServerConfig:
             keepalive_timeout_s=_float(env, ("TWINSERVE_KEEPALIVE_TIMEOUT_S",), 75.0),
             access_log=env.get("TWINSERVE_ACCESS_LOG", "1").strip().lower() not in ("0", "false", "no"),
             onnx_threads=_int(env, ("TWINSERVE_ONNX_THREADS",), 1),
+            model_format=_model_format(env),
+            trust_pickle=_bool(env, "TWINSERVE_TRUST_PICKLE"),
+            trust_skops=_bool(env, "TWINSERVE_TRUST_SKOPS"),
+            install_requirements=_bool(env, "TWINSERVE_INSTALL_REQUIREMENTS"),
         )
         # Flags (`twinserve local --threads 0`) bypass the parsing above: check the result.
         config = config.with_overrides(**overrides)
@@ -137,6 +157,23 @@ def _handler_source(env: Mapping[str, str]) -> str | None:
         code_dir = env.get("SAGEMAKER_SUBMIT_DIRECTORY") or str(_model_dir(env) / "code")
         return str(Path(code_dir) / value) if not Path(value).is_absolute() else value
     return None
+
+
+def _model_format(env: Mapping[str, str]) -> str | None:
+    value = env.get("TWINSERVE_MODEL_FORMAT", "").strip().lower()
+    if value and value not in FORMAT_NAMES:
+        raise ConfigError(f"TWINSERVE_MODEL_FORMAT={value!r} is not a model format; allowed: {', '.join(FORMAT_NAMES)}")
+    return value or None
+
+
+def _bool(env: Mapping[str, str], name: str) -> bool:
+    # strict, unlike the logging switches: these grant trust or reach the network, so a typo must not pass silently
+    value = env.get(name, "").strip().lower()
+    if value in ("", "0", "false", "no"):
+        return False
+    if value in ("1", "true", "yes"):
+        return True
+    raise ConfigError(f"{name}={value!r} is not a boolean; allowed: true, false, 1, 0, yes, no")
 
 
 def _first(env: Mapping[str, str], names: tuple[str, ...]) -> str | None:

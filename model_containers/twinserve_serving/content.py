@@ -21,10 +21,6 @@ CSV = "text/csv"
 NPY = "application/x-npy"
 OCTET_STREAM = "application/octet-stream"
 
-# JSON documents may wrap their rows in one of these keys (SageMaker/TF-Serving "instances" and
-# "inputs", Azure examples' "data"); a bare list is rows as-is.
-JSON_ROW_KEYS = ("instances", "inputs", "data")
-
 
 @dataclass(frozen=True)
 class MediaType:
@@ -142,28 +138,6 @@ def decode_json(body: bytes, media: MediaType) -> Any:
         return json.loads(decode_text(body, media))
     except json.JSONDecodeError as exc:
         raise BadRequest(f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
-
-
-def json_rows(document: Any) -> list:
-    """The rows of a request: ``{"instances": rows}``, ``{"inputs": rows}``, ``{"data": rows}``,
-    a list of rows, or a single row (a list of scalars or an object of named features)."""
-    if isinstance(document, dict):
-        for key in JSON_ROW_KEYS:
-            if key in document:
-                document = document[key]
-                break
-        else:
-            if document and all(not isinstance(v, (list, dict)) for v in document.values()):
-                return [document]  # one row of named features
-            raise BadRequest(
-                "JSON object has none of the keys " + ", ".join(repr(k) for k in JSON_ROW_KEYS),
-                allowed=[f'{{"{k}": [[...], ...]}}' for k in JSON_ROW_KEYS] + ["[[...], ...]"],
-            )
-    if not isinstance(document, list) or not document:
-        raise BadRequest("expected a non-empty list of rows")
-    if not isinstance(document[0], (list, dict)):
-        return [document]  # one row
-    return document
 
 
 def decode_csv(body: bytes, media: MediaType) -> list[list[str]]:

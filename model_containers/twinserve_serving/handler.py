@@ -4,7 +4,7 @@ Two styles are accepted unchanged, detected from what the user's module defines:
 
 AWS style (SageMaker inference toolkit): ``model_fn(model_dir)``, ``input_fn(body, content_type)``,
 ``predict_fn(data, model)``, ``output_fn(prediction, accept)`` -- or one ``transform_fn(model, body,
-content_type, accept)``. Any stage left out falls back to the ONNX default handler's stage. Each
+content_type, accept)``. Any stage left out falls back to the default handler's stage. Each
 function may take one extra trailing ``context`` argument (a RequestContext; ``model_fn`` gets
 none) to read headers or set the custom-attributes response header.
 
@@ -16,7 +16,7 @@ application/octet-stream); the result is sent as JSON (``bytes`` as application/
 
 Where the module comes from (first match): ``TWINSERVE_HANDLER``, ``AZUREML_ENTRY_SCRIPT``,
 ``SAGEMAKER_PROGRAM`` (resolved in config.py), then ``<model_dir>/code/inference.py`` (the
-SageMaker framework containers' convention); otherwise the ONNX default handler serves the model.
+SageMaker framework containers' convention); otherwise the default handler serves the model (formats/).
 """
 
 from __future__ import annotations
@@ -90,10 +90,14 @@ def _with_context(fn: Callable[..., Any], n_args: int) -> Callable[..., Any]:
 
     Decided once at load time, not per request."""
     try:
-        params = [p for p in inspect.signature(fn).parameters.values()
-                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        params = [
+            p
+            for p in inspect.signature(fn).parameters.values()
+            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+        ]
         takes_context = len(params) > n_args or any(
-            p.kind is p.VAR_POSITIONAL for p in inspect.signature(fn).parameters.values())
+            p.kind is p.VAR_POSITIONAL for p in inspect.signature(fn).parameters.values()
+        )
     except (TypeError, ValueError):
         takes_context = False
     if takes_context:
@@ -197,12 +201,16 @@ def handler_for_module(module: Any, model_dir: Path) -> Handler:
     azure = callable(getattr(module, "run", None))
     where = getattr(module, "__file__", None) or getattr(module, "__name__", repr(module))
     if azure and aws:
-        raise HandlerLoadError(f"{where} defines both run() (Azure style) and {', '.join(aws)} (AWS style); keep one style")
+        raise HandlerLoadError(
+            f"{where} defines both run() (Azure style) and {', '.join(aws)} (AWS style); keep one style"
+        )
     if azure:
         return ScoreScriptHandler(module, model_dir)
     if aws:
         return StagedHandler(module, model_dir)
-    raise HandlerLoadError(f"{where} defines neither init()/run() (Azure style) nor any of {', '.join(AWS_STAGES)} (AWS style)")
+    raise HandlerLoadError(
+        f"{where} defines neither init()/run() (Azure style) nor any of {', '.join(AWS_STAGES)} (AWS style)"
+    )
 
 
 def import_user_module(source: str) -> ModuleType:

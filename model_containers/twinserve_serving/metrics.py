@@ -65,9 +65,11 @@ class Metrics:
         ]
         for route, counts in sorted(latency.items()):
             cumulative = 0.0
-            for bound, n in zip(LATENCY_BUCKETS, counts):
+            for bound, n in zip(LATENCY_BUCKETS, counts[: len(LATENCY_BUCKETS)], strict=True):  # then sum, count
                 cumulative += n
-                lines.append(f'twinserve_request_duration_seconds_bucket{{route="{route}",le="{bound}"}} {int(cumulative)}')
+                lines.append(
+                    f'twinserve_request_duration_seconds_bucket{{route="{route}",le="{bound}"}} {int(cumulative)}'
+                )
             lines.append(f'twinserve_request_duration_seconds_bucket{{route="{route}",le="+Inf"}} {int(counts[-1])}')
             lines.append(f'twinserve_request_duration_seconds_sum{{route="{route}"}} {counts[-2]:.6f}')
             lines.append(f'twinserve_request_duration_seconds_count{{route="{route}"}} {int(counts[-1])}')

@@ -58,7 +58,7 @@ _date = _Date()
 class _Connection(socketserver.BaseRequestHandler):
     """One client connection: requests are read and answered in turn until either side closes."""
 
-    server: "InferenceHTTPServer"
+    server: InferenceHTTPServer
 
     def setup(self) -> None:
         sock: socket.socket = self.request
@@ -151,7 +151,9 @@ class _Connection(socketserver.BaseRequestHandler):
         length_header = headers.get("content-length")
         if transfer_encoding:
             if transfer_encoding != "chunked":
-                raise NotImplementedByServer(f"Transfer-Encoding {transfer_encoding} is not supported", allowed=["chunked"])
+                raise NotImplementedByServer(
+                    f"Transfer-Encoding {transfer_encoding} is not supported", allowed=["chunked"]
+                )
             self.continue_if_expected(headers)
             return self.read_chunked(limit)
         if length_header is None:
@@ -193,8 +195,10 @@ class _Connection(socketserver.BaseRequestHandler):
 
     def too_large(self, size: int | str) -> PayloadTooLarge:
         mb = self.server.config.max_payload_mb
-        return PayloadTooLarge(f"request body of {size} bytes is over the {mb:g} MB limit "
-                               f"({self.server.config.max_payload_bytes} bytes; set by SAGEMAKER_MAX_PAYLOAD_IN_MB)")
+        return PayloadTooLarge(
+            f"request body of {size} bytes is over the {mb:g} MB limit "
+            f"({self.server.config.max_payload_bytes} bytes; set by SAGEMAKER_MAX_PAYLOAD_IN_MB)"
+        )
 
     def continue_if_expected(self, headers: dict[str, str]) -> None:
         # curl and many SDKs send "Expect: 100-continue" for larger bodies and wait for this
@@ -215,10 +219,12 @@ class _Connection(socketserver.BaseRequestHandler):
             pass
 
     def send(self, response: Response, keep_alive: bool) -> None:
-        head = [f"HTTP/1.1 {response.status} {_REASONS.get(response.status, '')}\r\n"
-                f"Content-Type: {response.content_type}\r\n"
-                f"Content-Length: {len(response.body)}\r\n"
-                f"Date: {_date()}\r\n"]
+        head = [
+            f"HTTP/1.1 {response.status} {_REASONS.get(response.status, '')}\r\n"
+            f"Content-Type: {response.content_type}\r\n"
+            f"Content-Length: {len(response.body)}\r\n"
+            f"Date: {_date()}\r\n"
+        ]
         for name, value in response.headers.items():
             head.append(f"{name}: {value}\r\n")
         head.append("\r\n" if keep_alive else "Connection: close\r\n\r\n")
@@ -250,16 +256,24 @@ class InferenceHTTPServer(socketserver.ThreadingTCPServer):
         with self._connections_lock:
             self._connections.discard(connection)
 
-    def finished(self, path: str, method: str, status: int, started: float, bytes_in: int,
-                 response: Response | None) -> None:
+    def finished(
+        self, path: str, method: str, status: int, started: float, bytes_in: int, response: Response | None
+    ) -> None:
         seconds = time.perf_counter() - started
         # bounded label sets for Prometheus: the client chooses the path and the method
         route = path if path in self.app.routes else "other"
         self.app.metrics.observe(route, method if method in _METRIC_METHODS else "other", status, seconds)
         if self.config.access_log:
-            logs.info("request", route=path, method=method, status=status, latency_ms=round(seconds * 1000, 3),
-                      request_id=response.headers.get("x-request-id") if response else None,
-                      bytes_in=bytes_in, bytes_out=len(response.body) if response else 0)
+            logs.info(
+                "request",
+                route=path,
+                method=method,
+                status=status,
+                latency_ms=round(seconds * 1000, 3),
+                request_id=response.headers.get("x-request-id") if response else None,
+                bytes_in=bytes_in,
+                bytes_out=len(response.body) if response else 0,
+            )
 
     def drain(self) -> int:
         """Stop accepting, close idle connections, wait for in-flight requests. Returns how many
@@ -297,24 +311,35 @@ def _install_stop_signals(stop: threading.Event) -> None:
 def serve(config: ServerConfig, on_listening: Callable[[str, int], None] | None = None) -> int:
     """Run the server until SIGTERM/SIGINT; returns the process exit code."""
     if config.workers > 1:
-        return _serve_workers(config, on_listening)
+        return WorkerSupervisor(config).run(on_listening)
     app = App(config)
     server = InferenceHTTPServer(config, app)
     return _run(server, app, on_listening)
 
 
-def _run(server: InferenceHTTPServer, app: App, on_listening: Callable[[str, int], None] | None,
-         join_when_ready: Callable[[threading.Event], bool] | None = None,
-         on_ready: Callable[[], None] | None = None) -> int:
+def _run(
+    server: InferenceHTTPServer,
+    app: App,
+    on_listening: Callable[[str, int], None] | None,
+    join_when_ready: Callable[[threading.Event], bool] | None = None,
+    on_ready: Callable[[], None] | None = None,
+) -> int:
     """Serve until SIGTERM/SIGINT, then drain. Without ``join_when_ready`` the socket is served at
     once and the model loads in the background; with it, the model loads first and the gate
     decides when this (sibling) worker starts taking connections."""
     stop = threading.Event()
     _install_stop_signals(stop)
     host, port = server.server_address[:2]
-    logs.info("listening", host=host, port=port, workers=server.config.workers, threads=server.config.threads,
-              model_dir=str(server.config.model_dir), timeout_s=server.config.timeout_s,
-              max_payload_mb=server.config.max_payload_mb)
+    logs.info(
+        "listening",
+        host=host,
+        port=port,
+        workers=server.config.workers,
+        threads=server.config.threads,
+        model_dir=str(server.config.model_dir),
+        timeout_s=server.config.timeout_s,
+        max_payload_mb=server.config.max_payload_mb,
+    )
     if on_listening:
         on_listening(host, port)
     if join_when_ready is None:
@@ -335,94 +360,116 @@ def _run(server: InferenceHTTPServer, app: App, on_listening: Callable[[str, int
     return 0
 
 
-def _serve_workers(config: ServerConfig, on_listening: Callable[[str, int], None] | None) -> int:
-    """Pre-fork: bind once, fork ``workers`` servers sharing the socket, restart any that crash.
+class WorkerSupervisor:
+    """Pre-fork (``workers > 1``): bind once, fork that many servers sharing the socket, forward
+    SIGTERM to them, restart any that crash. Read ``run`` top-down.
 
     Health must agree across workers, since the platform's probe reaches just one of them. So
     worker 0 alone accepts while loading (answering /ping 503 truthfully); its siblings load, then
     wait for worker 0 to be ready (a byte each on a pipe) before taking connections. A worker
     restarted after a crash joins as soon as its own model is loaded."""
-    sock = socket.create_server((config.host, config.port), backlog=InferenceHTTPServer.request_queue_size)
-    # Non-blocking accept: several processes wake for one connection and all but one must not
-    # block in accept() (socketserver treats the resulting BlockingIOError as "nothing to do").
-    sock.setblocking(False)
-    host, port = sock.getsockname()[:2]
-    if on_listening:
-        on_listening(host, port)
-    worker_config = config.with_overrides(port=port)
-    first_ready_read, first_ready_write = os.pipe()
-    # A restarted worker 0 announces again; bytes nobody waits for stay in the pipe, so a full pipe
-    # (after very many restarts) must drop the announcement rather than block the worker.
-    os.set_blocking(first_ready_write, False)
-    stopping = False
-    children: dict[int, int] = {}
 
-    def announce_first_worker_ready() -> None:
+    def __init__(self, config: ServerConfig) -> None:
+        self.config = config
+        self.children: dict[int, int] = {}  # pid -> worker index
+        self.stopping = False
+        self.pid = os.getpid()
+
+    def run(self, on_listening: Callable[[str, int], None] | None) -> int:
+        self.bind()
+        if on_listening:
+            on_listening(self.host, self.port)
+        self.open_readiness_gate()
+        for index in range(self.config.workers):
+            self.spawn(index, first_start=True)
+        signal.signal(signal.SIGTERM, self.forward_signal)
+        signal.signal(signal.SIGINT, self.forward_signal)
+        exit_code = self.reap_and_restart()
+        self.sock.close()
+        return exit_code
+
+    # -- the shared socket -------------------------------------------------------------------
+    def bind(self) -> None:
+        self.sock = socket.create_server(
+            (self.config.host, self.config.port), backlog=InferenceHTTPServer.request_queue_size
+        )
+        # Non-blocking accept: several processes wake for one connection and all but one must not
+        # block in accept() (socketserver treats the resulting BlockingIOError as "nothing to do").
+        self.sock.setblocking(False)
+        self.host, self.port = self.sock.getsockname()[:2]
+        self.worker_config = self.config.with_overrides(port=self.port)
+
+    # -- readiness gate: worker 0 announces, first-start siblings wait -------------------------
+    def open_readiness_gate(self) -> None:
+        self.ready_read, self.ready_write = os.pipe()
+        # A restarted worker 0 announces again; bytes nobody waits for stay in the pipe, so a full pipe
+        # (after very many restarts) must drop the announcement rather than block the worker.
+        os.set_blocking(self.ready_write, False)
+
+    def announce_first_worker_ready(self) -> None:
         try:
-            os.write(first_ready_write, b"r" * (config.workers - 1))
+            os.write(self.ready_write, b"r" * (self.config.workers - 1))
         except BlockingIOError:
             pass  # every sibling already passed the gate; nobody needs these bytes
 
-    def wait_for_first_worker(stop: threading.Event) -> bool:
+    def wait_for_first_worker(self, stop: threading.Event) -> bool:
         while not stop.is_set():
-            if select.select([first_ready_read], [], [], 0.1)[0]:
-                return bool(os.read(first_ready_read, 1))
+            if select.select([self.ready_read], [], [], 0.1)[0]:
+                return bool(os.read(self.ready_read, 1))
         return False
 
-    supervisor = os.getpid()
-
-    def stop_when_orphaned() -> None:
-        # If the supervisor is killed outright (SIGKILL, OOM) nobody forwards SIGTERM: drain anyway
-        # rather than serve on unsupervised.
-        while os.getppid() == supervisor:
-            time.sleep(1.0)
-        os.kill(os.getpid(), signal.SIGTERM)
-
-    def spawn(index: int, first_start: bool) -> None:
+    # -- workers ---------------------------------------------------------------------------------
+    def spawn(self, index: int, first_start: bool) -> None:
         pid = os.fork()
         if pid == 0:  # child: serve on the inherited socket, never return into the parent's code
             code = 1
             try:
-                threading.Thread(target=stop_when_orphaned, name="orphan-watch", daemon=True).start()
-                app = App(worker_config)
-                server = InferenceHTTPServer(worker_config, app, sock)
-                if index == 0 and first_start:
-                    code = _run(server, app, None, on_ready=announce_first_worker_ready)
-                elif index == 0:  # restarted: siblings may still be waiting for it
-                    code = _run(server, app, None, join_when_ready=lambda stop: announce_first_worker_ready() or True)
-                else:
-                    gate = wait_for_first_worker if first_start else (lambda stop: True)
-                    code = _run(server, app, None, join_when_ready=gate)
+                code = self.serve_as_worker(index, first_start)
             finally:
                 os._exit(code)
-        children[pid] = index
+        self.children[pid] = index
 
-    def on_signal(signum: int, frame: object) -> None:
-        nonlocal stopping
-        stopping = True
-        for pid in list(children):
+    def serve_as_worker(self, index: int, first_start: bool) -> int:
+        threading.Thread(target=self.stop_when_orphaned, name="orphan-watch", daemon=True).start()
+        app = App(self.worker_config)
+        server = InferenceHTTPServer(self.worker_config, app, self.sock)
+        if index == 0 and first_start:
+            return _run(server, app, None, on_ready=self.announce_first_worker_ready)
+        if index == 0:  # restarted: siblings may still be waiting for it
+            return _run(server, app, None, join_when_ready=lambda stop: self.announce_first_worker_ready() or True)
+        gate = self.wait_for_first_worker if first_start else (lambda stop: True)
+        return _run(server, app, None, join_when_ready=gate)
+
+    def stop_when_orphaned(self) -> None:
+        # If the supervisor is killed outright (SIGKILL, OOM) nobody forwards SIGTERM: drain anyway
+        # rather than serve on unsupervised.
+        while os.getppid() == self.pid:
+            time.sleep(1.0)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    # -- signals and the reap loop ---------------------------------------------------------------
+    def forward_signal(self, signum: int, frame: object) -> None:
+        self.stopping = True
+        for pid in list(self.children):
             try:
                 os.kill(pid, signal.SIGTERM)
             except ProcessLookupError:
                 pass
 
-    for index in range(config.workers):
-        spawn(index, first_start=True)
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    exit_code = 0
-    while children:
-        try:
-            pid, status = os.wait()
-        except ChildProcessError:
-            break
-        index = children.pop(pid, None)
-        code = os.waitstatus_to_exitcode(status)
-        if stopping:
-            exit_code = exit_code or (code if code > 0 else 0)
-        elif index is not None:
-            logs.error("worker_died", worker_pid=pid, worker=index, exit_code=code)
-            time.sleep(0.5)  # do not spin if workers die at once
-            spawn(index, first_start=False)
-    sock.close()
-    return exit_code
+    def reap_and_restart(self) -> int:
+        """Wait for workers; restart one that dies unless stopping. Returns the exit code."""
+        exit_code = 0
+        while self.children:
+            try:
+                pid, status = os.wait()
+            except ChildProcessError:
+                break
+            index = self.children.pop(pid, None)
+            code = os.waitstatus_to_exitcode(status)
+            if self.stopping:
+                exit_code = exit_code or (code if code > 0 else 0)
+            elif index is not None:
+                logs.error("worker_died", worker_pid=pid, worker=index, exit_code=code)
+                time.sleep(0.5)  # do not spin if workers die at once
+                self.spawn(index, first_start=False)
+        return exit_code

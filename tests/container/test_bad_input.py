@@ -20,17 +20,20 @@ def assert_error(reply, status: int, *fragments: str) -> dict:
     return doc
 
 
-@pytest.mark.parametrize("body, fragment", [
-    (b'{"instances": [[5.1, 3.5', "malformed JSON"),
-    (b"", "empty"),
-    (b'{"rows": [[1, 2, 3, 4]]}', "none of the keys"),
-    (b'{"instances": [[1, 2, 3]]}', "expected rows of 4 features (sepal_length"),
-    (b'{"instances": [[1, 2, 3, 4], [1, 2]]}', "equal-length"),
-    (b'{"instances": [["a", "b", "c", "d"]]}', "equal-length"),
-    (b'{"instances": [{"sepal_length": 1}]}', "lacks feature 'sepal_width'"),
-    (b'{"instances": []}', "non-empty"),
-    (b'\xff\xfe{', "not valid utf-8"),
-])
+@pytest.mark.parametrize(
+    "body, fragment",
+    [
+        (b'{"instances": [[5.1, 3.5', "malformed JSON"),
+        (b"", "empty"),
+        (b'{"rows": [[1, 2, 3, 4]]}', "none of the keys"),
+        (b'{"instances": [[1, 2, 3]]}', "expected rows of 4 features (sepal_length"),
+        (b'{"instances": [[1, 2, 3, 4], [1, 2]]}', "equal-length"),
+        (b'{"instances": [["a", "b", "c", "d"]]}', "equal-length"),
+        (b'{"instances": [{"sepal_length": 1}]}', "lacks feature 'sepal_width'"),
+        (b'{"instances": []}', "non-empty"),
+        (b"\xff\xfe{", "not valid utf-8"),
+    ],
+)
 def test_malformed_json_is_400_naming_the_problem(iris_server, body, fragment):
     assert_error(iris_server.score(body), 400, fragment)
 
@@ -70,8 +73,11 @@ def _raw_exchange(port: int, head: bytes) -> bytes:
 
 def test_body_over_the_default_6_mb_limit_is_413_before_reading_it(iris_server):
     # Only the headers are sent: the server must answer from Content-Length and close.
-    answer = _raw_exchange(iris_server.port, b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                                             b"Content-Length: %d\r\n\r\n" % (6 * 1024 * 1024 + 1))
+    answer = _raw_exchange(
+        iris_server.port,
+        b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Content-Length: %d\r\n\r\n" % (6 * 1024 * 1024 + 1),
+    )
     assert answer.startswith(b"HTTP/1.1 413 ")
     assert b"Connection: close" in answer and b"6 MB limit" in answer and b"SAGEMAKER_MAX_PAYLOAD_IN_MB" in answer
 
@@ -93,18 +99,21 @@ def test_chunked_body_over_the_limit_is_413(start_server):
     assert _raw_exchange(server.port, head + body).startswith(b"HTTP/1.1 413 ")
 
 
-@pytest.mark.parametrize("head, status", [
-    (b"GARBAGE\r\n\r\n", 400),
-    (b"GET /ping HTTP/2.0\r\n\r\n", 501),
-    (b"POST /invocations HTTP/1.1\r\nContent-Length: -5\r\n\r\n", 400),
-    (b"POST /invocations HTTP/1.1\r\nContent-Length: \xb2\r\n\r\n", 400),  # "\u00b2".isdigit()
-    (b"POST /invocations HTTP/1.1\r\nContent-Length: " + b"9" * 5000 + b"\r\n\r\n", 413),
-    (b"POST /invocations HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n-5\r\nabc", 400),
-    (b"POST /invocations HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0x3\r\nabc\r\n0\r\n\r\n", 400),
-    (b"POST /invocations HTTP/1.1\r\nbad header line\r\n\r\n", 400),
-    (b"POST /invocations HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n", 501),
-    (b"GET /ping HTTP/1.1\r\n" + b"X-Long: " + b"a" * 20000 + b"\r\n\r\n", 431),
-])
+@pytest.mark.parametrize(
+    "head, status",
+    [
+        (b"GARBAGE\r\n\r\n", 400),
+        (b"GET /ping HTTP/2.0\r\n\r\n", 501),
+        (b"POST /invocations HTTP/1.1\r\nContent-Length: -5\r\n\r\n", 400),
+        (b"POST /invocations HTTP/1.1\r\nContent-Length: \xb2\r\n\r\n", 400),  # "\u00b2".isdigit()
+        (b"POST /invocations HTTP/1.1\r\nContent-Length: " + b"9" * 5000 + b"\r\n\r\n", 413),
+        (b"POST /invocations HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n-5\r\nabc", 400),
+        (b"POST /invocations HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0x3\r\nabc\r\n0\r\n\r\n", 400),
+        (b"POST /invocations HTTP/1.1\r\nbad header line\r\n\r\n", 400),
+        (b"POST /invocations HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n", 501),
+        (b"GET /ping HTTP/1.1\r\n" + b"X-Long: " + b"a" * 20000 + b"\r\n\r\n", 431),
+    ],
+)
 def test_broken_http_framing_is_answered_and_closed(iris_server, head, status):
     answer = _raw_exchange(iris_server.port, head)
     assert answer.startswith(b"HTTP/1.1 %d " % status), answer[:200]
@@ -125,9 +134,16 @@ def behaviour_server(request, iris_model, tmp_path_factory):
     from serving_harness import ServerProcess, free_port
 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SAGEMAKER_", "AZUREML_", "TWINSERVE_"))}
-    env.update({"SAGEMAKER_BIND_TO_PORT": str(free_port()), "TWINSERVE_HOST": "127.0.0.1",
-                "TWINSERVE_MODEL_DIR": str(iris_model / "model"), "TWINSERVE_THREADS": "2",
-                "TWINSERVE_HANDLER": str(HANDLERS_DIR / "behaviours.py"), "SAGEMAKER_MODEL_SERVER_TIMEOUT": "0.5"})
+    env.update(
+        {
+            "SAGEMAKER_BIND_TO_PORT": str(free_port()),
+            "TWINSERVE_HOST": "127.0.0.1",
+            "TWINSERVE_MODEL_DIR": str(iris_model / "model"),
+            "TWINSERVE_THREADS": "2",
+            "TWINSERVE_HANDLER": str(HANDLERS_DIR / "behaviours.py"),
+            "SAGEMAKER_MODEL_SERVER_TIMEOUT": "0.5",
+        }
+    )
     server = ServerProcess(env, tmp_path_factory.mktemp("server") / "server.log", [])
     try:
         server.wait_until("/ping")

@@ -14,13 +14,9 @@ import time
 
 import pytest
 from serving_harness import EXAMPLES_DIR, IRIS_ROWS, REPO_ROOT, free_port
+from serving_harness import TWINSERVE_CLI as CLI
 
 from twinserve.container_commands import add_container_commands
-
-# Runs the two commands through an argparse tree built like the `twinserve` CLI builds its own.
-CLI = ("import argparse, sys; from twinserve.container_commands import add_container_commands; "
-       "p = argparse.ArgumentParser(prog='twinserve'); add_container_commands(p.add_subparsers(dest='command')); "
-       "a = p.parse_args(sys.argv[1:]); sys.exit(a.func(a))")
 
 
 @pytest.fixture
@@ -36,9 +32,23 @@ def batch_inputs(tmp_path):
 
 
 def _run_batch(iris_model, inputs, outputs, *extra):
-    return subprocess.run([sys.executable, "-m", "twinserve_serving", "batch", str(inputs), str(outputs),
-                           "--model-dir", str(iris_model / "model"), *extra],
-                          capture_output=True, text=True, timeout=60, cwd=REPO_ROOT)
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "twinserve_serving",
+            "batch",
+            str(inputs),
+            str(outputs),
+            "--model-dir",
+            str(iris_model / "model"),
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO_ROOT,
+    )
 
 
 def test_batch_writes_one_output_per_input_and_reports_bad_files(iris_model, batch_inputs, tmp_path):
@@ -46,7 +56,10 @@ def test_batch_writes_one_output_per_input_and_reports_bad_files(iris_model, bat
     before = {p: p.read_bytes() for p in batch_inputs.rglob("*") if p.is_file()}
     result = _run_batch(iris_model, batch_inputs, outputs)
     assert result.returncode == 1, result.stdout + result.stderr  # some files failed, the others are scored
-    assert [p["label"] for p in json.loads((outputs / "a.json.out").read_text())["predictions"]] == ["setosa", "virginica"]
+    assert [p["label"] for p in json.loads((outputs / "a.json.out").read_text())["predictions"]] == [
+        "setosa",
+        "virginica",
+    ]
     assert json.loads((outputs / "b.csv.out").read_text())["predictions"][0]["label"] == "setosa"
     assert json.loads((outputs / "nested/c.json.out").read_text())["predictions"][0]["label"] == "virginica"
     broken = json.loads((outputs / "broken.json.error.json").read_text())
@@ -55,7 +68,8 @@ def test_batch_writes_one_output_per_input_and_reports_bad_files(iris_model, bat
     manifest = json.loads((outputs / "_manifest.json").read_text())
     assert (manifest["files"], manifest["succeeded"], manifest["failed"]) == (5, 3, 2)
     assert sorted(r["input"] for r in manifest["results"]) == sorted(
-        p.relative_to(batch_inputs).as_posix() for p in before)  # nothing lost
+        p.relative_to(batch_inputs).as_posix() for p in before
+    )  # nothing lost
     assert before == {p: p.read_bytes() for p in batch_inputs.rglob("*") if p.is_file()}  # inputs untouched
     assert not list(outputs.rglob(".*partial"))
 
@@ -82,10 +96,24 @@ def test_batch_with_an_azure_score_py(iris_model, tmp_path):
     inputs = tmp_path / "in"
     inputs.mkdir()
     (inputs / "rows.json").write_text(json.dumps({"data": IRIS_ROWS}))
-    env_run = subprocess.run([sys.executable, "-c", CLI, "batch", str(inputs), str(tmp_path / "out"),
-                              "--model-dir", str(iris_model / "model"),
-                              "--handler", str(EXAMPLES_DIR / "azure_score" / "score.py")],
-                             capture_output=True, text=True, timeout=60, cwd=REPO_ROOT)
+    env_run = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            CLI,
+            "batch",
+            str(inputs),
+            str(tmp_path / "out"),
+            "--model-dir",
+            str(iris_model / "model"),
+            "--handler",
+            str(EXAMPLES_DIR / "azure_score" / "score.py"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO_ROOT,
+    )
     assert env_run.returncode == 0, env_run.stdout + env_run.stderr
     assert json.loads((tmp_path / "out" / "rows.json.out").read_text())["predictions"] == ["setosa", "virginica"]
     assert "1 files, 1 scored, 0 failed" in env_run.stdout
@@ -94,8 +122,21 @@ def test_batch_with_an_azure_score_py(iris_model, tmp_path):
 def test_batch_with_an_unloadable_model_exits_2(tmp_path, batch_inputs):
     empty = tmp_path / "empty-model"
     empty.mkdir()
-    result = subprocess.run([sys.executable, "-m", "twinserve_serving", "batch", str(batch_inputs),
-                             str(tmp_path / "out"), "--model-dir", str(empty)], capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "twinserve_serving",
+            "batch",
+            str(batch_inputs),
+            str(tmp_path / "out"),
+            "--model-dir",
+            str(empty),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 2 and "no .onnx model found" in result.stdout
 
 
@@ -113,9 +154,12 @@ def test_twinserve_local_serves_the_model_tar_gz_prints_a_working_curl_and_drain
     port = free_port()
     log = tmp_path / "local.log"
     with open(log, "wb") as out:
-        process = subprocess.Popen([sys.executable, "-c", CLI, "local", "--port", str(port),
-                                    "--model-dir", str(iris_model / "model.tar.gz")],
-                                   stdout=out, stderr=subprocess.STDOUT, cwd=REPO_ROOT)
+        process = subprocess.Popen(
+            [sys.executable, "-c", CLI, "local", "--port", str(port), "--model-dir", str(iris_model / "model.tar.gz")],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=REPO_ROOT,
+        )
     try:
         deadline = time.monotonic() + 15
         while "try:" not in log.read_text() or "model_loaded" not in log.read_text():

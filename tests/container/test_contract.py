@@ -42,10 +42,21 @@ def test_both_scoring_routes_score_the_iris_model(iris_server, path):
     assert all(len(p["probabilities"]) == 3 and abs(sum(p["probabilities"]) - 1) < 1e-4 for p in predictions)
 
 
-@pytest.mark.parametrize("payload", [
-    {"instances": IRIS_ROWS}, {"inputs": IRIS_ROWS}, {"data": IRIS_ROWS}, IRIS_ROWS,
-    {"instances": [dict(zip(["sepal_length", "sepal_width", "petal_length", "petal_width"], r)) for r in IRIS_ROWS]},
-])
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"instances": IRIS_ROWS},
+        {"inputs": IRIS_ROWS},
+        {"data": IRIS_ROWS},
+        IRIS_ROWS,
+        {
+            "instances": [
+                dict(zip(["sepal_length", "sepal_width", "petal_length", "petal_width"], r, strict=True))
+                for r in IRIS_ROWS
+            ]
+        },
+    ],
+)
 def test_json_request_shapes(iris_server, payload):
     reply = iris_server.score(payload)
     assert reply.status == 200, reply.body
@@ -78,18 +89,32 @@ def test_npy_in_npy_out(iris_server):
     assert np.load(io.BytesIO(reply.body)).tolist() == [0, 2]
 
 
-@pytest.mark.parametrize("content_type", ["APPLICATION/JSON", "application/json; charset=utf-8",
-                                          "Application/Json;Charset=UTF-8", 'application/json; charset="utf-8"'])
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        "APPLICATION/JSON",
+        "application/json; charset=utf-8",
+        "Application/Json;Charset=UTF-8",
+        'application/json; charset="utf-8"',
+    ],
+)
 def test_media_types_are_case_insensitive_and_tolerate_charset(iris_server, content_type):
     assert iris_server.score({"instances": IRIS_ROWS}, Content_Type=content_type).status == 200
 
 
-@pytest.mark.parametrize("accept, expected", [
-    (None, "application/json"), ("*/*", "application/json"), ("text/csv", "text/csv"),
-    ("Text/CSV; charset=utf-8", "text/csv"), ("text/*", "text/csv"),
-    ("application/json;q=0.5, text/csv", "text/csv"), ("text/csv;q=0.1, application/*;q=0.9", "application/json"),
-    ("image/png, */*;q=0.1", "application/json"),
-])
+@pytest.mark.parametrize(
+    "accept, expected",
+    [
+        (None, "application/json"),
+        ("*/*", "application/json"),
+        ("text/csv", "text/csv"),
+        ("Text/CSV; charset=utf-8", "text/csv"),
+        ("text/*", "text/csv"),
+        ("application/json;q=0.5, text/csv", "text/csv"),
+        ("text/csv;q=0.1, application/*;q=0.9", "application/json"),
+        ("image/png, */*;q=0.1", "application/json"),
+    ],
+)
 def test_accept_negotiation(iris_server, accept, expected):
     headers = {"Accept": accept} if accept else {}
     reply = iris_server.score({"instances": IRIS_ROWS}, **headers)
@@ -98,8 +123,7 @@ def test_accept_negotiation(iris_server, accept, expected):
 
 
 def test_request_ids_are_echoed_and_generated(iris_server):
-    reply = iris_server.score({"instances": IRIS_ROWS}, x_request_id="req-123",
-                              x_ms_client_request_id="client_abc-1")
+    reply = iris_server.score({"instances": IRIS_ROWS}, x_request_id="req-123", x_ms_client_request_id="client_abc-1")
     assert reply.headers["x-request-id"] == "req-123"
     assert reply.headers["x-ms-client-request-id"] == "client_abc-1"
     generated = iris_server.request("GET", "/ping").headers["x-request-id"]
@@ -114,8 +138,12 @@ def test_errors_echo_request_ids_too(iris_server):
 
 
 def test_unknown_sagemaker_headers_are_ignored(iris_server):
-    reply = iris_server.score({"instances": IRIS_ROWS}, X_Amzn_SageMaker_Target_Variant="blue",
-                              X_Amzn_SageMaker_Inference_Id="abc", X_Something_New="1")
+    reply = iris_server.score(
+        {"instances": IRIS_ROWS},
+        X_Amzn_SageMaker_Target_Variant="blue",
+        X_Amzn_SageMaker_Inference_Id="abc",
+        X_Something_New="1",
+    )
     assert reply.status == 200
     assert "x-amzn-sagemaker-custom-attributes" not in reply.headers  # only when the handler sets it
 
@@ -129,10 +157,19 @@ def test_execution_parameters(iris_server):
 
 
 def test_execution_parameters_follow_the_batch_environment(start_server):
-    server = start_server({"SAGEMAKER_BATCH": "true", "SAGEMAKER_BATCH_STRATEGY": "single_record",
-                           "SAGEMAKER_MAX_PAYLOAD_IN_MB": "20", "SAGEMAKER_MAX_CONCURRENT_TRANSFORMS": "5"})
+    server = start_server(
+        {
+            "SAGEMAKER_BATCH": "true",
+            "SAGEMAKER_BATCH_STRATEGY": "single_record",
+            "SAGEMAKER_MAX_PAYLOAD_IN_MB": "20",
+            "SAGEMAKER_MAX_CONCURRENT_TRANSFORMS": "5",
+        }
+    )
     assert server.request("GET", "/execution-parameters").json() == {
-        "MaxConcurrentTransforms": 5, "BatchStrategy": "SINGLE_RECORD", "MaxPayloadInMB": 20}
+        "MaxConcurrentTransforms": 5,
+        "BatchStrategy": "SINGLE_RECORD",
+        "MaxPayloadInMB": 20,
+    }
 
 
 def test_unknown_route_404_lists_routes_and_wrong_method_405(iris_server):
@@ -151,8 +188,16 @@ def test_keep_alive_connection_is_reused(iris_server):
     connection = iris_server.connection()
     for _ in range(3):
         assert iris_server.score({"instances": IRIS_ROWS}).status == 200
-        assert iris_server.request("POST", "/invocations", '{"instances": [[1,2,3,4]]}',
-                                   {"Content-Type": "application/json"}, connection=connection).status == 200
+        assert (
+            iris_server.request(
+                "POST",
+                "/invocations",
+                '{"instances": [[1,2,3,4]]}',
+                {"Content-Type": "application/json"},
+                connection=connection,
+            ).status
+            == 200
+        )
     assert connection.sock is not None  # still open: the server did not close it
     connection.close()
 
@@ -169,8 +214,10 @@ def test_expect_100_continue_is_honoured(iris_server):
 
     body = b'{"instances": [[5.1, 3.5, 1.4, 0.2]]}'
     with socket.create_connection(("127.0.0.1", iris_server.port), timeout=5) as sock:
-        sock.sendall(b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                     b"Expect: 100-continue\r\nContent-Length: %d\r\n\r\n" % len(body))
+        sock.sendall(
+            b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Expect: 100-continue\r\nContent-Length: %d\r\n\r\n" % len(body)
+        )
         assert sock.recv(100).startswith(b"HTTP/1.1 100 Continue")
         sock.sendall(body)
         assert sock.recv(4096).startswith(b"HTTP/1.1 200 OK")
@@ -182,8 +229,9 @@ def test_chunked_request_body(iris_server):
         yield b"[[5.1, 3.5, 1.4, 0.2]]}"
 
     connection = iris_server.connection()
-    connection.request("POST", "/invocations", body=chunks(), headers={"Content-Type": "application/json"},
-                       encode_chunked=True)
+    connection.request(
+        "POST", "/invocations", body=chunks(), headers={"Content-Type": "application/json"}, encode_chunked=True
+    )
     response = connection.getresponse()
     assert response.status == 200, response.read()
     connection.close()
@@ -197,8 +245,9 @@ def test_keep_alive_requests_do_not_suffer_the_nagle_delay(iris_server):
     latencies = []
     for _ in range(20):
         started = time.perf_counter()
-        reply = iris_server.request("POST", "/invocations", body, {"Content-Type": "application/json"},
-                                    connection=connection)
+        reply = iris_server.request(
+            "POST", "/invocations", body, {"Content-Type": "application/json"}, connection=connection
+        )
         latencies.append(time.perf_counter() - started)
         assert reply.status == 200
     connection.close()

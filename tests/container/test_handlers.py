@@ -61,8 +61,10 @@ def test_azure_model_dir_env_is_honoured_with_the_registered_folder_inside(start
     # Azure mounts <name>/<version>/ with the registered folder ("model/") inside it
     mount = tmp_path / "azureml-models" / "iris" / "1"
     shutil.copytree(iris_model / "model", mount / "model")
-    for env in ({"AZUREML_MODEL_DIR": str(mount), "TWINSERVE_MODEL_DIR": ""},
-                {"AZUREML_MODEL_DIR": str(mount), "TWINSERVE_MODEL_DIR": "", "AZUREML_ENTRY_SCRIPT": str(AZURE_SCORE)}):
+    for env in (
+        {"AZUREML_MODEL_DIR": str(mount), "TWINSERVE_MODEL_DIR": ""},
+        {"AZUREML_MODEL_DIR": str(mount), "TWINSERVE_MODEL_DIR": "", "AZUREML_ENTRY_SCRIPT": str(AZURE_SCORE)},
+    ):
         server = start_server(env)
         payload = {"data": IRIS_ROWS} if "AZUREML_ENTRY_SCRIPT" in env else {"instances": IRIS_ROWS}
         assert server.score(payload, path="/score").status == 200
@@ -86,11 +88,9 @@ def test_a_module_with_both_styles_or_neither_is_refused():
     class Both:
         __name__ = "both"
 
-        def run(self, raw):
-            ...
+        def run(self, raw): ...
 
-        def predict_fn(self, data, model):
-            ...
+        def predict_fn(self, data, model): ...
 
     with pytest.raises(HandlerLoadError, match="keep one style"):
         handler_for_module(Both(), EXAMPLES_DIR)
@@ -100,8 +100,10 @@ def test_a_module_with_both_styles_or_neither_is_refused():
 
 def test_azure_run_with_request_headers_gets_them(start_server, tmp_path):
     script = tmp_path / "score.py"
-    script.write_text("import json\n\ndef init():\n    pass\n\n"
-                      "def run(raw_data, request_headers):\n"
-                      "    return {'tenant': request_headers.get('x-tenant'), 'n': len(json.loads(raw_data))}\n")
+    script.write_text(
+        "import json\n\ndef init():\n    pass\n\n"
+        "def run(raw_data, request_headers):\n"
+        "    return {'tenant': request_headers.get('x-tenant'), 'n': len(json.loads(raw_data))}\n"
+    )
     server = start_server({"AZUREML_ENTRY_SCRIPT": str(script)})
     assert server.score([1, 2], path="/score", X_Tenant="t7").json() == {"tenant": "t7", "n": 2}

@@ -152,7 +152,6 @@ def test_workers_drain_and_exit_when_the_supervisor_is_killed(start_server):
     server.process.kill()  # the supervisor only: SIGKILL cannot be forwarded
     server.process.wait()
     deadline = time.monotonic() + 10
-    while any(os.path.exists(f"/proc/{pid}") and "zombie" not in open(f"/proc/{pid}/status").read()
-              for pid in workers):
+    while any(os.path.exists(f"/proc/{pid}") and "zombie" not in open(f"/proc/{pid}/status").read() for pid in workers):
         assert time.monotonic() < deadline, "workers outlived their supervisor"
         time.sleep(0.1)

@@ -22,30 +22,50 @@ def test_parse_media_type():
         parse_media_type("nonsense")
 
 
-@pytest.mark.parametrize("accept, expected", [
-    (None, "application/json"), ("", "application/json"), ("*/*", "application/json"),
-    ("text/csv", "text/csv"), ("application/x-npy;q=0.9, text/csv;q=0.8", "application/x-npy"),
-    ("text/*;q=0.5, application/json;q=0.4", "text/csv"), ("application/json;q=0", None),
-    ("image/png", None), ("*/*;q=0.1, text/csv", "text/csv"), ("text/csv;q=bogus", None),
-])
+@pytest.mark.parametrize(
+    "accept, expected",
+    [
+        (None, "application/json"),
+        ("", "application/json"),
+        ("*/*", "application/json"),
+        ("text/csv", "text/csv"),
+        ("application/x-npy;q=0.9, text/csv;q=0.8", "application/x-npy"),
+        ("text/*;q=0.5, application/json;q=0.4", "text/csv"),
+        ("application/json;q=0", None),
+        ("image/png", None),
+        ("*/*;q=0.1, text/csv", "text/csv"),
+        ("text/csv;q=bogus", None),
+    ],
+)
 def test_negotiate(accept, expected):
     assert negotiate(accept, OFFERED, "application/json") == expected
 
 
-@pytest.mark.parametrize("accept, expected", [
-    # RFC 9110 12.5.1: the most specific range decides, so an explicit q=0 excludes under a wildcard
-    ("*/*;q=0.1, application/json;q=0", "text/csv"), ("text/csv;q=0, text/*", None),
-    ("text/csv, application/json", "text/csv"), ("*/*;q=0", None),
-])
+@pytest.mark.parametrize(
+    "accept, expected",
+    [
+        # RFC 9110 12.5.1: the most specific range decides, so an explicit q=0 excludes under a wildcard
+        ("*/*;q=0.1, application/json;q=0", "text/csv"),
+        ("text/csv;q=0, text/*", None),
+        ("text/csv, application/json", "text/csv"),
+        ("*/*;q=0", None),
+    ],
+)
 def test_negotiate_lets_the_most_specific_range_decide(accept, expected):
     assert negotiate(accept, OFFERED, "application/json") == expected
 
 
-@pytest.mark.parametrize("accept, expected", [
-    (None, "application/json"), ("*/*", "application/json"), ("text/csv", "text/csv"),
-    ("text/*", "application/json"),  # was handed on as the response type "text/*"
-    ("application/xml;q=0.2, text/csv", "text/csv"), ("text/csv;q=0, application/json", "application/json"),
-])
+@pytest.mark.parametrize(
+    "accept, expected",
+    [
+        (None, "application/json"),
+        ("*/*", "application/json"),
+        ("text/csv", "text/csv"),
+        ("text/*", "application/json"),  # was handed on as the response type "text/*"
+        ("application/xml;q=0.2, text/csv", "text/csv"),
+        ("text/csv;q=0, application/json", "application/json"),
+    ],
+)
 def test_preferred_is_the_concrete_type_a_handler_is_told_the_client_wants(accept, expected):
     assert preferred(accept, "application/json") == expected
 
@@ -57,12 +77,23 @@ def test_defaults_are_the_sagemaker_contract():
 
 
 def test_each_platform_spelling_is_honoured():
-    sagemaker = ServerConfig.from_env({"SAGEMAKER_BIND_TO_PORT": "9090", "SAGEMAKER_MODEL_SERVER_WORKERS": "3",
-                                       "SAGEMAKER_MODEL_SERVER_TIMEOUT": "30", "SAGEMAKER_MAX_PAYLOAD_IN_MB": "20"})
+    sagemaker = ServerConfig.from_env(
+        {
+            "SAGEMAKER_BIND_TO_PORT": "9090",
+            "SAGEMAKER_MODEL_SERVER_WORKERS": "3",
+            "SAGEMAKER_MODEL_SERVER_TIMEOUT": "30",
+            "SAGEMAKER_MAX_PAYLOAD_IN_MB": "20",
+        }
+    )
     assert (sagemaker.port, sagemaker.workers, sagemaker.timeout_s, sagemaker.max_payload_mb) == (9090, 3, 30.0, 20.0)
     assert sagemaker.max_concurrent_transforms * 20 <= 100
-    azure = ServerConfig.from_env({"AZUREML_MODEL_DIR": "/var/azureml-app/azureml-models/iris/1", "WORKER_COUNT": "2",
-                                   "SCORING_TIMEOUT_MS": "5000"})
+    azure = ServerConfig.from_env(
+        {
+            "AZUREML_MODEL_DIR": "/var/azureml-app/azureml-models/iris/1",
+            "WORKER_COUNT": "2",
+            "SCORING_TIMEOUT_MS": "5000",
+        }
+    )
     assert (azure.model_dir, azure.workers, azure.timeout_s) == (Path("/var/azureml-app/azureml-models/iris/1"), 2, 5.0)
 
 
@@ -70,12 +101,15 @@ def test_overrides_win_over_the_environment():
     assert ServerConfig.from_env({"SAGEMAKER_BIND_TO_PORT": "9090"}, port=7000, workers=None).port == 7000
 
 
-@pytest.mark.parametrize("env, message", [
-    ({"SAGEMAKER_BIND_TO_PORT": "http"}, "SAGEMAKER_BIND_TO_PORT='http' is not an integer"),
-    ({"WORKER_COUNT": "0"}, "WORKER_COUNT='0' must be >= 1"),
-    ({"SAGEMAKER_MAX_PAYLOAD_IN_MB": "-1"}, "must be > 0"),
-    ({"SAGEMAKER_BATCH_STRATEGY": "ALL"}, "is not one of MULTI_RECORD, SINGLE_RECORD"),
-])
+@pytest.mark.parametrize(
+    "env, message",
+    [
+        ({"SAGEMAKER_BIND_TO_PORT": "http"}, "SAGEMAKER_BIND_TO_PORT='http' is not an integer"),
+        ({"WORKER_COUNT": "0"}, "WORKER_COUNT='0' must be >= 1"),
+        ({"SAGEMAKER_MAX_PAYLOAD_IN_MB": "-1"}, "must be > 0"),
+        ({"SAGEMAKER_BATCH_STRATEGY": "ALL"}, "is not one of MULTI_RECORD, SINGLE_RECORD"),
+    ],
+)
 def test_bad_values_name_the_variable(env, message):
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace("[", r"\[")):
         ServerConfig.from_env(env)
@@ -83,11 +117,18 @@ def test_bad_values_name_the_variable(env, message):
 
 def test_handler_source_resolution(tmp_path):
     (tmp_path / "score.py").write_text("")
-    assert ServerConfig.from_env({"AML_APP_ROOT": str(tmp_path), "AZUREML_ENTRY_SCRIPT": "score.py"}).handler == \
-        str(tmp_path / "score.py")
-    assert ServerConfig.from_env({"SAGEMAKER_PROGRAM": "inference.py", "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/code"}) \
-        .handler == "/opt/ml/code/inference.py"
-    assert ServerConfig.from_env({"TWINSERVE_HANDLER": "my.module", "AZUREML_ENTRY_SCRIPT": "x.py"}).handler == "my.module"
+    assert ServerConfig.from_env({"AML_APP_ROOT": str(tmp_path), "AZUREML_ENTRY_SCRIPT": "score.py"}).handler == str(
+        tmp_path / "score.py"
+    )
+    assert (
+        ServerConfig.from_env(
+            {"SAGEMAKER_PROGRAM": "inference.py", "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/code"}
+        ).handler
+        == "/opt/ml/code/inference.py"
+    )
+    assert (
+        ServerConfig.from_env({"TWINSERVE_HANDLER": "my.module", "AZUREML_ENTRY_SCRIPT": "x.py"}).handler == "my.module"
+    )
 
 
 def test_flag_overrides_are_validated_and_feed_derived_settings():

@@ -32,7 +32,7 @@ def input_fn(request_body, content_type):
 def predict_fn(data, model):
     session, labels = model
     label_index, probabilities = session.run(None, {session.get_inputs()[0].name: data})
-    return [{"species": labels[i], "confidence": float(p[i])} for i, p in zip(label_index, probabilities)]
+    return [{"species": labels[i], "confidence": float(p[i])} for i, p in zip(label_index, probabilities, strict=True)]
 
 
 def output_fn(prediction, accept, context=None):

@@ -36,5 +36,4 @@ def init():
 def run(raw_data):
     rows = np.asarray(json.loads(raw_data)["data"], dtype=np.float32)
     label_index, probabilities = session.run(None, {session.get_inputs()[0].name: rows})
-    return {"predictions": [labels[i] for i in label_index],
-            "probabilities": probabilities.tolist()}
+    return {"predictions": [labels[i] for i in label_index], "probabilities": probabilities.tolist()}
