@@ -43,10 +43,13 @@ node_modules/.stamp: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-sample-model: build/sample-model/model.tar.gz  ## build the sample iris ONNX model
+sample-model: build/sample-model/model.tar.gz build/sample-models/mlflow/model/MLmodel  ## build the sample iris models (ONNX; MLflow for the examples)
 
 build/sample-model/model.tar.gz: model_containers/sample_model/build_sample_model.py | $(VENV)/.stamp-python
 	$(PY) model_containers/sample_model/build_sample_model.py --out build/sample-model
+
+build/sample-models/mlflow/model/MLmodel: model_containers/sample_model/build_sample_model.py | $(VENV)/.stamp-python
+	$(PY) model_containers/sample_model/build_sample_model.py --format mlflow --out build/sample-models/mlflow
 
 clean:  ## remove generated output (keeps .venv and node_modules)
 	rm -rf cdk.out pulumi.out examples.out build

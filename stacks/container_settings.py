@@ -9,6 +9,8 @@ the stacks set them so that the spec's serving settings reach the server on eith
                                                   timeout (SageMaker: 60 s fixed; Azure ML: request_settings)
   serving.max_concurrent_requests_per_instance -> the server's concurrent predictions (threads), matching
                                                   Azure ML's max_concurrent_requests_per_instance
+  model.format / trust_pickle / trust_skops     -> TWINSERVE_MODEL_FORMAT / TWINSERVE_TRUST_PICKLE /
+                                                  TWINSERVE_TRUST_SKOPS (model_image.py)
 """
 
 from __future__ import annotations
@@ -17,13 +19,18 @@ from typing import Literal
 
 from twinserve.spec import EnvironmentSpec
 
+from .model_image import ModelImage
+
 PLATFORM_MARGIN_SECONDS = 1
 
 
-def container_environment(env: EnvironmentSpec, cloud: Literal["aws", "azure"]) -> dict[str, str]:
+def container_environment(
+    env: EnvironmentSpec, cloud: Literal["aws", "azure"], model_image: ModelImage
+) -> dict[str, str]:
     serving = env.serving
     deadline = max(1, serving.request_timeout_seconds - PLATFORM_MARGIN_SECONDS)
     threads = str(serving.max_concurrent_requests_per_instance)
+    model = model_image.environment
     if cloud == "aws":
-        return {"SAGEMAKER_MODEL_SERVER_TIMEOUT": str(deadline), "TWINSERVE_THREADS": threads}
-    return {"SCORING_TIMEOUT_MS": str(deadline * 1000), "TWINSERVE_THREADS": threads}
+        return {"SAGEMAKER_MODEL_SERVER_TIMEOUT": str(deadline), "TWINSERVE_THREADS": threads, **model}
+    return {"SCORING_TIMEOUT_MS": str(deadline * 1000), "TWINSERVE_THREADS": threads, **model}

@@ -5,9 +5,14 @@ from pathlib import Path
 import yaml
 
 from stacks.container_settings import container_environment
+from stacks.model_image import ModelImage
 from twinserve.spec import parse_spec
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+ONNX_IMAGE = ModelImage("onnx", None, None, {})
+PICKLED_SKLEARN = ModelImage(
+    "sklearn", None, None, {"TWINSERVE_MODEL_FORMAT": "sklearn", "TWINSERVE_TRUST_PICKLE": "true"}
+)
 
 
 def _env(**serving):
@@ -18,8 +23,11 @@ def _env(**serving):
 
 def test_deadline_is_one_second_under_the_platform_and_threads_match_concurrency():
     env = _env(request_timeout_seconds=30, max_concurrent_requests_per_instance=8)
-    assert container_environment(env, "aws") == {"SAGEMAKER_MODEL_SERVER_TIMEOUT": "29", "TWINSERVE_THREADS": "8"}
-    assert container_environment(env, "azure") == {"SCORING_TIMEOUT_MS": "29000", "TWINSERVE_THREADS": "8"}
+    assert container_environment(env, "aws", ONNX_IMAGE) == {
+        "SAGEMAKER_MODEL_SERVER_TIMEOUT": "29",
+        "TWINSERVE_THREADS": "8",
+    }
+    assert container_environment(env, "azure", ONNX_IMAGE) == {"SCORING_TIMEOUT_MS": "29000", "TWINSERVE_THREADS": "8"}
 
 
 def test_the_container_reads_exactly_these_variables():
@@ -27,5 +35,6 @@ def test_the_container_reads_exactly_these_variables():
 
     env = _env(request_timeout_seconds=30, max_concurrent_requests_per_instance=8)
     for cloud in ("aws", "azure"):
-        config = ServerConfig.from_env(container_environment(env, cloud))
+        config = ServerConfig.from_env(container_environment(env, cloud, PICKLED_SKLEARN))
         assert config.timeout_s == 29 and config.threads == 8, cloud
+        assert config.model_format == "sklearn" and config.trust_pickle and not config.trust_skops, cloud

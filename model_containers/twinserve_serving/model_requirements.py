@@ -174,12 +174,19 @@ def write(plan_: Plan, out: Path) -> None:
 
 
 def read(out: Path) -> Plan:
-    """The plan ``write`` left in ``out``."""
-    lines = {
-        name: [line for line in (out / name).read_text().splitlines() if line.strip()]
-        for name in ("requirements.txt", "constraints.txt")
-    }
-    return Plan(out / "requirements.txt", lines["requirements.txt"], lines["constraints.txt"], [])
+    """The plan ``write`` left in ``out``. Without a constraints.txt (a build context staged by
+    twinserve's stacks, which checked the requirements against the image's pins at synth time) the
+    constraints are the server packages installed here, so the image keeps its own versions."""
+
+    def lines(name: str) -> list[str]:
+        return [line for line in (out / name).read_text().splitlines() if line.strip()]
+
+    constraints = (
+        lines("constraints.txt")
+        if (out / "constraints.txt").is_file()
+        else [f"{name}=={version}" for name, version in _installed(SERVER_PACKAGES).items()]
+    )
+    return Plan(out / "requirements.txt", lines("requirements.txt"), constraints, [])
 
 
 def install(

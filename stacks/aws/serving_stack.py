@@ -42,11 +42,13 @@ from twinserve.aws import (
     VariantAutoscalingProps,
 )
 from twinserve.aws.model_archive import pack_model_dir
+from twinserve.platform import aws as aws_platform
 from twinserve.spec import DeploymentSpec
 from twinserve.spec.models import ShadowSpec, VariantSpec
 
 from ..container_settings import container_environment
 from ..environment_policy import EnvironmentPolicy
+from ..model_image import resolve_model_image
 from ..tags import COST_ALLOCATION_TAG, environment_tags
 
 
@@ -74,6 +76,9 @@ class ServingStack(cdk.Stack):
         self.policy = EnvironmentPolicy(env_name)
         self.endpoint_name = endpoint_name(spec, env_name)
 
+        self.model_image = resolve_model_image(
+            spec, self.environment_spec, spec_dir, env_path=f"environments.{env_name}"
+        )
         self.key = self._encryption_key()
         self.artifacts = self._model_artifacts()
         self.image = self._inference_image()
@@ -125,10 +130,11 @@ class ServingStack(cdk.Stack):
         )
 
     def _inference_image(self) -> InferenceImage:
-        container = self.spec.container
-        if container.build:
-            return InferenceImage.from_asset(self, "Image", str((self.spec_dir / container.build).resolve()))
-        return InferenceImage.from_image_uri(container.image_uri)
+        """The model's image variant built from its (possibly staged) context, or the pre-built image."""
+        context = self.model_image.context
+        if context is not None:
+            return InferenceImage.from_asset(self, "Image", str(context.directory))
+        return InferenceImage.from_image_uri(self.spec.container.image_uri)
 
     def _execution_role(self) -> iam.Role:
         """One role for every model version in use."""
@@ -154,7 +160,7 @@ class ServingStack(cdk.Stack):
                     vpc=ModelVpcConfig(aws.vpc.subnet_ids, aws.vpc.security_group_ids) if aws.vpc else None,
                     network_isolation=aws.network_isolation,
                     encryption_key=self.key,
-                    environment=container_environment(self.environment_spec, "aws"),
+                    environment=container_environment(self.environment_spec, "aws", self.model_image),
                 ),
             )
         return self.models[version]
@@ -215,6 +221,8 @@ class ServingStack(cdk.Stack):
             instance_type=env.compute.aws_instance_type,
             instance_count=env.instance_count_of(variant),
             container_startup_timeout_seconds=env.aws.container_startup_timeout_seconds,
+            # CUDA 12 images need a newer driver than the GPU families' default (platform/aws.py)
+            inference_ami_version=aws_platform.GPU_INFERENCE_AMI_VERSION if env.compute.gpu else None,
         )
 
     def _rollout(self) -> RolloutProps:

@@ -32,6 +32,7 @@ import pulumi
 from pulumi_azure_native import authorization, resources
 
 from twinserve.azure import (
+    AksGpuPoolArgs,
     AksInferenceCluster,
     AksInferenceClusterArgs,
     AlertRules,
@@ -53,13 +54,14 @@ from twinserve.azure import (
     OnlineEndpointArgs,
     TargetUtilizationScaling,
 )
-from twinserve.platform.azure import KUBERNETES_DEFAULT_INSTANCE_TYPE
+from twinserve.platform.azure import KUBERNETES_DEFAULT_INSTANCE_TYPE, KUBERNETES_GPU_INSTANCE_TYPE
 from twinserve.spec import DeploymentSpec, load_spec
 from twinserve.spec.models import ShadowSpec, VariantSpec
 from twinserve.spec.rules import AZURE_BATCH_DOCKERFILE
 
 from ..container_settings import container_environment
 from ..environment_policy import EnvironmentPolicy
+from ..model_image import resolve_model_image
 from ..tags import environment_tags
 
 DEFAULT_SPEC = "deploy/twinserve.yaml"
@@ -117,6 +119,9 @@ class AzureEnvironment:
         self.client = authorization.get_client_config_output()
 
     def build(self) -> None:
+        self.model_image = resolve_model_image(
+            self.spec, self.environment_spec, self.spec_dir, env_path=f"environments.{self.env_name}"
+        )
         self.group = self.resource_group()
         self.workspace = self.ml_workspace()
         self.assets = self.model_and_images()
@@ -162,11 +167,7 @@ class AzureEnvironment:
         spec, workspace, container = self.spec, self.workspace, self.spec.container
         serving = self.environment_spec.serving
         model_dir = (self.spec_dir / spec.model.artifact.path).resolve()  # rules guarantee a path for Azure
-        if not model_dir.is_dir():
-            raise FileNotFoundError(
-                f"model.artifact.path: {model_dir} does not exist (build it with "
-                "`python model_containers/sample_model/build_sample_model.py --out build/sample-model`)"
-            )
+        context = self.model_image.context  # resolve_model_image has checked the model folder
         served = [*serving.variants, *([serving.shadow] if serving.shadow else [])]
         pinned = sorted({spec.model_version_of(v) for v in served} - {spec.model.version}, key=int)
         return ModelEnvironment(
@@ -196,14 +197,14 @@ class AzureEnvironment:
                     scoring_path=container.scoring_path,
                 ),
                 image_uri=container.image_uri,
-                build_context=(self.spec_dir / container.build).resolve() if container.build else None,
+                build_context=context.directory if context else None,
                 # Azure ML's batch runtime needs azureml-core and azureml-dataset-runtime[fuse] in the image:
                 # its own ML environment, built from Dockerfile.azureml-batch in the same context, or the
                 # pre-built azure_batch_image_uri. With image_uri alone, batch runs image_uri (docs/azure.md).
                 batch_ml_environment_name=(
                     f"{spec.name}-batch" if container.build or container.azure_batch_image_uri else None
                 ),
-                batch_dockerfile=AZURE_BATCH_DOCKERFILE,
+                batch_dockerfile=context.batch_dockerfile if context else AZURE_BATCH_DOCKERFILE,
                 batch_image_uri=container.azure_batch_image_uri,
                 tags=self.tags,
             ),
@@ -231,6 +232,7 @@ class AzureEnvironment:
                 vcpus_per_node=aks.vcpus_per_node,
                 autoscale_min_nodes=aks.autoscale_min_nodes,
                 autoscale_max_nodes=aks.autoscale_max_nodes,
+                gpu_pool=AksGpuPoolArgs(**aks.gpu_pool.model_dump()) if aks.gpu_pool else None,
                 sku_tier=self.policy.aks_sku_tier,
                 # The inference router listens on a private IP in the cluster's network; TLS would need a
                 # certificate and a DNS name (ssl_cname / ssl_cert_pem / ssl_key_pem on the component).
@@ -284,11 +286,11 @@ class AzureEnvironment:
             name=variant.name,
             model_id=self.assets.model_ids[self.spec.model_version_of(variant)],
             environment_id=self.assets.ml_environment_id,
-            instance_type=env.compute.azure_instance_type if managed else KUBERNETES_DEFAULT_INSTANCE_TYPE,
+            instance_type=env.compute.azure_instance_type if managed else self._kubernetes_instance_type(),
             instance_count=env.instance_count_of(variant),
             request_timeout_ms=env.serving.request_timeout_seconds * 1000,
             max_concurrent_requests_per_instance=env.serving.max_concurrent_requests_per_instance,
-            environment_variables=container_environment(env, "azure"),
+            environment_variables=container_environment(env, "azure", self.model_image),
             # Only live deployments autoscale, as on SageMaker: the shadow keeps its instance count.
             # Managed ones through autoscale settings (monitoring), Kubernetes ones by the AzureML
             # extension on CPU utilization, the scale type that scales there.
@@ -301,6 +303,12 @@ class AzureEnvironment:
             if not managed and live and env.scaling.enabled
             else None,
         )
+
+    def _kubernetes_instance_type(self) -> str:
+        """GPU pods request nvidia.com/gpu through the instance type the cluster component declares."""
+        if self.environment_spec.compute.gpu:
+            return KUBERNETES_GPU_INSTANCE_TYPE
+        return KUBERNETES_DEFAULT_INSTANCE_TYPE
 
     def batch_endpoint(self) -> BatchEndpoint:
         """On a compute cluster that scales to zero."""
@@ -324,6 +332,7 @@ class AzureEnvironment:
                 instance_count=batch.instance_count,
                 mini_batch_size=batch.mini_batch_size,
                 max_concurrency_per_instance=batch.max_concurrent_transforms,
+                environment_variables=self.model_image.environment,
                 wait_for=list(assets.role_assignments),
                 tags=self.tags,
             ),

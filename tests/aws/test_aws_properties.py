@@ -674,3 +674,44 @@ def test_only_this_accounts_state_machines_may_assume_the_batch_role(tpl):
     (trust,) = roles
     assert trust["Condition"]["StringEquals"] == {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
     assert ":stateMachine:*" in json.dumps(trust["Condition"]["ArnLike"]["aws:SourceArn"])
+
+
+# --------------------------------------------------------------------------- model formats and GPU (examples/aws)
+
+
+def test_gpu_environment_runs_the_cuda_image_on_a_driver_that_supports_it(tpl, synth):
+    """A CUDA 12 image needs NVIDIA driver >= 525; g4dn/g5/p4d default to 470, so the variant names the
+    host image with driver 550 (InferenceAmiVersion, API_ProductionVariant:
+    https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_ProductionVariant.html)."""
+    from twinserve.platform.aws import GPU_INFERENCE_AMI_VERSION
+
+    prod, dev = example("gpu", "prod"), example("gpu", "dev")
+    (variant,) = _one(tpl("gpu-prod/Serving"), "AWS::SageMaker::EndpointConfig")["Properties"]["ProductionVariants"]
+    assert variant["InstanceType"] == prod.compute.aws_instance_type and prod.compute.gpu
+    assert variant["InferenceAmiVersion"] == GPU_INFERENCE_AMI_VERSION == "al2-ami-sagemaker-inference-gpu-3-1"
+    assert variant["InitialInstanceCount"] == prod.compute.instance_count
+    (cpu,) = _one(tpl("gpu-dev/Serving"), "AWS::SageMaker::EndpointConfig")["Properties"]["ProductionVariants"]
+    assert "InferenceAmiVersion" not in cpu and not dev.compute.gpu
+    # the image asset is the GPU build (Dockerfile.gpu staged as the context's Dockerfile); dev the core image
+    prod_image = synth.stack("gpu-prod/Serving").model_image
+    assert prod_image.variant.name == "gpu"
+    assert "onnxruntime-gpu" in (prod_image.context.directory / "Dockerfile").read_text()
+    assert synth.stack("gpu-dev/Serving").model_image.variant.name == "core"
+
+
+def test_mlflow_model_is_served_by_the_formats_image_with_its_requirements(tpl, synth):
+    stack = synth.stack("mlflow-dev/Serving")
+    image = stack.model_image
+    assert (image.model_format, image.variant.name) == ("mlflow", "formats")
+    assert any(r.startswith("mlflow-skinny==") for r in image.context.model_requirements)
+    # the CDK image asset is built from exactly that staged context
+    assets = json.loads((synth.outdir / "assembly-mlflow-dev" / f"{stack.artifact_id}.assets.json").read_text())
+    (docker,) = assets["dockerImages"].values()
+    staged = synth.outdir / "assembly-mlflow-dev" / docker["source"]["directory"]
+    assert (staged / "model-requirements" / "requirements.txt").read_text().split() == list(
+        image.context.model_requirements
+    )
+    assert (staged / "Dockerfile").read_text() == (image.context.directory / "Dockerfile").read_text()
+    # format detected, so the container detects it the same way: nothing extra in its environment
+    env = _one(tpl("mlflow-dev/Serving"), "AWS::SageMaker::Model")["Properties"]["PrimaryContainer"]["Environment"]
+    assert not any(name.startswith("TWINSERVE_MODEL") or name.startswith("TWINSERVE_TRUST") for name in env)

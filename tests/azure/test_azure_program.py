@@ -30,7 +30,7 @@ from twinserve.platform.azure import (
     KUBERNETES_DEFAULT_INSTANCE_TYPE,
     azure_vm_vcpus,
 )
-from twinserve.spec import load_spec
+from twinserve.spec import SpecError, load_spec
 
 ENVS = ("dev", "staging", "prod")
 CASES = [(DEPLOY_SPEC, env) for env in ENVS] + [
@@ -548,7 +548,7 @@ def test_build_context_without_the_batch_dockerfile_is_refused_before_synth_for_
 def test_missing_model_folder_is_a_clear_error(tmp_path, sample_model):
     raw = _raw(image_uri="x.azurecr.io/y:1")
     raw["model"]["artifact"]["path"] = "nowhere/model"
-    with pytest.raises(FileNotFoundError, match="model.artifact.path"):
+    with pytest.raises(SpecError, match=r"model\.artifact\.path: .*nowhere/model does not exist"):
         _plan_spec(raw, tmp_path)
 
 

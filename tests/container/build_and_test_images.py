@@ -22,8 +22,9 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
+
+from twinserve_serving import image_variants
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CONTAINERS = REPO_ROOT / "model_containers"
@@ -39,17 +40,8 @@ TESTS = [
 ]  # those two run the host's `twinserve batch`
 
 
-@dataclass
-class Variant:
-    name: str
-    dockerfile: str
-
-
-VARIANTS = {
-    "core": Variant("core", "Dockerfile"),
-    "formats": Variant("formats", "Dockerfile.formats"),
-    "torch": Variant("torch", "Dockerfile.torch"),
-}
+# every CPU variant (the GPU ones need a GPU host; they are linted by test_image.py)
+VARIANTS = {name: image_variants.VARIANTS[name] for name in image_variants.CPU_VARIANTS}
 
 
 def run(command: list[str], **kwargs) -> subprocess.CompletedProcess:
@@ -104,7 +96,7 @@ def ensure_base() -> None:
     stamp.write_text(recipe)
 
 
-def build(variant: Variant) -> tuple[str, float]:
+def build(variant: image_variants.ImageVariant) -> tuple[str, float]:
     tag = f"localhost/twinserve-{variant.name}"
     extra: list[str] = []
     if variant.name == "torch" and any(LOCAL_WHEELS.glob("torch-*+cpu-cp311-*.whl")):
@@ -185,6 +177,49 @@ def model_image_checks() -> list[str]:
     return failures
 
 
+def staged_context_checks() -> list[str]:
+    """The image `twinserve synth` ships for examples/*/mlflow-model.yaml: its staged build context
+    (the formats Dockerfile + the model's requirements step) builds, and the model's requirements are
+    in it with mlflow renamed. Both clouds build exactly this context."""
+    sys.path.insert(0, str(REPO_ROOT))
+    from stacks.model_image import resolve_model_image
+    from twinserve.spec import load_spec
+
+    spec_path = REPO_ROOT / "examples" / "aws" / "mlflow-model.yaml"
+    spec = load_spec(spec_path)
+    if not (spec_path.parent / spec.model.artifact.path).is_dir():
+        run([sys.executable, str(CONTAINERS / "sample_model/build_sample_model.py"), "--format", "mlflow",
+             "--out", str(REPO_ROOT / "build/sample-models/mlflow")])  # fmt: skip
+    image = resolve_model_image(spec, spec.environment("dev"), spec_path.parent, env_path="environments.dev")
+    context = image.context
+    built = subprocess.run(
+        ["podman", "build", "--isolation=chroot", "--network=host", "--format", "docker",
+         "-t", "localhost/twinserve-model-mlflow", "-f", str(context.directory / context.dockerfile),
+         str(context.directory)],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    if built.returncode != 0:
+        return [
+            f"the staged context {context.directory} failed to build:\n{built.stdout[-2000:]}{built.stderr[-2000:]}"
+        ]
+    # podman run cannot start containers here (cgroups): buildah runs the image chroot-isolated
+    container = run(
+        ["buildah", "from", "--pull=never", "localhost/twinserve-model-mlflow"], capture_output=True, text=True
+    ).stdout.strip()
+    try:
+        shown = subprocess.run(
+            ["buildah", "run", "--isolation", "chroot", container, "--", "python", "-c",
+             "import importlib.metadata as m; print(m.version('mlflow-skinny'), m.version('numpy'))"],
+            capture_output=True, text=True,
+        )  # fmt: skip
+    finally:
+        subprocess.run(["buildah", "rm", container], capture_output=True)
+    expected = " ".join(r.split("==")[1] for r in image.context.model_requirements if r.startswith("mlflow-skinny=="))
+    if shown.returncode != 0 or not shown.stdout.startswith(expected):
+        return [f"the staged image lacks the model's mlflow-skinny {expected}: {shown.stdout}{shown.stderr}"]
+    return []
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
@@ -225,6 +260,21 @@ def main() -> int:
             )
         )
         failed += ["model"] if problems else []
+        checked = time.monotonic()
+        problems = staged_context_checks()
+        for problem in problems:
+            print(problem, file=sys.stderr)
+        rows.append(
+            (
+                "model (staged context of examples/*/mlflow-model.yaml)",
+                "localhost/twinserve-model-mlflow",
+                image_size_mb("localhost/twinserve-model-mlflow") if not problems else 0.0,
+                time.monotonic() - checked,
+                0.0,
+                "FAILED" if problems else "passed",
+            )
+        )
+        failed += ["staged"] if problems else []
     print("\n| image | tag | size MB | build s | tests s | contract tests |\n|---|---|---:|---:|---:|---|")
     for name, tag, size, build_s, test_s, result in rows:
         print(f"| {name} | {tag} | {size:.0f} | {build_s:.0f} | {test_s:.0f} | {result} |")

@@ -61,7 +61,7 @@ def test_unknown_field_names_the_path_and_lists_allowed_fields(raw):
     raw["environments"]["prod"]["compute"]["instance_cuont"] = 4
     msg = only(raw)
     assert msg.startswith("spec.yaml: environments.prod.compute.instance_cuont: unknown field")
-    assert "allowed: aws_instance_type, azure_instance_type, instance_count" in msg
+    assert "allowed: aws_instance_type, azure_instance_type, gpu, instance_count" in msg
     assert "(got 4)" in msg
 
 
@@ -186,7 +186,7 @@ def test_aks_below_twelve_vcpus(raw):
 
 
 def test_unknown_vm_size_asks_for_the_core_count(raw):
-    raw["environments"]["prod"]["azure"] = {"aks": {"vm_size": "Standard_NC6"}}
+    raw["environments"]["prod"]["azure"] = {"aks": {"vm_size": "Standard_A2m_v2"}}
     assert "set azure.aks.vcpus_per_node" in only(raw)
     raw["environments"]["prod"]["azure"]["aks"]["vcpus_per_node"] = 6
     parse_spec(raw, file="spec.yaml")
@@ -199,7 +199,10 @@ def test_unknown_vm_size_asks_for_the_core_count(raw):
         ("Standard_E8ds_v5", 8),
         ("Standard_DS3_v2", 4),
         ("Standard_F16s_v2", 16),
+        ("Standard_NC8as_T4_v3", 8),
+        ("Standard_NC40ads_H100_v5", 40),
         ("Standard_NC6", None),
+        ("Standard_A2m_v2", None),
     ],
 )
 def test_vcpus_read_from_azure_size_names(size, vcpus):

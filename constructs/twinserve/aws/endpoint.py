@@ -57,6 +57,9 @@ class InstanceVariant:
     """How long SageMaker waits for ``GET /ping`` to answer after start-up (60..3600)."""
     model_data_download_timeout_seconds: int | None = None
     """How long SageMaker may take to download the model archive (60..3600)."""
+    inference_ami_version: str | None = None
+    """The host image (GPU driver) of an accelerated instance, e.g. ``al2-ami-sagemaker-inference-gpu-3-1``
+    (driver 550, CUDA 12.4), which a CUDA 12 container needs; None: the family's default driver."""
 
 
 @dataclass(frozen=True)
@@ -209,6 +212,7 @@ class SageMakerEndpoint(Construct):
             initial_instance_count=v.instance_count,
             container_startup_health_check_timeout_in_seconds=v.container_startup_timeout_seconds,
             model_data_download_timeout_in_seconds=v.model_data_download_timeout_seconds,
+            inference_ami_version=v.inference_ami_version,
         )
 
     def _data_capture(
@@ -537,6 +541,16 @@ def _check_variant(check, where: str, variant: InstanceVariant | ServerlessVaria
         variant.model_data_download_timeout_seconds,
         *aws_platform.STARTUP_TIMEOUT_SECONDS,
     )
+    if variant.inference_ami_version is not None:
+        check.one_of(
+            f"{where}.inference_ami_version", variant.inference_ami_version, aws_platform.INFERENCE_AMI_VERSIONS
+        )
+        check.that(
+            aws_platform.has_accelerator(variant.instance_type),
+            f"{where}.inference_ami_version",
+            variant.inference_ami_version,
+            f"selects an accelerator driver; {variant.instance_type} has no accelerator",
+        )
 
 
 def _check_rollout_fits(check, rollout: RolloutProps, variants: list, serverless: bool) -> None:

@@ -3,7 +3,7 @@ typed args dataclass validated on construction (``ValueError`` naming the field,
 is allowed); children are parented to it. They know nothing of environments or of the twinserve
 spec: the program in ``stacks/azure`` maps the spec onto them."""
 
-from .aks_inference_cluster import AksInferenceCluster, AksInferenceClusterArgs
+from .aks_inference_cluster import AksGpuPoolArgs, AksInferenceCluster, AksInferenceClusterArgs
 from .batch_endpoint import BatchEndpoint, BatchEndpointArgs
 from .cost_budget import CostBudget, CostBudgetArgs
 from .ml_workspace import MlWorkspace, MlWorkspaceArgs
@@ -19,6 +19,7 @@ from .online_endpoint import (
 
 __all__ = [
     "AksInferenceCluster",
+    "AksGpuPoolArgs",
     "AksInferenceClusterArgs",
     "AlertRules",
     "AutoscaleRules",

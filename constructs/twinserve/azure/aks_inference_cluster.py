@@ -13,6 +13,7 @@ instead of failing half-way.
 from __future__ import annotations
 
 import base64
+import hashlib
 from dataclasses import dataclass, field
 
 import pulumi
@@ -25,6 +26,32 @@ from ._common import ROLE_ACR_PULL, ROLE_STORAGE_BLOB_DATA_READER, child_opts, r
 
 ROUTER_SERVICE_TYPES = ("LoadBalancer", "NodePort", "ClusterIP")
 SKU_TIERS = ("Free", "Standard", "Premium")
+# What the AzureML extension creates as its default instance type when none is declared
+# (https://learn.microsoft.com/azure/machine-learning/how-to-manage-kubernetes-instance-types);
+# declared as is beside the GPU one, so CPU deployments keep it.
+_DEFAULT_INSTANCE_RESOURCES = {"requests": {"cpu": "100m", "memory": "2Gi"}, "limits": {"cpu": "2", "memory": "2Gi"}}
+
+
+@dataclass(frozen=True)
+class AksGpuPoolArgs:
+    """A GPU node pool and the Azure ML instance type that places pods on it."""
+
+    vm_size: str = "Standard_NC4as_T4_v3"
+    """A GPU size of ``twinserve.platform.azure.GPU_VM_SIZES``."""
+    node_count: int = 1
+    """Nodes of the pool (1..100)."""
+    instance_cpu: int = 2
+    """CPU cores an inference pod requests (fewer than the node has)."""
+    instance_memory_gib: int = 8
+    """Memory an inference pod requests."""
+    instance_gpus: int = 1
+    """GPUs an inference pod requests (at most the size's GPU count)."""
+
+    @property
+    def pool_name(self) -> str:
+        """``gpu`` + a hash of the size: AKS cannot change a pool's VM size in place, so a new size is a
+        new pool, created before the old one is deleted (Linux pool names: 1-12 lower-case alphanumerics)."""
+        return "gpu" + hashlib.sha256(self.vm_size.encode()).hexdigest()[:6]
 
 
 @dataclass(frozen=True)
@@ -73,6 +100,9 @@ class AksInferenceClusterArgs:
     """The certificate chain as PEM text (not a file path); sent base64-encoded as a protected setting."""
     ssl_key_pem: pulumi.Input[str] | None = None
     """The certificate's private key as PEM text (not a file path); sent base64-encoded as a protected setting."""
+    gpu_pool: AksGpuPoolArgs | None = None
+    """A GPU node pool beside the system pool; its pods are requested through the instance type
+    ``gpuinstancetype`` (``nvidia.com/gpu``), and the AzureML extension installs the NVIDIA device plugin."""
     tags: dict[str, str] = field(default_factory=dict)
     """Tags of every resource."""
 
@@ -131,6 +161,8 @@ def _check(args: AksInferenceClusterArgs) -> None:
             args.node_count,
             f"must lie within the autoscale bounds {low}..{high}",
         )
+    if args.gpu_pool is not None:
+        _check_gpu_pool(check, args.gpu_pool)
     check.one_of("sku_tier", args.sku_tier, SKU_TIERS)
     check.one_of("router_service_type", args.router_service_type, ROUTER_SERVICE_TYPES)
     if args.allow_insecure_connections:
@@ -151,6 +183,16 @@ def _check(args: AksInferenceClusterArgs) -> None:
         )
 
 
+def _check_gpu_pool(check: Checks, pool: AksGpuPoolArgs) -> None:
+    sizes = azure_platform.GPU_VM_SIZES
+    check.one_of("gpu_pool.vm_size", pool.vm_size, sizes)
+    check.range("gpu_pool.node_count", pool.node_count, 1, 100)
+    gpus, vcpus = sizes[pool.vm_size], azure_platform.azure_vm_vcpus(pool.vm_size) or 0
+    check.range("gpu_pool.instance_gpus", pool.instance_gpus, 1, gpus)
+    check.range("gpu_pool.instance_cpu", pool.instance_cpu, 1, vcpus - 1)
+    check.range("gpu_pool.instance_memory_gib", pool.instance_memory_gib, 1, 880)
+
+
 def _base64(pem: pulumi.Input[str]) -> pulumi.Output[str]:
     """The extension takes certificate and key as base64 of the PEM text, kept secret in the state."""
     return pulumi.Output.secret(pem).apply(lambda text: base64.b64encode(text.encode("ascii")).decode())
@@ -165,6 +207,7 @@ class AksInferenceCluster(pulumi.ComponentResource):
         super().__init__("twinserve:azure:AksInferenceCluster", name, None, opts)
         self._name, self._args = name, args
         self.cluster = self._cluster()
+        self.gpu_pool = self._gpu_pool()
         self.extension = self._extension()
         self.namespace = self._namespace()
         self.compute_name = args.compute_name
@@ -177,6 +220,7 @@ class AksInferenceCluster(pulumi.ComponentResource):
                 "compute_name": args.compute_name,
                 "node_count": args.node_count,
                 "total_vcpus": args.total_vcpus,
+                "gpu_node_count": args.gpu_pool.node_count if args.gpu_pool else 0,
             }
         )
 
@@ -218,6 +262,29 @@ class AksInferenceCluster(pulumi.ComponentResource):
             opts=child_opts(self, ignore_changes=["agentPoolProfiles[0].count"] if autoscale else None),
         )
 
+    def _gpu_pool(self) -> containerservice.AgentPool | None:
+        """A user pool of GPU nodes, labelled for the GPU instance type. AKS installs the NVIDIA driver
+        on GPU nodes (gpuProfile.driver Install); the AzureML extension adds the device plugin that
+        makes ``nvidia.com/gpu`` schedulable (installNvidiaDevicePlugin)."""
+        args, pool = self._args, self._args.gpu_pool
+        if pool is None:
+            return None
+        return containerservice.AgentPool(
+            f"{self._name}-gpu-pool",
+            resource_group_name=args.resource_group_name,
+            resource_name_=args.cluster_name,
+            agent_pool_name=pool.pool_name,
+            mode="User",
+            os_type="Linux",
+            type="VirtualMachineScaleSets",
+            vm_size=pool.vm_size,
+            count=pool.node_count,
+            node_labels=dict(azure_platform.GPU_NODE_LABEL),
+            gpu_profile=containerservice.GPUProfileArgs(driver="Install"),
+            tags=args.tags,
+            opts=child_opts(self, depends_on=[self.cluster]),
+        )
+
     def _extension(self) -> kubernetesconfiguration.Extension:
         # pulumi-azure-native sends these settings to ARM as they are. `az k8s-extension create`
         # derives several of them on the client (internalLoadBalancerProvider ->
@@ -243,6 +310,8 @@ class AksInferenceCluster(pulumi.ComponentResource):
             "relayserver.enabled": "false",
             "nginxIngress.enabled": "true",
         }
+        if args.gpu_pool is not None:
+            settings["installNvidiaDevicePlugin"] = "True"
         if args.router_service_type == "NodePort":
             settings["scoringFe.serviceType.nodePort"] = "True"
         elif args.internal_load_balancer and args.router_service_type == "LoadBalancer":
@@ -315,15 +384,37 @@ class AksInferenceCluster(pulumi.ComponentResource):
                 properties=ml.KubernetesPropertiesArgs(
                     namespace=args.kubernetes_namespace,
                     default_instance_type=azure_platform.KUBERNETES_DEFAULT_INSTANCE_TYPE,
+                    instance_types=self._instance_types(),
                 ),
             ),
             opts=child_opts(
                 self,
-                depends_on=[self.extension, self.namespace],
+                depends_on=[self.extension, self.namespace, *([self.gpu_pool] if self.gpu_pool else [])],
                 replace_on_changes=["*"],
                 delete_before_replace=True,
             ),
         )
+
+    def _instance_types(self) -> dict[str, ml.InstanceTypeSchemaArgs] | None:
+        """With a GPU pool: the default instance type as the extension makes it, and the GPU one, whose pods
+        land on the pool's label and request its GPUs (requests = limits: a GPU cannot be shared)."""
+        pool = self._args.gpu_pool
+        if pool is None:
+            return None
+        gpu = {
+            "cpu": str(pool.instance_cpu),
+            "memory": f"{pool.instance_memory_gib}Gi",
+            "nvidia.com/gpu": str(pool.instance_gpus),
+        }
+        return {
+            azure_platform.KUBERNETES_DEFAULT_INSTANCE_TYPE: ml.InstanceTypeSchemaArgs(
+                resources=ml.InstanceTypeSchemaResourcesArgs(**_DEFAULT_INSTANCE_RESOURCES)
+            ),
+            azure_platform.KUBERNETES_GPU_INSTANCE_TYPE: ml.InstanceTypeSchemaArgs(
+                node_selector=dict(azure_platform.GPU_NODE_LABEL),
+                resources=ml.InstanceTypeSchemaResourcesArgs(requests=gpu, limits=gpu),
+            ),
+        }
 
     def _compute_roles(self) -> list[authorization.RoleAssignment]:
         """The compute's identity pulls from the workspace registry and reads the model storage

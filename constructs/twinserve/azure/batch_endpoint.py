@@ -79,6 +79,8 @@ class BatchEndpointArgs:
     """How long one mini-batch may take."""
     output_action: str = "SummaryOnly"
     """SummaryOnly or AppendRow (the entry script writes its own outputs either way)."""
+    environment_variables: dict[str, str] = field(default_factory=dict)
+    """Variables of the scoring processes (the container's TWINSERVE_* settings)."""
     wait_for: list[pulumi.Resource] = field(default_factory=list)
     """Resources the cluster and deployment must wait for (e.g. the identity's role assignments)."""
     tags: dict[str, str] = field(default_factory=dict)
@@ -224,6 +226,7 @@ class BatchEndpoint(pulumi.ComponentResource):
                 max_concurrency_per_instance=args.max_concurrency_per_instance,
                 error_threshold=args.error_threshold,
                 output_action=args.output_action,
+                environment_variables=args.environment_variables or None,
                 logging_level="Info",
                 retry_settings=ml.BatchRetrySettingsArgs(
                     max_retries=args.max_retries, timeout=f"PT{args.retry_timeout_seconds}S"

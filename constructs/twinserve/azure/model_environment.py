@@ -28,7 +28,6 @@ deployment environment such as dev or prod.
 
 from __future__ import annotations
 
-import fnmatch
 import hashlib
 import json
 import re
@@ -40,6 +39,7 @@ from pulumi_azure_native import authorization, managedidentity, storage
 from pulumi_azure_native import machinelearningservices as ml
 
 from ..checks import Checks
+from ..image_context import build_context_files
 from ._common import (
     ROLE_ACR_PULL,
     ROLE_AZUREML_METRICS_WRITER,
@@ -50,33 +50,6 @@ from ._common import (
 
 _ASSET_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,254}$")
 _VERSION = re.compile(r"^[0-9]+$")
-
-
-def build_context_files(context: Path) -> list[Path]:
-    """Files of a Docker build context, honouring the simple patterns of its ``.dockerignore``
-    (``**/name``, ``*.ext``, ``folder``; negations are not supported and rejected)."""
-    patterns: list[str] = []
-    ignore_file = context / ".dockerignore"
-    if ignore_file.is_file():
-        for line in ignore_file.read_text().splitlines():
-            line = line.strip()
-            if not line or line.startswith("#"):
-                continue
-            if line.startswith("!"):
-                raise ValueError(f"{ignore_file}: negated pattern {line!r} is not supported by twinserve's uploader")
-            patterns.append(line.rstrip("/"))
-
-    def ignored(rel: str) -> bool:
-        parts = rel.split("/")
-        for pattern in patterns:
-            if pattern.startswith("**/"):
-                if any(fnmatch.fnmatchcase(part, pattern[3:]) for part in parts):
-                    return True
-            elif any(fnmatch.fnmatchcase("/".join(parts[:i]), pattern) for i in range(1, len(parts) + 1)):
-                return True
-        return False
-
-    return sorted(p for p in context.rglob("*") if p.is_file() and not ignored(p.relative_to(context).as_posix()))
 
 
 def content_hash(root: Path, files: list[Path]) -> str:

@@ -30,7 +30,7 @@ _INSTANCE_STORAGE_FAMILIES = {"g5", "g6", "g6e", "p4d", "p4de", "p5", "p5e", "in
 
 
 def has_instance_storage(instance_type: str) -> bool:
-    family = instance_type.split(".")[1] if instance_type.count(".") == 2 else ""
+    family = instance_family(instance_type)
     return family.endswith("d") or family.endswith("dn") or family in _INSTANCE_STORAGE_FAMILIES
 
 
@@ -49,6 +49,40 @@ def vcpus_of(instance_type: str) -> int:
     if size in ("large", "medium", "small"):
         return 2 if size != "small" else 1
     return 4 * int(match.group(1) or 1)
+
+
+# --------------------------------------------------------------------------- GPU hosts
+
+# NVIDIA GPU families SageMaker hosts on that run a CUDA 12 image (twinserve's GPU images: onnxruntime-gpu
+# 1.26, torch +cu126) with GPU_INFERENCE_AMI_VERSION. Inferentia/Trainium (inf*, trn*) and AMD (g4ad) are
+# not CUDA; p3 (V100) is left out: PyTorch's CUDA 12.6+ builds no longer target it.
+CUDA_INSTANCE_FAMILIES = ("g4dn", "g5", "g6", "g6e", "p4d", "p4de", "p5", "p5e", "p5en")
+ACCELERATOR_INSTANCE_FAMILIES = ("g4ad", "inf1", "inf2", "trn1", "trn2", "p2", "p3", "p3dn", *CUDA_INSTANCE_FAMILIES)
+"""Every family with an accelerator: a CPU image on one of them pays for hardware it never uses."""
+GPU_INFERENCE_AMI_VERSION = "al2-ami-sagemaker-inference-gpu-3-1"
+"""ProductionVariant.InferenceAmiVersion for CUDA 12 images: NVIDIA driver 550, CUDA 12.4. The hosts'
+default drivers are 470 (CUDA 11.4) on g4dn/g5/p4d, which cannot run a CUDA 12 image
+(https://docs.aws.amazon.com/sagemaker/latest/dg/inference-gpu-drivers.html;
+https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_ProductionVariant.html)."""
+INFERENCE_AMI_VERSIONS = (
+    "al2-ami-sagemaker-inference-gpu-2",
+    "al2-ami-sagemaker-inference-gpu-2-1",
+    "al2-ami-sagemaker-inference-gpu-3-1",
+    "al2-ami-sagemaker-inference-neuron-2",
+)
+"""ProductionVariantInferenceAmiVersion's values (GPU ones for NVIDIA families, neuron for inf2/trn1)."""
+
+
+def instance_family(instance_type: str) -> str:
+    return instance_type.split(".")[1] if instance_type.count(".") == 2 else ""
+
+
+def is_cuda_instance(instance_type: str) -> bool:
+    return instance_family(instance_type) in CUDA_INSTANCE_FAMILIES
+
+
+def has_accelerator(instance_type: str) -> bool:
+    return instance_family(instance_type) in ACCELERATOR_INSTANCE_FAMILIES
 
 
 # --------------------------------------------------------------------------- endpoints (CreateEndpointConfig)

@@ -30,6 +30,41 @@ MANAGED_MAX_REQUEST_TIMEOUT_MS = 180_000
 KUBERNETES_DEFAULT_INSTANCE_TYPE = "defaultinstancetype"
 """The instance type the AzureML extension creates on an attached cluster (1 CPU / 2 GiB by default);
 Kubernetes deployments name it instead of a VM size."""
+KUBERNETES_GPU_INSTANCE_TYPE = "gpuinstancetype"
+"""The instance type twinserve declares on an attached cluster with a GPU node pool: pods request
+``nvidia.com/gpu`` and are placed on that pool by its node label
+(https://learn.microsoft.com/azure/machine-learning/how-to-manage-kubernetes-instance-types)."""
+GPU_NODE_LABEL = {"accelerator": "nvidia"}
+"""The label of twinserve's AKS GPU node pool, which the GPU instance type selects."""
+
+# --------------------------------------------------------------------------- GPU VM sizes
+
+# NVIDIA GPU sizes Azure ML managed online endpoints and AKS offer that run a CUDA 12 image, with their
+# GPU count (https://learn.microsoft.com/azure/machine-learning/reference-managed-online-endpoints-vm-sku-list).
+GPU_VM_SIZES = {
+    "Standard_NC4as_T4_v3": 1,
+    "Standard_NC8as_T4_v3": 1,
+    "Standard_NC16as_T4_v3": 1,
+    "Standard_NC64as_T4_v3": 4,
+    "Standard_NC24ads_A100_v4": 1,
+    "Standard_NC48ads_A100_v4": 2,
+    "Standard_NC96ads_A100_v4": 4,
+    "Standard_NC40ads_H100_v5": 1,
+    "Standard_NC80adis_H100_v5": 2,
+}
+RETIRED_VM_SIZE = re.compile(r"^Standard_(NC\d+r?(s_v2|s_v3)?|ND\d+r?s|NV\d+)(_Promo)?$")
+"""GPU sizes Azure has retired: NC, NCv2, ND and NV (2023-09-06) and NCv3 (2025-09-30); a deployment on
+one fails (https://learn.microsoft.com/azure/virtual-machines/sizes/retirement/retired-sizes-list)."""
+
+
+def is_gpu_vm(vm_size: str) -> bool:
+    return vm_size in GPU_VM_SIZES
+
+
+def has_gpu(vm_size: str) -> bool:
+    """Any N-series size (NC, ND, NG, NV): GPU hardware, current or not."""
+    return re.match(r"^Standard_N[CDGV]", vm_size) is not None
+
 
 # --------------------------------------------------------------------------- AKS inference cluster
 
@@ -56,11 +91,15 @@ _VCPUS = {
 _VCPU_IN_NAME = re.compile(r"^Standard_[A-Z]+(\d+)[a-z]*_v[3-9]$")
 
 
+# GPU sizes name their accelerator after the vCPU count: Standard_NC8as_T4_v3 has 8 vCPUs.
+_GPU_VCPU_IN_NAME = re.compile(r"^Standard_N[CDV](\d+)[a-z]*_[A-Z0-9]+_v\d$")
+
+
 def azure_vm_vcpus(vm_size: str) -> int | None:
     """vCPUs of an Azure VM size, or None when the name does not say."""
     if vm_size in _VCPUS:
         return _VCPUS[vm_size]
-    match = _VCPU_IN_NAME.match(vm_size)
+    match = _VCPU_IN_NAME.match(vm_size) or _GPU_VCPU_IN_NAME.match(vm_size)
     return int(match.group(1)) if match else None
 
 

@@ -16,6 +16,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from twinserve_serving.formats import FORMAT_NAMES
+
 from ..platform import aws as aws_platform
 from ..platform import azure as azure_platform
 from ..platform.shared import EMAIL_HINT, EMAIL_PATTERN, INSTANCE_COUNT
@@ -86,6 +88,23 @@ class ModelSpec(StrictModel):
     """The version every variant serves unless it names its own ``model_version``."""
     artifact: ArtifactSpec
     """Where the model files are."""
+    format: Literal[("auto", *FORMAT_NAMES)] = "auto"
+    """The model's format, served with no code by the container's default handler: ``auto`` detects it
+    from the files in ``artifact.path`` at synth time (``MLmodel``, ``*.onnx``, ``*.skops``/``*.joblib``,
+    XGBoost ``*.ubj``/``*.json``, LightGBM ``*.txt``, ``*.pt``/``*.pt2``; docs/container.md). Stated,
+    it is enforced in the container too (TWINSERVE_MODEL_FORMAT). With ``artifact.s3_uri`` nothing can
+    be read at synth time: ``auto`` then means the core (ONNX) image."""
+    trust_pickle: bool = False
+    """Load a scikit-learn ``*.joblib``/``*.pkl`` model. Unpickling runs code from the file, so it is
+    refused unless set; prefer skops (``*.skops``)."""
+    trust_skops: bool = False
+    """Load the types a ``*.skops`` file holds beyond skops' own trusted set (e.g. a custom
+    transformer); unset, such a file is refused at synth time, naming the types."""
+    requirements: list[Annotated[str, Field(min_length=1)]] = []
+    """Python requirements of the model beyond what it declares itself (``code/requirements.txt``, an
+    MLflow model's ``python_env.yaml``/``requirements.txt``), baked into the image at build time on
+    both clouds; ``mlflow`` becomes ``mlflow-skinny``, and a pin that moves the server's numpy or
+    onnxruntime is refused."""
 
 
 class ContainerSpec(StrictModel):
@@ -96,6 +115,10 @@ class ContainerSpec(StrictModel):
     pushed to the workspace's Azure Container Registry."""
     image_uri: str | None = None
     """A pre-built image reference used as is on both clouds."""
+    image_variant: Literal["auto", "core", "formats", "torch"] = "auto"
+    """With ``build``: which of model_containers/'s images to build. ``auto`` is the smallest that
+    serves ``model.format`` (ONNX: core; MLflow, scikit-learn, XGBoost, LightGBM: formats; PyTorch:
+    torch); an environment with ``compute.gpu`` gets its GPU build (gpu, torch-gpu)."""
     azure_batch_image_uri: str | None = None
     """Azure ML batch deployments only, with ``image_uri``: a pre-built image that adds Azure ML's batch
     runtime packages (``azureml-core``, ``azureml-dataset-runtime[fuse]``) to the serving image, e.g.
@@ -122,7 +145,12 @@ class ComputeSpec(StrictModel):
     """SageMaker instance type of every instance variant, the shadow and batch transform."""
     azure_instance_type: AzureVmSize = "Standard_DS3_v2"
     """VM size of the managed online deployments. Kubernetes deployments run the attached cluster's
-    instance type instead (``defaultinstancetype``, see ``azure.aks``)."""
+    instance type instead (``defaultinstancetype``; ``gpuinstancetype`` with ``gpu``, see ``azure.aks``)."""
+    gpu: bool = False
+    """Serve on NVIDIA GPUs with the CUDA 12 build of the image: ``aws_instance_type`` (and the batch
+    transform) must be a CUDA GPU type (ml.g4dn, g5, g6, g6e, p4d, p5), ``azure_instance_type`` and
+    ``azure.batch_vm_size`` a current NC T4/A100/H100 size, and a Kubernetes endpoint needs
+    ``azure.aks.gpu_pool``. SageMaker serverless has no GPU."""
     instance_count: InstanceCount = 1
     """Instances per variant (SageMaker InitialInstanceCount, Azure ML sku.capacity). With scaling on it
     is the count a new endpoint starts with: neither cloud applies a change to a live autoscaled
@@ -371,6 +399,23 @@ class AwsSpec(StrictModel):
     """How long SageMaker waits for the container's /ping after start."""
 
 
+class AksGpuPoolSpec(StrictModel):
+    """A GPU node pool in the AKS cluster, for environments with ``compute.gpu``. Its pods request
+    GPUs through the Azure ML instance type ``gpuinstancetype``; the AzureML extension installs the
+    NVIDIA device plugin."""
+
+    vm_size: AzureVmSize = "Standard_NC4as_T4_v3"
+    """GPU node size (a current NC T4/A100/H100 size)."""
+    node_count: Annotated[int, Field(ge=1, le=100)] = 1
+    """GPU nodes."""
+    instance_cpu: Annotated[int, Field(ge=1, le=96)] = 2
+    """CPU cores each inference pod requests (the node must have them, with room for the system pods)."""
+    instance_memory_gib: Annotated[int, Field(ge=1, le=880)] = 8
+    """Memory (GiB) each inference pod requests."""
+    instance_gpus: Annotated[int, Field(ge=1, le=8)] = 1
+    """GPUs each inference pod requests (at most the node size's GPU count)."""
+
+
 class AksSpec(StrictModel):
     """The AKS inference cluster of the Kubernetes online endpoint."""
 
@@ -384,6 +429,8 @@ class AksSpec(StrictModel):
     """With ``autoscale_max_nodes``: let the cluster autoscaler add and remove nodes (at least 3)."""
     autoscale_max_nodes: Annotated[int, Field(ge=1, le=1000)] | None = None
     """With ``autoscale_min_nodes``: the cluster autoscaler's upper bound."""
+    gpu_pool: AksGpuPoolSpec | None = None
+    """A GPU node pool beside the system pool (needed by ``compute.gpu`` with a Kubernetes endpoint)."""
 
 
 class AzureSpec(StrictModel):

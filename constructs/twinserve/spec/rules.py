@@ -12,14 +12,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from twinserve_serving.image_variants import VARIANTS, gpu_build_of, variant_for
+
+from ..image_context import BATCH_DOCKERFILE as AZURE_BATCH_DOCKERFILE
 from ..platform import aws as aws_platform
 from ..platform import azure as azure_platform
 from .errors import MISSING, SpecIssue
 from .models import DeploymentSpec, EnvironmentSpec
-
-AZURE_BATCH_DOCKERFILE = "Dockerfile.azureml-batch"
-"""In a ``container.build`` context: the image Azure ML batch deployments run (the serving image plus
-the batch runtime packages Azure ML requires)."""
 
 
 def check_deployment(spec: DeploymentSpec) -> list[SpecIssue]:
@@ -487,6 +486,121 @@ def _aks(check: EnvironmentCheck) -> None:
             check.issue("azure.aks.node_count", aks.node_count, f"must lie within autoscale bounds {low}..{high}")
 
 
+def _gpu(check: EnvironmentCheck) -> None:
+    """GPU serving: CUDA hosts for the GPU image, no GPU hosts for the CPU image (paid for, never
+    used), a model and image variant that have a GPU build, and no retired Azure sizes."""
+    gpu, spec = check.env.compute.gpu, check.spec
+    if gpu and spec.container.build is not None:
+        wanted = spec.container.image_variant
+        if wanted == "auto" and spec.model.format != "auto":
+            wanted = variant_for(spec.model.format, gpu=False).name
+        if wanted != "auto" and gpu_build_of(wanted) is None:
+            gpu_formats = sorted({f for v in VARIANTS.values() if v.gpu for f in v.formats})
+            check.issue(
+                "compute.gpu",
+                True,
+                f"the {wanted} image has no GPU build; GPU images serve {', '.join(gpu_formats)} models "
+                "(export the model to ONNX, or serve it on CPU)",
+            )
+    if check.aws:
+        _gpu_on_sagemaker(check, gpu)
+    if check.azure:
+        _gpu_on_azure(check, gpu)
+
+
+def _gpu_on_sagemaker(check: EnvironmentCheck, gpu: bool) -> None:
+    env = check.env
+    serverless = env.serving.endpoint_type == "serverless"
+    if gpu and serverless:
+        check.issue("compute.gpu", True, "SageMaker serverless endpoints have no GPU; use realtime or async")
+    if gpu and env.serving.batch.enabled:
+        # TransformResources.TransformAmiVersion selects a CUDA 12 driver, and Step Functions'
+        # SageMakerCreateTransformJob task (aws-cdk-lib) cannot set it yet: the job would get driver 470.
+        check.issue(
+            "serving.batch.enabled",
+            True,
+            "SageMaker batch transform runs GPU jobs on driver 470 (CUDA 11) unless TransformAmiVersion is set, "
+            "which twinserve's Step Functions task cannot set yet: the CUDA 12 image would not start; run batch "
+            "in an environment without compute.gpu",
+        )
+    if serverless and not env.serving.batch.enabled:
+        return  # aws_instance_type is unused
+    instance_type = env.compute.aws_instance_type
+    families = ", ".join(f"ml.{f}" for f in aws_platform.CUDA_INSTANCE_FAMILIES)
+    if gpu and not aws_platform.is_cuda_instance(instance_type):
+        check.issue(
+            "compute.aws_instance_type",
+            instance_type,
+            f"compute.gpu needs an NVIDIA GPU instance that runs CUDA 12 images: {families}",
+        )
+    elif not gpu and aws_platform.has_accelerator(instance_type):
+        check.issue(
+            "compute.aws_instance_type",
+            instance_type,
+            "this is an accelerated instance, and the CPU image would not use its accelerator; set "
+            "compute.gpu: true (NVIDIA only) or pick a CPU type such as ml.m5.large",
+        )
+
+
+def _gpu_on_azure(check: EnvironmentCheck, gpu: bool) -> None:
+    env, azure = check.env, check.env.azure
+    sizes = ", ".join(azure_platform.GPU_VM_SIZES)
+    used = []
+    if "managed" in azure.online_endpoints:
+        used.append(("compute.azure_instance_type", env.compute.azure_instance_type))
+    # the batch endpoint is part of every Azure environment (its cluster scales to zero)
+    used.append(("azure.batch_vm_size", azure.batch_vm_size))
+    if "kubernetes" in azure.online_endpoints:
+        used.append(("azure.aks.vm_size", azure.aks.vm_size))
+        if azure.aks.gpu_pool is not None:
+            used.append(("azure.aks.gpu_pool.vm_size", azure.aks.gpu_pool.vm_size))
+    for path, size in used:
+        if azure_platform.RETIRED_VM_SIZE.match(size):
+            check.issue(path, size, f"Azure has retired this size; GPU sizes that serve CUDA 12 images: {sizes}")
+        elif path == "azure.aks.vm_size":
+            if azure_platform.has_gpu(size):
+                check.issue(path, size, "the system pool runs Azure ML's services: use a CPU size; GPUs go in gpu_pool")
+        elif path == "azure.aks.gpu_pool.vm_size" or gpu:
+            if not azure_platform.is_gpu_vm(size):
+                check.issue(path, size, f"GPU serving needs one of {sizes}")
+        elif azure_platform.has_gpu(size):
+            check.issue(
+                path,
+                size,
+                "this is a GPU size, and the CPU image would not use its GPU; set compute.gpu: true or "
+                "pick a CPU size such as Standard_DS3_v2",
+            )
+    pool = azure.aks.gpu_pool
+    kubernetes = "kubernetes" in azure.online_endpoints
+    if gpu and kubernetes and pool is None:
+        check.issue(
+            "azure.aks.gpu_pool",
+            MISSING,
+            "compute.gpu with a Kubernetes endpoint needs a GPU node pool in the AKS cluster",
+        )
+    if pool is not None and not (gpu and kubernetes):
+        check.issue(
+            "azure.aks.gpu_pool",
+            "set",
+            "a GPU node pool is only used by compute.gpu with a Kubernetes endpoint; remove it or set both",
+        )
+    if pool is not None and azure_platform.is_gpu_vm(pool.vm_size):
+        gpus = azure_platform.GPU_VM_SIZES[pool.vm_size]
+        if pool.instance_gpus > gpus:
+            check.issue(
+                "azure.aks.gpu_pool.instance_gpus",
+                pool.instance_gpus,
+                f"{pool.vm_size} has {gpus} GPU(s); a pod cannot request more",
+            )
+        vcpus = azure_platform.azure_vm_vcpus(pool.vm_size)
+        if vcpus is not None and pool.instance_cpu >= vcpus:
+            check.issue(
+                "azure.aks.gpu_pool.instance_cpu",
+                pool.instance_cpu,
+                f"{pool.vm_size} has {vcpus} vCPUs, some of them taken by the node's system pods; request fewer",
+            )
+
+
 ENVIRONMENT_RULES: tuple[Callable[[EnvironmentCheck], None], ...] = (
     _targets,
     _variants_and_traffic,
@@ -500,6 +614,7 @@ ENVIRONMENT_RULES: tuple[Callable[[EnvironmentCheck], None], ...] = (
     _budget,
     _azure_names_and_auth,
     _aks,
+    _gpu,
 )
 """The rules every environment passes, in the order their problems are reported."""
 

@@ -37,7 +37,6 @@ class Format:
     names: tuple[str, ...]  # file names matched exactly
     suffixes: tuple[str, ...]  # or file suffixes
     package: str  # what to install when the import fails
-    image: str  # the image variant that carries the package
     starts: dict[str, bytes] = field(default_factory=dict)  # suffix -> how such a file starts, where ambiguous
 
     def matches(self, path: Path) -> bool:
@@ -53,18 +52,25 @@ class Format:
             return fh.read(len(prefix)) == prefix
 
     @property
+    def image(self) -> str:
+        """The (CPU) image variant that carries the package."""
+        from ..image_variants import variant_for
+
+        return variant_for(self.name, gpu=False).name
+
+    @property
     def patterns(self) -> str:
         return ", ".join([*self.names, *(f"*{s}" for s in self.suffixes)])
 
 
 FORMATS = (
-    Format("mlflow", ("MLmodel",), (), "mlflow-skinny", "formats"),
-    Format("onnx", (), (".onnx",), "onnxruntime", "core"),
-    Format("sklearn", (), (".skops", ".joblib", ".pkl", ".pickle"), "scikit-learn and skops", "formats"),
+    Format("mlflow", ("MLmodel",), (), "mlflow-skinny"),
+    Format("onnx", (), (".onnx",), "onnxruntime"),
+    Format("sklearn", (), (".skops", ".joblib", ".pkl", ".pickle"), "scikit-learn and skops"),
     # XGBoost's JSON model starts with the learner object; UBJSON (".ubj") is its binary twin
-    Format("xgboost", (), (".ubj", ".json"), "xgboost-cpu", "formats", {".json": b'{"learner"'}),
-    Format("lightgbm", (), (".txt", ".lgb"), "lightgbm", "formats", {".txt": b"tree\n", ".lgb": b"tree\n"}),
-    Format("torch", (), (".pt", ".pt2"), "torch", "torch"),
+    Format("xgboost", (), (".ubj", ".json"), "xgboost-cpu", {".json": b'{"learner"'}),
+    Format("lightgbm", (), (".txt", ".lgb"), "lightgbm", {".txt": b"tree\n", ".lgb": b"tree\n"}),
+    Format("torch", (), (".pt", ".pt2"), "torch"),
 )
 FORMAT_NAMES = tuple(f.name for f in FORMATS)
 _BY_NAME = {f.name: f for f in FORMATS}
