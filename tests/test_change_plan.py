@@ -14,6 +14,7 @@ import os
 import shutil
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -143,7 +144,7 @@ def test_every_azure_type_the_program_declares_has_its_create_only_inputs(sides)
 
 def test_an_unchanged_environment_plans_nothing_and_exits_0(sides):
     """prod is the same in the base and the AKS edit (which only touches dev and staging)."""
-    sections = [s for s in compare_sides(sides["base"], sides["aks"], pulumi_project=PULUMI_PROJECT)]
+    sections = compare_sides(sides["base"], sides["aks"], pulumi_project=PULUMI_PROJECT)
     prod = [s for s in sections if s.environment == "prod"]
     assert {s.cloud for s in prod} == {"aws", "azure"}
     assert all(not s.changes and not s.flags and not s.notes for s in prod)
@@ -297,8 +298,6 @@ def test_a_retained_resource_that_leaves_the_template_is_left_behind(sides):
 
 
 def _with(stack, template: dict):
-    from dataclasses import replace
-
     return replace(stack, template=template)
 
 

@@ -36,7 +36,6 @@ COMPUTE = "azure-native:machinelearningservices:Compute"
 ENVIRONMENT_VERSION = "azure-native:machinelearningservices:EnvironmentVersion"
 MODEL_VERSION = "azure-native:machinelearningservices:ModelVersion"
 BLOB = "azure-native:storage:Blob"
-TEMPLATE_DEPLOYMENT = "azure-native:resources:Deployment"
 MODEL_BLOB_PREFIX = "models/"
 """Where ModelEnvironment (twinserve/azure/model_environment.py) uploads ``models/<name>/<version>/``."""
 
@@ -99,6 +98,11 @@ class _Resource:
         return self.replaced and bool((self.forced and self.named) or self.option("delete_before_replace"))
 
 
+def _mock_id(name: str) -> re.Pattern:
+    """The id the mocks give resource ``name``, anywhere in a string (``<name>-id``, not a longer name's)."""
+    return re.compile(rf"(?<![A-Za-z0-9-]){re.escape(name)}-id(?![A-Za-z0-9-])")
+
+
 def _compare(old: Any, new: Any, path: Path, ids: dict[str, re.Pattern], out: list[_Diff]) -> None:
     if isinstance(old, dict) and isinstance(new, dict):
         for key in sorted(set(old) | set(new)):
@@ -124,7 +128,7 @@ def _plan_resources(base: list[dict], new: list[dict]) -> dict[tuple, _Resource]
     new_res = {_key(r): r for r in new if r.get("custom", True)}
     moved: set[str] = set()  # logical names whose id changes
     while True:
-        ids = {n: re.compile(rf"(?<![A-Za-z0-9-]){re.escape(n)}-id(?![A-Za-z0-9-])") for n in sorted(moved)}
+        ids = {n: _mock_id(n) for n in sorted(moved)}
         planned: dict[tuple, _Resource] = {}
         for key in sorted(set(old_res) | set(new_res), key=lambda k: (k[2], k[1], k[0] or "")):
             a, b = old_res.get(key), new_res.get(key)
@@ -345,7 +349,7 @@ def _flag_compute(section: Section, planned: dict[tuple, _Resource], new: list[d
             continue
         if (r.base or {}).get("inputs", {}).get("properties", {}).get("computeType") != "Kubernetes":
             continue
-        pattern = re.compile(rf"(?<![A-Za-z0-9-]){re.escape(r.name)}-id(?![A-Za-z0-9-])")
+        pattern = _mock_id(r.name)
         by_name = {p.name: p for p in planned.values()}
         live = [
             e["name"]
@@ -403,7 +407,7 @@ def _story(section: Section, planned: dict[tuple, _Resource]) -> None:
     created = {r.inputs.get("version"): r for r in planned.values() if r.type == MODEL_VERSION and r.action == "create"}
     dropped = [r.inputs.get("version") for r in planned.values() if r.type == MODEL_VERSION and r.action == "delete"]
     for version, r in created.items():
-        pattern = re.compile(rf"(?<![A-Za-z0-9-]){re.escape(r.name)}-id(?![A-Za-z0-9-])")
+        pattern = _mock_id(r.name)
         users = [
             p.name
             for p in planned.values()

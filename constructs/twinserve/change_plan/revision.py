@@ -67,7 +67,7 @@ def _git(repo: Path, *args: str, binary: bool = False) -> subprocess.CompletedPr
     return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=not binary, check=False)
 
 
-def repository_of(path: Path) -> Path:
+def _repository_of(path: Path) -> Path:
     found = _git(path.parent, "rev-parse", "--show-toplevel")
     if found.returncode != 0:
         raise PlanInputError(f"{path}: not inside a git repository, so there is no revision to compare with")
@@ -78,7 +78,7 @@ def read_base(revision: str, spec_path: Path, scratch: Path, project_root: Path)
     """Read ``spec_path`` (the working copy's spec file) as it was at ``revision`` and write it to
     ``scratch``. Raises :class:`PlanInputError` or :class:`~twinserve.spec.SpecError`."""
     spec_path = spec_path.resolve()
-    repo = repository_of(spec_path)
+    repo = _repository_of(spec_path)
     resolved = _git(repo, "rev-parse", "--verify", "--quiet", f"{revision}^{{commit}}")
     if resolved.returncode != 0:
         raise PlanInputError(f"--base {revision}: not a commit in {repo} (git rev-parse found nothing)")
