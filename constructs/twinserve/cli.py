@@ -58,6 +58,25 @@ def _cmd_synth(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_plan(args: argparse.Namespace) -> int:
+    from .change_plan import PlanInputError, make_plan
+    from .change_plan.report import render, to_json
+    from .synth import Project
+
+    try:
+        project = Project.find()
+        spec_path = args.spec if args.spec.is_absolute() else project.root / args.spec
+        plan = make_plan(project, args.base, spec_path, only_env=args.env)
+    except SpecError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except (PlanInputError, FileNotFoundError, KeyError, RuntimeError, ModuleNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(to_json(plan) if args.json else render(plan))
+    return plan.exit_code
+
+
 def _expand_specs(root: Path, patterns: list[str]) -> list[Path]:
     """Spec paths relative to the project root; shell-style patterns are expanded (sorted)."""
     paths: list[Path] = []
@@ -111,6 +130,31 @@ def build_parser() -> argparse.ArgumentParser:
         "--pulumi-out", type=Path, default=Path("pulumi.out"), help="Azure plan folder (default: pulumi.out)"
     )
     synth.set_defaults(func=_cmd_synth)
+
+    plan = sub.add_parser(
+        "plan",
+        help="what a spec change would do on each cloud, offline",
+        description="Compare the spec at a git revision with the working copy, without credentials: "
+        "synthesize both as `twinserve synth` does (the pinned CDK CLI, one run per side, and the Pulumi "
+        "program under mocks), then list per environment and cloud what would be created, updated in "
+        "place, replaced or deleted, and flag what SageMaker, CloudFormation, Azure or Pulumi would refuse "
+        "and what loses data, capacity or serving - each flag with its platform rule and what to do. The "
+        "model folder and build context come from the revision where git tracks them, else from the "
+        "working tree for both sides (the report says which). Exit 0: nothing flagged; 1: something "
+        "flagged; 2: no plan (unknown revision, invalid spec, missing files, failed synth). Run from the "
+        "project folder.",
+    )
+    plan.add_argument("--base", required=True, metavar="REV", help="the git revision to compare with, e.g. main")
+    plan.add_argument(
+        "--spec",
+        type=Path,
+        default=DEFAULT_SPEC,
+        metavar="PATH",
+        help=f"spec file, relative to the project folder (default: {DEFAULT_SPEC}); read at REV with git show",
+    )
+    plan.add_argument("--env", choices=["dev", "staging", "prod"], help="only this environment")
+    plan.add_argument("--json", action="store_true", help="print the plan as JSON (same exit codes)")
+    plan.set_defaults(func=_cmd_plan)
 
     try:
         from .container_commands import add_container_commands

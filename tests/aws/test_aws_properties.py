@@ -263,6 +263,21 @@ def test_prod_instances_scaling_capture_and_budget(tpl):
     ]
     # one notification per threshold, plus the forecast alert at the limit
     assert got == [("ACTUAL", p) for p in sorted(prod.budget.notify_at_percent)] + [("FORECASTED", 100)]
+    # NotificationsWithSubscribers is create-only and a custom-named resource cannot be replaced under
+    # its name: the name carries the notifications' digest, so a new e-mail or threshold is a new budget
+    # (https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-budgets-budget.html)
+    from twinserve.aws.cost_budget import CostBudgetProps, notifications_digest
+
+    props = CostBudgetProps(
+        "twinserve-iris-prod", prod.budget.monthly_limit_usd, prod.alarms.emails, prod.budget.notify_at_percent
+    )
+    assert budget["Budget"]["BudgetName"] == f"twinserve-iris-prod-{notifications_digest(props)}"
+    more = CostBudgetProps(
+        props.budget_name, props.monthly_limit_usd, [*props.emails, "new@example.com"], props.notify_at_percent
+    )
+    assert notifications_digest(more) != notifications_digest(props)
+    limit = CostBudgetProps(props.budget_name, 1, props.emails, props.notify_at_percent)
+    assert notifications_digest(limit) == notifications_digest(props)  # BudgetLimit updates in place
 
 
 def test_prod_retains_data_and_is_termination_protected(tpl, synth):

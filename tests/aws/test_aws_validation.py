@@ -633,6 +633,36 @@ def test_guarded_update_must_keep_variant_names(synth):
     assert main(["x"]) == 2
 
 
+def test_all_at_once_without_auto_rollback_sends_no_deployment_config(base):
+    """The one update that may remove or rename a variant: guarded updates (any DeploymentConfig) must
+    keep the variant names (https://docs.aws.amazon.com/sagemaker/latest/dg/deployment-guardrails-exclusions.html),
+    so all_at_once without rollback leaves DeploymentConfig out (SageMaker's default blue/green update)."""
+    from aws_cdk import Stack
+    from aws_cdk.assertions import Template
+
+    rollouts = {
+        "unguarded": _rollout(strategy="all_at_once", auto_rollback=False),
+        "all_at_once": _rollout(strategy="all_at_once", auto_rollback=True),
+        # rolling without rollback is still guarded: its batches need the config
+        "rolling": _rollout(strategy="rolling", step_percent=50, auto_rollback=False),
+    }
+    # every endpoint first: the app synthesizes once, on the first Template
+    endpoints = {
+        name: _endpoint(base, rollout=rollout, variants=[_instance(base, instance_count=3)])
+        for name, rollout in rollouts.items()
+    }
+
+    def deployment_config(name):
+        template = Template.from_stack(Stack.of(endpoints[name]))
+        (resource,) = template.find_resources("AWS::SageMaker::Endpoint").values()
+        return resource["Properties"].get("DeploymentConfig")
+
+    assert deployment_config("unguarded") is None and not rollouts["unguarded"].guarded
+    guarded = deployment_config("all_at_once")
+    assert guarded["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"]["Type"] == "ALL_AT_ONCE"
+    assert "RollingUpdatePolicy" in deployment_config("rolling")
+
+
 # --------------------------------------------------------------------------- prebuilt images
 
 

@@ -31,6 +31,9 @@ def test_gpu_environment_adds_a_gpu_pool_that_the_gpu_instance_type_selects(plan
     assert pool["gpuProfile"] == {"driver": "Install"}
     assert pool["agentPoolName"] == AksGpuPoolArgs(vm_size=pool_spec.vm_size).pool_name
     assert pool["agentPoolName"] != AksGpuPoolArgs(vm_size="Standard_NC8as_T4_v3").pool_name
+    # ... and so is its logical name: Pulumi creates the new pool, then deletes the one that left the
+    # program, instead of a delete-first replacement (https://learn.microsoft.com/azure/aks/resize-node-pool)
+    assert one(planned, "azure-native:containerservice:AgentPool")["name"].endswith(f"-{pool['agentPoolName']}")
     # the AzureML extension installs the device plugin that makes nvidia.com/gpu schedulable
     extension = one(planned, "azure-native:kubernetesconfiguration:Extension")["inputs"]
     assert extension["configurationSettings"]["installNvidiaDevicePlugin"] == "True"

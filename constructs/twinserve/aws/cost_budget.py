@@ -3,10 +3,17 @@
 The budget covers the whole account unless ``cost_filter_tag`` limits it to the resources carrying
 a cost-allocation tag. That tag must be activated in the Billing console of the payer account
 (https://docs.aws.amazon.com/awsaccountbilling/latest/aboutv2/activating-tags.html); until it is,
-the filtered budget sees no cost at all."""
+the filtered budget sees no cost at all.
+
+CloudFormation replaces a budget whose ``NotificationsWithSubscribers`` change (a create-only
+property, like ``BudgetName``), and a custom-named resource cannot be replaced under the same name.
+So the name ends in a hash of the notifications: a new e-mail or threshold is a new budget, created
+before the old one is deleted."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -24,7 +31,8 @@ class CostBudgetProps:
     """Props of :class:`CostBudget`."""
 
     budget_name: str
-    """Unique in the account (1-100 characters, no ':' or '\\')."""
+    """Name prefix, unique in the account (1-91 characters, no ':' or '\\'); the budget is named
+    ``<budget_name>-<8 hex digits of the notifications>``."""
     monthly_limit_usd: int
     """The monthly cost limit in US dollars."""
     emails: Sequence[str]
@@ -61,11 +69,12 @@ class CostBudget(Construct):
         notifications = [notification("ACTUAL", p) for p in sorted(thresholds)]
         if props.forecast_alert:
             notifications.append(notification("FORECASTED", 100))
+        self.budget_name = f"{props.budget_name}-{notifications_digest(props)}"
         self.resource = budgets.CfnBudget(
             self,
             "Resource",
             budget=budgets.CfnBudget.BudgetDataProperty(
-                budget_name=props.budget_name,
+                budget_name=self.budget_name,
                 budget_type="COST",
                 time_unit="MONTHLY",
                 budget_limit=budgets.CfnBudget.SpendProperty(amount=props.monthly_limit_usd, unit="USD"),
@@ -77,9 +86,16 @@ class CostBudget(Construct):
         )
 
 
+def notifications_digest(props: CostBudgetProps) -> str:
+    """8 hex digits over what NotificationsWithSubscribers is made of: the same notifications, the same name
+    (https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-budgets-budget.html)."""
+    made_of = [sorted(props.emails), sorted(props.notify_at_percent), props.forecast_alert]
+    return hashlib.sha256(json.dumps(made_of).encode()).hexdigest()[:8]
+
+
 def _check(props: CostBudgetProps) -> None:
     check = checks("CostBudgetProps")
-    check.pattern("budget_name", props.budget_name, r"[^:\\]{1,100}", "use 1-100 characters without ':' or '\\'")
+    check.pattern("budget_name", props.budget_name, r"[^:\\]{1,91}", "use 1-91 characters without ':' or '\\'")
     check.range("monthly_limit_usd", props.monthly_limit_usd, 1, 10**9)
     most = aws_platform.BUDGET_MAX_SUBSCRIBERS
     check.that(1 <= len(props.emails) <= most, "emails", list(props.emails), f"give 1..{most} addresses")

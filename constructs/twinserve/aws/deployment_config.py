@@ -47,7 +47,15 @@ class RolloutProps:
     """Upper bound of the whole update (600..28800); it must cover every bake, the termination wait and
     the new instances' start-up."""
     auto_rollback: bool = True
-    """Roll back automatically when one of the endpoint's rollback alarms fires."""
+    """Roll back automatically when one of the endpoint's rollback alarms fires. ``all_at_once``
+    without it sends no DeploymentConfig at all (SageMaker's default blue/green update, no bake):
+    the one kind of update that may rename or remove variants."""
+
+    @property
+    def guarded(self) -> bool:
+        """Whether the endpoint carries a DeploymentConfig (deployment guardrails). Guarded updates must
+        keep the variant names (https://docs.aws.amazon.com/sagemaker/latest/dg/deployment-guardrails-exclusions.html)."""
+        return self.strategy != "all_at_once" or self.auto_rollback
 
 
 def check_rollout(rollout: RolloutProps, checks: Checks, provisioning_seconds: int, at: str = "rollout") -> None:
@@ -162,7 +170,8 @@ def check_update_compatible(previous: dict, current: dict) -> list[str]:
             problems.append(
                 f"endpoint {endpoint}: variant names change from {before[endpoint]} to {names}; "
                 "a guarded (blue/green or rolling) update needs the same variant names - "
-                "keep the names, or deploy the rename with rollout all_at_once"
+                "keep the names, or deploy the rename once with rollout strategy all_at_once and "
+                "auto_rollback false, which sends no DeploymentConfig"
             )
     return problems
 

@@ -172,7 +172,7 @@ class SageMakerEndpoint(Construct):
             endpoint_name=props.endpoint_name,
             endpoint_config_name=self.config.attr_endpoint_config_name,
             deployment_config=None
-            if self._rollout is None
+            if self._rollout is None or not self._rollout.guarded
             else Deferred(
                 self._render_deployment_config, f"{self.node.path}: DeploymentConfig with the rollback alarms"
             ),

@@ -50,7 +50,8 @@ class AksGpuPoolArgs:
     @property
     def pool_name(self) -> str:
         """``gpu`` + a hash of the size: AKS cannot change a pool's VM size in place, so a new size is a
-        new pool, created before the old one is deleted (Linux pool names: 1-12 lower-case alphanumerics)."""
+        new pool, created before the old one is deleted (Linux pool names: 1-12 lower-case alphanumerics;
+        https://learn.microsoft.com/azure/aks/resize-node-pool)."""
         return "gpu" + hashlib.sha256(self.vm_size.encode()).hexdigest()[:6]
 
 
@@ -269,8 +270,10 @@ class AksInferenceCluster(pulumi.ComponentResource):
         args, pool = self._args, self._args.gpu_pool
         if pool is None:
             return None
+        # The size is in the logical name too: a new size is a new resource, which Pulumi creates before
+        # it deletes the one that left the program (never a delete-first replacement of the GPU capacity).
         return containerservice.AgentPool(
-            f"{self._name}-gpu-pool",
+            f"{self._name}-{pool.pool_name}",
             resource_group_name=args.resource_group_name,
             resource_name_=args.cluster_name,
             agent_pool_name=pool.pool_name,

@@ -2,12 +2,18 @@
 
 Sources: SageMaker API reference (CreateEndpointConfig, ProductionVariant, ServerlessConfig,
 DeploymentConfig), the deployment guardrails guide, and the AWS Budgets quotas page; each block
-names its page.
+names its page. What a stack update replaces comes from the CloudFormation resource provider
+schemas bundled with cfn-lint (read as data, cfn-lint is not imported).
 """
 
 from __future__ import annotations
 
+import json
 import re
+from dataclasses import dataclass
+from functools import cache
+from importlib.util import find_spec
+from pathlib import Path
 
 # --------------------------------------------------------------------------- names and instance types
 
@@ -178,3 +184,90 @@ BUDGET_MAX_NOTIFICATIONS = 5
 """Notifications per budget."""
 BUDGET_MAX_SUBSCRIBERS = 10
 """E-mail subscribers per notification."""
+
+# --------------------------------------------------------------------------- stack updates (`twinserve plan`)
+# What CloudFormation and SageMaker do with a changed template. Replacement is read from the
+# CloudFormation resource provider schemas (``createOnlyProperties``) that cfn-lint ships, never copied.
+
+CFN_SCHEMA_REGION = "us-east-1"
+"""The region whose provider schemas are read (cfn-lint bundles one pointer file per region)."""
+CFN_SCHEMA_SOURCE = "https://github.com/aws-cloudformation/resource-provider-enhanced-schemas"
+"""Where cfn-lint's bundled schemas come from (the CloudFormation registry schemas)."""
+
+
+@dataclass(frozen=True)
+class CfnResourceSchema:
+    """What a CloudFormation resource provider schema says about updates of one resource type."""
+
+    type_name: str
+    """e.g. ``AWS::SageMaker::EndpointConfig``."""
+    create_only: tuple[tuple[str, ...], ...]
+    """``createOnlyProperties`` as paths below ``Properties`` (``*`` stands for any list item): a
+    change of one of them replaces the resource."""
+
+    @property
+    def name_properties(self) -> tuple[tuple[str, ...], ...]:
+        """Create-only properties that name the resource (``AlarmName``, ``Budget.BudgetName``, ``Name``):
+        set in a template, they make it a custom-named resource."""
+        return tuple(p for p in self.create_only if p and p[-1].endswith("Name"))
+
+
+def _cfn_schema_folder() -> Path:
+    """cfn-lint's bundled schema data, located without importing cfn-lint (it is a dev dependency)."""
+    found = find_spec("cfnlint")
+    if found is None or found.origin is None:
+        raise ModuleNotFoundError(
+            "twinserve plan reads CloudFormation's resource schemas from cfn-lint: pip install 'twinserve[dev]'",
+            name="cfnlint",
+        )
+    return Path(found.origin).parent / "data" / "schemas"
+
+
+@cache
+def _cfn_schema_pointers() -> dict[str, str]:
+    folder = _cfn_schema_folder()
+    return json.loads((folder / "providers" / f"{CFN_SCHEMA_REGION}.json").read_text())
+
+
+@cache
+def cfn_resource_schema(type_name: str) -> CfnResourceSchema | None:
+    """The update facts of ``type_name``, or None when CloudFormation publishes no schema for it
+    (custom resources, ``AWS::CDK::Metadata``)."""
+    digest = _cfn_schema_pointers().get(type_name)
+    if digest is None:
+        return None
+    schema = json.loads((_cfn_schema_folder() / "resources" / f"{digest}.json").read_text())
+    paths = []
+    for pointer in schema.get("createOnlyProperties", []):
+        parts = tuple(pointer.split("/")[2:])  # "/properties/A/B" -> ("A", "B")
+        if parts:
+            paths.append(parts)
+    return CfnResourceSchema(type_name, tuple(paths))
+
+
+CFN_RETAIN = "Retain"
+"""``DeletionPolicy`` / ``UpdateReplacePolicy`` value that keeps the physical resource when
+CloudFormation deletes or replaces it."""
+CFN_RETAIN_SOURCE = (
+    "https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-attribute-updatereplacepolicy.html"
+)
+CFN_CUSTOM_NAME_SOURCE = (
+    "https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-name.html"
+)
+""""If you specify a name, you can't perform updates that require replacement of this resource.\""""
+RETAINED_NAME_SOURCE = "https://repost.aws/knowledge-center/cdk-already-exists-error"
+"""A retained resource with a fixed name blocks creating it again (``AlreadyExists``)."""
+
+SCALABLE_VARIANT = re.compile(r"^endpoint/(?P<endpoint>[^/]+)/variant/(?P<variant>[^/]+)$")
+"""Application Auto Scaling ``ResourceId`` of a SageMaker production variant."""
+AUTOSCALED_UPDATE_SOURCE = "https://docs.aws.amazon.com/sagemaker/latest/dg/endpoint-scaling.html"
+"""UpdateEndpoint fails when it changes the instance type of, or removes, a variant that is a scalable
+target (a model-only change is the exception); deregister it around the update."""
+GUARDED_UPDATE_POLICIES = {"BlueGreenUpdatePolicy": "blue/green", "RollingUpdatePolicy": "rolling"}
+"""``DeploymentConfig`` members that make an endpoint update a guarded (deployment guardrails) update."""
+GUARDRAIL_VARIANT_NAME_SOURCE = "https://docs.aws.amazon.com/sagemaker/latest/dg/deployment-guardrails-exclusions.html"
+""""When doing a blue/green or rolling deployment, your new endpoint configuration must have the same
+variant name as the old endpoint configuration.\""""
+RETAIN_VARIANT_PROPERTIES_SOURCE = "https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_UpdateEndpoint.html"
+"""Without ``RetainAllVariantProperties`` an update sets each variant's instance count to the new
+config's ``InitialInstanceCount``, whatever autoscaling had chosen."""

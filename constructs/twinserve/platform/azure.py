@@ -129,3 +129,120 @@ ALERT_SEVERITIES = (0, 4)
 
 BUDGET_MAX_NOTIFICATIONS = 5
 """Notifications per budget."""
+
+# --------------------------------------------------------------------------- what a change does (`twinserve plan`)
+# pulumi-azure-native has no offline metadata in its Python SDK, so the inputs that force a new
+# resource are written here for the types twinserve declares. An ARM resource id is built from the
+# resource's name and its parents' names (the URL path parameters of its REST API), so a change of
+# one is a different resource; azure-native replaces it, deleting the old one first when it is
+# explicitly named (provider Diff: ``deleteBeforeReplace`` unless the name was generated).
+
+ARM_NAME_INPUTS: dict[str, tuple[str, ...]] = {
+    "azure-native:resources:ResourceGroup": ("resourceGroupName",),
+    "azure-native:resources:Deployment": ("resourceGroupName", "deploymentName"),
+    "azure-native:storage:StorageAccount": ("resourceGroupName", "accountName"),
+    "azure-native:storage:BlobContainer": ("resourceGroupName", "accountName", "containerName"),
+    "azure-native:storage:Blob": ("resourceGroupName", "accountName", "containerName", "blobName"),
+    "azure-native:keyvault:Vault": ("resourceGroupName", "vaultName"),
+    "azure-native:operationalinsights:Workspace": ("resourceGroupName", "workspaceName"),
+    "azure-native:applicationinsights:Component": ("resourceGroupName", "resourceName"),
+    "azure-native:containerregistry:Registry": ("resourceGroupName", "registryName"),
+    "azure-native:managedidentity:UserAssignedIdentity": ("resourceGroupName", "resourceName"),
+    "azure-native:authorization:RoleAssignment": ("scope", "roleAssignmentName"),
+    "azure-native:containerservice:ManagedCluster": ("resourceGroupName", "resourceName"),
+    "azure-native:containerservice:AgentPool": ("resourceGroupName", "resourceName", "agentPoolName"),
+    "azure-native:containerservice:ManagedNamespace": ("resourceGroupName", "resourceName", "managedNamespaceName"),
+    "azure-native:kubernetesconfiguration:Extension": (
+        "resourceGroupName",
+        "clusterRp",
+        "clusterResourceName",
+        "clusterName",
+        "extensionName",
+    ),
+    "azure-native:machinelearningservices:Workspace": ("resourceGroupName", "workspaceName"),
+    "azure-native:machinelearningservices:Datastore": ("resourceGroupName", "workspaceName", "name"),
+    "azure-native:machinelearningservices:ModelVersion": ("resourceGroupName", "workspaceName", "name", "version"),
+    "azure-native:machinelearningservices:EnvironmentVersion": (
+        "resourceGroupName",
+        "workspaceName",
+        "name",
+        "version",
+    ),
+    "azure-native:machinelearningservices:CodeVersion": ("resourceGroupName", "workspaceName", "name", "version"),
+    "azure-native:machinelearningservices:Compute": ("resourceGroupName", "workspaceName", "computeName"),
+    "azure-native:machinelearningservices:OnlineEndpoint": ("resourceGroupName", "workspaceName", "endpointName"),
+    "azure-native:machinelearningservices:OnlineDeployment": (
+        "resourceGroupName",
+        "workspaceName",
+        "endpointName",
+        "deploymentName",
+    ),
+    "azure-native:machinelearningservices:BatchEndpoint": ("resourceGroupName", "workspaceName", "endpointName"),
+    "azure-native:machinelearningservices:BatchDeployment": (
+        "resourceGroupName",
+        "workspaceName",
+        "endpointName",
+        "deploymentName",
+    ),
+    "azure-native:monitor:ActionGroup": ("resourceGroupName", "actionGroupName"),
+    "azure-native:monitor:MetricAlert": ("resourceGroupName", "ruleName"),
+    "azure-native:monitor:AutoscaleSetting": ("resourceGroupName", "autoscaleSettingName"),
+    "azure-native:monitor:DiagnosticSetting": ("resourceUri", "name"),
+    "azure-native:consumption:Budget": ("scope", "budgetName"),
+}
+"""Per type: the inputs its ARM id is built from. A change is a new resource with a new id."""
+ARM_MOVE_REFUSED = ("location",)
+"""An ARM resource cannot move to another region: a changed ``location`` is a new resource."""
+CREATE_ONLY_INPUTS: dict[str, tuple[str, ...]] = {
+    # "Tenant ID, application ID, principal ID, and scope are not allowed to be updated"
+    # (ARM error RoleAssignmentUpdateNotPermitted): a role assignment is replaced, never updated.
+    "azure-native:authorization:RoleAssignment": ("principalId", "roleDefinitionId"),
+    # pulumi-azure-native replaces a separate AgentPool when its VM size changes (pulumi-azure-native#3655).
+    "azure-native:containerservice:AgentPool": ("vmSize",),
+}
+"""Other inputs that force a new resource, with their source."""
+
+
+def azure_create_only_inputs(type_token: str) -> tuple[str, ...]:
+    """Input paths (dotted, ``*`` for any list item) whose change replaces a resource of ``type_token``."""
+    return (
+        ARM_NAME_INPUTS.get(type_token, ("resourceGroupName",))
+        + ARM_MOVE_REFUSED
+        + CREATE_ONLY_INPUTS.get(type_token, ())
+    )
+
+
+IMMUTABLE_ASSET_VERSIONS = (
+    "azure-native:machinelearningservices:ModelVersion",
+    "azure-native:machinelearningservices:EnvironmentVersion",
+    "azure-native:machinelearningservices:CodeVersion",
+)
+"""Azure ML asset versions: a name + version is immutable once created."""
+ASSET_VERSION_MUTABLE_INPUTS = ("properties.description", "properties.tags", "properties.isArchived")
+"""What an existing asset version accepts: "only description and tags can be updated. All other
+properties are immutable" (how-to-manage-models), plus archiving."""
+ASSET_VERSION_SOURCE = "https://learn.microsoft.com/azure/machine-learning/how-to-manage-models"
+
+AKS_CLUSTER = "azure-native:containerservice:ManagedCluster"
+AKS_POOL_VM_SIZE_SOURCE = "https://learn.microsoft.com/azure/aks/resize-node-pool"
+"""AKS cannot change a node pool's VM size in place ("You can't change the VM size of a node pool
+after you create it", manage-node-pools#limitations): add a pool with the new size, move the
+workloads, delete the old pool. pulumi-azure-native sends an edited inline ``agentPoolProfiles``
+entry as a cluster update, which Azure refuses for the VM size (pulumi-azure-native#2774)."""
+AKS_AUTOSCALED_COUNT_SOURCE = "https://learn.microsoft.com/azure/aks/cluster-autoscaler"
+"""With the cluster autoscaler on, the pool's ``count`` is the autoscaler's; a cluster update that
+re-sends the program's count works against it unless the count is in ``ignore_changes``."""
+KUBERNETES_COMPUTE_SOURCE = "https://learn.microsoft.com/azure/machine-learning/how-to-attach-kubernetes-to-workspace"
+"""Kubernetes online endpoints run on the attached compute; detaching it (a replacement deletes
+before it creates) leaves them without compute until it is attached again."""
+IGNORED_CAPACITY_SOURCE = "https://www.pulumi.com/docs/iac/concepts/options/ignorechanges/"
+"""An ignored input is sent from the stack state on later updates: "Skipping the refresh step leaves
+stale values in the state, and Pulumi will continue to send those stale values"."""
+SAME_NAME_CREATE_SOURCE = "https://github.com/pulumi/pulumi-azure-native/blob/master/provider/pkg/provider/provider.go"
+"""azure-native's Create checks that the resource does not exist yet ("cannot create already existing
+resource"), so a same-name replacement must delete first; its Diff asks for that whenever a create-only
+input of an explicitly named resource changes."""
+PROTECT_SOURCE = "https://www.pulumi.com/docs/iac/concepts/options/protect/"
+"""A protected resource cannot be deleted (or replaced): ``pulumi up`` fails until it is unprotected."""
+RETAIN_ON_DELETE_SOURCE = "https://www.pulumi.com/docs/iac/concepts/options/retainondelete/"
+"""A retained resource is removed from the stack, not from Azure."""

@@ -284,7 +284,9 @@ class RolloutSpec(StrictModel):
     """Upper bound of the whole update; SageMaker rolls back when it is exceeded. It must cover every
     bake, the termination wait and the new instances' start-up (a spec rule computes the total)."""
     auto_rollback: bool = True
-    """Roll back when one of the environment's alarms fires during the update."""
+    """Roll back when one of the environment's alarms fires during the update. With ``all_at_once``
+    and ``false`` the SageMaker endpoint carries no DeploymentConfig (a plain blue/green update, no
+    bake): deploy once like that to remove or rename a variant, which guarded updates refuse."""
 
 
 class ScalingSpec(StrictModel):
