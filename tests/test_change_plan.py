@@ -180,8 +180,13 @@ def test_model_version_bump_in_prod_leaves_the_old_version_in_azure_without_bloc
     assert "pulumi-protect" not in rules(azure)
     leftover = flag(azure, "pulumi-retain-on-delete")
     assert leftover.severity == "leftover" and "iris-prod-model-model-v1" in leftover.resources
-    # The managed deployment is autoscaled: sku.capacity is sent from the state (Z9).
+    # The managed deployment is autoscaled: sku.capacity is sent from the state (Z9) ...
     assert "pulumi up --refresh" in flag(azure, "azure-autoscaled-capacity").todo
+    # ... unless every update refreshes first, as this project's Pulumi.yaml says (options.refresh: always)
+    assert yaml.safe_load((REPO / "Pulumi.yaml").read_text())["options"]["refresh"] == "always"
+    refreshed = compare_sides(sides["base"], sides["bump"], pulumi_project=PULUMI_PROJECT, refresh_always=True)
+    (prod_azure,) = [s for s in refreshed if (s.environment, s.cloud) == ("prod", "azure")]
+    assert "azure-autoscaled-capacity" not in rules(prod_azure)
 
 
 # --------------------------------------------------------------------------- instance type (prod, autoscaled)

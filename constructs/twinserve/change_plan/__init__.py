@@ -56,14 +56,20 @@ def make_plan(
         base=base.label,
         commit=base.commit,
         folders=[asdict(f) for f in base.folders],
-        sections=compare_sides(sides[0], sides[1], pulumi_project=project.pulumi_project["name"]),
+        sections=compare_sides(
+            sides[0],
+            sides[1],
+            pulumi_project=project.pulumi_project["name"],
+            refresh_always=(project.pulumi_project.get("options") or {}).get("refresh") == "always",
+        ),
         seconds=time.perf_counter() - started,
     )
 
 
-def compare_sides(base: Side, new: Side, *, pulumi_project: str) -> list[Section]:
+def compare_sides(base: Side, new: Side, *, pulumi_project: str, refresh_always: bool = False) -> list[Section]:
     """Per environment (then the pipeline) and cloud: the changes from ``base`` to ``new``, for the
-    environments both were synthesized for."""
+    environments both were synthesized for. ``refresh_always``: Pulumi.yaml sets ``options.refresh:
+    always``, so every update reads the live state first."""
     sections = []
     for env_name in (*ENVIRONMENT_NAMES, PIPELINE):
         if any(side.request.only_env not in (None, env_name) for side in (base, new)):
@@ -80,7 +86,9 @@ def compare_sides(base: Side, new: Side, *, pulumi_project: str) -> list[Section
             elif cloud == "aws":
                 compare_stacks(section, before or {}, after)
             else:
-                compare_plans(section, before or [], after, stack=env_name, project=pulumi_project)
+                compare_plans(
+                    section, before or [], after, stack=env_name, project=pulumi_project, refresh_always=refresh_always
+                )
             sections.append(section)
     return sections
 

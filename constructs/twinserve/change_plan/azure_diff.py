@@ -179,7 +179,9 @@ def _short(type_token: str) -> str:
     return type_token.removeprefix("azure-native:")
 
 
-def compare_plans(section: Section, base: list[dict], new: list[dict], *, stack: str, project: str) -> None:
+def compare_plans(
+    section: Section, base: list[dict], new: list[dict], *, stack: str, project: str, refresh_always: bool = False
+) -> None:
     """Add to ``section`` the changes and flags of one Pulumi stack (environment)."""
     planned = _plan_resources(base, new)
     for r in planned.values():
@@ -190,7 +192,8 @@ def compare_plans(section: Section, base: list[dict], new: list[dict], *, stack:
     _flag_asset_versions(section, planned)
     _flag_cluster(section, planned)
     _flag_compute(section, planned, new)
-    _flag_capacity(section, planned)
+    if not refresh_always:  # a refresh first puts the autoscaler's capacity into the state
+        _flag_capacity(section, planned)
     _story(section, planned)
 
 
