@@ -140,8 +140,9 @@ def build_parser() -> argparse.ArgumentParser:
         "place, replaced or deleted, and flag what SageMaker, CloudFormation, Azure or Pulumi would refuse "
         "and what loses data, capacity or serving - each flag with its platform rule and what to do. The "
         "model folder and build context come from the revision where git tracks them, else from the "
-        "working tree for both sides (the report says which). Exit 0: nothing flagged; 1: something "
-        "flagged; 2: no plan (unknown revision, invalid spec, missing files, failed synth). Run from the "
+        "working tree for both sides (the report says which). Exit 0: nothing refused or disruptive "
+        "(leftovers, resources kept in the cloud by design, are listed only); 1: a refused or disruptive "
+        "flag; 2: no plan (unknown revision, invalid spec, missing files, failed synth). Run from the "
         "project folder.",
     )
     plan.add_argument("--base", required=True, metavar="REV", help="the git revision to compare with, e.g. main")

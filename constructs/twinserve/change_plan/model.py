@@ -22,6 +22,10 @@ MISSING: Any = type("Missing", (), {"__repr__": lambda self: "(absent)"})()
 """A property that one side does not have."""
 
 
+BLOCKING_SEVERITIES = ("refused", "disruptive")
+"""Severities that make `twinserve plan` exit 1; a leftover (kept in the cloud by design) is only reported."""
+
+
 @dataclass
 class Change:
     """One resource's planned action."""
@@ -174,4 +178,4 @@ class ChangePlan:
 
     @property
     def exit_code(self) -> int:
-        return 1 if self.flags else 0
+        return 1 if any(flag.severity in BLOCKING_SEVERITIES for _, flag in self.flags) else 0

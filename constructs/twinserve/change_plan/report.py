@@ -82,6 +82,13 @@ def render(plan: ChangePlan) -> str:
     lines.append("")
     lines.append(
         f"Planned offline in {plan.seconds:.1f} s (both sides synthesized, the CDK runs beside the Azure plans); "
-        f"exit {plan.exit_code}: {'flags above' if flagged else 'nothing flagged'}"
+        f"exit {plan.exit_code}: "
+        + (
+            "refused or disruptive flags above"
+            if plan.exit_code
+            else "leftovers only"
+            if flagged
+            else "nothing flagged"
+        )
     )
     return "\n".join(lines)
