@@ -8,6 +8,9 @@ Context (``cdk synth -c key=value``):
   env    synthesize only this environment (default: every environment whose targets include aws)
   nag    "true" runs cdk-nag's AwsSolutions pack during synth (the tests always do); findings fail synth
 
+Environment: TWINSERVE_DEPLOY_INPUTS, set by the pipeline's Build step, names the model version the
+execution promotes (stacks/deploy_inputs.py).
+
 A spec with a ``pipeline`` section also gets the stack ``<name>-pipeline`` (the promotion pipeline,
 stacks/aws/pipeline_stack.py) beside its stages, unless ``env`` narrows the synth to one environment.
 """
@@ -21,6 +24,7 @@ import aws_cdk as cdk
 
 from twinserve.spec import DeploymentSpec, SpecError, load_spec, spec_label
 
+from ..deploy_inputs import apply_deploy_inputs, load_deploy_inputs
 from .pipeline_stack import PipelineStack, pipeline_stack_id
 from .serving_stage import ServingStage
 
@@ -77,12 +81,13 @@ def main() -> None:
     try:
         for spec_path in spec_paths:
             prefix = f"{spec_label(spec_path)}-" if len(spec_paths) > 1 else ""
-            spec = load_spec(spec_path)
+            # a pipeline execution's model version (stacks/deploy_inputs.py), else the spec as written
+            spec = apply_deploy_inputs(load_spec(spec_path), load_deploy_inputs())
             only_env = app.node.try_get_context("env")
             add_deployment(app, spec, spec_path.parent, only_env=only_env, prefix=prefix)
             if only_env is None:
                 add_pipeline(app, spec, spec_path, prefix=prefix)
-    except (SpecError, KeyError) as exc:
+    except (SpecError, KeyError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
     app.synth()

@@ -60,6 +60,7 @@ from twinserve.spec.models import ShadowSpec, VariantSpec
 from twinserve.spec.rules import AZURE_BATCH_DOCKERFILE
 
 from ..container_settings import container_environment
+from ..deploy_inputs import apply_deploy_inputs, load_deploy_inputs
 from ..environment_policy import EnvironmentPolicy
 from ..model_image import resolve_model_image
 from ..tags import environment_tags
@@ -431,7 +432,8 @@ def main() -> None:
         spec_path = REPO_ROOT / spec_path
     location = pulumi.Config("azure-native").require("location")
     build_environment(
-        load_spec(spec_path),
+        # a pipeline execution's model version (stacks/deploy_inputs.py), else the spec as written
+        apply_deploy_inputs(load_spec(spec_path), load_deploy_inputs()),
         env_name,
         location=location,
         spec_dir=spec_path.parent,
