@@ -50,6 +50,7 @@ def ab_test(raw: dict, weights: tuple[int, int] = (80, 20)) -> dict:
     """dev and staging serve two variants (an A/B test; staging's shadow goes, SageMaker shadows one
     live variant only). prod is left out: its canary needs one variant, and it keeps the module fast."""
     del raw["environments"]["prod"]
+    raw["pipeline"]["manual_approval_before"] = []  # it gated prod
     for env in ("dev", "staging"):
         serving = raw["environments"][env].setdefault("serving", {})
         serving.pop("shadow", None)

@@ -86,7 +86,10 @@ def test_synth_writes_every_environment_of_both_clouds(synthesized):
 def test_synth_summary_counts_match_the_outputs(synthesized):
     out, stdout = synthesized
     lines = {line.split()[1]: line.split() for line in stdout.splitlines() if line.startswith("iris ")}
-    assert set(lines) == {"dev", "staging", "prod"}
+    # the sample spec has a pipeline section: its stack (both clouds' promotion) is a row of its own
+    assert set(lines) == {"dev", "staging", "prod", "pipeline"}
+    pipeline = json.loads((out / "cdk.out" / "iris-pipeline.template.json").read_text())
+    assert int(lines.pop("pipeline")[2]) == len(pipeline["Resources"])
     for env, cells in lines.items():
         plan = json.loads((out / "pulumi.out" / f"{env}.json").read_text())
         assert int(cells[4]) == sum(1 for r in plan["resources"] if r["custom"])

@@ -67,9 +67,11 @@ class Project:
 
 
 def start_cdk_synth(
-    project: Project, spec_paths: list[Path], outdir: Path, only_env: str | None = None
+    project: Project, spec_paths: list[Path], outdir: Path, only_env: str | None = None, *, pipeline: bool = True
 ) -> subprocess.Popen:
-    """One CDK CLI run (one jsii runtime) for every spec: the app takes a comma-separated list."""
+    """One CDK CLI run (one jsii runtime) for every spec: the app takes a comma-separated list.
+    ``pipeline=False`` leaves the promotion pipeline out (a plan compares serving stacks only, and a
+    spec copied out of the repository has no project root for the pipeline to build from)."""
     cmd = [
         *project.cdk_cli(),
         "synth",
@@ -81,6 +83,8 @@ def start_cdk_synth(
     ]
     if only_env:
         cmd += ["-c", f"env={only_env}"]
+    if not pipeline:
+        cmd += ["-c", "pipeline=false"]
     return subprocess.Popen(
         cmd,
         cwd=project.root,
@@ -185,13 +189,19 @@ def synth(
         for env_name, env in spec.environments.items():
             if only_env in (None, env_name) and "aws" in env.targets:
                 summary[(label, env_name, "aws")] = count_cdk_resources(cdk_out, f"{prefix}{spec.name}-{env_name}")
+        pipeline = cdk_out / f"{prefix}{spec.name}-pipeline.template.json"
+        if spec.pipeline is not None and only_env is None and pipeline.is_file():
+            summary[(label, PIPELINE_ROW, "aws")] = len(json.loads(pipeline.read_text()).get("Resources", {}))
     return summary
 
 
+PIPELINE_ROW = "pipeline"
+"""The summary row of a spec's promotion pipeline stack (`<name>-pipeline`, both clouds' promotion)."""
+
+
 def format_summary(summary: dict[tuple[str, str, str], int]) -> str:
-    rows = sorted(
-        {(label, env) for label, env, _ in summary}, key=lambda r: (r[0], ("dev", "staging", "prod").index(r[1]))
-    )
+    order = ("dev", "staging", "prod", PIPELINE_ROW)
+    rows = sorted({(label, env) for label, env, _ in summary}, key=lambda r: (r[0], order.index(r[1])))
     width = max([len("deployment"), *(len(label) for label, _ in rows)])
     lines = [f"{'deployment':<{width}} {'environment':<12} {'aws':>14} {'azure':>14}"]
     for label, env_name in rows:

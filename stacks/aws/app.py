@@ -85,7 +85,8 @@ def main() -> None:
             spec = apply_deploy_inputs(load_spec(spec_path), load_deploy_inputs())
             only_env = app.node.try_get_context("env")
             add_deployment(app, spec, spec_path.parent, only_env=only_env, prefix=prefix)
-            if only_env is None:
+            # -c pipeline=false: serving stacks only (what `twinserve plan` compares)
+            if only_env is None and str(app.node.try_get_context("pipeline")).lower() != "false":
                 add_pipeline(app, spec, spec_path, prefix=prefix)
     except (SpecError, KeyError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -41,6 +41,7 @@ from twinserve.aws import (
     VariantAutoscaling,
     VariantAutoscalingProps,
 )
+from twinserve.aws._nag import acknowledge
 from twinserve.aws.model_archive import pack_model_dir
 from twinserve.platform import aws as aws_platform
 from twinserve.spec import DeploymentSpec
@@ -64,6 +65,18 @@ def smoke_test_role_name(spec: DeploymentSpec, env_name: str) -> str:
 def smoke_test_caller_role_name(spec: DeploymentSpec) -> str:
     """The pipeline's smoke-test CodeBuild role, the one principal allowed to assume the roles above."""
     return f"twinserve-{spec.name}-pipeline-smoke-test"
+
+
+def image_reader_role_name(spec: DeploymentSpec, env_name: str) -> str:
+    """The role in an environment's account through which the pipeline's Azure step reads the image the
+    stage published (its digest, and a pull token Azure Container Registry imports it with)."""
+    return f"twinserve-{spec.name}-{env_name}-image-reader"
+
+
+def azure_step_role_name(spec: DeploymentSpec) -> str:
+    """The pipeline's Azure CodeBuild role (Pulumi preview, up and smoke test), the one principal allowed
+    to assume the image-reader roles."""
+    return f"twinserve-{spec.name}-pipeline-azure"
 
 
 class ServingStack(cdk.Stack):
@@ -91,6 +104,7 @@ class ServingStack(cdk.Stack):
         self._budget()
         self.batch = self._batch()
         self.smoke_test_role, self.smoke_test_role_output = self._smoke_test_access(env_name)
+        self.image_reader_outputs = self._image_reader_access(env_name)
         self.endpoint_name_output = self._outputs()
 
     def _encryption_key(self) -> kms.Key | None:
@@ -366,6 +380,36 @@ class ServingStack(cdk.Stack):
             iam.PolicyStatement(actions=["sagemaker:InvokeEndpoint"], resources=[self.endpoint.endpoint_arn])
         )
         return role, cdk.CfnOutput(self, "SmokeTestRoleArn", value=role.role_arn)
+
+    def _image_reader_access(self, env_name: str) -> dict[str, cdk.CfnOutput]:
+        """Build once: the pipeline's Azure step imports this stage's image into the Azure workspace
+        registry (docs/azure.md, "In the pipeline"). It reads the image's digest and a pull token through
+        this role, trusted by that step's role only and limited to the one repository."""
+        spec = self.spec
+        env = self.environment_spec
+        if spec.pipeline is None or "azure" not in env.targets or self.model_image.context is None:
+            return {}
+        caller_account = spec.pipeline.account or self.account
+        caller = f"arn:{self.partition}:iam::{caller_account}:role/{azure_step_role_name(spec)}"
+        role = iam.Role(
+            self,
+            "ImageReaderRole",
+            role_name=image_reader_role_name(spec, env_name),
+            assumed_by=iam.AccountPrincipal(caller_account).with_conditions(
+                {"ArnEquals": {"aws:PrincipalArn": caller}}
+            ),
+            description=f"twinserve {self.endpoint_name}: the pipeline's Azure step reads the serving image",
+        )
+        self.image.grant_pull(role, describe=True)
+        acknowledge(
+            role,
+            "AwsSolutions-IAM5[Resource::*]",
+            "ecr:GetAuthorizationToken has no resource-level permissions; pulls are granted on the one repository.",
+        )
+        return {
+            "IMAGE_URI": cdk.CfnOutput(self, "ImageUri", value=self.image.image_uri),
+            "IMAGE_READER_ROLE_ARN": cdk.CfnOutput(self, "ImageReaderRoleArn", value=role.role_arn),
+        }
 
     def _outputs(self) -> cdk.CfnOutput:
         """What smoke tests, pipelines and users read; returns the endpoint name output."""

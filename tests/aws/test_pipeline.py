@@ -35,7 +35,8 @@ def _project(template: dict, action: dict) -> dict:
 
 
 def test_only_specs_with_a_pipeline_section_get_a_pipeline_stack(synth):
-    assert pipeline_cases() == [PIPELINE] and set(synth.pipelines) == {PIPELINE}
+    # examples/aws/pipeline.yaml (AWS only) and the sample deploy/twinserve.yaml (both clouds)
+    assert pipeline_cases() == ["iris-pipeline", PIPELINE] and set(synth.pipelines) == {"iris-pipeline", PIPELINE}
 
 
 def test_stages_promote_dev_then_staging_then_prod(stages):

@@ -15,11 +15,22 @@ EXAMPLE = REPO_ROOT / "examples" / "aws" / "pipeline.yaml"
 CONNECTION = "arn:aws:codeconnections:eu-west-1:123456789012:connection/00000000-0000-0000-0000-000000000000"
 
 
+AZURE_SIGN_IN = {
+    "tenant_id": "00000000-0000-0000-0000-000000000000",
+    "client_id": "11111111-1111-1111-1111-111111111111",
+}
+SECRET = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:twinserve/azure-AbCdEf"
+
+
 @pytest.fixture()
 def raw() -> dict:
-    """The sample spec (no pipeline, no pinned accounts) with a minimal pipeline added."""
+    """The sample spec (no pinned accounts) with a minimal pipeline instead of its own: the source and,
+    since its environments target Azure too, the pipeline's Azure sign-in."""
     doc = yaml.safe_load(SAMPLE.read_text())
-    doc["pipeline"] = {"source": {"connection_arn": CONNECTION, "repository": "my-org/twinserve"}}
+    doc["pipeline"] = {
+        "source": {"connection_arn": CONNECTION, "repository": "my-org/twinserve"},
+        "azure": dict(AZURE_SIGN_IN),
+    }
     return doc
 
 
@@ -36,11 +47,45 @@ def only(raw: dict) -> str:
 
 
 def test_pipeline_is_optional_and_defaults_gate_prod_with_a_smoke_test(raw):
-    assert load_spec(SAMPLE).pipeline is None
+    without = dict(raw)
+    del without["pipeline"]
+    assert parse_spec(without, file="spec.yaml").pipeline is None
     pipeline = parse_spec(raw, file="spec.yaml").pipeline
     assert pipeline.source.branch == "main"
     assert pipeline.manual_approval_before == ["prod"] and pipeline.smoke_test is True
     assert pipeline.account is None and pipeline.region is None
+    assert pipeline.model_source == "spec" and pipeline.azure.sign_in == "federated"
+
+
+def test_the_sample_promotes_both_clouds_from_the_registry_keyless():
+    pipeline = load_spec(SAMPLE).pipeline
+    assert pipeline.model_source == "registry" and pipeline.azure.sign_in == "federated"
+    assert pipeline.azure.client_secret_arn is None
+
+
+def test_azure_environments_need_the_pipelines_azure_sign_in(raw):
+    del raw["pipeline"]["azure"]
+    assert only(raw) == (
+        "spec.yaml: pipeline.azure: environments dev, staging, prod target azure: give the pipeline's Azure "
+        "sign-in (tenant_id, client_id), or set their targets to [aws] (got (missing))"
+    )
+    raw["defaults"]["targets"] = ["aws"]
+    parse_spec(raw, file="spec.yaml")
+
+
+def test_a_client_secret_sign_in_names_its_secret_and_a_federated_one_has_none(raw):
+    raw["pipeline"]["azure"]["sign_in"] = "client_secret"
+    assert only(raw).startswith("spec.yaml: pipeline.azure.client_secret_arn: sign_in client_secret reads the secret")
+    raw["pipeline"]["azure"]["client_secret_arn"] = SECRET
+    parse_spec(raw, file="spec.yaml")
+    raw["pipeline"]["azure"]["sign_in"] = "federated"
+    assert "a client secret in the environment wins over the federated token" in only(raw)
+
+
+@pytest.mark.parametrize("field,value", [("tenant_id", "not-a-guid"), ("client_secret_arn", "arn:aws:s3:::bucket")])
+def test_azure_sign_in_ids_are_checked(raw, field, value):
+    raw["pipeline"]["azure"][field] = value
+    assert only(raw).startswith(f"spec.yaml: pipeline.azure.{field}: must be a")
 
 
 def test_the_example_is_valid():
@@ -102,13 +147,10 @@ def test_manual_approval_before_only_allows_known_environment_names(raw):
     assert msg.startswith("spec.yaml: pipeline.manual_approval_before.0: not an allowed value")
 
 
-def test_manual_approval_before_an_environment_that_does_not_target_aws(raw):
+def test_manual_approval_may_gate_an_environment_on_azure_only(raw):
     raw["environments"]["staging"]["targets"] = ["azure"]
     raw["pipeline"]["manual_approval_before"] = ["staging", "prod"]
-    assert only(raw) == (
-        "spec.yaml: pipeline.manual_approval_before.0: environment 'staging' does not target aws; "
-        "the pipeline deploys AWS environments only (got 'staging')"
-    )
+    assert parse_spec(raw, file="spec.yaml").pipeline.manual_approval_before == ["staging", "prod"]
 
 
 def test_manual_approval_before_lists_each_environment_once(raw):
@@ -116,10 +158,9 @@ def test_manual_approval_before_lists_each_environment_once(raw):
     assert only(raw) == "spec.yaml: pipeline.manual_approval_before.1: listed twice (got 'prod')"
 
 
-def test_a_pipeline_needs_an_aws_environment(raw):
+def test_a_pipeline_may_promote_azure_environments_only(raw):
     raw["defaults"]["targets"] = ["azure"]
-    raw["pipeline"]["manual_approval_before"] = []
-    assert only(raw).startswith("spec.yaml: pipeline: no environment targets aws")
+    assert parse_spec(raw, file="spec.yaml").pipeline is not None
 
 
 def test_pinned_environment_accounts_need_the_pipeline_account(raw):

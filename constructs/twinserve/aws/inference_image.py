@@ -175,14 +175,18 @@ class InferenceImage:
             return cls.from_image_uri(uri)
         check.fail(*problem)
 
-    def grant_pull(self, grantee: iam.IGrantable) -> None:
-        """Pull access on this image's repository only (plus the account-wide ECR token call)."""
+    def grant_pull(self, grantee: iam.IGrantable, *, describe: bool = False) -> None:
+        """Pull access on this image's repository only (plus the account-wide ECR token call);
+        ``describe`` adds ``ecr:DescribeImages`` there (to read a tag's digest)."""
+        extra = ["ecr:DescribeImages"] if describe else []
         if self._repository is not None:
             self._repository.grant_pull(grantee)
+            if extra:
+                self._repository.grant(grantee, *extra)
             return
         iam.Grant.add_to_principal(
             grantee=grantee,
             resource_arns=[self._repository_arn],
-            actions=["ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer", "ecr:BatchGetImage"],
+            actions=["ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer", "ecr:BatchGetImage", *extra],
         )
         iam.Grant.add_to_principal(grantee=grantee, resource_arns=["*"], actions=["ecr:GetAuthorizationToken"])

@@ -106,7 +106,9 @@ def synthesize(
         while queued and len(running) < max_parallel:
             side, outdir = queued.pop(0)
             request = side.request
-            running.append((side, outdir, start_cdk_synth(project, [request.spec_path], outdir, request.only_env)))
+            running.append(
+                (side, outdir, start_cdk_synth(project, [request.spec_path], outdir, request.only_env, pipeline=False))
+            )
 
     try:
         pump()

@@ -271,3 +271,13 @@ variant name as the old endpoint configuration.\""""
 RETAIN_VARIANT_PROPERTIES_SOURCE = "https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_UpdateEndpoint.html"
 """Without ``RetainAllVariantProperties`` an update sets each variant's instance count to the new
 config's ``InitialInstanceCount``, whatever autoscaling had chosen."""
+
+# --------------------------------------------------------------------------- outbound identity federation
+
+WEB_IDENTITY_TOKEN_SECONDS = (60, 3600)
+"""GetWebIdentityToken's DurationSeconds: a signed JWT for an external service lives 1 minute .. 1 hour; the
+API is served by regional STS endpoints only
+(https://docs.aws.amazon.com/STS/latest/APIReference/API_GetWebIdentityToken.html)."""
+WEB_IDENTITY_TOKEN_CONDITIONS = ("sts:IdentityTokenAudience", "sts:DurationSeconds")
+"""Condition keys that bound which tokens a principal may mint
+(https://docs.aws.amazon.com/IAM/latest/UserGuide/id_roles_providers_outbound_policies.html)."""

@@ -246,3 +246,12 @@ PROTECT_SOURCE = "https://www.pulumi.com/docs/iac/concepts/options/protect/"
 """A protected resource cannot be deleted (or replaced): ``pulumi up`` fails until it is unprotected."""
 RETAIN_ON_DELETE_SOURCE = "https://www.pulumi.com/docs/iac/concepts/options/retainondelete/"
 """A retained resource is removed from the stack, not from Azure."""
+
+# --------------------------------------------------------------------------- sign-in of automation
+
+FEDERATED_TOKEN_AUDIENCE = "api://AzureADTokenExchange"
+"""The audience an Entra federated identity credential expects in an external token
+(https://learn.microsoft.com/entra/workload-id/workload-identity-federation-create-trust)."""
+CLIENT_SECRET_VARIABLES = ("ARM_CLIENT_SECRET", "AZURE_CLIENT_SECRET", "ARM_CLIENT_CERTIFICATE_PATH")
+"""Credentials the azure-native provider prefers over an OIDC token when they are set: a federated
+sign-in must not have them in its environment."""

@@ -485,8 +485,35 @@ class PipelineSourceSpec(StrictModel):
     """A push to this branch starts the pipeline."""
 
 
+_UUID = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+_SECRET_ARN = r"^arn:aws[a-z-]*:secretsmanager:[a-z]{2}(-[a-z]+)+-[0-9]:[0-9]{12}:secret:[A-Za-z0-9/_+=.@-]+$"
+PATTERN_HINTS[_UUID] = "must be a GUID such as 00000000-0000-0000-0000-000000000000 (lower case)"
+PATTERN_HINTS[_SECRET_ARN] = (
+    "must be a Secrets Manager secret ARN, arn:aws:secretsmanager:<region>:<account>:secret:<name>"
+)
+
+
+class PipelineAzureSpec(StrictModel):
+    """How the pipeline signs in to Azure to run the Pulumi program of each Azure environment. No secret
+    is written here: identifiers only (docs/azure.md, "Promotion pipeline: Azure sign-in")."""
+
+    tenant_id: Annotated[str, Field(pattern=_UUID)]
+    """The Microsoft Entra tenant of the subscriptions."""
+    client_id: Annotated[str, Field(pattern=_UUID)]
+    """The application (client) id of the Entra app registration or user-assigned managed identity the
+    pipeline acts as (Contributor and User Access Administrator on the environments' subscriptions)."""
+    sign_in: Literal["federated", "client_secret"] = "federated"
+    """``federated`` (keyless): the Azure step's role gets a signed token from AWS STS
+    (GetWebIdentityToken, outbound identity federation) that a federated credential of the app trusts;
+    ``client_secret``: the app's secret, read from ``client_secret_arn`` at run time."""
+    client_secret_arn: Annotated[str, Field(pattern=_SECRET_ARN)] | None = None
+    """With ``sign_in: client_secret`` only: the Secrets Manager secret holding the client secret."""
+
+
 class PipelineSpec(StrictModel):
-    """AWS only: a CodePipeline that synthesizes this spec and promotes its AWS environments dev -> staging -> prod.
+    """A CodePipeline that synthesizes this spec and promotes its environments dev -> staging -> prod on
+    both clouds: each stage deploys AWS (CDK) then Azure (the Pulumi program), with one manual approval
+    before prod for both.
 
     Built with CDK Pipelines, deployed once with ``cdk deploy <name>-pipeline``; it then updates itself
     on every push (docs/aws.md, "Promotion pipeline")."""
@@ -503,6 +530,13 @@ class PipelineSpec(StrictModel):
     smoke_test: bool = True
     """After each environment deploys, invoke its endpoint with a sample request and fail the
     pipeline unless it answers 200 with predictions."""
+    model_source: Literal["spec", "registry"] = "spec"
+    """``spec``: deploy ``model.version`` from ``model.artifact`` as written. ``registry``: each execution
+    deploys the newest Approved version of the pipeline's model package group (named like the
+    deployment), to every environment of both clouds; approving a version starts the pipeline. Until
+    a version is approved the spec's model is deployed."""
+    azure: PipelineAzureSpec | None = None
+    """Azure sign-in of the pipeline; required when an environment targets Azure."""
 
 
 # --------------------------------------------------------------------------- environments

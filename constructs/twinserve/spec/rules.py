@@ -70,8 +70,6 @@ def check_pipeline(spec: DeploymentSpec) -> list[SpecIssue]:
     assert pipeline is not None
     issues: list[SpecIssue] = []
     aws_envs = {name: env for name, env in spec.environments.items() if "aws" in env.targets}
-    if not aws_envs:
-        issues.append(SpecIssue("pipeline", "set", "no environment targets aws; the pipeline would deploy nothing"))
     gated = pipeline.manual_approval_before
     for i, name in enumerate(gated):
         if name in gated[:i]:
@@ -82,14 +80,6 @@ def check_pipeline(spec: DeploymentSpec) -> list[SpecIssue]:
                     f"pipeline.manual_approval_before.{i}",
                     name,
                     f"environment {name!r} is not in the spec; defined: {', '.join(spec.environments)}",
-                )
-            )
-        elif name not in aws_envs:
-            issues.append(
-                SpecIssue(
-                    f"pipeline.manual_approval_before.{i}",
-                    name,
-                    f"environment {name!r} does not target aws; the pipeline deploys AWS environments only",
                 )
             )
     # CodePipeline acts in another account or region only from a pipeline whose own account/region is known.
@@ -104,6 +94,35 @@ def check_pipeline(spec: DeploymentSpec) -> list[SpecIssue]:
                     f"set the pipeline's {attribute}: environments pin aws.{attribute} ({where}), and "
                     f"CodePipeline deploys across {attribute}s only from a pipeline with an explicit "
                     f"{attribute}",
+                )
+            )
+    azure_envs = [name for name, env in spec.environments.items() if "azure" in env.targets]
+    if azure_envs and pipeline.azure is None:
+        issues.append(
+            SpecIssue(
+                "pipeline.azure",
+                MISSING,
+                f"environments {', '.join(azure_envs)} target azure: give the pipeline's Azure sign-in "
+                "(tenant_id, client_id), or set their targets to [aws]",
+            )
+        )
+    if pipeline.azure is not None:
+        secret = pipeline.azure.client_secret_arn
+        if pipeline.azure.sign_in == "client_secret" and secret is None:
+            issues.append(
+                SpecIssue(
+                    "pipeline.azure.client_secret_arn",
+                    MISSING,
+                    "sign_in client_secret reads the secret from Secrets Manager: give its ARN",
+                )
+            )
+        if pipeline.azure.sign_in == "federated" and secret is not None:
+            issues.append(
+                SpecIssue(
+                    "pipeline.azure.client_secret_arn",
+                    secret,
+                    "only with sign_in client_secret: a client secret in the environment wins over the "
+                    "federated token, so a federated pipeline must not have one",
                 )
             )
     if pipeline.smoke_test:

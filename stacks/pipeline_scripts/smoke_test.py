@@ -1,0 +1,235 @@
+"""The pipeline's smoke tests: one sample request to an environment's endpoints, predictions required.
+
+    python3 -m stacks.pipeline_scripts.smoke_test sagemaker --endpoint-name iris-dev \\
+        [--role-arn arn:aws:iam::111111111111:role/twinserve-iris-dev-smoke-test] [--region eu-west-1]
+    pulumi stack output --stack dev --json --show-secrets | \\
+        python3 -m stacks.pipeline_scripts.smoke_test azure --stack-outputs -
+    python3 -m stacks.pipeline_scripts.smoke_test azure --scoring-uri https://.../score --key-env ENDPOINT_KEY
+
+Both clouds get the same request (:data:`SMOKE_TEST_PAYLOAD`) and the same check
+(:func:`check_predictions`): a 2xx answer whose JSON body has a non-empty ``predictions`` list.
+
+* ``sagemaker``: InvokeEndpoint through boto3, as the environment's smoke-test role when
+  ``--role-arn`` is given (the pipeline's role may only assume that one).
+* ``azure``: a POST to each online endpoint's scoring URI with its key as a bearer token (key auth).
+  With ``--stack-outputs`` every endpoint of the Pulumi stack is tested (``scoring_uris`` and the
+  secret ``endpoint_keys`` outputs, read from a file or stdin, never a command line); with
+  ``--scoring-uri`` one, its key read from the variable ``--key-env`` names.
+
+A fresh deployment can answer 5xx/429 for a while (Azure ML routes traffic as soon as the
+deployment is created; SageMaker briefly after an update): answers other than 2xx and 4xx are
+retried until ``--deadline`` seconds have passed. A 4xx is the request's or the model's fault and
+fails at once.
+
+Exit codes: 0 every endpoint answered with predictions; 1 one did not (its answer is printed);
+2 bad arguments or outputs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+
+SMOKE_TEST_PAYLOAD = '{"instances": [[5.1, 3.5, 1.4, 0.2]]}'
+"""The sample request (one iris flower) every environment's endpoints get, on both clouds."""
+RETRY_STATUSES = frozenset({408, 429})
+"""4xx answers that mean "not yet" rather than "wrong" (besides every 5xx)."""
+
+Answer = tuple[int, bytes]
+"""(HTTP status, body) of one request."""
+
+
+class SmokeTestFailed(Exception):
+    """An endpoint answered, but not with predictions (exit 1)."""
+
+
+class BadInput(Exception):
+    """Arguments or stack outputs that name no endpoint to test (exit 2)."""
+
+
+def check_predictions(where: str, answer: Answer) -> list:
+    """The predictions of a 2xx JSON answer, else :class:`SmokeTestFailed` naming ``where``."""
+    status, body = answer
+    text = body.decode("utf-8", "replace")[:500]
+    if not 200 <= status < 300:
+        raise SmokeTestFailed(f"{where}: HTTP {status}: {text}")
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        raise SmokeTestFailed(f"{where}: the answer is not JSON: {text}") from None
+    predictions = parsed.get("predictions") if isinstance(parsed, dict) else None
+    if not isinstance(predictions, list) or not predictions:
+        raise SmokeTestFailed(f"{where}: no predictions in the answer: {text}")
+    return predictions
+
+
+def probe(
+    where: str,
+    send: Callable[[], Answer],
+    *,
+    deadline: float,
+    pause: float = 10,
+    sleep=time.sleep,
+    clock=time.monotonic,
+) -> list:
+    """``send`` until it answers with predictions, retrying 5xx/408/429 (and unreachable) until
+    ``deadline`` seconds from now."""
+    give_up = clock() + deadline
+    while True:
+        try:
+            answer = send()
+        except OSError as exc:  # DNS not there yet, connection refused or reset
+            answer = (0, f"unreachable: {exc}".encode())
+        status = answer[0]
+        retry = status == 0 or status >= 500 or status in RETRY_STATUSES
+        if not retry or clock() + pause > give_up:
+            return check_predictions(where, answer)
+        print(f"{where}: HTTP {status or 'unreachable'}, retrying in {pause:.0f} s", file=sys.stderr)
+        sleep(pause)
+
+
+def http_sender(url: str, key: str | None, *, timeout: float = 60) -> Callable[[], Answer]:
+    """A POST of the sample request to ``url`` (an Azure ML scoring URI), the key as a bearer token."""
+    headers = {"Content-Type": "application/json", "Accept": "application/json"}
+    if key:
+        headers["Authorization"] = f"Bearer {key}"
+
+    def send() -> Answer:
+        request = urllib.request.Request(url, data=SMOKE_TEST_PAYLOAD.encode(), headers=headers, method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - https scoring URI
+                return response.status, response.read()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read()
+
+    return send
+
+
+def sagemaker_sender(runtime, endpoint_name: str) -> Callable[[], Answer]:
+    """InvokeEndpoint of the sample request; SageMaker's errors as (status, message)."""
+
+    def send() -> Answer:
+        try:
+            answer = runtime.invoke_endpoint(
+                EndpointName=endpoint_name,
+                ContentType="application/json",
+                Accept="application/json",
+                Body=SMOKE_TEST_PAYLOAD.encode(),
+            )
+        except runtime.exceptions.ModelError as exc:  # the container answered non-2xx
+            return exc.response.get("OriginalStatusCode", 500), exc.response.get("OriginalMessage", "").encode()
+        except runtime.exceptions.ClientError as exc:  # ValidationError (no such endpoint), throttling, ...
+            return exc.response["ResponseMetadata"].get("HTTPStatusCode", 400), str(exc).encode()
+        return 200, answer["Body"].read()
+
+    return send
+
+
+def sagemaker_runtime(session, *, role_arn: str | None, region: str | None):
+    """A sagemaker-runtime client, as ``role_arn`` when given."""
+    if role_arn:
+        credentials = session.client("sts", region_name=region).assume_role(
+            RoleArn=role_arn, RoleSessionName="twinserve-smoke-test"
+        )["Credentials"]
+        return session.client(
+            "sagemaker-runtime",
+            region_name=region,
+            aws_access_key_id=credentials["AccessKeyId"],
+            aws_secret_access_key=credentials["SecretAccessKey"],
+            aws_session_token=credentials["SessionToken"],
+        )
+    return session.client("sagemaker-runtime", region_name=region)
+
+
+def azure_targets(outputs: dict) -> list[tuple[str, str, str | None]]:
+    """(endpoint kind, scoring URI, primary key) of every online endpoint in a stack's outputs."""
+    uris = outputs.get("scoring_uris")
+    if not isinstance(uris, dict) or not uris:
+        raise BadInput("stack outputs: no scoring_uris (has the stack been deployed with an online endpoint?)")
+    keys = outputs.get("endpoint_keys") or {}
+    targets = []
+    for kind, uri in sorted(uris.items()):
+        key = (keys.get(kind) or {}).get("primary")
+        if not key:
+            raise BadInput(
+                f"stack outputs: endpoint_keys.{kind} is missing; the smoke test calls endpoints with key auth "
+                "(read the outputs with --show-secrets)"
+            )
+        targets.append((kind, uri, key))
+    return targets
+
+
+def _read_outputs(source: str) -> dict:
+    try:
+        text = sys.stdin.read() if source == "-" else Path(source).read_text()
+        outputs = json.loads(text)
+    except (OSError, ValueError) as exc:
+        raise BadInput(f"--stack-outputs {source}: not readable as JSON ({exc})") from None
+    if not isinstance(outputs, dict):
+        raise BadInput(f"--stack-outputs {source}: expected a JSON object of stack outputs")
+    return outputs
+
+
+def main(argv: list[str] | None = None, environ=os.environ, boto3_session=None, sleep=time.sleep) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python3 -m stacks.pipeline_scripts.smoke_test",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--deadline", type=float, default=600, help="seconds to keep retrying 5xx (default 600)")
+    parser.add_argument("--pause", type=float, default=10, help="seconds between retries (default 10)")
+    sub = parser.add_subparsers(dest="cloud", required=True)
+    sm = sub.add_parser("sagemaker", help="invoke a SageMaker endpoint")
+    sm.add_argument("--endpoint-name", required=True)
+    sm.add_argument("--role-arn", help="assume this role first (the environment's smoke-test role)")
+    sm.add_argument("--region")
+    az = sub.add_parser("azure", help="POST to Azure ML online endpoints")
+    which = az.add_mutually_exclusive_group(required=True)
+    which.add_argument("--stack-outputs", metavar="FILE", help="`pulumi stack output --json --show-secrets`, or -")
+    which.add_argument("--scoring-uri", help="one endpoint's scoring URI")
+    az.add_argument("--key-env", help="with --scoring-uri: the environment variable holding its key")
+    args = parser.parse_args(argv)
+    if args.deadline < 0 or args.pause <= 0:
+        parser.error(f"--deadline must be >= 0 and --pause > 0, got {args.deadline} and {args.pause}")
+    try:
+        if args.cloud == "sagemaker":
+            if boto3_session is None:
+                import boto3  # noqa: PLC0415 - only the SageMaker test needs it
+
+                boto3_session = boto3.Session()
+            runtime = sagemaker_runtime(boto3_session, role_arn=args.role_arn, region=args.region)
+            targets = [(f"SageMaker endpoint {args.endpoint_name}", sagemaker_sender(runtime, args.endpoint_name))]
+        elif args.stack_outputs:
+            targets = [
+                (f"Azure {kind} endpoint {uri}", http_sender(uri, key))
+                for kind, uri, key in azure_targets(_read_outputs(args.stack_outputs))
+            ]
+        else:
+            key = environ.get(args.key_env) if args.key_env else None
+            if args.key_env and not key:
+                raise BadInput(f"--key-env {args.key_env}: the variable is unset or empty")
+            targets = [(f"Azure endpoint {args.scoring_uri}", http_sender(args.scoring_uri, key))]
+    except BadInput as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    failed = 0
+    for where, send in targets:  # every endpoint, so one run names every failure
+        try:
+            predictions = probe(where, send, deadline=args.deadline, pause=args.pause, sleep=sleep)
+        except SmokeTestFailed as exc:
+            print(f"smoke test FAILED: {exc}", file=sys.stderr)
+            failed += 1
+        else:
+            print(f"smoke test passed: {where}: predictions {json.dumps(predictions)[:200]}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
