@@ -142,6 +142,21 @@ def test_azure_steps_run_the_pinned_pulumi_cli_on_the_s3_backend_with_kms_secret
             assert "--sign-in federated" in command
 
 
+def test_the_azure_smoke_test_reads_each_stacks_outputs_from_the_backend_into_the_shared_script(template, stages):
+    for env in ENVIRONMENTS:
+        (action,) = [a for a in stages[f"{SPEC.name}-{env}"] if a["Name"] == "AzureSmokeTest"]
+        spec = _buildspec(template, action)
+        assert any(f"pulumi-v{PULUMI_CLI_VERSION}-linux-x64.tar.gz" in c for c in spec["phases"]["install"]["commands"])
+        login, test = spec["phases"]["build"]["commands"]
+        assert login == "pulumi login 's3://TOKEN?region=TOKEN&awssdk=v2'"
+        # the keys travel in a pipe from the state to the script, never on a command line
+        assert test == (
+            f"pulumi stack output --stack {env} --json --show-secrets"
+            " | python3 -m stacks.pipeline_scripts.smoke_test azure --stack-outputs -"
+        )
+        assert len(action["InputArtifacts"]) == 1  # the source: the script of this commit
+
+
 def _role_statements(template: dict, role_name: str) -> list[dict]:
     (role_id,) = [
         k

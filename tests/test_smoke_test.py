@@ -1,0 +1,241 @@
+"""The pipeline's smoke-test script (stacks/pipeline_scripts/smoke_test.py) against a real server:
+`twinserve local` serving the iris sample on loopback, which answers the Azure ML routes (/score) and
+the SageMaker ones (/invocations) exactly as the image does.
+
+Azure mode is end to end over HTTP (the scoring URI is the local server's /score). SageMaker's
+InvokeEndpoint cannot reach a local server (its path is /endpoints/<name>/invocations), so the
+SageMaker sender goes through botocore's Stubber — real client, real request validation — with the
+body the local server gave for the same request, and its error shapes (ModelError) as documented.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import boto3
+import pytest
+from botocore.response import StreamingBody
+from botocore.stub import Stubber
+
+from stacks.pipeline_scripts import smoke_test
+from stacks.pipeline_scripts.smoke_test import SMOKE_TEST_PAYLOAD
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLE_MODEL = REPO / "build" / "sample-model" / "model"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def local_server(tmp_path_factory):
+    """`twinserve local` on a free port, the iris sample (built by `make sample-model`, as for make test)."""
+    if not any(SAMPLE_MODEL.glob("*")):
+        pytest.fail("build/sample-model is missing: run `make sample-model` (make test does)")
+    port = _free_port()
+    log = tmp_path_factory.mktemp("local") / "server.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SAGEMAKER_", "AZUREML_", "TWINSERVE_"))}
+    with open(log, "wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "twinserve.cli", "local", "--model-dir", str(SAMPLE_MODEL), "--port", str(port)],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=REPO,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        give_up = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/ready", timeout=2) as answer:
+                    if answer.status == 200:
+                        break
+            except OSError:
+                pass
+            if process.poll() is not None or time.monotonic() > give_up:
+                pytest.fail(f"twinserve local did not become ready:\n{log.read_text()}")
+            time.sleep(0.2)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def test_the_azure_smoke_test_passes_against_the_local_score_route(local_server, capsys):
+    code = smoke_test.main(
+        ["azure", "--scoring-uri", f"{local_server}/score", "--key-env", "KEY"], environ={"KEY": "k"}
+    )
+    assert code == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"smoke test passed: Azure endpoint {local_server}/score: predictions [")
+
+
+def test_stack_outputs_test_every_endpoint_with_its_primary_key(local_server, capsys, monkeypatch):
+    outputs = {
+        "scoring_uris": {"managed": f"{local_server}/score", "kubernetes": f"{local_server}/score"},
+        "endpoint_keys": {"managed": {"primary": "m1", "secondary": "m2"}, "kubernetes": {"primary": "k1"}},
+    }
+    sent: list[str | None] = []
+    real_urlopen = urllib.request.urlopen
+
+    def recording_urlopen(request, timeout):
+        sent.append(request.get_header("Authorization"))
+        return real_urlopen(request, timeout=timeout)
+
+    monkeypatch.setattr(urllib.request, "urlopen", recording_urlopen)
+    monkeypatch.setattr(sys, "stdin", io.StringIO(json.dumps(outputs)))
+    assert smoke_test.main(["azure", "--stack-outputs", "-"]) == 0
+    assert sorted(sent) == ["Bearer k1", "Bearer m1"]
+    assert capsys.readouterr().out.count("smoke test passed") == 2
+
+
+def test_a_model_error_fails_at_once_with_the_answer(local_server, capsys, monkeypatch):
+    """A 4xx is the request's fault: no retry, exit 1, the server's error in the message."""
+    monkeypatch.setattr(smoke_test, "SMOKE_TEST_PAYLOAD", '{"instances": [[1.0, 2.0]]}')  # two of four features
+    slept: list[float] = []
+    code = smoke_test.main(["azure", "--scoring-uri", f"{local_server}/score"], sleep=slept.append)
+    assert code == 1 and slept == []
+    err = capsys.readouterr().err
+    assert f"smoke test FAILED: Azure endpoint {local_server}/score: HTTP 4" in err
+
+
+def test_an_answer_without_predictions_fails(local_server, capsys):
+    """/live answers 200 but has no predictions: a 2xx alone does not pass."""
+    code = smoke_test.main(["azure", "--scoring-uri", f"{local_server}/live"])
+    assert code == 1
+    assert "smoke test FAILED" in capsys.readouterr().err
+
+
+def test_unreachable_and_5xx_are_retried_until_the_deadline():
+    answers = [(503, b"starting"), (0, b""), (200, b'{"predictions": [0]}')]
+    clock = iter(range(0, 1000, 5))
+    slept: list[float] = []
+
+    def send():
+        status, body = answers.pop(0)
+        if status == 0:
+            raise ConnectionRefusedError("refused")
+        return status, body
+
+    result = smoke_test.probe("x", send, deadline=60, pause=5, sleep=slept.append, clock=lambda: next(clock))
+    assert result == [0] and slept == [5, 5]
+
+
+def test_the_deadline_ends_retries_with_the_last_answer():
+    clock = iter(range(0, 1000, 20))
+    with pytest.raises(smoke_test.SmokeTestFailed, match="HTTP 503: still starting"):
+        smoke_test.probe(
+            "x",
+            lambda: (503, b"still starting"),
+            deadline=30,
+            pause=10,
+            sleep=lambda s: None,
+            clock=lambda: next(clock),
+        )
+
+
+@pytest.mark.parametrize(
+    ("outputs", "message"),
+    [
+        ({}, "no scoring_uris"),
+        ({"scoring_uris": {"managed": "https://x/score"}}, "endpoint_keys.managed is missing"),
+    ],
+)
+def test_outputs_without_an_endpoint_or_key_are_bad_input(tmp_path, capsys, outputs, message):
+    path = tmp_path / "outputs.json"
+    path.write_text(json.dumps(outputs))
+    assert smoke_test.main(["azure", "--stack-outputs", str(path)]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_an_empty_key_variable_is_named(capsys):
+    assert smoke_test.main(["azure", "--scoring-uri", "https://x/score", "--key-env", "NOPE"], environ={}) == 2
+    assert "--key-env NOPE: the variable is unset or empty" in capsys.readouterr().err
+
+
+class _Session:
+    """A boto3 session with one stubbed client per service (real botocore request validation), made
+    before the script asks for it so answers can be queued; the credentials it is asked with are kept."""
+
+    def __init__(self):
+        self._session = boto3.Session(aws_access_key_id="x", aws_secret_access_key="y", region_name="eu-west-1")
+        self.clients: dict[str, object] = {}
+        self.kwargs: dict[str, dict] = {}
+
+    def queue(self, service: str) -> Stubber:
+        client = self._session.client(service, region_name="eu-west-1")
+        self.clients[service] = client
+        stub = Stubber(client)
+        stub.activate()
+        return stub
+
+    def client(self, service, **kwargs):
+        self.kwargs[service] = kwargs
+        return self.clients[service]
+
+
+def test_the_sagemaker_smoke_test_sends_the_same_request_as_the_role(local_server, capsys):
+    # what the local server answers to the request SageMaker would forward to the container
+    request = urllib.request.Request(
+        f"{local_server}/invocations",
+        data=SMOKE_TEST_PAYLOAD.encode(),
+        headers={"Content-Type": "application/json", "Accept": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        body = answer.read()
+    session = _Session()
+    role = "arn:aws:iam::111111111111:role/twinserve-iris-dev-smoke-test"
+    session.queue("sts").add_response(
+        "assume_role",
+        {
+            "Credentials": {
+                "AccessKeyId": "ASIAEXAMPLEEXAMPLE01",
+                "SecretAccessKey": "s" * 40,
+                "SessionToken": "t" * 40,
+                "Expiration": "2026-12-02T00:00:00Z",
+            }
+        },
+        {"RoleArn": role, "RoleSessionName": "twinserve-smoke-test"},
+    )
+    session.queue("sagemaker-runtime").add_response(
+        "invoke_endpoint",
+        {"Body": StreamingBody(io.BytesIO(body), len(body)), "ContentType": "application/json"},
+        {
+            "EndpointName": "iris-dev",
+            "ContentType": "application/json",
+            "Accept": "application/json",
+            "Body": SMOKE_TEST_PAYLOAD.encode(),
+        },
+    )
+    code = smoke_test.main(
+        ["sagemaker", "--endpoint-name", "iris-dev", "--role-arn", role, "--region", "eu-west-1"],
+        boto3_session=session,
+    )
+    assert code == 0, capsys.readouterr().err
+    assert session.kwargs["sagemaker-runtime"]["aws_session_token"] == "t" * 40  # as the assumed role
+    assert "smoke test passed: SageMaker endpoint iris-dev" in capsys.readouterr().out
+
+
+def test_a_sagemaker_model_error_reports_the_containers_status(capsys):
+    session = _Session()
+    session.queue("sagemaker-runtime").add_client_error(
+        "invoke_endpoint",
+        service_error_code="ModelError",
+        service_message="Received client error (400) from primary",
+        http_status_code=424,
+        modeled_fields={"OriginalStatusCode": 400, "OriginalMessage": '{"error": "expected 4 features"}'},
+    )
+    assert smoke_test.main(["sagemaker", "--endpoint-name", "iris-dev"], boto3_session=session) == 1
+    assert 'HTTP 400: {"error": "expected 4 features"}' in capsys.readouterr().err
