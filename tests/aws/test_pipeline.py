@@ -12,6 +12,7 @@ import pytest
 import yaml
 from aws_synth import EXAMPLES, LINT_REGIONS, normalise, pipeline_cases
 from syrupy.extensions.json import JSONSnapshotExtension
+
 from stacks.aws.pipeline_stack import BOTO3_VERSION
 
 PIPELINE = "pipeline-pipeline"
