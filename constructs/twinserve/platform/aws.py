@@ -281,3 +281,12 @@ API is served by regional STS endpoints only
 WEB_IDENTITY_TOKEN_CONDITIONS = ("sts:IdentityTokenAudience", "sts:DurationSeconds")
 """Condition keys that bound which tokens a principal may mint
 (https://docs.aws.amazon.com/IAM/latest/UserGuide/id_roles_providers_outbound_policies.html)."""
+
+
+RETRAIN_TARGET_ARNS = {
+    "sagemaker_pipeline": r"arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:[0-9]{12}:pipeline/[a-zA-Z0-9-]{1,256}",
+    "codepipeline": r"arn:aws[a-z-]*:codepipeline:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9.@_-]{1,100}",
+    "codebuild": r"arn:aws[a-z-]*:codebuild:[a-z0-9-]+:[0-9]{12}:project/[A-Za-z0-9][A-Za-z0-9_-]{1,254}",
+}
+"""The ARNs of the EventBridge targets a drift alarm can start (retraining): SageMaker pipelines,
+CodePipeline pipelines, CodeBuild projects (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-targets.html)."""

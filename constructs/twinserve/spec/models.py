@@ -539,6 +539,73 @@ class PipelineSpec(StrictModel):
     """Azure sign-in of the pipeline; required when an environment targets Azure."""
 
 
+# --------------------------------------------------------------------------- drift monitoring
+
+
+class DriftCheckSpec(StrictModel):
+    """One statistic and its threshold (a feature drifts when its statistic crosses the threshold)."""
+
+    statistic: str
+    """psi or jensen_shannon for numeric features; linf or chi_squared for categorical ones."""
+    threshold: float
+    """psi: > 0 (0.1 moderate, 0.25 significant); jensen_shannon and linf: 0-1; chi_squared: the p-value
+    below which a feature drifts, 0-0.5."""
+
+
+class RetrainAwsSpec(StrictModel):
+    """What an EventBridge rule starts on AWS when the drift alarm fires."""
+
+    kind: Literal["sagemaker_pipeline", "codepipeline", "codebuild"]
+    """The kind of target."""
+    arn: str
+    """Its ARN (a SageMaker pipeline, a CodePipeline pipeline or a CodeBuild project) in the environment's account."""
+
+
+class RetrainAzureSpec(StrictModel):
+    """What the drift alert's action group calls on Azure."""
+
+    webhook_secret_name: Annotated[str, Field(pattern=r"^[a-zA-Z0-9-]{1,127}$")]
+    """The Pulumi config secret (``twinserve:<name>``) holding the webhook URL that starts retraining (a
+    Logic App, an Azure Function, a GitHub or Azure DevOps dispatch): URLs carry keys, so never in the spec."""
+
+
+class RetrainSpec(StrictModel):
+    """The retraining target per cloud (``on_drift: notify_and_retrain``)."""
+
+    aws: RetrainAwsSpec | None = None
+    """Needed when the environment targets AWS."""
+    azure: RetrainAzureSpec | None = None
+    """Needed when the environment targets Azure."""
+
+
+class MonitoringSpec(StrictModel):
+    """Drift monitoring: captured requests compared with a baseline, by the common image, on both clouds."""
+
+    reference_dataset: str
+    """The training (or a reference) dataset the baseline is computed from at synth time: a CSV file with
+    a header, JSON Lines or .npy, relative to the spec file."""
+    features: list[str] | None = None
+    """The features watched (default: every column of the reference dataset)."""
+    categorical_features: list[str] = []
+    """Features compared as categories (the others are numeric)."""
+    numeric: DriftCheckSpec = DriftCheckSpec(statistic="psi", threshold=0.2)
+    """Statistic and threshold of numeric features."""
+    categorical: DriftCheckSpec = DriftCheckSpec(statistic="linf", threshold=0.1)
+    """Statistic and threshold of categorical features."""
+    schedule: str = "rate(1 day)"
+    """How often the check runs: ``rate(N hours|days)`` or a 6-field ``cron(...)`` (UTC), at most hourly."""
+    sampling_percent: Annotated[int, Field(ge=1, le=100)] = 20
+    """Percent of requests captured on both clouds (SageMaker data capture, Azure ML data collection)."""
+    min_rows: Annotated[int, Field(ge=1)] = 100
+    """Fewer captured rows than this: the check reports insufficient data, not drift."""
+    retention_days: Annotated[int, Field(ge=1, le=3650)] = 90
+    """Captured data and drift reports are kept this long."""
+    on_drift: Literal["notify", "notify_and_retrain"] = "notify"
+    """The alarm notifies the environment's alarm e-mails; ``notify_and_retrain`` also starts ``retrain``."""
+    retrain: RetrainSpec | None = None
+    """The retraining targets (with ``notify_and_retrain``)."""
+
+
 # --------------------------------------------------------------------------- environments
 
 
@@ -559,6 +626,8 @@ class EnvironmentSpec(StrictModel):
     """Alarms, alerts and who is told."""
     budget: BudgetSpec | None = None
     """A monthly cost ceiling (none by default)."""
+    monitoring: MonitoringSpec | None = None
+    """Drift monitoring of the captured requests (none by default)."""
     aws: AwsSpec = AwsSpec()
     """SageMaker-only settings."""
     azure: AzureSpec = AzureSpec()

@@ -9,6 +9,7 @@ An environment is checked by the named rules of ``ENVIRONMENT_RULES``, one conce
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -17,6 +18,7 @@ from twinserve_serving.image_variants import VARIANTS, gpu_build_of, variant_for
 from ..image_context import BATCH_DOCKERFILE as AZURE_BATCH_DOCKERFILE
 from ..platform import aws as aws_platform
 from ..platform import azure as azure_platform
+from ..platform import shared as shared_platform
 from .errors import MISSING, SpecIssue
 from .models import DeploymentSpec, EnvironmentSpec
 
@@ -620,6 +622,84 @@ def _gpu_on_azure(check: EnvironmentCheck, gpu: bool) -> None:
             )
 
 
+DRIFT_STATISTICS: dict[str, tuple[str, float, float]] = {
+    "psi": ("numeric", 0.0, 10.0),
+    "jensen_shannon": ("numeric", 0.0, 1.0),
+    "linf": ("categorical", 0.0, 1.0),
+    "chi_squared": ("categorical", 0.0, 0.5),
+}
+"""Drift statistic -> (feature kind, threshold range exclusive of the low end): PSI is unbounded but a
+threshold above 10 never fires; Jensen-Shannon distance (base 2) and L-infinity lie in 0-1; a chi-squared
+threshold is a p-value (drift below it)."""
+_SCHEDULE_RATE = re.compile(f"^{shared_platform.SCHEDULE_RATE_PATTERN}$")
+_SCHEDULE_CRON = re.compile(f"^{shared_platform.SCHEDULE_CRON_PATTERN}$")
+_MINUTES = {"minute": 1, "hour": 60, "day": 1440}
+
+
+def schedule_interval_minutes(expression: str) -> int | None:
+    """Minutes between runs of a ``rate(...)`` expression; None for ``cron(...)`` (checked by shape)."""
+    match = _SCHEDULE_RATE.match(expression)
+    return int(match[1]) * _MINUTES[match[2].rstrip("s")] if match else None
+
+
+def _monitoring(check: EnvironmentCheck) -> None:
+    """Drift monitoring: statistics fit their feature kinds, a schedule both clouds run, capture possible."""
+    monitoring, env = check.env.monitoring, check.env
+    if monitoring is None:
+        return
+    for kind in ("numeric", "categorical"):
+        spec = getattr(monitoring, kind)
+        allowed = [name for name, (of, _, _) in DRIFT_STATISTICS.items() if of == kind]
+        if spec.statistic not in allowed:
+            check.issue(f"monitoring.{kind}.statistic", spec.statistic, f"use one of {', '.join(allowed)}")
+            continue
+        _, low, high = DRIFT_STATISTICS[spec.statistic]
+        if not low < spec.threshold <= high:
+            check.issue(
+                f"monitoring.{kind}.threshold", spec.threshold, f"{spec.statistic} needs a threshold in ({low}, {high}]"
+            )
+    if monitoring.features is not None:
+        if not monitoring.features:
+            check.issue("monitoring.features", [], "name at least one feature, or leave it out to watch every column")
+        unknown = [f for f in monitoring.categorical_features if f not in monitoring.features]
+        if unknown:
+            check.issue("monitoring.categorical_features", unknown, "must be among monitoring.features")
+    interval = schedule_interval_minutes(monitoring.schedule)
+    if interval is None and not _SCHEDULE_CRON.match(monitoring.schedule):
+        check.issue("monitoring.schedule", monitoring.schedule, shared_platform.SCHEDULE_HINT)
+    elif interval is not None and interval < shared_platform.MIN_MONITORING_INTERVAL_MINUTES:
+        check.issue(
+            "monitoring.schedule",
+            monitoring.schedule,
+            f"run at most every {shared_platform.MIN_MONITORING_INTERVAL_MINUTES} minutes: each check is a batch job",
+        )
+    if check.aws and env.serving.endpoint_type == "serverless":
+        check.issue("monitoring", "set", "SageMaker serverless endpoints do not support data capture: nothing to check")
+    capture = env.aws.data_capture
+    if check.aws and capture.enabled and capture.sampling_percent != monitoring.sampling_percent:
+        check.issue(
+            "aws.data_capture.sampling_percent",
+            capture.sampling_percent,
+            f"monitoring captures {monitoring.sampling_percent}% on both clouds: set the same or drop data_capture",
+        )
+    retrain = monitoring.retrain
+    if monitoring.on_drift == "notify":
+        if retrain is not None:
+            check.issue("monitoring.retrain", "set", "only used with on_drift: notify_and_retrain")
+        return
+    for cloud in env.targets:
+        if retrain is None or getattr(retrain, cloud) is None:
+            check.issue(
+                f"monitoring.retrain.{cloud}",
+                MISSING,
+                f"on_drift notify_and_retrain needs a retraining target on {cloud}",
+            )
+    if check.aws and retrain is not None and retrain.aws is not None:
+        pattern = aws_platform.RETRAIN_TARGET_ARNS[retrain.aws.kind]
+        if not re.fullmatch(pattern, retrain.aws.arn):
+            check.issue("monitoring.retrain.aws.arn", retrain.aws.arn, f"a {retrain.aws.kind} ARN must match {pattern}")
+
+
 ENVIRONMENT_RULES: tuple[Callable[[EnvironmentCheck], None], ...] = (
     _targets,
     _variants_and_traffic,
@@ -634,6 +714,7 @@ ENVIRONMENT_RULES: tuple[Callable[[EnvironmentCheck], None], ...] = (
     _azure_names_and_auth,
     _aks,
     _gpu,
+    _monitoring,
 )
 """The rules every environment passes, in the order their problems are reported."""
 
