@@ -13,6 +13,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from twinserve_serving.drift import STATISTICS as DRIFT_STATISTICS  # the container computes them: one table
 from twinserve_serving.image_variants import VARIANTS, gpu_build_of, variant_for
 
 from ..image_context import BATCH_DOCKERFILE as AZURE_BATCH_DOCKERFILE
@@ -622,15 +623,6 @@ def _gpu_on_azure(check: EnvironmentCheck, gpu: bool) -> None:
             )
 
 
-DRIFT_STATISTICS: dict[str, tuple[str, float, float]] = {
-    "psi": ("numeric", 0.0, 10.0),
-    "jensen_shannon": ("numeric", 0.0, 1.0),
-    "linf": ("categorical", 0.0, 1.0),
-    "chi_squared": ("categorical", 0.0, 0.5),
-}
-"""Drift statistic -> (feature kind, threshold range exclusive of the low end): PSI is unbounded but a
-threshold above 10 never fires; Jensen-Shannon distance (base 2) and L-infinity lie in 0-1; a chi-squared
-threshold is a p-value (drift below it)."""
 _SCHEDULE_RATE = re.compile(f"^{shared_platform.SCHEDULE_RATE_PATTERN}$")
 _SCHEDULE_CRON = re.compile(f"^{shared_platform.SCHEDULE_CRON_PATTERN}$")
 _MINUTES = {"minute": 1, "hour": 60, "day": 1440}
