@@ -164,6 +164,9 @@ def build_parser() -> argparse.ArgumentParser:
             raise
     else:
         add_container_commands(sub)
+        from .drift_commands import add_drift_command  # the container's drift check, like local and batch
+
+        add_drift_command(sub)
     return parser
 
 
