@@ -282,7 +282,8 @@ def _numeric_reference(name: str, values: list, bins: int) -> dict:
     if not numbers:
         raise DriftInputError(f"feature {name!r} has no numeric values in the reference dataset")
     array = np.asarray(numbers)
-    inner = np.quantile(array, np.linspace(0, 1, bins + 1)[1:-1])
+    # Edges are reference values (inverted CDF), so a column of few distinct values bins on them exactly.
+    inner = np.quantile(array, np.linspace(0, 1, bins + 1)[1:-1], method="inverted_cdf")
     edges = [float(e) for e in np.unique(inner)]
     return {
         "edges": edges,
