@@ -44,7 +44,8 @@ def add_drift_command(subparsers) -> None:
         metavar="BASELINE",
         help="a baseline JSON (as the stacks write it), or a reference dataset (" + ", ".join(TABLE_SUFFIXES) + ") "
         "whose baseline is computed now: with --spec/--env from that environment's monitoring settings, else "
-        f"every column numeric with {DEFAULT_NUMERIC[0]} {DEFAULT_NUMERIC[1]}",
+        f"the spec's defaults: every column watched, numeric ones with {DEFAULT_NUMERIC[0]} {DEFAULT_NUMERIC[1]}, "
+        f"columns holding text as categories with {DEFAULT_CATEGORICAL[0]} {DEFAULT_CATEGORICAL[1]}, min_rows 100",
     )
     drift.add_argument("capture_dir", type=Path, metavar="CAPTURE_DIR", help="folder of captured *.jsonl files")
     drift.add_argument(
@@ -104,15 +105,19 @@ def _baseline(args: argparse.Namespace) -> dict:
         )
     if args.env is not None and args.spec is None:
         raise DriftInputError("--env needs --spec")
+    table = read_table(args.baseline)
     if args.spec is not None:
         monitoring = _monitoring_from_spec(args.spec, args.env)
-    else:
+    else:  # the spec's defaults; a column with any text in it can only be compared as categories
         monitoring = MonitoringSpec(
             reference_dataset=str(args.baseline),
+            categorical_features=[
+                name for name, values in table.items() if any(isinstance(v, str | bool) for v in values)
+            ],
             numeric=DriftCheckSpec(statistic=DEFAULT_NUMERIC[0], threshold=DEFAULT_NUMERIC[1]),
             categorical=DriftCheckSpec(statistic=DEFAULT_CATEGORICAL[0], threshold=DEFAULT_CATEGORICAL[1]),
         )
-    return baseline_from_table(read_table(args.baseline), monitoring)
+    return baseline_from_table(table, monitoring)
 
 
 def _cmd_drift(args: argparse.Namespace) -> int:
