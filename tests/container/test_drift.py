@@ -530,3 +530,17 @@ def test_drift_command_needs_no_model(tmp_path, baseline_file):
         "--baseline", str(baseline_file), "--capture", str(capture), "--output", str(tmp_path / "o"), env=env
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_drift_module_imports_only_the_standard_library_and_numpy():
+    import ast
+
+    tree = ast.parse(Path(drift.__file__).read_text())
+    imported = {
+        alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names
+    }
+    imported |= {
+        node.module.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.level == 0
+    }
+    outside = {name for name in imported if name not in sys.stdlib_module_names} - {"numpy"}
+    assert not outside, outside  # no pandas, scipy or cloud SDK in the image's drift job
