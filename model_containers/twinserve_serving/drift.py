@@ -642,16 +642,18 @@ def check_drift(
     """The results document of ``rows`` (in ``baseline["columns"]`` order, or a Capture) against ``baseline``."""
     baseline = validate_baseline(baseline)
     capture = rows if isinstance(rows, Capture) else None
-    rows = capture.rows if capture is not None else [list(r) for r in rows]
-    skipped_records = dict(capture.skipped if capture is not None else {})
-    for reason, count in (skipped or {}).items():
-        skipped_records[reason] = skipped_records.get(reason, 0) + count
     columns = list(baseline["columns"])
+    skipped_records = Counter(capture.skipped if capture is not None else {})
+    skipped_records.update(skipped or {})
+    given = capture.rows if capture is not None else [list(r) for r in rows]
+    rows = [row for row in given if len(row) == len(columns)]
+    skipped_records["width_mismatch"] += len(given) - len(rows)
+    skipped_records = +skipped_records  # drop zero counts
     index = {name: i for i, name in enumerate(columns)}
     enough = len(rows) >= baseline["min_rows"]
     features = []
     for feature in baseline["features"]:
-        values = [row[index[feature["name"]]] for row in rows if len(row) == len(columns)]
+        values = [row[index[feature["name"]]] for row in rows]
         compare = _compare_numeric if feature["kind"] == "numeric" else _compare_categorical
         features.append(compare(feature, values, enough))
     drifted = [f for f in features if f["drifted"]]

@@ -544,3 +544,8 @@ def test_drift_module_imports_only_the_standard_library_and_numpy():
     }
     outside = {name for name in imported if name not in sys.stdlib_module_names} - {"numpy"}
     assert not outside, outside  # no pandas, scipy or cloud SDK in the image's drift job
+
+
+def test_rows_of_the_wrong_width_given_directly_are_skipped_and_counted():
+    results = check_drift(small_baseline(), [[1.0, "red"], [1.0], [2.0, "blue", 3]])
+    assert results["rows"] == 1 and results["skipped_records"] == {"width_mismatch": 2}
