@@ -32,6 +32,8 @@ FAKE_OUTPUTS: dict[str, dict[str, Any]] = {
         "principalId": "00000000-0000-0000-0000-00000000a001",
         "clientId": "00000000-0000-0000-0000-00000000c001",
     },
+    # the workspace GUID Azure assigns (its default blob container is azureml-blobstore-<GUID>)
+    "azure-native:machinelearningservices:Workspace": {"workspaceId": "00000000-0000-0000-0000-0000000000ws"},
 }
 # The input that holds a resource's Azure name: the mock returns it as the ``name`` output, as Azure does.
 NAME_INPUTS: dict[str, str] = {

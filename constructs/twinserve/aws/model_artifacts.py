@@ -20,7 +20,7 @@ import math
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import aws_cdk as cdk
@@ -70,6 +70,9 @@ class ModelArtifactsProps:
     environment can be destroyed and deployed again."""
     access_log_retention: cdk.Duration = cdk.Duration.days(365)
     """How long server access logs are kept."""
+    expiring_prefixes: dict[str, cdk.Duration] = field(default_factory=dict)
+    """Key prefixes (e.g. captured requests) whose objects expire after the given time, older versions
+    included; model archives are never under one."""
 
 
 class ModelArtifacts(Construct):
@@ -115,6 +118,16 @@ class ModelArtifacts(Construct):
             object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
             server_access_logs_bucket=self.access_logs,
             server_access_logs_prefix="artifacts/",
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    id=f"expire-{prefix.strip('/')}",
+                    prefix=prefix,
+                    expiration=after,
+                    noncurrent_version_expiration=cdk.Duration.days(1),
+                )
+                for prefix, after in sorted(props.expiring_prefixes.items())
+            ]
+            or None,
             removal_policy=removal,
             auto_delete_objects=not props.retain,
         )
@@ -248,6 +261,14 @@ def _check(props: ModelArtifactsProps) -> None:
         )
     check.pattern("model_name", props.model_name, aws_platform.NAME_PATTERN, aws_platform.NAME_HINT)
     check.pattern("model_version", props.model_version, _VERSION, _VERSION_HINT)
+    for prefix in props.expiring_prefixes:
+        # an expiring prefix above models/ would delete the archives variants serve
+        check.that(
+            bool(prefix.strip("/")) and not f"{MODELS_PREFIX}/".startswith(prefix.lstrip("/")),
+            "expiring_prefixes",
+            prefix,
+            f"must be a non-empty prefix that does not cover {MODELS_PREFIX}/",
+        )
 
 
 def _upload_tmp_mib(archive_bytes: int) -> int:

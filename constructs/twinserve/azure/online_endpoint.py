@@ -98,6 +98,10 @@ class OnlineDeploymentSettings:
     """Takes the instance out of the load balancer while the model is not ready."""
     environment_variables: dict[str, str] = field(default_factory=dict)
     """Passed to the container."""
+    payload_collection_percent: int | None = None
+    """Log this percent of HTTP request and response payloads with Azure ML's data collector (to the
+    workspace's default blob datastore, ``modelDataCollector/<endpoint>/<deployment>/``); ``None``: off,
+    which is Azure ML's default too."""
     autoscaled: bool = False
     """An autoscale setting owns the instance count: Pulumi then ignores later changes of sku.capacity."""
     target_utilization: TargetUtilizationScaling | None = None
@@ -144,6 +148,19 @@ class OnlineEndpointArgs:
     def full_traffic(self) -> dict[str, int]:
         """Every deployment with its percent (0 when not named), in declaration order."""
         return {d.name: self.traffic.get(d.name, 0) for d in self.deployments}
+
+
+def _payload_collector(percent: int | None) -> ml.DataCollectorArgs | None:
+    """Payload logging: the ``request`` and ``response`` collections need no code in the container
+    (custom ``model_inputs`` logging would need the azureml-ai-monitoring SDK inside it), one JSON Lines
+    file per hour. https://learn.microsoft.com/azure/machine-learning/how-to-collect-production-data
+    ("Log payload")."""
+    if percent is None:
+        return None
+    collection = ml.CollectionArgs(data_collection_mode="Enabled", sampling_rate=percent / 100)
+    return ml.DataCollectorArgs(
+        collections={name: collection for name in azure_platform.PAYLOAD_COLLECTIONS}, rolling_rate="Hour"
+    )
 
 
 def _check(args: OnlineEndpointArgs) -> None:
@@ -259,6 +276,8 @@ def _check_deployment(check: Checks, at: str, deployment: OnlineDeploymentSettin
         " ms",
     )
     check.range(f"{at}.max_concurrent_requests_per_instance", deployment.max_concurrent_requests_per_instance, 1, 1000)
+    if deployment.payload_collection_percent is not None:
+        check.range(f"{at}.payload_collection_percent", deployment.payload_collection_percent, 1, 100)
     for probe_name in ("liveness_probe", "readiness_probe"):
         probe = getattr(deployment, probe_name)
         for name in (
@@ -382,6 +401,7 @@ class OnlineEndpoint(pulumi.ComponentResource):
                 request_timeout=f"PT{settings.request_timeout_ms / 1000:g}S",
                 max_concurrent_requests_per_instance=settings.max_concurrent_requests_per_instance,
             ),
+            data_collector=_payload_collector(settings.payload_collection_percent),
         )
         if self.managed:
             # Managed deployments scale through Azure Monitor autoscale settings (EndpointMonitoring).

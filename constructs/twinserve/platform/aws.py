@@ -290,3 +290,6 @@ RETRAIN_TARGET_ARNS = {
 }
 """The ARNs of the EventBridge targets a drift alarm can start (retraining): SageMaker pipelines,
 CodePipeline pipelines, CodeBuild projects (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-targets.html)."""
+
+DRIFT_METRIC_NAMESPACE = "twinserve/Drift"
+"""CloudWatch namespace of the drift check's metrics (DriftedFeatures, MaxDriftScore, CapturedRows per Endpoint)."""

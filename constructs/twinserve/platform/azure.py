@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 
+from .shared import SCHEDULE_CRON_PATTERN, SCHEDULE_RATE_PATTERN
+
 VM_SIZE_PATTERN = r"Standard_[A-Za-z0-9_]+"
 VM_SIZE_HINT = "must be an Azure VM size such as 'Standard_DS3_v2'"
 
@@ -178,6 +180,8 @@ ARM_NAME_INPUTS: dict[str, tuple[str, ...]] = {
         "deploymentName",
     ),
     "azure-native:machinelearningservices:BatchEndpoint": ("resourceGroupName", "workspaceName", "endpointName"),
+    "azure-native:machinelearningservices:Schedule": ("resourceGroupName", "workspaceName", "name"),
+    "azure-native:storage:ManagementPolicy": ("resourceGroupName", "accountName", "managementPolicyName"),
     "azure-native:machinelearningservices:BatchDeployment": (
         "resourceGroupName",
         "workspaceName",
@@ -255,3 +259,34 @@ FEDERATED_TOKEN_AUDIENCE = "api://AzureADTokenExchange"
 CLIENT_SECRET_VARIABLES = ("ARM_CLIENT_SECRET", "AZURE_CLIENT_SECRET", "ARM_CLIENT_CERTIFICATE_PATH")
 """Credentials the azure-native provider prefers over an OIDC token when they are set: a federated
 sign-in must not have them in its environment."""
+
+
+PAYLOAD_COLLECTIONS = ("request", "response")
+"""The data collector's payload-logging collections of an online deployment (no SDK in the container)."""
+PAYLOAD_COLLECTION_FOLDER = "modelDataCollector"
+"""Where the data collector writes in the workspace's default blob datastore:
+``modelDataCollector/<endpoint>/<deployment>/<collection>/yyyy/MM/dd/HH/*.jsonl``."""
+DEFAULT_BLOB_DATASTORE = "workspaceblobstore"
+"""The datastore every workspace has over its default blob container (``azureml-blobstore-<workspace guid>``),
+where the data collector writes unless told otherwise."""
+
+
+def schedule_trigger(expression: str) -> tuple[str, int] | str | None:
+    """An EventBridge Scheduler expression (the spec's syntax) as an Azure ML schedule trigger:
+    ``(frequency, interval)`` for a recurrence (``Hour``/``Day``), a 5-field NCronTab string for a cron,
+    ``None`` where Azure ML has no equivalent (minutes that are not whole hours; a cron with a year, or with
+    ``L``, ``W`` or ``#``, which NCronTab lacks)."""
+    rate = re.fullmatch(SCHEDULE_RATE_PATTERN, expression)
+    if rate:
+        count, unit = int(rate.group(1)), rate.group(2).rstrip("s")
+        if unit == "minute":
+            return ("Hour", count // 60) if count % 60 == 0 else None
+        return ("Hour" if unit == "hour" else "Day", count)
+    cron = re.fullmatch(SCHEDULE_CRON_PATTERN, expression)
+    if cron is None:
+        return None
+    minutes, hours, day_of_month, month, day_of_week, year = cron.groups()
+    fields = [minutes, hours, day_of_month, month, day_of_week]
+    if year != "*" or any(c in f for f in fields for c in "LW#"):
+        return None
+    return " ".join("*" if f == "?" else f for f in fields)
