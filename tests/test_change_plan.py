@@ -43,6 +43,9 @@ def sample(model_dir: Path | None = None, context: Path | None = None) -> dict:
     raw = yaml.safe_load(SAMPLE.read_text())
     raw["model"]["artifact"]["path"] = str(model_dir or REPO / "build" / "sample-model" / "model")
     raw["container"]["build"] = str(context or REPO / "model_containers")
+    for env in raw["environments"].values():
+        if "monitoring" in env:
+            env["monitoring"]["reference_dataset"] = str(SAMPLE.parent / env["monitoring"]["reference_dataset"])
     return raw
 
 

@@ -78,6 +78,8 @@ def write_spec(tmp_path: Path, monitoring: dict) -> Path:
     raw = yaml.safe_load(SAMPLE.read_text())
     raw["model"]["artifact"]["path"] = str(REPO_ROOT / "build" / "sample-model" / "model")
     raw["container"]["build"] = str(REPO_ROOT / "model_containers")
+    for env in raw["environments"].values():
+        env.pop("monitoring", None)  # the sample monitors staging and prod: only staging here
     raw["environments"]["staging"]["monitoring"] = monitoring
     spec = tmp_path / "twinserve.yaml"
     spec.write_text(yaml.safe_dump(raw, sort_keys=False))

@@ -29,7 +29,44 @@ def _cmd_validate(args: argparse.Namespace) -> int:
             f"{env.compute.instance_count} x {env.compute.aws_instance_type} / {env.compute.azure_instance_type}; "
             f"variants: {variants}{shadow}; rollout {env.rollout.strategy}"
         )
+    for name, env in spec.environments.items():
+        for line in _monitoring_lines(name, env):
+            print(line)
     return 0
+
+
+def _monitoring_lines(env_name: str, env) -> list[str]:
+    """What drift monitoring will exist in one environment, per cloud (offline, from the spec)."""
+    monitoring = env.monitoring
+    if monitoring is None:
+        return []
+    features = ", ".join(monitoring.features) if monitoring.features else "every column"
+    checks = (
+        f"numeric {monitoring.numeric.statistic} {'<' if monitoring.numeric.statistic == 'chi_squared' else '>'} "
+        f"{monitoring.numeric.threshold:g}, categorical {monitoring.categorical.statistic} "
+        f"{'<' if monitoring.categorical.statistic == 'chi_squared' else '>'} {monitoring.categorical.threshold:g}"
+    )
+    after_drift = "notify" if monitoring.on_drift == "notify" else "notify + start retraining"
+    lines = [
+        f"  {env_name:<8} monitoring: {monitoring.reference_dataset} ({features}); {checks}; "
+        f"min {monitoring.min_rows} rows; {monitoring.schedule}; keep {monitoring.retention_days} days; {after_drift}"
+    ]
+    per_cloud = {
+        "aws": f"data capture {monitoring.sampling_percent}% -> S3 data-capture/; EventBridge Scheduler -> Step "
+        "Functions -> SageMaker Processing job (the serving image's drift command) -> twinserve/Drift metrics; "
+        "alarms <endpoint>-drift (DriftedFeatures >= 1) and <endpoint>-drift-check-failed -> alarm topic"
+        + (
+            "; EventBridge rule -> " + monitoring.retrain.aws.kind
+            if monitoring.retrain and monitoring.retrain.aws
+            else ""
+        ),
+        "azure": f"data collection {monitoring.sampling_percent}% on live deployments; per online endpoint an Azure ML "
+        "schedule -> serverless command job (the serving image's drift command) -> alert on Failed Runs of "
+        "twinserve-drift-<endpoint> -> drift action group"
+        + (" + retraining webhook" if monitoring.retrain and monitoring.retrain.azure else ""),
+    }
+    lines += [f"  {'':<8}   {cloud:<5} {per_cloud[cloud]}" for cloud in env.targets]
+    return lines
 
 
 def _cmd_synth(args: argparse.Namespace) -> int:

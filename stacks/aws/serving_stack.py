@@ -42,6 +42,7 @@ from twinserve.aws import (
     VariantAutoscalingProps,
 )
 from twinserve.aws._nag import acknowledge
+from twinserve.aws.drift_monitor import DriftMonitor, DriftMonitorProps, RetrainTarget
 from twinserve.aws.model_archive import pack_model_dir
 from twinserve.platform import aws as aws_platform
 from twinserve.spec import DeploymentSpec
@@ -50,7 +51,11 @@ from twinserve.spec.models import ShadowSpec, VariantSpec
 from ..container_settings import container_environment
 from ..environment_policy import EnvironmentPolicy
 from ..model_image import resolve_model_image
+from ..monitoring import drift_baseline_file, drift_window_hours
 from ..tags import COST_ALLOCATION_TAG, environment_tags
+
+DATA_CAPTURE_PREFIX = "data-capture"
+"""Where SageMaker writes captured requests in the artifacts bucket (what drift checks read)."""
 
 
 def endpoint_name(spec: DeploymentSpec, env_name: str) -> str:
@@ -102,6 +107,7 @@ class ServingStack(cdk.Stack):
         self.endpoint.add_rollback_alarms(*self.alarms.rollback_alarms)
         self.autoscaling = self._scaling()
         self._budget()
+        self.drift = self._drift_monitor()
         self.batch = self._batch()
         self.smoke_test_role, self.smoke_test_role_output = self._smoke_test_access(env_name)
         self.image_reader_outputs = self._image_reader_access(env_name)
@@ -126,7 +132,7 @@ class ServingStack(cdk.Stack):
     def _model_artifacts(self) -> ModelArtifacts:
         """The current version goes to models/<name>/<version>/model.tar.gz; versions pinned by a variant
         or the shadow are read from their own keys, uploaded by earlier deployments (docs/aws.md)."""
-        model = self.spec.model
+        model, monitoring = self.spec.model, self.environment_spec.monitoring
         archive = None
         if model.artifact.path:  # the folder Azure ML registers, packed the way SageMaker unpacks it
             archive = str(pack_model_dir((self.spec_dir / model.artifact.path).resolve()))
@@ -140,6 +146,10 @@ class ServingStack(cdk.Stack):
                 model_version=model.version,
                 encryption_key=self.key,
                 retain=self.policy.keep_data,
+                # monitoring.retention_days bounds what drift checks read: captured requests
+                expiring_prefixes={f"{DATA_CAPTURE_PREFIX}/": cdk.Duration.days(monitoring.retention_days)}
+                if monitoring
+                else {},
             ),
         )
 
@@ -181,7 +191,7 @@ class ServingStack(cdk.Stack):
 
     def _endpoint(self) -> SageMakerEndpoint:
         env = self.environment_spec
-        serving, aws = env.serving, env.aws
+        serving, aws, monitoring = env.serving, env.aws, env.monitoring
         variants = [self._variant(v) for v in serving.variants]
         shadow = None
         if serving.shadow is not None:
@@ -196,10 +206,10 @@ class ServingStack(cdk.Stack):
                 encryption_key=self.key,
                 data_capture=DataCaptureProps(
                     bucket=self.artifacts.bucket,
-                    prefix="data-capture",
-                    sampling_percent=aws.data_capture.sampling_percent,
+                    prefix=DATA_CAPTURE_PREFIX,
+                    sampling_percent=monitoring.sampling_percent if monitoring else aws.data_capture.sampling_percent,
                 )
-                if aws.data_capture.enabled
+                if aws.data_capture.enabled or monitoring
                 else None,
                 async_inference=AsyncInferenceProps(
                     bucket=self.artifacts.bucket,
@@ -270,6 +280,32 @@ class ServingStack(cdk.Stack):
                 period=cdk.Duration.seconds(alarms.period_seconds),
                 evaluation_periods=alarms.evaluation_periods,
                 encryption_key=self.key,
+            ),
+        )
+
+    def _drift_monitor(self) -> DriftMonitor | None:
+        """The scheduled drift check of the captured requests (``monitoring``), alarming on the alarm topic."""
+        monitoring = self.environment_spec.monitoring
+        if monitoring is None:
+            return None
+        retrain = monitoring.retrain.aws if monitoring.retrain is not None else None
+        return DriftMonitor(
+            self,
+            "Drift",
+            DriftMonitorProps(
+                endpoint_name=self.endpoint_name,
+                image=self.image,
+                bucket=self.artifacts.bucket,
+                capture_prefix=DATA_CAPTURE_PREFIX,
+                baseline_file=str(drift_baseline_file(monitoring, self.spec_dir)),
+                schedule=monitoring.schedule,
+                window_hours=drift_window_hours(monitoring),
+                alarm_topic=self.alarms.topic,
+                retrain=RetrainTarget(kind=retrain.kind, arn=retrain.arn)
+                if monitoring.on_drift == "notify_and_retrain" and retrain is not None
+                else None,
+                encryption_key=self.key,
+                retain_logs=self.policy.keep_data,
             ),
         )
 

@@ -54,8 +54,10 @@ from twinserve.azure import (
     OnlineEndpointArgs,
     TargetUtilizationScaling,
 )
+from twinserve.azure.drift_monitor import DriftMonitor, DriftMonitorArgs, DriftTrigger
+from twinserve.platform import azure as azure_platform
 from twinserve.platform.azure import KUBERNETES_DEFAULT_INSTANCE_TYPE, KUBERNETES_GPU_INSTANCE_TYPE
-from twinserve.spec import DeploymentSpec, load_spec
+from twinserve.spec import DeploymentSpec, SpecError, SpecIssue, load_spec
 from twinserve.spec.models import ShadowSpec, VariantSpec
 from twinserve.spec.rules import AZURE_BATCH_DOCKERFILE
 
@@ -63,6 +65,7 @@ from ..container_settings import container_environment
 from ..deploy_inputs import apply_deploy_inputs, load_deploy_inputs
 from ..environment_policy import EnvironmentPolicy
 from ..model_image import resolve_model_image
+from ..monitoring import drift_baseline_file, drift_window_hours
 from ..tags import environment_tags
 
 DEFAULT_SPEC = "deploy/twinserve.yaml"
@@ -130,6 +133,7 @@ class AzureEnvironment:
         self.endpoints = self.online_endpoints()
         self.batch_endpoint()
         self.monitoring()
+        self.drift = self.drift_monitor()
         self.budget()
         self.exports()
 
@@ -292,6 +296,8 @@ class AzureEnvironment:
             request_timeout_ms=env.serving.request_timeout_seconds * 1000,
             max_concurrent_requests_per_instance=env.serving.max_concurrent_requests_per_instance,
             environment_variables=container_environment(env, "azure", self.model_image),
+            # Live deployments log the sampled payloads drift checks read; the mirror sees copies of them.
+            payload_collection_percent=env.monitoring.sampling_percent if env.monitoring and live else None,
             # Only live deployments autoscale, as on SageMaker: the shadow keeps its instance count.
             # Managed ones through autoscale settings (monitoring), Kubernetes ones by the AzureML
             # extension on CPU utilization, the scale type that scales there.
@@ -370,6 +376,58 @@ class AzureEnvironment:
                 )
                 if scaling.enabled
                 else None,
+                tags=self.tags,
+            ),
+            opts=pulumi.ResourceOptions(depends_on=list(self.endpoints.values())),
+        )
+
+    def drift_monitor(self) -> DriftMonitor | None:
+        """The scheduled drift check of every online endpoint's collected payloads (``monitoring``)."""
+        env, monitoring = self.environment_spec, self.environment_spec.monitoring
+        if monitoring is None:
+            return None
+        trigger = azure_platform.schedule_trigger(monitoring.schedule)  # the spec rules ensure one exists
+        webhook = None
+        if monitoring.on_drift == "notify_and_retrain" and monitoring.retrain and monitoring.retrain.azure:
+            key = monitoring.retrain.azure.webhook_secret_name
+            webhook = pulumi.Config("twinserve").get_secret(key)
+            if webhook is None:
+                raise SpecError(
+                    str(self.spec_dir),
+                    [
+                        SpecIssue(
+                            f"environments.{self.env_name}.monitoring.retrain.azure.webhook_secret_name",
+                            key,
+                            f"set the webhook URL as a secret first: pulumi config set --secret twinserve:{key} URL "
+                            f"--stack {self.env_name}",
+                        )
+                    ],
+                )
+        return DriftMonitor(
+            f"{self.logical}-drift",
+            DriftMonitorArgs(
+                resource_group_name=self.group.name,
+                workspace_name=self.workspace.workspace_name,
+                workspace_id=self.workspace.workspace.id,
+                workspace_guid=self.workspace.workspace.workspace_id,
+                storage_account_name=self.workspace.storage_account.name,
+                storage_account_id=self.workspace.storage_account.id,
+                subscription_id=self.client.subscription_id,
+                workspace_principal_id=self.workspace.workspace.identity.apply(lambda i: i.principal_id),
+                asset_container_name=self.workspace.asset_container_name,
+                asset_datastore_name=self.workspace.asset_datastore_name,
+                environment_id=self.assets.ml_environment_id,
+                endpoint_names=[f"{self.prefix}-{short}" for short in self.endpoints],
+                baseline_file=drift_baseline_file(monitoring, self.spec_dir),
+                trigger=DriftTrigger(cron=trigger)
+                if isinstance(trigger, str)
+                else DriftTrigger(frequency=trigger[0], interval=trigger[1]),
+                window_hours=drift_window_hours(monitoring),
+                retention_days=monitoring.retention_days,
+                emails=list(env.alarms.emails),
+                action_group_name=f"{self.prefix}-drift",
+                retrain_webhook_url=webhook,
+                severity=self.policy.alert_severity,
                 tags=self.tags,
             ),
             opts=pulumi.ResourceOptions(depends_on=list(self.endpoints.values())),

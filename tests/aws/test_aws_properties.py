@@ -245,10 +245,10 @@ def test_prod_instances_scaling_capture_and_budget(tpl):
         variant["ContainerStartupHealthCheckTimeoutInSeconds"],
     ) == (prod.compute.instance_count, prod.compute.aws_instance_type, prod.aws.container_startup_timeout_seconds)
     capture = config["DataCaptureConfig"]
-    assert prod.aws.data_capture.enabled
+    assert prod.monitoring is not None  # drift monitoring turns capture on, at its sampling rate
     assert (capture["EnableCapture"], capture["InitialSamplingPercentage"]) == (
         True,
-        prod.aws.data_capture.sampling_percent,
+        prod.monitoring.sampling_percent,
     )
     assert capture["CaptureOptions"] == [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}]
     assert "KmsKeyId" in capture

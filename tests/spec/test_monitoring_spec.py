@@ -147,3 +147,26 @@ def test_a_retrain_arn_must_be_of_its_kind(raw):
 def test_retrain_without_notify_and_retrain_is_refused(raw):
     monitoring(raw)["retrain"] = {"aws": RETRAIN_AWS}
     assert "only used with on_drift: notify_and_retrain" in only(raw)
+
+
+@pytest.mark.parametrize("schedule", ["rate(90 minutes)", "cron(0 6 L * ? *)", "cron(0 6 * * ? 2027)"])
+def test_a_schedule_azure_ml_cannot_run_is_refused_for_azure_targets(raw, schedule):
+    # Azure ML schedules: recurrence in whole hours/days, or a 5-field NCronTab without L/W/#/year
+    # (https://learn.microsoft.com/azure/machine-learning/how-to-schedule-pipeline-job).
+    monitoring(raw)["schedule"] = schedule
+    assert "spec.yaml: environments.staging.monitoring.schedule: Azure ML schedules run whole hours or days" in only(
+        raw
+    )
+    raw["environments"]["staging"]["targets"] = ["aws"]  # EventBridge Scheduler runs it
+    parse_spec(raw, file="spec.yaml")
+
+
+def test_monitoring_needs_the_image_twinserve_builds(raw):
+    for env in ("prod",):
+        raw["environments"][env].pop("monitoring", None)
+    raw["container"] = {"image_uri": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/custom:1"}
+    raw["environments"]["staging"]["targets"] = ["aws"]
+    assert only(raw) == (
+        "spec.yaml: environments.staging.monitoring: the drift check runs the twinserve image's drift command; "
+        "container.image_uri may not have it: use container.build (got 'set')"
+    )

@@ -164,7 +164,7 @@ def test_a_pipeline_may_promote_azure_environments_only(raw):
 
 
 def test_pinned_environment_accounts_need_the_pipeline_account(raw):
-    raw["environments"]["prod"]["aws"]["account"] = "333333333333"
+    raw["environments"]["prod"].setdefault("aws", {})["account"] = "333333333333"
     assert only(raw) == (
         "spec.yaml: pipeline.account: set the pipeline's account: environments pin aws.account "
         "(prod -> 333333333333), and CodePipeline deploys across accounts only from a pipeline "

@@ -5,8 +5,9 @@
 <folder>`` extracts them into the plan's scratch folder, so a changed Dockerfile or server module shows
 as a new image. A folder that is not tracked at the revision (the sample model is a build output under
 ``build/``), lies outside the repository, or holds Git LFS pointers instead of content is taken from the
-working tree for both sides, and the plan says so. The base spec is written with those folders as
-absolute paths; nothing in the repository or its ``.git`` changes.
+working tree for both sides, and the plan says so. Drift monitoring's reference datasets (files) are
+taken the same way (``git show REV:<file>``). The base spec is written with those paths as absolute
+paths; nothing in the repository or its ``.git`` changes.
 """
 
 from __future__ import annotations
@@ -105,6 +106,24 @@ def read_base(revision: str, spec_path: Path, scratch: Path, project_root: Path)
             node[key] = source.path
             folders.append(source)
 
+    # Reference datasets of drift monitoring: one file each, wherever the spec sets one.
+    sections = [("defaults", raw.get("defaults") or {})]
+    sections += [(f"environments.{name}", env or {}) for name, env in (raw.get("environments") or {}).items()]
+    for at, section in sections:
+        monitoring = section.get("monitoring") or {}
+        if monitoring.get("reference_dataset"):
+            source = _materialize_file(
+                repo,
+                commit,
+                revision,
+                spec_path.parent,
+                monitoring["reference_dataset"],
+                tree,
+                f"{at}.monitoring.reference_dataset",
+            )
+            monitoring["reference_dataset"] = source.path
+            folders.append(source)
+
     # Placed where the working copy's spec sits relative to the project root, beside a copy of
     # cdk.json: the pipeline stack names the spec by its path from there (stacks/aws/app.py).
     try:
@@ -138,6 +157,26 @@ def _materialize(
         if any(_is_lfs_pointer(tar, member) for member in tar.getmembers()):
             return FolderSource(field, str(working), False, f"Git LFS files at {revision}")
         tar.extractall(tree, filter="data")
+    return FolderSource(field, str(target), True, f"tracked at {revision}")
+
+
+def _materialize_file(
+    repo: Path, commit: str, revision: str, spec_dir: Path, value: str, tree: Path, field: str
+) -> FolderSource:
+    """One tracked file from the revision (``git show``), else the working tree's, as for folders."""
+    working = (spec_dir / value).resolve()
+    try:
+        inside = working.relative_to(repo).as_posix()
+    except ValueError:
+        return FolderSource(field, str(working), False, "outside the repository")
+    shown = _git(repo, "show", f"{commit}:{inside}", binary=True)
+    if shown.returncode != 0:
+        return FolderSource(field, str(working), False, f"not tracked at {revision}")
+    if shown.stdout.startswith(LFS_POINTER):
+        return FolderSource(field, str(working), False, f"a Git LFS file at {revision}")
+    target = tree / inside
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(shown.stdout)
     return FolderSource(field, str(target), True, f"tracked at {revision}")
 
 

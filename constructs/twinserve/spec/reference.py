@@ -50,6 +50,12 @@ when it inherited it), the bad value and what is allowed; every problem is repor
 - Pipeline: `manual_approval_before` names environments of the spec that target aws, once each; an
   environment pinning `aws.account` (`aws.region`) needs `pipeline.account` (`pipeline.region`); the
   smoke test cannot call async endpoints.
+- Monitoring: `psi`/`jensen_shannon` for numeric and `linf`/`chi_squared` for categorical features,
+  thresholds in their ranges; a schedule at most hourly that Azure ML can run too when the environment
+  targets Azure (whole hours or days; a cron without a year, `L`, `W` or `#`); `container.build` (the
+  drift command is in twinserve's image); no SageMaker serverless endpoint (no data capture);
+  `aws.data_capture.sampling_percent`, if set, equal to `monitoring.sampling_percent`;
+  `notify_and_retrain` needs a `retrain` target per targeted cloud.
 """
 
 

@@ -665,6 +665,20 @@ def _monitoring(check: EnvironmentCheck) -> None:
             monitoring.schedule,
             f"run at most every {shared_platform.MIN_MONITORING_INTERVAL_MINUTES} minutes: each check is a batch job",
         )
+    elif check.azure and azure_platform.schedule_trigger(monitoring.schedule) is None:
+        check.issue(
+            "monitoring.schedule",
+            monitoring.schedule,
+            "Azure ML schedules run whole hours or days, and crons without a year, L, W or #: change it so "
+            "both clouds run the same check",
+        )
+    if check.spec.container.image_uri and not check.spec.container.build:
+        check.issue(
+            "monitoring",
+            "set",
+            "the drift check runs the twinserve image's drift command; container.image_uri may not have it: "
+            "use container.build",
+        )
     if check.aws and env.serving.endpoint_type == "serverless":
         check.issue("monitoring", "set", "SageMaker serverless endpoints do not support data capture: nothing to check")
     capture = env.aws.data_capture
