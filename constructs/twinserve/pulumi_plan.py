@@ -104,6 +104,13 @@ class _RecordingMocks(pulumi.runtime.Mocks):
             outputs["primaryEndpoints"] = {"blob": f"https://{outputs['name']}.blob.core.windows.net/"}
         if isinstance(identity, dict) and identity.get("type") == "SystemAssigned":
             outputs["identity"] = {**identity, "principalId": f"{args.name}-principal"}
+        if args.typ == "pulumi-python:dynamic:Resource" and "source_image" in args.inputs:
+            # twinserve's ImportedImage: the provider answers with the image by digest in the registry
+            from twinserve.azure.image_import import imported_reference
+
+            outputs["image"] = imported_reference(
+                args.inputs["login_server"], args.inputs["target_repository"], args.inputs["source_image"]
+            )
         if args.typ == "azure-native:machinelearningservices:OnlineEndpoint":
             endpoint = args.inputs.get("endpointName", args.name)
             outputs["properties"] = {
@@ -114,6 +121,10 @@ class _RecordingMocks(pulumi.runtime.Mocks):
 
     def call(self, args: pulumi.runtime.MockCallArgs):
         return FAKE_CALLS.get(args.token, {})
+
+
+DYNAMIC_PROVIDER_INPUT = "__provider"
+"""The input holding a Pulumi dynamic resource's serialized provider."""
 
 
 class _RecordingMonitor(pulumi_mocks.MockMonitor):
@@ -127,7 +138,10 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
     def RegisterResource(self, request):  # noqa: N802 - the gRPC method name
         response = super().RegisterResource(request)
         if request.type != "pulumi:pulumi:Stack":
-            self.registrations.append((request, pulumi.runtime.rpc.deserialize_properties(request.object)))
+            inputs = pulumi.runtime.rpc.deserialize_properties(request.object)
+            # a dynamic resource's provider travels as a pickled blob: code, not a declared input
+            inputs.pop(DYNAMIC_PROVIDER_INPUT, None)
+            self.registrations.append((request, inputs))
         return response
 
     def RegisterResourceOutputs(self, request):  # noqa: N802 - the gRPC method name

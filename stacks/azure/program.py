@@ -55,6 +55,7 @@ from twinserve.azure import (
     TargetUtilizationScaling,
 )
 from twinserve.azure.drift_monitor import DriftMonitor, DriftMonitorArgs, DriftTrigger
+from twinserve.azure.image_import import SOURCE_IMAGE_HINT, SOURCE_IMAGE_PATTERN, ImportedImage, ImportedImageArgs
 from twinserve.platform import azure as azure_platform
 from twinserve.platform.azure import KUBERNETES_DEFAULT_INSTANCE_TYPE, KUBERNETES_GPU_INSTANCE_TYPE
 from twinserve.spec import DeploymentSpec, SpecError, SpecIssue, load_spec
@@ -72,6 +73,10 @@ DEFAULT_SPEC = "deploy/twinserve.yaml"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ENDPOINT_SHORT_NAMES = {"managed": "managed", "kubernetes": "k8s"}
 """The online endpoint kinds' part of logical and Azure names (``<prefix>-managed``, ``<prefix>-k8s``)."""
+
+
+SOURCE_IMAGE_CONFIG = "sourceImage"
+"""Stack config (``twinserve:sourceImage``) naming the image to import instead of building (the pipeline sets it)."""
 
 
 def default_name_prefix(spec: DeploymentSpec, env_name: str) -> str:
@@ -174,6 +179,7 @@ class AzureEnvironment:
         model_dir = (self.spec_dir / spec.model.artifact.path).resolve()  # rules guarantee a path for Azure
         context = self.model_image.context  # resolve_model_image has checked the model folder
         served = [*serving.variants, *([serving.shadow] if serving.shadow else [])]
+        imported = self.imported_image() if context else None
         pinned = sorted({spec.model_version_of(v) for v in served} - {spec.model.version}, key=int)
         return ModelEnvironment(
             f"{self.logical}-model",
@@ -203,6 +209,8 @@ class AzureEnvironment:
                 ),
                 image_uri=container.image_uri,
                 build_context=context.directory if context else None,
+                imported_image=imported.image if imported else None,
+                imported_image_digest=imported.digest if imported else None,
                 # Azure ML's batch runtime needs azureml-core and azureml-dataset-runtime[fuse] in the image:
                 # its own ML environment, built from Dockerfile.azureml-batch in the same context, or the
                 # pre-built azure_batch_image_uri. With image_uri alone, batch runs image_uri (docs/azure.md).
@@ -214,6 +222,29 @@ class AzureEnvironment:
                 tags=self.tags,
             ),
             opts=pulumi.ResourceOptions(depends_on=[workspace]),
+        )
+
+    def imported_image(self) -> ImportedImage | None:
+        """Build once: with ``twinserve:sourceImage`` (set by the pipeline's Azure step to the image this
+        execution built for ECR, by digest) that image is imported into the workspace registry and served,
+        instead of Azure ML building the same context again (docs/azure.md, "The image")."""
+        source = pulumi.Config("twinserve").get(SOURCE_IMAGE_CONFIG)
+        if not source:
+            return None
+        if not SOURCE_IMAGE_PATTERN.fullmatch(source):
+            raise SpecError(
+                f"Pulumi.{self.env_name}.yaml",
+                [SpecIssue(f"twinserve:{SOURCE_IMAGE_CONFIG}", source, SOURCE_IMAGE_HINT)],
+            )
+        return ImportedImage(
+            f"{self.logical}-image-import",
+            ImportedImageArgs(
+                registry_id=self.workspace.registry.id,
+                login_server=self.workspace.registry.login_server,
+                source_image=source,
+                target_repository=f"{self.spec.name}-serving",
+            ),
+            opts=pulumi.ResourceOptions(depends_on=[self.workspace]),
         )
 
     def inference_cluster(self) -> AksInferenceCluster | None:

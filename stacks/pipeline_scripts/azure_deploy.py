@@ -40,14 +40,16 @@ import sys
 from collections.abc import MutableMapping
 from pathlib import Path
 
+from twinserve.azure.image_import import SOURCE_REGISTRY_PASSWORD_VARIABLE
 from twinserve.platform import aws as aws_platform
 from twinserve.platform import azure as azure_platform
 
+from ..azure.program import SOURCE_IMAGE_CONFIG
 from ..deploy_inputs import DEPLOY_INPUTS_FILE, DEPLOY_INPUTS_VARIABLE
 
 APPROVED_MODEL_DIR = Path("build") / "approved-model"
 """Where the Build step's ``twinserve resolve-model`` leaves the execution's model (and its inputs file)."""
-SOURCE_REGISTRY_PASSWORD = "TWINSERVE_SOURCE_REGISTRY_PASSWORD"
+SOURCE_REGISTRY_PASSWORD = SOURCE_REGISTRY_PASSWORD_VARIABLE
 """The ECR pull token the program's image import hands to Azure Container Registry (never on a command line)."""
 LOCKED = "the stack is currently locked"
 
@@ -133,7 +135,7 @@ def pulumi_commands(
         ["pulumi", "config", "set", "twinserve:spec", spec, "--stack", env],
     ]
     if image:
-        commands.append(["pulumi", "config", "set", "twinserve:sourceImage", image, "--stack", env])
+        commands.append(["pulumi", "config", "set", f"twinserve:{SOURCE_IMAGE_CONFIG}", image, "--stack", env])
     if action == "preview":
         commands.append(["pulumi", "preview", "--stack", env, "--diff", "--non-interactive"])
     else:

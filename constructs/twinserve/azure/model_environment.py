@@ -136,6 +136,14 @@ class ModelEnvironmentArgs:
     """A pre-built serving image, used as is."""
     build_context: Path | None = None
     """Exactly one of ``image_uri`` (pre-built, used as is) or ``build_context`` (built by Azure ML)."""
+    imported_image: pulumi.Input[str] | None = None
+    """With ``build_context``: the same context's image as already built elsewhere (a pipeline
+    execution's ECR image) and imported into the workspace registry, by digest
+    (``<login server>/<repository>@sha256:...``, :class:`~twinserve.azure.image_import.ImportedImage`).
+    The serving ML environment then uses it instead of building the context; the batch image is still
+    built from the context (it adds Azure ML's batch packages)."""
+    imported_image_digest: str | None = None
+    """The digest of ``imported_image`` (its version hash needs a plain value at plan time)."""
     batch_ml_environment_name: str | None = None
     """Declare a second ML environment version under this name for batch deployments: built from
     ``batch_dockerfile`` with ``build_context``, or ``batch_image_uri`` with ``image_uri``. Unset:
@@ -178,6 +186,12 @@ def _check(args: ModelEnvironmentArgs) -> None:
         "image_uri",
         args.image_uri,
         "set exactly one of image_uri or build_context",
+    )
+    check.that(
+        args.imported_image is None or (args.build_context is not None and args.imported_image_digest is not None),
+        "imported_image",
+        args.imported_image,
+        "an imported image replaces building build_context: set build_context and imported_image_digest with it",
     )
     if args.build_context is not None:
         check.that(
@@ -382,11 +396,14 @@ class ModelEnvironment(pulumi.ComponentResource):
                 )
             )
 
+        imported = args.imported_image is not None
         return _ImageSources(
             blobs=self._upload(prefix, args.build_context, context_files, "image-context"),
-            serving=built_from("Dockerfile"),
+            serving=dict(image=args.imported_image) if imported else built_from("Dockerfile"),
             batch=built_from(args.batch_dockerfile),
-            serving_version=_version_of(context, "Dockerfile", inference),
+            serving_version=_version_of(args.imported_image_digest, inference)
+            if imported
+            else _version_of(context, "Dockerfile", inference),
             batch_version=_version_of(context, args.batch_dockerfile),
         )
 

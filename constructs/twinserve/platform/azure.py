@@ -290,3 +290,11 @@ def schedule_trigger(expression: str) -> tuple[str, int] | str | None:
     if year != "*" or any(c in f for f in fields for c in "LW#"):
         return None
     return " ".join("*" if f == "?" else f for f in fields)
+
+
+ARM_ENDPOINT = "https://management.azure.com"
+"""Azure Resource Manager of the public cloud (sovereign clouds have their own)."""
+LOGIN_AUTHORITY = "https://login.microsoftonline.com"
+"""Microsoft Entra ID's token authority of the public cloud."""
+ACR_API_VERSION = "2023-07-01"
+"""Container registry REST API version of ``importImage`` (GA)."""
