@@ -22,7 +22,6 @@ from twinserve.aws import (
     BatchTransform,
     BatchTransformProps,
     CostBudget,
-    CostBudgetProps,
     DataCaptureProps,
     EndpointAlarms,
     EndpointAlarmsProps,
@@ -52,7 +51,7 @@ from ..container_settings import container_environment
 from ..environment_policy import EnvironmentPolicy
 from ..model_image import resolve_model_image
 from ..monitoring import drift_baseline_file, drift_window_hours
-from ..tags import COST_ALLOCATION_TAG, environment_tags
+from .budget import environment_budget
 
 DATA_CAPTURE_PREFIX = "data-capture"
 """Where SageMaker writes captured requests in the artifacts bucket (what drift checks read)."""
@@ -352,24 +351,7 @@ class ServingStack(cdk.Stack):
         )
 
     def _budget(self) -> CostBudget | None:
-        env = self.environment_spec
-        if env.budget is None:
-            return None
-        return CostBudget(
-            self,
-            "Budget",
-            CostBudgetProps(
-                budget_name=f"twinserve-{self.endpoint_name}",
-                monthly_limit_usd=env.budget.monthly_limit_usd,
-                emails=tuple(env.alarms.emails),
-                notify_at_percent=tuple(env.budget.notify_at_percent),
-                # the environment's resources, not the whole account
-                cost_filter_tag=(
-                    COST_ALLOCATION_TAG,
-                    environment_tags(self.spec, self.policy.name)[COST_ALLOCATION_TAG],
-                ),
-            ),
-        )
+        return environment_budget(self, self.spec, self.policy.name, self.endpoint_name)
 
     def _batch(self) -> BatchTransform | None:
         """Batch transform with the same model and container as the endpoint."""

@@ -20,16 +20,13 @@ from dataclasses import dataclass, field
 import aws_cdk as cdk
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cw_actions
-from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
-from aws_cdk import aws_sns as sns
-from aws_cdk import aws_sns_subscriptions as subs
 
 from constructs import Construct
 
 from ..platform import aws as aws_platform
 from ..platform.shared import EMAIL_HINT, EMAIL_PATTERN
-from ._nag import UNENCRYPTED_TOPIC_REASON, acknowledge
+from ._alarm_topic import alarm_topic
 from ._validate import checks
 from .endpoint import InstanceVariant, SageMakerEndpoint
 
@@ -81,45 +78,13 @@ class EndpointAlarms(Construct):
 
         endpoint = props.endpoint
         self.endpoint = endpoint
-        self.topic = sns.Topic(
+        self.topic = alarm_topic(
             self,
-            "Topic",
-            master_key=props.encryption_key,
-            enforce_ssl=True,
             display_name=f"{endpoint.endpoint_name} alarms",
+            alarm_name_prefix=endpoint.endpoint_name,
+            encryption_key=props.encryption_key,
+            emails=props.emails,
         )
-        # enforce_ssl writes a topic policy, which replaces SNS's default one; without an Allow for the
-        # CloudWatch service, alarm actions fail ("no resource-based policy allows the SNS:Publish action").
-        # Scoped to this account's alarms of this endpoint (confused deputy).
-        stack = cdk.Stack.of(self)
-        self.topic.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="CloudWatchAlarmsPublish",
-                actions=["sns:Publish"],
-                resources=[self.topic.topic_arn],
-                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
-                conditions={
-                    "ArnLike": {
-                        "aws:SourceArn": stack.format_arn(
-                            service="cloudwatch",
-                            resource="alarm",
-                            resource_name=f"{endpoint.endpoint_name}-*",
-                            arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
-                        )
-                    },
-                    "StringEquals": {"aws:SourceAccount": stack.account},
-                },
-            )
-        )
-        if props.encryption_key is None:
-            acknowledge(self.topic, "AwsSolutions-SNS2", UNENCRYPTED_TOPIC_REASON)
-        else:
-            # CloudWatch publishes to the encrypted topic with the key.
-            props.encryption_key.grant(
-                iam.ServicePrincipal("cloudwatch.amazonaws.com"), "kms:Decrypt", "kms:GenerateDataKey*"
-            )
-        for email in props.emails:
-            self.topic.add_subscription(subs.EmailSubscription(email))
         action = cw_actions.SnsAction(self.topic)
 
         self.alarms: dict[str, cloudwatch.Alarm] = {}
