@@ -26,13 +26,20 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         )
         print(
             f"  {name:<8} targets={'+'.join(env.targets):<10} {env.serving.endpoint_type:<10} "
-            f"{env.compute.instance_count} x {env.compute.aws_instance_type} / {env.compute.azure_instance_type}; "
+            f"{env.compute.instance_count} x {_aws_size(env)} / {env.compute.azure_instance_type}; "
             f"variants: {variants}{shadow}; rollout {env.rollout.strategy}"
         )
     for name, env in spec.environments.items():
         for line in _monitoring_lines(name, env):
             print(line)
     return 0
+
+
+def _aws_size(env) -> str:
+    """What one AWS instance is on the environment's platform."""
+    if env.aws.platform == "ecs_fargate":
+        return f"Fargate {env.aws.fargate.cpu / 1024:g} vCPU/{env.aws.fargate.memory_mib} MiB"
+    return env.compute.aws_instance_type
 
 
 def _monitoring_lines(env_name: str, env) -> list[str]:

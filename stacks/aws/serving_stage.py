@@ -24,8 +24,11 @@ from twinserve.spec import DeploymentSpec
 
 from ..environment_policy import EnvironmentPolicy
 from ..tags import environment_tags
+from .fargate_serving_stack import FargateServingStack
 from .registry_stack import RegistryStack
 from .serving_stack import ServingStack
+
+PLATFORM_TITLES = {"sagemaker": "SageMaker", "ecs_fargate": "ECS Fargate", "lambda": "Lambda"}
 
 
 class ServingStage(cdk.Stage):
@@ -44,14 +47,16 @@ class ServingStage(cdk.Stage):
             termination_protection=protected,
             description=f"{what}: ECR repository and model registry of model {spec.model.name}",
         )
-        self.serving = ServingStack(
+        platform = aws.platform
+        serving_stack = FargateServingStack if platform == "ecs_fargate" else ServingStack
+        self.serving = serving_stack(
             self,
             "Serving",
             spec=spec,
             env_name=env_name,
             spec_dir=spec_dir,
             termination_protection=protected,
-            description=f"{what}: SageMaker serving of model {spec.model.name}",
+            description=f"{what}: {PLATFORM_TITLES[platform]} serving of model {spec.model.name}",
         )
         for key, value in environment_tags(spec, env_name).items():
             cdk.Tags.of(self).add(key, value)

@@ -38,6 +38,13 @@ def deployments() -> list[tuple[Path, str, str]]:
     return found
 
 
+def sagemaker_deployments() -> list[tuple[Path, str, str]]:
+    """The :func:`deployments` served by SageMaker (``aws.platform: sagemaker``, the default)."""
+    from twinserve.spec import load_spec
+
+    return [d for d in deployments() if load_spec(d[0]).environment(d[1]).aws.platform == "sagemaker"]
+
+
 def pipeline_cases() -> list[str]:
     """Ids of the pipeline stacks (``<name>-pipeline``) of the specs with a ``pipeline`` section."""
     from twinserve.spec import load_spec

@@ -12,11 +12,11 @@ from dataclasses import fields
 import pytest
 from autoscaling_fakes import INSTANCES, PROVISIONED, reconciler, scaled_variants
 from autoscaling_fakes import variant as fake_variant
-from aws_synth import DEPLOY_SPEC, deployments, stack_cases
+from aws_synth import DEPLOY_SPEC, sagemaker_deployments
 
 from twinserve.spec import load_spec
 
-SERVING = [case for case in stack_cases() if case.endswith("/Serving")]
+SERVING = [f"{stage}/Serving" for _, _, stage in sagemaker_deployments()]
 SAMPLE = load_spec(DEPLOY_SPEC)
 
 
@@ -176,7 +176,7 @@ def test_async_scales_to_zero_and_the_handler_puts_the_first_instance_alarm(synt
     assert not [a for a in alarms if a.get("MetricName") == "HasBacklogWithoutCapacity"]
 
 
-@pytest.mark.parametrize("path, env_name, stage", deployments(), ids=[d[2] for d in deployments()])
+@pytest.mark.parametrize("path, env_name, stage", sagemaker_deployments(), ids=[d[2] for d in sagemaker_deployments()])
 def test_autoscaled_endpoints_keep_live_counts_and_template_weights(synth, path, env_name, stage):
     # RetainAllVariantProperties keeps what autoscaling chose across config updates; the weights stay the
     # template's (DesiredWeight excluded). Without scaling the template's instance counts apply.

@@ -31,6 +31,14 @@ CFN_LINT_RESOURCE_IGNORES = {
         "aws-cdk-lib's Function depends on its role (and policy) although Role already references it; set as "
         "resource Metadata by EndpointAutoscaling."
     ),
+    "W3005 on the VPC default-security-group handler's AWS::Lambda::Function (FargateModelService)": (
+        "aws-cdk-lib's Custom::VpcRestrictDefaultSG provider function depends on its role although Role already "
+        "references it; set as resource Metadata by FargateModelService."
+    ),
+    "W3005 on the ECS Fargate AWS::ECS::Service (FargateModelService)": (
+        "aws-cdk-lib's FargateService depends on its listener rule and task role although the service already "
+        "references them; set as resource Metadata by FargateModelService."
+    ),
     "W3005 on the promotion pipeline's AWS::CodePipeline::Pipeline (PipelineStack)": (
         "aws-cdk-lib's Pipeline depends on its role although RoleArn already references it; set as resource "
         "Metadata by PipelineStack."
@@ -109,6 +117,10 @@ def test_acknowledgments_name_rule_and_reason(synth):
                 if entry.type != cdk.Validations.ACKNOWLEDGED_RULES_METADATA_KEY:
                     continue
                 for rule, reason in dict(entry.data).items():  # {"<pack>::<rule>[<finding>]": reason}
+                    if rule.startswith("CloudFormation-Validate::"):
+                        # aws-cdk-lib's own template validation (e.g. literal AZs on a Vpc's subnets), never
+                        # written by twinserve: _nag.acknowledge writes AwsSolutions findings only
+                        continue
                     seen += 1
                     assert rule.startswith("AwsSolutions::AwsSolutions-"), rule
                     assert len(reason) > 40, (rule, reason)

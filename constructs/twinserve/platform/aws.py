@@ -293,3 +293,36 @@ CodePipeline pipelines, CodeBuild projects (https://docs.aws.amazon.com/eventbri
 
 DRIFT_METRIC_NAMESPACE = "twinserve/Drift"
 """CloudWatch namespace of the drift check's metrics (DriftedFeatures, MaxDriftScore, CapturedRows per Endpoint)."""
+
+
+# --------------------------------------------------------------------------- serving without SageMaker
+
+SERVING_PLATFORMS = ("sagemaker", "ecs_fargate", "lambda")
+"""Where an environment's AWS side serves the image (``aws.platform``)."""
+FARGATE_MEMORY_MIB: dict[int, tuple[int, ...]] = {
+    256: (512, 1024, 2048),
+    512: tuple(range(1024, 4097, 1024)),
+    1024: tuple(range(2048, 8193, 1024)),
+    2048: tuple(range(4096, 16385, 1024)),
+    4096: tuple(range(8192, 30721, 1024)),
+    8192: tuple(range(16384, 61441, 4096)),
+    16384: tuple(range(32768, 122881, 8192)),
+}
+"""Fargate task CPU units -> the memory sizes (MiB) Fargate accepts with them (Linux tasks,
+https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task_definition_parameters.html#task_size)."""
+LAMBDA_MEMORY_MB = (128, 10240)
+"""Lambda function memory, MB (CPU grows with it: 1 vCPU at 1,769 MB, 6 vCPU at 10,240 MB)."""
+LAMBDA_TIMEOUT_SECONDS = (1, 900)
+"""Lambda function timeout (15 minutes at most)."""
+LAMBDA_EPHEMERAL_STORAGE_MB = (512, 10240)
+"""Lambda /tmp size, MB."""
+LAMBDA_PAYLOAD_MB = 6
+"""Largest synchronous request and response payload of a Lambda invocation (6 MB)."""
+LAMBDA_INIT_SECONDS = 10
+"""Lambda's init phase limit for on-demand environments: the model must load within it (or asynchronously)."""
+LAMBDA_IMAGE_GB = 10
+"""Largest container image a Lambda function runs (uncompressed)."""
+ALB_IDLE_TIMEOUT_SECONDS = (1, 4000)
+"""Application Load Balancer idle timeout: the longest a request may run before the ALB closes it."""
+ECS_LINEAR_STEP_PERCENT = (3, 100)
+"""ECS native linear deployments: percent of traffic per step (canaries: 0.1..100)."""

@@ -382,6 +382,31 @@ class DataCaptureSpec(StrictModel):
     """Percent of requests captured."""
 
 
+class FargateSpec(StrictModel):
+    """The ECS Fargate service of ``aws.platform: ecs_fargate`` (tasks = ``compute.instance_count``)."""
+
+    cpu: Literal[256, 512, 1024, 2048, 4096, 8192, 16384] = 1024
+    """CPU units per task (1024 = 1 vCPU)."""
+    memory_mib: Annotated[int, Field(ge=512, le=122880)] = 2048
+    """Memory per task; Fargate accepts only certain sizes per ``cpu`` (a rule lists them)."""
+    vpc_cidr: Annotated[str, Field(pattern=r"^[0-9]{1,3}(\.[0-9]{1,3}){3}/(1[6-9]|2[0-4])$")] = "10.40.0.0/16"
+    """The VPC twinserve creates for the service: private subnets in two zones, no internet route,
+    VPC endpoints for ECR, CloudWatch Logs and S3 (the image pull)."""
+
+
+class LambdaFunctionSpec(StrictModel):
+    """The Lambda function of ``aws.platform: lambda``: the same image through the Lambda Web Adapter."""
+
+    memory_mb: Annotated[int, _within(aws_platform.LAMBDA_MEMORY_MB)] = 2048
+    """Memory (and with it CPU) of each execution environment."""
+    timeout_seconds: Annotated[int, _within(aws_platform.LAMBDA_TIMEOUT_SECONDS)] = 60
+    """Longest an invocation may run; at least ``serving.request_timeout_seconds``."""
+    ephemeral_storage_mb: Annotated[int, _within(aws_platform.LAMBDA_EPHEMERAL_STORAGE_MB)] = 512
+    """Size of /tmp, the only writable place (model caches)."""
+    provisioned_concurrency: Annotated[int, Field(ge=1, le=10000)] | None = None
+    """Pre-initialized execution environments (no cold start for that many concurrent requests)."""
+
+
 class AwsSpec(StrictModel):
     """SageMaker settings of an environment."""
 
@@ -399,6 +424,15 @@ class AwsSpec(StrictModel):
     """Capture requests and responses for monitoring."""
     container_startup_timeout_seconds: Annotated[int, _within(aws_platform.STARTUP_TIMEOUT_SECONDS)] = 600
     """How long SageMaker waits for the container's /ping after start."""
+    platform: Literal["sagemaker", "ecs_fargate", "lambda"] = "sagemaker"
+    """Where the image serves on AWS: a SageMaker endpoint, an ECS Fargate service behind an internal
+    Application Load Balancer, or a Lambda function (the same image through the Lambda Web Adapter).
+    README's feature table shows what each supports; a spec asking a platform for what it lacks is
+    refused naming the feature."""
+    fargate: FargateSpec = FargateSpec()
+    """Settings of ``platform: ecs_fargate``."""
+    lambda_function: LambdaFunctionSpec = LambdaFunctionSpec()
+    """Settings of ``platform: lambda``."""
 
 
 class AksGpuPoolSpec(StrictModel):

@@ -308,6 +308,15 @@ def _serverless(check: EnvironmentCheck) -> None:
 def _rollout(check: EnvironmentCheck) -> None:
     """What SageMaker deployment guardrails need of the fleet and of the step size."""
     env, rollout = check.env, check.env.rollout
+    if check.aws and env.aws.platform == "ecs_fargate":
+        # ECS shifts traffic, not instances: any task count; steps within ECS's ranges
+        # (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_LinearConfiguration.html)
+        low = {"linear": aws_platform.ECS_LINEAR_STEP_PERCENT[0], "canary": 1}.get(rollout.strategy)
+        if low is not None and not low <= rollout.step_percent <= 100:
+            check.issue(
+                "rollout.step_percent", rollout.step_percent, f"ECS {rollout.strategy} steps are {low}..100 percent"
+            )
+        return
     needed = aws_platform.MIN_INSTANCES_FOR_ROLLOUT[rollout.strategy]
     if env.serving.endpoint_type != "serverless":
         for i, variant in enumerate(env.serving.variants):
@@ -706,6 +715,107 @@ def _monitoring(check: EnvironmentCheck) -> None:
             check.issue("monitoring.retrain.aws.arn", retrain.aws.arn, f"a {retrain.aws.kind} ARN must match {pattern}")
 
 
+PLATFORM_FEATURES: dict[str, dict[str, str]] = {
+    "ecs_fargate": {
+        "serving.endpoint_type": "realtime only (serverless and async are SageMaker endpoint types)",
+        "serving.shadow": "no shadow variants (ECS routes to one service)",
+        "serving.variants": "one live variant (A/B weights are SageMaker production variants)",
+        "serving.batch.enabled": "no batch transform yet on ECS (AWS Batch on Fargate is planned): use sagemaker",
+        "compute.gpu": "no GPU on Fargate",
+        "monitoring": "drift monitoring reads SageMaker data capture",
+        "aws.data_capture.enabled": "data capture is a SageMaker endpoint feature",
+    },
+    "lambda": {
+        "serving.endpoint_type": "realtime only (serverless and async are SageMaker endpoint types)",
+        "serving.shadow": "no shadow variants",
+        "serving.variants": "one live variant",
+        "serving.batch.enabled": "no batch transform on Lambda: use sagemaker",
+        "compute.gpu": "no GPU on Lambda",
+        "monitoring": "drift monitoring reads SageMaker data capture",
+        "aws.data_capture.enabled": "data capture is a SageMaker endpoint feature",
+        "rollout.strategy": "all_at_once, canary or linear (CodeDeploy shifts an alias; no rolling batches)",
+        "scaling.enabled": "Lambda scales by itself: set aws.lambda_function.provisioned_concurrency for warm capacity",
+    },
+}
+"""Per non-SageMaker platform, what the spec may not ask for and why (README's feature table)."""
+
+
+def _lacks(check: EnvironmentCheck, feature: str) -> bool:
+    """Whether the environment asks for ``feature`` (a key of :data:`PLATFORM_FEATURES`)."""
+    env = check.env
+    return {
+        "serving.endpoint_type": env.serving.endpoint_type != "realtime",
+        "serving.shadow": env.serving.shadow is not None,
+        "serving.variants": len(env.serving.variants) > 1,
+        "serving.batch.enabled": env.serving.batch.enabled,
+        "compute.gpu": env.compute.gpu,
+        "monitoring": env.monitoring is not None,
+        "aws.data_capture.enabled": env.aws.data_capture.enabled,
+        "rollout.strategy": env.rollout.strategy == "rolling",
+        "scaling.enabled": env.scaling.enabled,
+    }[feature]
+
+
+def _aws_platform(check: EnvironmentCheck) -> None:
+    """ECS Fargate and Lambda: only what they can do, with sizes they accept."""
+    env, platform = check.env, check.env.aws.platform
+    if not check.aws or platform == "sagemaker":
+        return
+    if platform == "lambda":
+        check.issue(
+            "aws.platform",
+            platform,
+            "the Lambda platform is not available yet (its image side is being built): use sagemaker or ecs_fargate",
+        )
+        return
+    spec = check.spec
+    if not spec.container.build or spec.model.artifact.path is None:
+        check.issue(
+            "aws.platform",
+            platform,
+            f"{platform} serves the model baked into twinserve's image: it needs container.build and "
+            "model.artifact.path (no model mount there)",
+        )
+    if spec.pipeline is not None:
+        check.issue(
+            "aws.platform",
+            platform,
+            "the promotion pipeline smoke-tests SageMaker endpoints only so far: deploy this environment with "
+            "`cdk deploy`, or use sagemaker",
+        )
+    for feature, reason in PLATFORM_FEATURES[platform].items():
+        if _lacks(check, feature):
+            value = env.rollout.strategy if feature == "rollout.strategy" else "set"
+            check.issue(feature, value, f"aws.platform {platform}: {reason}")
+    if platform == "ecs_fargate":
+        fargate = env.aws.fargate
+        allowed = aws_platform.FARGATE_MEMORY_MIB[fargate.cpu]
+        if fargate.memory_mib not in allowed:
+            sizes = (
+                ", ".join(map(str, allowed))
+                if len(allowed) <= 4
+                else f"{allowed[0]}..{allowed[-1]} in steps of {allowed[1] - allowed[0]}"
+            )
+            check.issue(
+                "aws.fargate.memory_mib", fargate.memory_mib, f"with cpu {fargate.cpu} Fargate accepts {sizes} MiB"
+            )
+    if platform == "lambda":
+        function = env.aws.lambda_function
+        if function.timeout_seconds < env.serving.request_timeout_seconds:
+            check.issue(
+                "aws.lambda_function.timeout_seconds",
+                function.timeout_seconds,
+                f"must be at least serving.request_timeout_seconds ({env.serving.request_timeout_seconds})",
+            )
+        if env.compute.instance_count != 1:
+            check.issue(
+                "compute.instance_count",
+                env.compute.instance_count,
+                "Lambda has no instances (it scales per request): leave 1, or set aws.lambda_function."
+                "provisioned_concurrency",
+            )
+
+
 ENVIRONMENT_RULES: tuple[Callable[[EnvironmentCheck], None], ...] = (
     _targets,
     _variants_and_traffic,
@@ -721,6 +831,7 @@ ENVIRONMENT_RULES: tuple[Callable[[EnvironmentCheck], None], ...] = (
     _aks,
     _gpu,
     _monitoring,
+    _aws_platform,
 )
 """The rules every environment passes, in the order their problems are reported."""
 

@@ -1,0 +1,158 @@
+"""spec -> the AWS serving of one environment on ECS Fargate (``aws.platform: ecs_fargate``).
+
+The same image as on SageMaker, with the model baked in (Fargate has no model mount:
+``twinserve.image_context.stage_model_image_context``), as a service behind an internal load
+balancer (``twinserve.aws.FargateModelService``); alarms on the tasks' 5xx answers, p99 latency, CPU
+and memory roll deployments back; the budget as on SageMaker.
+
+Spec -> ECS: ``compute.instance_count`` tasks of ``aws.fargate`` size; ``rollout.strategy``
+all_at_once -> BLUE_GREEN, canary -> CANARY (``step_percent`` of traffic, ``wait_seconds`` bake),
+linear -> LINEAR, rolling -> ROLLING with the circuit breaker; ``rollout.termination_wait_seconds`` is
+the bake time before the old tasks go; ``scaling`` -> task-count target tracking on CPU
+(``cpu_scale_out_percent``) and requests per task (``target_invocations_per_instance``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import aws_cdk as cdk
+from aws_cdk import aws_kms as kms
+
+from constructs import Construct
+from twinserve.aws.cost_budget import CostBudget
+from twinserve.aws.fargate_service import (
+    FargateModelService,
+    FargateModelServiceProps,
+    FargateRolloutProps,
+    FargateScalingProps,
+)
+from twinserve.aws.inference_image import InferenceImage
+from twinserve.aws.service_alarms import ServiceAlarms, ServiceAlarmsProps, WatchedMetric
+from twinserve.image_context import stage_model_image_context
+from twinserve.spec import DeploymentSpec
+
+from ..container_settings import container_environment
+from ..environment_policy import EnvironmentPolicy
+from ..model_image import resolve_model_image, staging_dir
+from .budget import environment_budget
+from .serving_stack import endpoint_name
+
+ROLLOUT_STRATEGIES = {"all_at_once": "blue_green", "canary": "canary", "linear": "linear", "rolling": "rolling"}
+"""The spec's rollout strategy -> the ECS deployment strategy."""
+
+
+class FargateServingStack(cdk.Stack):
+    def __init__(
+        self, scope: Construct, id: str, *, spec: DeploymentSpec, env_name: str, spec_dir: Path, **kwargs
+    ) -> None:
+        super().__init__(scope, id, **kwargs)
+        self.spec, self.spec_dir = spec, spec_dir
+        self.environment_spec = env = spec.environment(env_name)
+        self.policy = EnvironmentPolicy(env_name)
+        self.service_name = endpoint_name(spec, env_name)
+        self.model_image = resolve_model_image(spec, env, spec_dir, env_path=f"environments.{env_name}")
+        self.key = self._encryption_key()
+        self.image = self._image()
+        period = cdk.Duration.seconds(env.alarms.period_seconds)
+        names = self._alarm_names()
+        self.service = FargateModelService(
+            self,
+            "Service",
+            FargateModelServiceProps(
+                service_name=self.service_name,
+                image=self.image,
+                cpu=env.aws.fargate.cpu,
+                memory_mib=env.aws.fargate.memory_mib,
+                desired_count=env.compute.instance_count,
+                port=spec.container.port,
+                environment=container_environment(env, "aws", self.model_image),
+                request_timeout=cdk.Duration.seconds(env.serving.request_timeout_seconds),
+                rollout=FargateRolloutProps(
+                    strategy=ROLLOUT_STRATEGIES[env.rollout.strategy],
+                    step_percent=env.rollout.step_percent,
+                    step_wait=cdk.Duration.seconds(env.rollout.wait_seconds),
+                    bake_time=cdk.Duration.seconds(env.rollout.termination_wait_seconds),
+                    deployment_alarm_names=names if env.rollout.auto_rollback else (),
+                ),
+                scaling=FargateScalingProps(
+                    min_tasks=env.scaling.min_instances,
+                    max_tasks=env.scaling.max_instances,
+                    cpu_percent=env.scaling.cpu_scale_out_percent,
+                    requests_per_target_per_minute=env.scaling.target_invocations_per_instance,
+                    scale_in_cooldown=cdk.Duration.seconds(env.scaling.scale_in_cooldown_seconds),
+                    scale_out_cooldown=cdk.Duration.seconds(env.scaling.scale_out_cooldown_seconds),
+                )
+                if env.scaling.enabled
+                else None,
+                vpc_cidr=env.aws.fargate.vpc_cidr,
+                retain_logs=self.policy.keep_data,
+            ),
+        )
+        self.alarms = self._alarms(period)
+        assert self.alarms.rollback_alarm_names == names, "the deployment watches the alarms this stack creates"
+        self._budget()
+        self.url_output = cdk.CfnOutput(self, "ServiceUrl", value=self.service.url)
+        cdk.CfnOutput(self, "ServiceName", value=self.service_name)
+        cdk.CfnOutput(self, "AlarmTopicArn", value=self.alarms.topic.topic_arn)
+
+    def _encryption_key(self) -> kms.Key | None:
+        if self.environment_spec.aws.encryption != "kms":
+            return None
+        return kms.Key(
+            self,
+            "Key",
+            enable_key_rotation=True,
+            removal_policy=cdk.RemovalPolicy.RETAIN if self.policy.keep_data else cdk.RemovalPolicy.DESTROY,
+            alias=f"alias/twinserve/{self.service_name}",
+            description=f"twinserve {self.service_name}: alarm topic",
+        )
+
+    def _image(self) -> InferenceImage:
+        """The model's image variant with the model baked in (the spec rules guarantee a build context
+        and a model folder for ECS Fargate)."""
+        model_dir = (self.spec_dir / self.spec.model.artifact.path).resolve()
+        context = stage_model_image_context(self.model_image.context, model_dir, staging_dir())
+        return InferenceImage.from_asset(self, "Image", str(context))
+
+    def _alarm_names(self) -> tuple[str, ...]:
+        return tuple(f"{self.service_name}-{name}" for name in ("5xx", "latency-p99", "cpu", "memory"))
+
+    def _alarms(self, period: cdk.Duration) -> ServiceAlarms:
+        alarms, service = self.environment_spec.alarms, self.service
+        return ServiceAlarms(
+            self,
+            "Alarms",
+            ServiceAlarmsProps(
+                name_prefix=self.service_name,
+                metrics=(
+                    WatchedMetric(
+                        "5xx",
+                        service.metric_target_5xx(period),
+                        alarms.errors_5xx,
+                        "Server errors answered by the tasks (the container's 5xx), per period.",
+                    ),
+                    WatchedMetric(
+                        "latency-p99",
+                        service.metric_latency_p99(period),
+                        alarms.model_latency_p99_ms / 1000,  # TargetResponseTime is in seconds
+                        "p99 of the tasks' response time as the load balancer measures it.",
+                    ),
+                    WatchedMetric(
+                        "cpu", service.metric_cpu(period), alarms.cpu_utilization_percent, "Average task CPU."
+                    ),
+                    WatchedMetric(
+                        "memory",
+                        service.metric_memory(period),
+                        alarms.memory_utilization_percent,
+                        "Average task memory.",
+                    ),
+                ),
+                emails=tuple(alarms.emails),
+                evaluation_periods=alarms.evaluation_periods,
+                encryption_key=self.key,
+            ),
+        )
+
+    def _budget(self) -> CostBudget | None:
+        return environment_budget(self, self.spec, self.policy.name, self.service_name)

@@ -1,0 +1,105 @@
+"""aws.platform: what ECS Fargate (and, later, Lambda) can serve, refused by name before anything is
+created, and the sizes Fargate accepts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from twinserve.spec import SpecError, parse_spec
+from twinserve.spec.rules import PLATFORM_FEATURES
+
+CONNECTION = "arn:aws:codeconnections:eu-west-1:111111111111:connection/0b3c4d5e-1111-2222-3333-444455556666"
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "aws" / "fargate.yaml"
+
+
+@pytest.fixture()
+def raw() -> dict:
+    return yaml.safe_load(EXAMPLE.read_text())
+
+
+def problems(raw: dict) -> list[str]:
+    with pytest.raises(SpecError) as info:
+        parse_spec(raw, file="spec.yaml")
+    return [issue.render("spec.yaml") for issue in info.value.issues]
+
+
+def test_the_example_is_valid_and_defaults_to_sagemaker(raw):
+    spec = parse_spec(raw, file="spec.yaml")
+    assert spec.environment("prod").aws.platform == "ecs_fargate"
+    del raw["defaults"]["aws"]
+    raw["defaults"]["rollout"] = {"strategy": "all_at_once"}  # SageMaker's canary needs 3 instances
+    assert parse_spec(raw, file="spec.yaml").environment("prod").aws.platform == "sagemaker"
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "field"),
+    [
+        (("serving", "endpoint_type"), "async", "serving.endpoint_type"),
+        (("serving", "shadow"), {"name": "candidate", "sample_percent": 10}, "serving.shadow"),
+        (("serving", "variants"), [{"name": "a", "weight": 50}, {"name": "b", "weight": 50}], "serving.variants"),
+        (("serving", "batch"), {"enabled": True}, "serving.batch.enabled"),
+        (("aws", "data_capture"), {"enabled": True}, "aws.data_capture.enabled"),
+    ],
+)
+def test_what_fargate_lacks_is_refused_naming_the_field(raw, path, value, field):
+    node = raw["defaults"]
+    for key in path[:-1]:
+        node = node.setdefault(key, {})
+    node[path[-1]] = value
+    raw["defaults"]["rollout"] = {"strategy": "all_at_once"}  # keep the rollout out of it
+    found = [p for p in problems(raw) if f"defaults.{field}:" in p]
+    assert found, problems(raw)
+    assert f"aws.platform ecs_fargate: {PLATFORM_FEATURES['ecs_fargate'][field]}" in found[0]
+
+
+def test_gpu_is_refused_on_fargate(raw):
+    raw["defaults"]["compute"]["gpu"] = True
+    raw["defaults"]["compute"]["aws_instance_type"] = "ml.g5.xlarge"
+    assert any("compute.gpu: aws.platform ecs_fargate: no GPU on Fargate" in p for p in problems(raw))
+
+
+@pytest.mark.parametrize(
+    ("cpu", "memory", "ok"),
+    [
+        (256, 512, True),
+        (256, 4096, False),
+        (1024, 2048, True),
+        (1024, 9216, False),
+        (4096, 8192, True),
+        (4096, 8000, False),
+    ],
+)
+def test_fargate_task_sizes(raw, cpu, memory, ok):
+    raw["defaults"]["aws"]["fargate"] = {"cpu": cpu, "memory_mib": memory}
+    if ok:
+        parse_spec(raw, file="spec.yaml")
+    else:
+        (problem,) = problems(raw)
+        assert problem.startswith(f"spec.yaml: defaults.aws.fargate.memory_mib: with cpu {cpu} Fargate accepts ")
+
+
+def test_fargate_needs_the_image_twinserve_builds_and_a_model_folder(raw):
+    raw["container"] = {"image_uri": "111111111111.dkr.ecr.eu-west-1.amazonaws.com/custom:1"}
+    assert any("needs container.build and model.artifact.path" in p for p in problems(raw))
+
+
+def test_fargate_canary_steps_are_traffic_percent_not_instances(raw):
+    raw["defaults"]["compute"]["instance_count"] = 1  # SageMaker's canary needs 3 instances; ECS does not
+    raw["defaults"]["scaling"] = {"enabled": False}
+    parse_spec(raw, file="spec.yaml")
+    raw["defaults"]["rollout"] = {"strategy": "linear", "step_percent": 2}
+    (problem,) = problems(raw)
+    assert "defaults.rollout.step_percent: ECS linear steps are 3..100 percent" in problem
+
+
+def test_the_pipeline_does_not_promote_fargate_yet(raw):
+    raw["pipeline"] = {"source": {"connection_arn": CONNECTION, "repository": "o/r"}}
+    assert any("smoke-tests SageMaker endpoints only so far" in p for p in problems(raw))
+
+
+def test_lambda_is_refused_until_it_exists(raw):
+    raw["defaults"]["aws"]["platform"] = "lambda"
+    assert any("the Lambda platform is not available yet" in p for p in problems(raw))
