@@ -140,15 +140,17 @@ def test_the_server_under_lambdas_constraints(start_server, iris_model, tmp_path
         port,
         TWINSERVE_HANDLER=LAMBDA_PROBE,
         TWINSERVE_MODEL_DIR=str(model),
-        TEST_LOAD_SLEEP_S="1.5",
+        TEST_LOAD_SLEEP_S="2",
         TEST_ENV_REPORT=str(report),
         HOME=str(home),
         TMPDIR=str(writable),
+        # whatever this test run inherited: empty is unset, so lambda mode chooses every cache folder
+        **{name: "" for name in (*lambda_settings.CACHE_VARIABLES, *lambda_settings.NO_SUBPROCESS_VARIABLES)},
     )
     srv = start_server(env, wait="/live")
 
     # init: the adapter's readiness check sees 503 while the model loads, then 200
-    assert srv.request("GET", "/ping").status == 503
+    assert srv.request("GET", "/ping").status == 503, srv.log_text()
     srv.wait_until("/ping", 200)
     listening = next(r for r in srv.log_records() if r["event"] == "listening")
     assert listening["lambda_mode"] is True and listening["workers"] == 1 and listening["threads"] == 1
@@ -157,7 +159,7 @@ def test_the_server_under_lambdas_constraints(start_server, iris_model, tmp_path
     # what the libraries saw when the model loaded: HOME and every cache under TMPDIR, joblib in-process
     seen = json.loads(report.read_text())
     for name in ("HOME", *lambda_settings.CACHE_VARIABLES):
-        assert Path(seen[name]).is_relative_to(writable), (name, seen[name])
+        assert Path(seen[name]).is_relative_to(writable), (name, seen[name], srv.log_text())
     assert seen["JOBLIB_MULTIPROCESSING"] == "0"
 
     # an invocation, on the connection the adapter keeps open
@@ -180,13 +182,14 @@ def test_the_server_under_lambdas_constraints(start_server, iris_model, tmp_path
     assert srv.request("GET", "/ping").status == 200  # a new connection
 
     # one process: the pre-fork supervisor would have children
-    assert not _children(srv.process.pid)
+    assert not _children(srv.process.pid), srv.log_text()
 
     # shutdown: SIGTERM with an idle keep-alive connection open and nothing in flight
     started = time.monotonic()
     srv.process.send_signal(signal.SIGTERM)
     code = srv.process.wait(timeout=10)
-    assert code == 0 and time.monotonic() - started < SHUTDOWN_BOUND_S
+    exited_in = time.monotonic() - started
+    assert code == 0 and exited_in < SHUTDOWN_BOUND_S, (code, exited_in, srv.log_text())
     adapter.close()
 
     assert _snapshot(model) == before["model"] and _snapshot(home) == before["home"]
