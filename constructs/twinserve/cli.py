@@ -211,6 +211,9 @@ def build_parser() -> argparse.ArgumentParser:
         from .drift_commands import add_drift_command  # the container's drift check, like local and batch
 
         add_drift_command(sub)
+    from .invoke_command import add_invoke_command  # a deployed endpoint, with the caller's credentials
+
+    add_invoke_command(sub)
     return parser
 
 

@@ -39,7 +39,16 @@ trust_skops            TWINSERVE_TRUST_SKOPS (true/false): load the    false
 install_requirements   TWINSERVE_INSTALL_REQUIREMENTS (true/false):    false
                        pip install the model's requirements at start
                        (model_requirements.py; needs a network)
+lambda_mode            TWINSERVE_LAMBDA (true/false)                   true when AWS_LAMBDA_
+                                                                       FUNCTION_NAME is set
 =====================  ==============================================  ===========================
+
+Lambda mode (the image on AWS Lambda behind the Lambda Web Adapter; lambda_settings.py) changes
+defaults, not variables: one worker process whatever the worker variables say (no pre-fork, nothing
+in /dev/shm), threads 1 unless TWINSERVE_THREADS is set (one request per execution environment), no
+idle keep-alive timeout unless TWINSERVE_KEEPALIVE_TIMEOUT_S is set (connections survive the freeze
+between invocations), drain 0.4 s unless TWINSERVE_DRAIN_TIMEOUT_S is set (Lambda kills ~500 ms after
+SIGTERM), and at start HOME and the libraries' caches are pointed at TMPDIR (or /tmp).
 """
 
 from __future__ import annotations
@@ -50,6 +59,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from . import lambda_settings
 from .formats import FORMAT_NAMES
 from .routes import DEFAULT_PORT
 
@@ -77,13 +87,15 @@ class ServerConfig:
     batch_strategy: str = "MULTI_RECORD"
     max_concurrent_transforms: int = 4
     drain_timeout_s: float = 25.0
-    keepalive_timeout_s: float = 75.0
+    keepalive_timeout_s: float | None = 75.0
+    """None: an idle keep-alive connection stays open until the client closes it (lambda mode)."""
     access_log: bool = True
     onnx_threads: int = 1
     model_format: str | None = None
     trust_pickle: bool = False
     trust_skops: bool = False
     install_requirements: bool = False
+    lambda_mode: bool = False
 
     @property
     def max_payload_bytes(self) -> int:
@@ -95,8 +107,10 @@ class ServerConfig:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> ServerConfig:
         env = os.environ if env is None else env
+        explicit = env.get("TWINSERVE_LAMBDA", "").strip()
+        lambda_mode = _bool(env, "TWINSERVE_LAMBDA") if explicit else lambda_settings.detected(env)
         workers = _int(env, ("TWINSERVE_WORKERS", "SAGEMAKER_MODEL_SERVER_WORKERS", "WORKER_COUNT"), 1)
-        threads = _int(env, ("TWINSERVE_THREADS",), 4)
+        threads = _int(env, ("TWINSERVE_THREADS",), 1 if lambda_mode else 4)
         max_payload_mb = _float(env, ("SAGEMAKER_MAX_PAYLOAD_IN_MB",), DEFAULT_MAX_PAYLOAD_MB)
         if "SAGEMAKER_MODEL_SERVER_TIMEOUT" in env:
             timeout_s = _float(env, ("SAGEMAKER_MODEL_SERVER_TIMEOUT",), 60.0)
@@ -117,14 +131,17 @@ class ServerConfig:
             batch=env.get("SAGEMAKER_BATCH", "false").strip().lower() in ("1", "true", "yes"),
             batch_strategy=strategy,
             max_concurrent_transforms=_int(env, ("SAGEMAKER_MAX_CONCURRENT_TRANSFORMS",), 0),  # 0: derived below
-            drain_timeout_s=_float(env, ("TWINSERVE_DRAIN_TIMEOUT_S",), 25.0),
-            keepalive_timeout_s=_float(env, ("TWINSERVE_KEEPALIVE_TIMEOUT_S",), 75.0),
+            drain_timeout_s=_float(
+                env, ("TWINSERVE_DRAIN_TIMEOUT_S",), lambda_settings.LAMBDA_DRAIN_TIMEOUT_S if lambda_mode else 25.0
+            ),
+            keepalive_timeout_s=_float(env, ("TWINSERVE_KEEPALIVE_TIMEOUT_S",), None if lambda_mode else 75.0),
             access_log=env.get("TWINSERVE_ACCESS_LOG", "1").strip().lower() not in ("0", "false", "no"),
             onnx_threads=_int(env, ("TWINSERVE_ONNX_THREADS",), 1),
             model_format=_model_format(env),
             trust_pickle=_bool(env, "TWINSERVE_TRUST_PICKLE"),
             trust_skops=_bool(env, "TWINSERVE_TRUST_SKOPS"),
             install_requirements=_bool(env, "TWINSERVE_INSTALL_REQUIREMENTS"),
+            lambda_mode=lambda_mode,
         )
         # Flags (`twinserve local --threads 0`) bypass the parsing above: check the result.
         config = config.with_overrides(**overrides)
@@ -133,6 +150,9 @@ class ServerConfig:
         for name in ("workers", "threads"):
             if getattr(config, name) < 1:
                 raise ConfigError(f"{name} {getattr(config, name)} must be >= 1")
+        if config.lambda_mode and config.workers != 1:
+            # no pre-fork on Lambda: one request per environment, and no /dev/shm for what workers share
+            config = replace(config, workers=1)
         if config.max_concurrent_transforms == 0:  # from the effective workers and threads, flags included
             budget = int(BATCH_TRANSFORM_MB_BUDGET // config.max_payload_mb) or 1
             config = replace(config, max_concurrent_transforms=max(1, min(config.workers * config.threads, budget)))
@@ -188,7 +208,7 @@ def _int(env: Mapping[str, str], names: tuple[str, ...], default: int, minimum: 
     return _number(env, names, default, int, "an integer", lambda v: v >= minimum, f">= {minimum}")
 
 
-def _float(env: Mapping[str, str], names: tuple[str, ...], default: float) -> float:
+def _float(env: Mapping[str, str], names: tuple[str, ...], default: float | None) -> float | None:
     return _number(env, names, default, float, "a number", lambda v: v > 0, "> 0")
 
 

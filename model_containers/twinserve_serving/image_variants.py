@@ -12,6 +12,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+LAMBDA_ADAPTER_IMAGE = (
+    "public.ecr.aws/awsguru/aws-lambda-adapter:1.1.0"
+    "@sha256:17cfd08eff1dfea3f6a9a1e9c65fdac80aa4919b6085e746615530f43f57d2f1"
+)
+"""The AWS Lambda Web Adapter every CPU variant copies into /opt/extensions (the Dockerfiles' build
+argument default; tests/container/test_image.py checks each one against this). Release 1.1.0 (the
+newest found, 2026-07); the digest is the multi-arch index's as several independent public
+Dockerfiles pin it - it could not be read from the registry on the build machines (no registry
+access), so the first build that pulls it verifies it. Its settings: lambda_settings.py."""
+LAMBDA_ADAPTER_PATH = "/opt/extensions/lambda-adapter"
+
 
 @dataclass(frozen=True)
 class ImageVariant:
@@ -24,6 +35,11 @@ class ImageVariant:
     """Model formats (formats.FORMAT_NAMES) its default handler can load."""
     gpu: bool
     """Built with CUDA 12 libraries (onnxruntime-gpu; torch's CUDA build): for NVIDIA GPU hosts only."""
+
+    @property
+    def runs_on_lambda(self) -> bool:
+        """Carries the Lambda Web Adapter (every CPU variant; Lambda has no GPU)."""
+        return not self.gpu
 
 
 _TABULAR = ("mlflow", "sklearn", "xgboost", "lightgbm")

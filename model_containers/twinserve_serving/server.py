@@ -9,7 +9,9 @@ Lifecycle: bind first, then load the model in the background (health says 503 me
 platforms see a socket within their 250 ms window and a truthful readiness). SIGTERM stops
 accepting, closes idle keep-alive connections, lets in-flight requests finish (up to
 ``drain_timeout_s``), then exits 0. With ``workers > 1`` a parent process binds the socket and
-forks that many copies of this server, forwarding SIGTERM to them.
+forks that many copies of this server, forwarding SIGTERM to them. In lambda mode (config.py,
+lambda_settings.py) there is one process, no idle keep-alive timeout (a connection outlives the
+freeze between invocations) and a drain of at most 0.4 s.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import select
 import signal
 import socket
 import socketserver
+import sys
 import threading
 import time
 import uuid
@@ -26,7 +29,7 @@ from collections.abc import Callable
 from email.utils import formatdate
 from http import HTTPStatus
 
-from . import logs
+from . import lambda_settings, logs
 from .app import READY, App, Request, Response
 from .config import ServerConfig
 from .errors import BadRequest, HeadersTooLarge, NotImplementedByServer, PayloadTooLarge, ServingError
@@ -310,7 +313,12 @@ def _install_stop_signals(stop: threading.Event) -> None:
 
 def serve(config: ServerConfig, on_listening: Callable[[str, int], None] | None = None) -> int:
     """Run the server until SIGTERM/SIGINT; returns the process exit code."""
-    if config.workers > 1:
+    if config.lambda_mode:
+        # before the handler is imported: its libraries read these variables when they load
+        changed = lambda_settings.prepare_writable_dirs()
+        sys.dont_write_bytecode = True  # the code folders are read-only there
+        logs.info("lambda_mode", writable_dir=str(lambda_settings.writable_root()), variables_set=sorted(changed))
+    if config.workers > 1 and not config.lambda_mode:  # no pre-fork on Lambda (config.py forces 1 too)
         return WorkerSupervisor(config).run(on_listening)
     app = App(config)
     server = InferenceHTTPServer(config, app)
@@ -339,6 +347,8 @@ def _run(
         model_dir=str(server.config.model_dir),
         timeout_s=server.config.timeout_s,
         max_payload_mb=server.config.max_payload_mb,
+        keepalive_timeout_s=server.config.keepalive_timeout_s,
+        lambda_mode=server.config.lambda_mode,
     )
     if on_listening:
         on_listening(host, port)

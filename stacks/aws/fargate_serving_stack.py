@@ -36,7 +36,7 @@ from ..container_settings import container_environment
 from ..environment_policy import EnvironmentPolicy
 from ..model_image import resolve_model_image, staging_dir
 from .budget import environment_budget
-from .serving_stack import endpoint_name
+from .names import endpoint_name
 
 ROLLOUT_STRATEGIES = {"all_at_once": "blue_green", "canary": "canary", "linear": "linear", "rolling": "rolling"}
 """The spec's rollout strategy -> the ECS deployment strategy."""

@@ -52,13 +52,10 @@ from ..environment_policy import EnvironmentPolicy
 from ..model_image import resolve_model_image
 from ..monitoring import drift_baseline_file, drift_window_hours
 from .budget import environment_budget
+from .names import endpoint_name
 
 DATA_CAPTURE_PREFIX = "data-capture"
 """Where SageMaker writes captured requests in the artifacts bucket (what drift checks read)."""
-
-
-def endpoint_name(spec: DeploymentSpec, env_name: str) -> str:
-    return f"{spec.name}-{env_name}"
 
 
 def smoke_test_role_name(spec: DeploymentSpec, env_name: str) -> str:

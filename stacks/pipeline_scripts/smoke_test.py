@@ -95,14 +95,27 @@ def probe(
         sleep(pause)
 
 
-def http_sender(url: str, key: str | None, *, timeout: float = 60) -> Callable[[], Answer]:
-    """A POST of the sample request to ``url`` (an Azure ML scoring URI), the key as a bearer token."""
-    headers = {"Content-Type": "application/json", "Accept": "application/json"}
+def http_sender(
+    url: str,
+    key: str | None,
+    *,
+    body: bytes | None = None,
+    content_type: str = "application/json",
+    accept: str = "application/json",
+    sign: Callable[[str, bytes, dict[str, str]], dict[str, str]] | None = None,
+    timeout: float = 60,
+) -> Callable[[], Answer]:
+    """A POST of ``body`` (default: the sample request) to ``url`` (an Azure ML scoring URI), the key
+    as a bearer token; ``sign(url, body, headers)`` returns the headers to send instead (SigV4).
+    Shared with ``twinserve invoke``."""
+    body = SMOKE_TEST_PAYLOAD.encode() if body is None else body
+    headers = {"Content-Type": content_type, "Accept": accept}
     if key:
         headers["Authorization"] = f"Bearer {key}"
 
     def send() -> Answer:
-        request = urllib.request.Request(url, data=SMOKE_TEST_PAYLOAD.encode(), headers=headers, method="POST")
+        sent = sign(url, body, dict(headers)) if sign else headers  # signed per request: the date is in it
+        request = urllib.request.Request(url, data=body, headers=sent, method="POST")
         try:
             with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - https scoring URI
                 return response.status, response.read()
@@ -112,16 +125,22 @@ def http_sender(url: str, key: str | None, *, timeout: float = 60) -> Callable[[
     return send
 
 
-def sagemaker_sender(runtime, endpoint_name: str) -> Callable[[], Answer]:
-    """InvokeEndpoint of the sample request; SageMaker's errors as (status, message)."""
+def sagemaker_sender(
+    runtime,
+    endpoint_name: str,
+    *,
+    body: bytes | None = None,
+    content_type: str = "application/json",
+    accept: str = "application/json",
+) -> Callable[[], Answer]:
+    """InvokeEndpoint of ``body`` (default: the sample request); SageMaker's errors as (status, message).
+    Shared with ``twinserve invoke``."""
+    body = SMOKE_TEST_PAYLOAD.encode() if body is None else body
 
     def send() -> Answer:
         try:
             answer = runtime.invoke_endpoint(
-                EndpointName=endpoint_name,
-                ContentType="application/json",
-                Accept="application/json",
-                Body=SMOKE_TEST_PAYLOAD.encode(),
+                EndpointName=endpoint_name, ContentType=content_type, Accept=accept, Body=body
             )
         except runtime.exceptions.ModelError as exc:  # the container answered non-2xx
             return exc.response.get("OriginalStatusCode", 500), exc.response.get("OriginalMessage", "").encode()

@@ -2,7 +2,8 @@
 built image, then print each image's size. Made for machines like CI's: no Docker engine and no
 registry, so podman builds with chroot isolation FROM a stand-in for python:3.11-slim-bookworm
 assembled with debootstrap (Debian 12's python3 is 3.11, the official image's minor; real builds use
-the official base), and the tests start servers with `buildah run` (podman run cannot run here).
+the official base) and a stand-in for the Lambda Web Adapter image (one file; the pinned one
+elsewhere), and the tests start servers with `buildah run` (podman run cannot run here).
 
 Idempotent: the stand-in's root file system is cached under build/image-test/ (keyed by its recipe)
 and podman's layer cache makes an unchanged Dockerfile a no-op. Needs root and podman, buildah and
@@ -31,6 +32,10 @@ CONTAINERS = REPO_ROOT / "model_containers"
 WORK = REPO_ROOT / "build" / "image-test"
 BASE_IMAGE = "localhost/python:3.11-slim-bookworm"  # what the Dockerfiles' FROM resolves to here
 DEBOOTSTRAP = ["--variant=minbase", "--include=python3,python3-pip,python3-venv,ca-certificates", "bookworm"]
+# The Lambda Web Adapter's public image is out of reach too: the CPU Dockerfiles take it as a build
+# argument (LAMBDA_ADAPTER_IMAGE, pinned by default), and these builds pass a stand-in with one file.
+ADAPTER_STANDIN = "localhost/aws-lambda-adapter:stand-in"
+ADAPTER_BUILD_ARG = ["--build-arg", f"LAMBDA_ADAPTER_IMAGE={ADAPTER_STANDIN}"]
 LOCAL_WHEELS = Path("/opt/wheels")  # this machine's torch CPU wheel (PyTorch's wheel host is out of reach)
 TESTS = [
     "tests/container/test_contract.py",
@@ -96,11 +101,43 @@ def ensure_base() -> None:
     stamp.write_text(recipe)
 
 
+def ensure_adapter_standin() -> None:
+    """An image holding one executable /lambda-adapter, for the Dockerfiles' adapter stage. The built
+    images' copy of it (path, mode) is checked; the adapter itself only runs on Lambda."""
+    if subprocess.run(["podman", "image", "exists", ADAPTER_STANDIN]).returncode == 0:
+        return
+    folder = WORK / "adapter-standin"
+    folder.mkdir(parents=True, exist_ok=True)
+    binary = folder / "lambda-adapter"
+    binary.write_text("#!/bin/sh\necho 'stand-in for the Lambda Web Adapter (make image-test)' >&2\nexit 1\n")
+    binary.chmod(0o755)
+    tar = subprocess.Popen(["tar", "-C", str(folder), "-c", "lambda-adapter"], stdout=subprocess.PIPE)
+    run(["podman", "import", "-", ADAPTER_STANDIN], stdin=tar.stdout, stdout=subprocess.DEVNULL)
+    if tar.wait() != 0:
+        raise RuntimeError("tar of the adapter stand-in failed")
+
+
+def adapter_check(tag: str) -> list[str]:
+    """The image carries an executable extension where Lambda starts extensions."""
+    container = run(["buildah", "from", "--pull=never", tag], capture_output=True, text=True).stdout.strip()
+    try:
+        found = subprocess.run(
+            ["buildah", "run", "--isolation", "chroot", container, "--",
+             "test", "-x", image_variants.LAMBDA_ADAPTER_PATH],
+            capture_output=True, text=True,
+        )  # fmt: skip
+    finally:
+        subprocess.run(["buildah", "rm", container], capture_output=True)
+    if found.returncode != 0:
+        return [f"{tag}: no executable {image_variants.LAMBDA_ADAPTER_PATH} {found.stdout}{found.stderr}"]
+    return []
+
+
 def build(variant: image_variants.ImageVariant) -> tuple[str, float]:
     tag = f"localhost/twinserve-{variant.name}"
-    extra: list[str] = []
+    extra: list[str] = ADAPTER_BUILD_ARG if variant.runs_on_lambda else []
     if variant.name == "torch" and any(LOCAL_WHEELS.glob("torch-*+cpu-cp311-*.whl")):
-        extra = ["--build-arg", "TORCH_FIND_LINKS=/wheels", "-v", f"{LOCAL_WHEELS}:/wheels:ro"]
+        extra = [*extra, "--build-arg", "TORCH_FIND_LINKS=/wheels", "-v", f"{LOCAL_WHEELS}:/wheels:ro"]
     log = WORK / f"{variant.name}.build.log"
     started = time.monotonic()
     with open(log, "w") as out:  # --format docker keeps HEALTHCHECK, which OCI images drop
@@ -193,7 +230,7 @@ def staged_context_checks() -> list[str]:
     image = resolve_model_image(spec, spec.environment("dev"), spec_path.parent, env_path="environments.dev")
     context = image.context
     built = subprocess.run(
-        ["podman", "build", "--isolation=chroot", "--network=host", "--format", "docker",
+        ["podman", "build", "--isolation=chroot", "--network=host", "--format", "docker", *ADAPTER_BUILD_ARG,
          "-t", "localhost/twinserve-model-mlflow", "-f", str(context.directory / context.dockerfile),
          str(context.directory)],
         capture_output=True, text=True,
@@ -231,11 +268,15 @@ def main() -> int:
     started = time.monotonic()
     ensure_tools()
     ensure_base()
+    ensure_adapter_standin()
     rows, failed = [], []
     for name in args.variants:
         tag, build_s = build(VARIANTS[name])
         tested = time.monotonic()
-        code = contract_tests(tag, name)
+        problems = adapter_check(tag)
+        for problem in problems:
+            print(problem, file=sys.stderr)
+        code = contract_tests(tag, name) or (1 if problems else 0)
         rows.append(
             (name, tag, image_size_mb(tag), build_s, time.monotonic() - tested, "passed" if code == 0 else "FAILED")
         )

@@ -17,6 +17,8 @@ from pathlib import Path
 import pytest
 from serving_harness import REPO_ROOT, SERVE_COMMAND
 
+from twinserve_serving import image_variants
+
 CONTAINERS = REPO_ROOT / "model_containers"
 DOCKERFILE = CONTAINERS / "Dockerfile"
 # FROM one of the images, with a model folder as its build context: apart from model_containers/'s
@@ -47,6 +49,14 @@ VARIANT_PACKAGES = {
     "requirements-formats.txt": {"mlflow-skinny", "pandas", "scikit-learn", "skops", "xgboost-cpu", "lightgbm"},
     "requirements-torch.txt": {"torch"},
 }
+# The Lambda Web Adapter lines of Dockerfile, which every CPU variant repeats (Lambda has no GPU, and
+# Azure ML's batch image never runs there): the pinned build argument, its stage, the extension's copy.
+LAMBDA_ADAPTER_LINES = [
+    f"ARG LAMBDA_ADAPTER_IMAGE={image_variants.LAMBDA_ADAPTER_IMAGE}",
+    "FROM ${LAMBDA_ADAPTER_IMAGE} AS lambda-adapter",
+    f"COPY --from=lambda-adapter /lambda-adapter {image_variants.LAMBDA_ADAPTER_PATH}",
+]
+WITHOUT_ADAPTER = {"Dockerfile.azureml-batch", "Dockerfile.gpu", "Dockerfile.torch-gpu"}
 BATCH_RUNTIME_PACKAGES = {"azureml-core", "azureml-dataset-runtime"}
 """What Azure ML's batch runtime needs in a custom environment (docs/container.md quotes the docs)."""
 
@@ -129,6 +139,8 @@ def _instructions(dockerfile: Path) -> list[str]:
 def test_each_variant_differs_from_the_serving_dockerfile_only_in_requirements_additions_and_title(variant):
     requirements, additions, pip_options = VARIANTS[variant]
     serving, other = _instructions(DOCKERFILE), _instructions(CONTAINERS / variant)
+    if variant in WITHOUT_ADAPTER:
+        serving = [line for line in serving if line not in LAMBDA_ADAPTER_LINES]
     for addition in additions:
         (added,) = [line for line in other if re.search(addition, line)]
         other.remove(added)
@@ -142,6 +154,28 @@ def test_each_variant_differs_from_the_serving_dockerfile_only_in_requirements_a
         else:
             assert b.replace(requirements, "requirements.txt").replace(pip_options, "") == s, (s, b)
     assert any(requirements in b for _, b in differing)
+
+
+@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)
+def test_every_cpu_image_carries_the_pinned_lambda_adapter(dockerfile):
+    by_file = {v.dockerfile: v for v in image_variants.VARIANTS.values()}
+    variant = by_file.get(dockerfile.name)
+    carries = variant.runs_on_lambda if variant else dockerfile.name not in WITHOUT_ADAPTER
+    assert carries == (dockerfile.name not in WITHOUT_ADAPTER)
+    lines = _instructions(dockerfile)
+    if not carries:
+        assert not [line for line in lines if "lambda-adapter" in line.lower()]
+        return
+    for line in LAMBDA_ADAPTER_LINES:
+        assert lines.count(line) == 1, (dockerfile.name, line)
+    # pinned by version and digest; the ARG before every FROM, the stage first, the copy in the image
+    assert re.fullmatch(
+        r"public\.ecr\.aws/awsguru/aws-lambda-adapter:\d+\.\d+\.\d+@sha256:[0-9a-f]{64}",
+        image_variants.LAMBDA_ADAPTER_IMAGE,
+    )
+    froms = [i for i, line in enumerate(lines) if line.startswith("FROM ")]
+    assert lines.index(LAMBDA_ADAPTER_LINES[0]) < froms[0] == lines.index(LAMBDA_ADAPTER_LINES[1])
+    assert lines.index(LAMBDA_ADAPTER_LINES[2]) > froms[-1]
 
 
 @pytest.mark.parametrize("requirements", list(VARIANT_PACKAGES))
