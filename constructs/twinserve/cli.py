@@ -39,6 +39,8 @@ def _aws_size(env) -> str:
     """What one AWS instance is on the environment's platform."""
     if env.aws.platform == "ecs_fargate":
         return f"Fargate {env.aws.fargate.cpu / 1024:g} vCPU/{env.aws.fargate.memory_mib} MiB"
+    if env.aws.platform == "lambda":
+        return f"Lambda {env.aws.lambda_function.memory_mb} MB"
     return env.compute.aws_instance_type
 
 

@@ -29,12 +29,12 @@ from twinserve.aws.fargate_service import (
 )
 from twinserve.aws.inference_image import InferenceImage
 from twinserve.aws.service_alarms import ServiceAlarms, ServiceAlarmsProps, WatchedMetric
-from twinserve.image_context import stage_model_image_context
 from twinserve.spec import DeploymentSpec
 
 from ..container_settings import container_environment
 from ..environment_policy import EnvironmentPolicy
-from ..model_image import resolve_model_image, staging_dir
+from ..model_image import resolve_model_image
+from .baked_image import baked_model_image_context
 from .budget import environment_budget
 from .names import endpoint_name
 
@@ -109,10 +109,8 @@ class FargateServingStack(cdk.Stack):
         )
 
     def _image(self) -> InferenceImage:
-        """The model's image variant with the model baked in (the spec rules guarantee a build context
-        and a model folder for ECS Fargate)."""
-        model_dir = (self.spec_dir / self.spec.model.artifact.path).resolve()
-        context = stage_model_image_context(self.model_image.context, model_dir, staging_dir())
+        """The model's image variant with the model baked in (Fargate has no model mount)."""
+        context = baked_model_image_context(self.spec, self.model_image, self.spec_dir)
         return InferenceImage.from_asset(self, "Image", str(context))
 
     def _alarm_names(self) -> tuple[str, ...]:

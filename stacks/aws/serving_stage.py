@@ -25,6 +25,7 @@ from twinserve.spec import DeploymentSpec
 from ..environment_policy import EnvironmentPolicy
 from ..tags import environment_tags
 from .fargate_serving_stack import FargateServingStack
+from .lambda_serving_stack import LambdaServingStack
 from .registry_stack import RegistryStack
 from .serving_stack import ServingStack
 
@@ -48,7 +49,7 @@ class ServingStage(cdk.Stage):
             description=f"{what}: ECR repository and model registry of model {spec.model.name}",
         )
         platform = aws.platform
-        serving_stack = FargateServingStack if platform == "ecs_fargate" else ServingStack
+        serving_stack = {"ecs_fargate": FargateServingStack, "lambda": LambdaServingStack}.get(platform, ServingStack)
         self.serving = serving_stack(
             self,
             "Serving",

@@ -39,6 +39,10 @@ CFN_LINT_RESOURCE_IGNORES = {
         "aws-cdk-lib's FargateService depends on its listener rule and task role although the service already "
         "references them; set as resource Metadata by FargateModelService."
     ),
+    "W3005 on the Lambda platform's AWS::Lambda::Function (LambdaModelService)": (
+        "aws-cdk-lib's Function depends on its role and policy although Role already references it; set as "
+        "resource Metadata by LambdaModelService."
+    ),
     "W3005 on the promotion pipeline's AWS::CodePipeline::Pipeline (PipelineStack)": (
         "aws-cdk-lib's Pipeline depends on its role although RoleArn already references it; set as resource "
         "Metadata by PipelineStack."

@@ -100,6 +100,34 @@ def test_the_pipeline_does_not_promote_fargate_yet(raw):
     assert any("smoke-tests SageMaker endpoints only so far" in p for p in problems(raw))
 
 
-def test_lambda_is_refused_until_it_exists(raw):
-    raw["defaults"]["aws"]["platform"] = "lambda"
-    assert any("the Lambda platform is not available yet" in p for p in problems(raw))
+LAMBDA = Path(__file__).resolve().parents[2] / "examples" / "aws" / "lambda.yaml"
+
+
+@pytest.fixture()
+def lambda_raw() -> dict:
+    return yaml.safe_load(LAMBDA.read_text())
+
+
+def test_the_lambda_example_is_valid(lambda_raw):
+    function = parse_spec(lambda_raw, file="spec.yaml").environment("prod").aws.lambda_function
+    assert (function.memory_mb, function.provisioned_concurrency) == (2048, 2)
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        (
+            lambda d: d["aws"]["lambda_function"].update(timeout_seconds=30),
+            "must be at least serving.request_timeout_seconds",
+        ),
+        (lambda d: d.setdefault("compute", {}).update(instance_count=2), "Lambda has no instances"),
+        (lambda d: d.setdefault("scaling", {}).update(enabled=True), "Lambda scales by itself"),
+        (lambda d: d["rollout"].update(wait_seconds=90), "CodeDeploy waits whole minutes"),
+        (lambda d: d["rollout"].update(strategy="rolling"), "no rolling batches"),
+        (lambda d: d["aws"]["lambda_function"].update(memory_mb=64), "greater than or equal to 128"),
+        (lambda d: d["aws"]["lambda_function"].update(timeout_seconds=901), "less than or equal to 900"),
+    ],
+)
+def test_what_lambda_refuses(lambda_raw, edit, expected):
+    edit(lambda_raw["defaults"])
+    assert any(expected in p for p in problems(lambda_raw)), problems(lambda_raw)

@@ -317,6 +317,16 @@ def _rollout(check: EnvironmentCheck) -> None:
                 "rollout.step_percent", rollout.step_percent, f"ECS {rollout.strategy} steps are {low}..100 percent"
             )
         return
+    if check.aws and env.aws.platform == "lambda":
+        # CodeDeploy shifts the alias: 1..99 percent per step, whole minutes between steps
+        # (https://docs.aws.amazon.com/codedeploy/latest/userguide/deployment-configurations.html)
+        if rollout.strategy in ("canary", "linear") and not 1 <= rollout.step_percent <= 99:
+            check.issue("rollout.step_percent", rollout.step_percent, "CodeDeploy steps are 1..99 percent of traffic")
+        if rollout.strategy in ("canary", "linear") and rollout.wait_seconds % 60:
+            check.issue(
+                "rollout.wait_seconds", rollout.wait_seconds, "CodeDeploy waits whole minutes: use a multiple of 60"
+            )
+        return
     needed = aws_platform.MIN_INSTANCES_FOR_ROLLOUT[rollout.strategy]
     if env.serving.endpoint_type != "serverless":
         for i, variant in enumerate(env.serving.variants):
@@ -760,13 +770,6 @@ def _aws_platform(check: EnvironmentCheck) -> None:
     """ECS Fargate and Lambda: only what they can do, with sizes they accept."""
     env, platform = check.env, check.env.aws.platform
     if not check.aws or platform == "sagemaker":
-        return
-    if platform == "lambda":
-        check.issue(
-            "aws.platform",
-            platform,
-            "the Lambda platform is not available yet (its image side is being built): use sagemaker or ecs_fargate",
-        )
         return
     spec = check.spec
     if not spec.container.build or spec.model.artifact.path is None:
