@@ -1,7 +1,7 @@
 """Benchmark: our server side by side with the servers a user would pick instead, on the same
 machine, model and closed-loop load, in alternating runs; then our server once per model format.
 
-    .venv/bin/python benchmarks/bench_serving.py                    # the README tables (~15 min)
+    .venv/bin/python benchmarks/bench_serving.py                    # the README tables (~10 min)
     .venv/bin/python benchmarks/bench_serving.py --quick            # one short round, c=1 and 16 (~3 min)
     .venv/bin/python benchmarks/bench_serving.py --models medium --peers mlserver --concurrency 16
     .venv/bin/python benchmarks/bench_serving.py --peers --formats   # only our server, no format rows
