@@ -25,8 +25,8 @@ lint: setup  ## ruff: lint findings and unformatted files fail (pyproject.toml [
 examples: setup sample-model  ## synthesize every example of both clouds into examples.out/
 	$(VENV)/bin/twinserve synth --spec 'examples/*/*.yaml' --cdk-out examples.out/aws --pulumi-out examples.out/azure
 
-bench: setup sample-model  ## serving benchmark: our server vs Azure's reference server, and one row per model format
-	$(PY) benchmarks/bench_serving.py
+bench: setup sample-model  ## serving benchmark: our server beside Azure's, MLServer, KServe, BentoML, TorchServe (2 models), and per model format; ARGS=--quick for a short run
+	$(PY) benchmarks/bench_serving.py $(ARGS)
 
 image-test: setup  ## build the CPU images (core, formats, torch) with podman and run the contract tests against each (root)
 	$(PY) tests/container/build_and_test_images.py

@@ -11,6 +11,9 @@ the stacks set them so that the spec's serving settings reach the server on eith
                                                   Azure ML's max_concurrent_requests_per_instance
   model.format / trust_pickle / trust_skops     -> TWINSERVE_MODEL_FORMAT / TWINSERVE_TRUST_PICKLE /
                                                   TWINSERVE_TRUST_SKOPS (model_image.py)
+  serving.adaptive_batching (when enabled)     -> TWINSERVE_BATCH_MAX_SIZE / TWINSERVE_BATCH_MAX_DELAY_MS,
+                                                  the same names on both clouds (the container's own);
+                                                  nothing when disabled (the container's default is off)
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from __future__ import annotations
 from typing import Literal
 
 from twinserve.spec import EnvironmentSpec
+from twinserve.spec.models import AdaptiveBatchingSpec
 
 from .model_image import ModelImage
 
@@ -31,6 +35,16 @@ def container_environment(
     deadline = max(1, serving.request_timeout_seconds - PLATFORM_MARGIN_SECONDS)
     threads = str(serving.max_concurrent_requests_per_instance)
     model = model_image.environment
+    batching = _batching_environment(serving.adaptive_batching)
     if cloud == "aws":
-        return {"SAGEMAKER_MODEL_SERVER_TIMEOUT": str(deadline), "TWINSERVE_THREADS": threads, **model}
-    return {"SCORING_TIMEOUT_MS": str(deadline * 1000), "TWINSERVE_THREADS": threads, **model}
+        return {"SAGEMAKER_MODEL_SERVER_TIMEOUT": str(deadline), "TWINSERVE_THREADS": threads, **batching, **model}
+    return {"SCORING_TIMEOUT_MS": str(deadline * 1000), "TWINSERVE_THREADS": threads, **batching, **model}
+
+
+def _batching_environment(batching: AdaptiveBatchingSpec) -> dict[str, str]:
+    if not batching.enabled:
+        return {}
+    return {
+        "TWINSERVE_BATCH_MAX_SIZE": str(batching.max_batch_size),
+        "TWINSERVE_BATCH_MAX_DELAY_MS": f"{batching.max_delay_ms:g}",
+    }

@@ -38,3 +38,32 @@ def test_the_container_reads_exactly_these_variables():
         config = ServerConfig.from_env(container_environment(env, cloud, PICKLED_SKLEARN))
         assert config.timeout_s == 29 and config.threads == 8, cloud
         assert config.model_format == "sklearn" and config.trust_pickle and not config.trust_skops, cloud
+
+
+def test_adaptive_batching_reaches_the_container_on_both_clouds_only_when_enabled():
+    from twinserve_serving.config import ServerConfig
+
+    off = _env(adaptive_batching={"max_batch_size": 16})  # settings without enabled: still off
+    for cloud in ("aws", "azure"):
+        variables = container_environment(off, cloud, ONNX_IMAGE)
+        assert not any(name.startswith("TWINSERVE_BATCH") for name in variables), cloud
+        assert not ServerConfig.from_env(variables).batching, cloud
+    on = _env(adaptive_batching={"enabled": True, "max_batch_size": 64, "max_delay_ms": 1.5})
+    for cloud in ("aws", "azure"):
+        variables = container_environment(on, cloud, ONNX_IMAGE)
+        assert variables["TWINSERVE_BATCH_MAX_SIZE"] == "64" and variables["TWINSERVE_BATCH_MAX_DELAY_MS"] == "1.5"
+        config = ServerConfig.from_env(variables)
+        assert config.batching and config.batch_max_size == 64 and config.batch_max_delay_ms == 1.5, cloud
+    defaults = container_environment(_env(adaptive_batching={"enabled": True}), "azure", ONNX_IMAGE)
+    assert defaults["TWINSERVE_BATCH_MAX_SIZE"] == "32" and defaults["TWINSERVE_BATCH_MAX_DELAY_MS"] == "2"
+
+
+def test_adaptive_batching_ranges_are_the_containers():
+    import pytest
+
+    from twinserve.spec import SpecError
+
+    for bad in ({"max_batch_size": 1}, {"max_batch_size": 4097}, {"max_delay_ms": -1}, {"max_delay_ms": 1001}):
+        with pytest.raises(SpecError, match="adaptive_batching"):
+            _env(adaptive_batching={"enabled": True, **bad})
+    assert _env(adaptive_batching={"enabled": True, "max_delay_ms": 0}).serving.adaptive_batching.max_delay_ms == 0

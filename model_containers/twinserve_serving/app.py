@@ -10,10 +10,12 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 from . import logs
+from .batching import Batcher
 from .config import ServerConfig
 from .content import JSON, encode_json, negotiate, parse_media_type, preferred
 from .errors import (
@@ -80,6 +82,7 @@ class App:
         # Predictions run on a bounded pool so a request can be answered 504 at its deadline
         # while a stuck handler call keeps its thread; `threads` also caps concurrent model calls.
         self._predict_pool = ThreadPoolExecutor(config.threads, thread_name_prefix="predict")
+        self.batcher: Batcher | None = None  # adaptive batching, set once the model is loaded
         health = {"GET": self.health}
         self.routes: dict[str, dict[str, Callable[[Request, str], Response]]] = {
             SAGEMAKER_PING_PATH: health,
@@ -110,6 +113,7 @@ class App:
             logs.error("model_load_failed", exc, model_dir=str(self.config.model_dir))
             return
         self.handler = handler
+        self.batcher = self._batcher_for(handler)
         self.load_seconds = time.perf_counter() - started
         self.state = READY
         logs.info(
@@ -118,6 +122,32 @@ class App:
             handler_style=handler.style,
             handler=str(getattr(handler, "source", "?")),
             seconds=round(self.load_seconds, 4),
+        )
+
+    def _batcher_for(self, handler: Handler) -> Batcher | None:
+        if not self.config.batching:
+            return None
+        model = handler.batching_model()
+        if model is None:
+            logs.warning(
+                "adaptive_batching_off",
+                reason="only the default handler batches, and only models that take rows (not MLflow "
+                "pyfunc, torch.export or a fixed batch dimension); every request runs alone",
+                handler_style=handler.style,
+            )
+            return None
+        logs.info(
+            "adaptive_batching_on",
+            max_batch_size=self.config.batch_max_size,
+            max_delay_ms=self.config.batch_max_delay_ms,
+        )
+        return Batcher(
+            model.predict,
+            self._predict_pool,
+            slots=self.config.threads,
+            max_rows=self.config.batch_max_size,
+            max_delay_s=self.config.batch_max_delay_ms / 1000.0,
+            metrics=self.metrics,
         )
 
     def start_loading(self, on_ready: Callable[[], None] | None = None) -> threading.Thread:
@@ -131,6 +161,8 @@ class App:
         return thread
 
     def close(self) -> None:
+        if self.batcher is not None:
+            self.batcher.close()
         self._predict_pool.shutdown(wait=False, cancel_futures=True)
 
     # -- dispatch ----------------------------------------------------------------------------
@@ -200,9 +232,25 @@ class App:
         else:  # the user's output stage decides: hand it the client's preferred concrete type
             accept = preferred(accept_header, handler.default_response_type)
         context = RequestContext(request_id, request.headers)
-        future = self._predict_pool.submit(handler.handle, request.body, media, accept, context)
+        batcher = self.batcher  # read after the state, like the handler
+        if batcher is None:
+            future = self._predict_pool.submit(handler.handle, request.body, media, accept, context)
+            prediction = self._result(future, request_id)
+        else:  # decoded and checked here (its 400s are its own), predicted with whoever else is queued
+            future = batcher.submit(lambda: handler.model_input(request.body, media))
+            outputs = self._result(future, request_id)
+            try:
+                prediction = handler.encode(outputs, accept, context)
+            except ServingError:
+                raise
+            except Exception as exc:
+                raise self._handler_error(exc, request_id) from exc
+        return Response(200, prediction.body, prediction.content_type, context.response_headers)
+
+    def _result(self, future: Future, request_id: str) -> Any:
+        """The prediction, or the 504 at the deadline, or the handler's error."""
         try:
-            prediction = future.result(timeout=self.config.timeout_s)
+            return future.result(timeout=self.config.timeout_s)
         except ServingError:
             raise
         except TimeoutError as exc:
@@ -216,7 +264,6 @@ class App:
             ) from None
         except Exception as exc:
             raise self._handler_error(exc, request_id) from exc
-        return Response(200, prediction.body, prediction.content_type, context.response_headers)
 
     @staticmethod
     def _handler_error(exc: BaseException, request_id: str) -> HandlerError:

@@ -41,6 +41,11 @@ install_requirements   TWINSERVE_INSTALL_REQUIREMENTS (true/false):    false
                        (model_requirements.py; needs a network)
 lambda_mode            TWINSERVE_LAMBDA (true/false)                   true when AWS_LAMBDA_
                                                                        FUNCTION_NAME is set
+batch_max_size         TWINSERVE_BATCH_MAX_SIZE: adaptive batching,    1 (off)
+                       most rows merged into one model call, 1..4096
+                       (batching.py; >= 2 turns it on)
+batch_max_delay_ms     TWINSERVE_BATCH_MAX_DELAY_MS: longest a         2
+                       request waits for others to join, 0..1000 ms
 =====================  ==============================================  ===========================
 
 Lambda mode (the image on AWS Lambda behind the Lambda Web Adapter; lambda_settings.py) changes
@@ -67,6 +72,10 @@ SAGEMAKER_MODEL_DIR = Path("/opt/ml/model")
 DEFAULT_MAX_PAYLOAD_MB = 6.0  # SageMaker real-time invocation limit
 BATCH_STRATEGIES = ("MULTI_RECORD", "SINGLE_RECORD")
 BATCH_TRANSFORM_MB_BUDGET = 100  # SageMaker: MaxConcurrentTransforms * MaxPayloadInMB <= 100
+# Adaptive batching (batching.py); the spec's serving.adaptive_batching ranges are these.
+BATCH_MAX_SIZE_LIMIT = 4096  # rows in one model call
+BATCH_MAX_DELAY_MS_LIMIT = 1000.0  # a wait of a second is a queue, not a batch
+DEFAULT_BATCH_MAX_DELAY_MS = 2.0
 
 
 class ConfigError(ValueError):
@@ -96,6 +105,12 @@ class ServerConfig:
     trust_skops: bool = False
     install_requirements: bool = False
     lambda_mode: bool = False
+    batch_max_size: int = 1  # adaptive batching: off at 1
+    batch_max_delay_ms: float = DEFAULT_BATCH_MAX_DELAY_MS
+
+    @property
+    def batching(self) -> bool:
+        return self.batch_max_size > 1
 
     @property
     def max_payload_bytes(self) -> int:
@@ -142,6 +157,16 @@ class ServerConfig:
             trust_skops=_bool(env, "TWINSERVE_TRUST_SKOPS"),
             install_requirements=_bool(env, "TWINSERVE_INSTALL_REQUIREMENTS"),
             lambda_mode=lambda_mode,
+            batch_max_size=_ranged(env, "TWINSERVE_BATCH_MAX_SIZE", 1, int, 1, BATCH_MAX_SIZE_LIMIT, "rows; 1 is off"),
+            batch_max_delay_ms=_ranged(
+                env,
+                "TWINSERVE_BATCH_MAX_DELAY_MS",
+                DEFAULT_BATCH_MAX_DELAY_MS,
+                float,
+                0,
+                BATCH_MAX_DELAY_MS_LIMIT,
+                "ms",
+            ),
         )
         # Flags (`twinserve local --threads 0`) bypass the parsing above: check the result.
         config = config.with_overrides(**overrides)
@@ -194,6 +219,21 @@ def _bool(env: Mapping[str, str], name: str) -> bool:
     if value in ("1", "true", "yes"):
         return True
     raise ConfigError(f"{name}={value!r} is not a boolean; allowed: true, false, 1, 0, yes, no")
+
+
+def _ranged(env: Mapping[str, str], name: str, default, parse, low, high, unit: str):
+    """``name`` parsed and within low..high (inclusive); ``default`` when unset."""
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    allowed = f"allowed: {'an integer' if parse is int else 'a number'} from {low:g} to {high:g} ({unit})"
+    try:
+        value = parse(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not {'an integer' if parse is int else 'a number'}; {allowed}") from None
+    if not low <= value <= high:  # also refuses nan
+        raise ConfigError(f"{name}={raw!r} is out of range; {allowed}")
+    return value
 
 
 def _first(env: Mapping[str, str], names: tuple[str, ...]) -> str | None:

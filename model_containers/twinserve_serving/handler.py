@@ -84,6 +84,11 @@ class Handler(ABC):
     @abstractmethod
     def handle(self, body: bytes, media: MediaType, accept: str, context: RequestContext) -> Prediction: ...
 
+    def batching_model(self) -> Any | None:
+        """The loaded model if concurrent requests may be merged into one of its calls (batching.py),
+        else None: user code runs one request per call."""
+        return None
+
 
 def _with_context(fn: Callable[..., Any], n_args: int) -> Callable[..., Any]:
     """Call ``fn(*args, context)`` if it declares a parameter for it, else ``fn(*args)``.
@@ -128,6 +133,7 @@ class StagedHandler(Handler):
 
         self.model_dir = model_dir
         self.source = getattr(module, "__file__", None) or getattr(module, "__name__", "?")
+        self._default = module is default_handler
         self._model_fn = getattr(module, "model_fn", None) or default_handler.model_fn
         self._transform_fn = _with_context(module.transform_fn, 4) if hasattr(module, "transform_fn") else None
         self._decode: Callable[[bytes, MediaType, RequestContext], Any]
@@ -161,6 +167,21 @@ class StagedHandler(Handler):
             raise BadRequest(f"input_fn could not decode the {content_type} body: {exc}") from exc
         prediction = self._predict_fn(data, self.model, context)
         return _as_prediction(self._output_fn(prediction, accept, context), accept)
+
+    # -- adaptive batching: the default handler's stages, split around one merged model call -----
+    def batching_model(self) -> Any | None:
+        # Only the default handler's own stages, and a format whose model takes rows positionally
+        # (formats' ``merges_rows``): there merging rows and splitting outputs is well defined.
+        return self.model if self._default and getattr(self.model, "merges_rows", False) else None
+
+    def model_input(self, body: bytes, media: MediaType) -> Any:
+        """Decode one request and check it against the model: its 2-D input array (400s here)."""
+        from .payload import to_array
+
+        return to_array(self._decode(body, media, None), self.model.signature)
+
+    def encode(self, outputs: Any, accept: str, context: RequestContext) -> Prediction:
+        return _as_prediction(self._output_fn(outputs, accept, context), accept)
 
 
 class ScoreScriptHandler(Handler):

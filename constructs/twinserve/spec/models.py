@@ -16,6 +16,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from twinserve_serving.config import BATCH_MAX_DELAY_MS_LIMIT, BATCH_MAX_SIZE_LIMIT, DEFAULT_BATCH_MAX_DELAY_MS
 from twinserve_serving.formats import FORMAT_NAMES
 
 from ..platform import aws as aws_platform
@@ -229,6 +230,28 @@ class BatchSpec(StrictModel):
     """Azure only: files per mini-batch."""
 
 
+class AdaptiveBatchingSpec(StrictModel):
+    """Concurrent requests merged into one model call by the container, on both clouds.
+
+    Worth it for models whose one call on many rows costs far less than many calls on one row (a
+    dense network of tens of MB); a tiny model (the iris sample) answers one row faster than a batch
+    can be gathered, so it is off by default (the numbers: README, "Serving performance"). Only the
+    default handler's requests merge (every request format: JSON, CSV, NPY), for ONNX, scikit-learn,
+    XGBoost, LightGBM and TorchScript models; a user handler, an MLflow pyfunc or a torch.export
+    program runs one request per call. Each request is checked alone first, so a bad one gets its
+    own error; if a merged call fails, its requests are predicted one by one.
+    """
+
+    enabled: bool = False
+    """Merge concurrent requests (the container's ``TWINSERVE_BATCH_MAX_SIZE`` and
+    ``TWINSERVE_BATCH_MAX_DELAY_MS``, the same on SageMaker and Azure ML)."""
+    max_batch_size: Annotated[int, Field(ge=2, le=BATCH_MAX_SIZE_LIMIT)] = 32
+    """Most rows in one model call; a request with more rows runs alone."""
+    max_delay_ms: Annotated[float, Field(ge=0, le=BATCH_MAX_DELAY_MS_LIMIT)] = DEFAULT_BATCH_MAX_DELAY_MS
+    """Longest a request waits for others to join its call. It waits only while other requests are
+    arriving: a lone request never waits. 0 merges only the requests already queued."""
+
+
 class ServingSpec(StrictModel):
     """How requests are served."""
 
@@ -253,6 +276,8 @@ class ServingSpec(StrictModel):
     max_concurrent_requests_per_instance: Annotated[int, Field(ge=1, le=1000)] = 4
     """Requests one instance works on at once: Azure ML's max_concurrent_requests_per_instance, and the
     container's predicting threads on both clouds."""
+    adaptive_batching: AdaptiveBatchingSpec = AdaptiveBatchingSpec()
+    """Merge concurrent requests into one model call (off by default)."""
 
     model_config = ConfigDict(
         extra="forbid", strict=True, frozen=True, populate_by_name=True, use_attribute_docstrings=True

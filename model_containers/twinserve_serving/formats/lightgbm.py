@@ -13,6 +13,8 @@ from . import Outputs
 
 
 class LightGBMModel:
+    merges_rows = True  # rows in, one prediction per row out: adaptive batching may merge requests
+
     def __init__(self, path: Path, threads: int) -> None:
         import lightgbm
 

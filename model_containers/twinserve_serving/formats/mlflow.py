@@ -20,6 +20,8 @@ from . import Outputs
 
 
 class MLflowModel:
+    merges_rows = False  # a pyfunc may treat a request as a whole (a DataFrame): never merged
+
     def __init__(self, folder: Path) -> None:
         import mlflow.pyfunc
         import pandas

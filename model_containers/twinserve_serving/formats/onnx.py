@@ -26,6 +26,8 @@ _ONNX_DTYPES = {
 
 
 class OnnxModel:
+    merges_rows = True  # unless the model fixes its batch dimension (set in __init__)
+
     def __init__(self, path: Path, metadata: dict[str, Any], threads: int = 1) -> None:
         import onnxruntime as ort
 
@@ -46,6 +48,8 @@ class OnnxModel:
         if self.input_name not in inputs:
             raise ValueError(f"metadata.json input_name {self.input_name!r} is not a model input ({', '.join(inputs)})")
         model_input = inputs[self.input_name]
+        # a fixed first dimension (a model exported for one row) cannot take merged rows
+        self.merges_rows = not (model_input.shape and isinstance(model_input.shape[0], int))
         features = metadata.get("features")
         width = model_input.shape[1] if len(model_input.shape) == 2 else None
         self.signature = Signature(

@@ -18,6 +18,8 @@ from . import ModelFormatError, Outputs, metadata_signature
 
 
 class SklearnModel:
+    merges_rows = True  # rows in, one prediction per row out: adaptive batching may merge requests
+
     def __init__(self, estimator: Any, metadata: dict[str, Any]) -> None:
         self.estimator = estimator
         names = getattr(estimator, "feature_names_in_", None)

@@ -22,6 +22,8 @@ class TorchModel:
         self._torch = torch
         torch.set_num_threads(threads)
         width = None
+        # TorchScript takes any number of rows; an exported program may have traced a fixed one
+        self.merges_rows = path.suffix.lower() != ".pt2"
         if path.suffix.lower() == ".pt2":
             program = torch.export.load(str(path))
             width = _export_width(program)

@@ -14,6 +14,8 @@ from . import Outputs, metadata_signature
 
 
 class XGBoostModel:
+    merges_rows = True  # rows in, one prediction per row out: adaptive batching may merge requests
+
     def __init__(self, path: Path, metadata: dict[str, Any], threads: int) -> None:
         import xgboost
 
