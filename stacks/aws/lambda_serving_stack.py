@@ -24,6 +24,7 @@ from twinserve_serving.lambda_settings import lambda_environment
 from ..container_settings import container_environment
 from ..environment_policy import EnvironmentPolicy
 from ..model_image import resolve_model_image
+from .api import environment_api
 from .baked_image import baked_model_image_context
 from .budget import environment_budget
 from .names import endpoint_name
@@ -74,6 +75,9 @@ class LambdaServingStack(cdk.Stack):
         # CodeDeploy reads the alarms by name when a deployment starts: they must exist first
         self.service.deployment_group.node.add_dependency(self.alarms)
         self._budget()
+        self.api = environment_api(
+            self, env, self.function_name, retain_logs=self.policy.keep_data, lambda_alias=self.service.alias
+        )
         self.url_output = cdk.CfnOutput(self, "FunctionUrl", value=self.service.url)
         cdk.CfnOutput(self, "FunctionName", value=self.function_name)
         cdk.CfnOutput(self, "AlarmTopicArn", value=self.alarms.topic.topic_arn)

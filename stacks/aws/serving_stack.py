@@ -51,6 +51,7 @@ from ..container_settings import container_environment
 from ..environment_policy import EnvironmentPolicy
 from ..model_image import resolve_model_image
 from ..monitoring import drift_baseline_file, drift_window_hours
+from .api import environment_api
 from .budget import environment_budget
 from .names import endpoint_name
 
@@ -108,6 +109,15 @@ class ServingStack(cdk.Stack):
         self.smoke_test_role, self.smoke_test_role_output = self._smoke_test_access(env_name)
         self.image_reader_outputs = self._image_reader_access(env_name)
         self.endpoint_name_output = self._outputs()
+        self.api = environment_api(
+            self,
+            self.environment_spec,
+            self.endpoint_name,
+            retain_logs=self.policy.keep_data,
+            sagemaker_endpoint_name=self.endpoint_name,
+        )
+        if self.api is not None:
+            self.api.node.add_dependency(self.endpoint)  # the integration names the endpoint
 
     def _encryption_key(self) -> kms.Key | None:
         if self.environment_spec.aws.encryption != "kms":

@@ -10,6 +10,8 @@ Rules relied on, with their sources:
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from aws_cdk.assertions import Template
 from aws_synth import DEPLOY_SPEC
@@ -95,3 +97,15 @@ def test_url_alarms_watch_the_alias(template):
     assert five["MetricName"] == "Url5xxCount" and five["Threshold"] == ENV.alarms.errors_5xx
     assert {d["Name"]: d["Value"] for d in five["Dimensions"]} == {"FunctionName": NAME, "Resource": f"{NAME}:live"}
     assert alarms[f"{NAME}-latency-p99"]["Threshold"] == ENV.alarms.model_latency_p99_ms
+
+
+def test_the_api_front_proxies_to_the_alias(template):
+    (method,) = [
+        m["Properties"]
+        for m in template.find_resources("AWS::ApiGateway::Method").values()
+        if m["Properties"]["HttpMethod"] == "POST"
+    ]
+    assert method["AuthorizationType"] == "AWS_IAM"
+    assert method["Integration"]["Type"] == "AWS_PROXY"  # the adapter reads API Gateway events
+    alias = next(iter(template.find_resources("AWS::Lambda::Alias")))
+    assert alias in json.dumps(method["Integration"]["Uri"])

@@ -36,6 +36,8 @@ class FakeModel:
 
     def __init__(self) -> None:
         self.gate = threading.Event()
+        self.entered = threading.Event()
+        """Set when the first call is inside the model (so a test can queue requests behind it)."""
         self.calls: list[int] = []
         self._lock = threading.Lock()
 
@@ -45,6 +47,7 @@ class FakeModel:
             first = not self.calls
             self.calls.append(len(array))
         if first:
+            self.entered.set()
             assert self.gate.wait(10), "the test never opened the gate"
         if (array[:, 0] == POISON).any():
             raise ValueError("poisoned row")
@@ -164,6 +167,9 @@ def test_a_request_whose_deadline_passes_while_queued_gets_504_and_is_skipped():
     try:
         pool = ThreadPoolExecutor(2)
         first = pool.submit(_score, app, [[0.5, 0.0]])
+        # the first request must be inside the model before the late one arrives, or both merge into
+        # one call (on a loaded machine the pool may start them together)
+        assert model.entered.wait(10)
         late = pool.submit(_score, app, [[7.0, 0.0]])
         status, body = late.result(10)  # answered at its deadline while the model is held
         assert status == 504 and "did not finish within 0.3 s" in body["error"], body

@@ -117,7 +117,7 @@ def test_the_lambda_example_is_valid(lambda_raw):
     ("edit", "expected"),
     [
         (
-            lambda d: d["aws"]["lambda_function"].update(timeout_seconds=30),
+            lambda d: d["aws"]["lambda_function"].update(timeout_seconds=20),
             "must be at least serving.request_timeout_seconds",
         ),
         (lambda d: d.setdefault("compute", {}).update(instance_count=2), "Lambda has no instances"),

@@ -27,7 +27,6 @@ from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_elasticloadbalancingv2 as elbv2
-from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 
@@ -400,11 +399,6 @@ class FargateModelService(Construct):
 
     def metric_memory(self, period: cdk.Duration = cdk.Duration.minutes(1)) -> cloudwatch.Metric:
         return self.service.metric_memory_utilization(period=period)
-
-    def grant_invoke(self, grantee: iam.IGrantable) -> None:
-        """Network reachability is the gate here (internal ALB): put an API front with IAM authorization
-        before it to authenticate callers (issue 13); nothing to grant on the service itself."""
-        del grantee
 
 
 def _check(props: FargateModelServiceProps) -> None:

@@ -326,3 +326,5 @@ ALB_IDLE_TIMEOUT_SECONDS = (1, 4000)
 """Application Load Balancer idle timeout: the longest a request may run before the ALB closes it."""
 ECS_LINEAR_STEP_PERCENT = (3, 100)
 """ECS native linear deployments: percent of traffic per step (canaries: 0.1..100)."""
+API_GATEWAY_TIMEOUT_SECONDS = 29
+"""API Gateway's default integration timeout (REST APIs): the backend's answer must come within it."""

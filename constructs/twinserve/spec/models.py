@@ -432,6 +432,23 @@ class LambdaFunctionSpec(StrictModel):
     """Pre-initialized execution environments (no cold start for that many concurrent requests)."""
 
 
+class ApiFrontSpec(StrictModel):
+    """An authenticated API Gateway (REST) in front of the environment's serving on AWS."""
+
+    enabled: bool = False
+    """Create the API: ``POST /invocations`` to the SageMaker endpoint or the Lambda function."""
+    auth: Literal["iam", "iam_and_api_key"] = "iam"
+    """IAM (SigV4, ``execute-api:Invoke``) on every call; ``iam_and_api_key`` also requires an API key."""
+    throttle_rate_per_second: Annotated[int, Field(ge=1, le=10000)] = 100
+    """Steady requests per second the stage (and the API key's usage plan) allows."""
+    throttle_burst: Annotated[int, Field(ge=1, le=5000)] = 200
+    """Burst the stage allows."""
+    daily_quota: Annotated[int, Field(ge=1)] | None = None
+    """With API keys: requests per day per key."""
+    waf: bool = False
+    """A WAF web ACL in front (AWS managed common rules and a per-IP rate limit)."""
+
+
 class AwsSpec(StrictModel):
     """SageMaker settings of an environment."""
 
@@ -458,6 +475,8 @@ class AwsSpec(StrictModel):
     """Settings of ``platform: ecs_fargate``."""
     lambda_function: LambdaFunctionSpec = LambdaFunctionSpec()
     """Settings of ``platform: lambda``."""
+    api: ApiFrontSpec = ApiFrontSpec()
+    """An authenticated API in front (off by default)."""
 
 
 class AksGpuPoolSpec(StrictModel):

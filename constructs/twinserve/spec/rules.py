@@ -819,6 +819,32 @@ def _aws_platform(check: EnvironmentCheck) -> None:
             )
 
 
+def _api_front(check: EnvironmentCheck) -> None:
+    """What API Gateway can front: a synchronous endpoint answering within its integration timeout."""
+    env = check.env
+    if not check.aws or not env.aws.api.enabled:
+        return
+    if env.aws.platform == "ecs_fargate":
+        check.issue(
+            "aws.api.enabled",
+            True,
+            "an API front for ecs_fargate needs a VPC link to the internal load balancer (not yet): use sagemaker "
+            "or lambda, or call the service from inside its VPC",
+        )
+    if env.serving.endpoint_type == "async":
+        check.issue("aws.api.enabled", True, "async endpoints are called with InvokeEndpointAsync, not through the API")
+    limit = aws_platform.API_GATEWAY_TIMEOUT_SECONDS
+    if env.serving.request_timeout_seconds > limit:
+        check.issue(
+            "serving.request_timeout_seconds",
+            env.serving.request_timeout_seconds,
+            f"with aws.api the request must end within API Gateway's {limit} s integration timeout: use at most "
+            f"{limit} (the container then answers its own 504 a second earlier)",
+        )
+    if env.aws.api.daily_quota is not None and env.aws.api.auth != "iam_and_api_key":
+        check.issue("aws.api.daily_quota", env.aws.api.daily_quota, "a quota is per API key: set auth iam_and_api_key")
+
+
 ENVIRONMENT_RULES: tuple[Callable[[EnvironmentCheck], None], ...] = (
     _targets,
     _variants_and_traffic,
@@ -835,6 +861,7 @@ ENVIRONMENT_RULES: tuple[Callable[[EnvironmentCheck], None], ...] = (
     _gpu,
     _monitoring,
     _aws_platform,
+    _api_front,
 )
 """The rules every environment passes, in the order their problems are reported."""
 

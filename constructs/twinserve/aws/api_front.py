@@ -1,0 +1,311 @@
+"""An authenticated API in front of an environment's serving: API Gateway (REST, regional).
+
+* ``POST /invocations`` only; IAM authorization by default (callers sign with SigV4, service
+  ``execute-api``, and need ``execute-api:Invoke`` on the method: :meth:`grant_invoke`), optionally an API
+  key too (a usage plan with throttling and a daily quota); stage throttling; JSON access logs and
+  execution logs; X-Ray; a request validator (the ``Content-Type`` header is required); an optional WAF
+  web ACL (AWS managed common rules + a per-IP rate limit).
+* Backends:
+  - a SageMaker endpoint through an AWS service integration to ``InvokeEndpoint`` (no Lambda in between):
+    the body and ``Content-Type``/``Accept`` pass through; API Gateway answers 200 for every backend
+    status unless integration responses map them, so 4xx/5xx from SageMaker are mapped explicitly (a
+    model error arrives as 424 with the container's body; throttling as 429; others as 502);
+  - a Lambda function alias through a proxy integration (the Lambda Web Adapter understands API
+    Gateway events; the function's status codes pass through as they are).
+* Timeouts: API Gateway's default integration timeout is 29 s; the container's deadline must be shorter,
+  so a slow request gets the container's own 504 (the spec rules check ``serving.request_timeout_seconds``).
+  https://docs.aws.amazon.com/apigateway/latest/developerguide/limits.html
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import aws_cdk as cdk
+from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_wafv2 as wafv2
+
+from constructs import Construct
+
+from ..platform import aws as aws_platform
+from ._nag import acknowledge
+from ._validate import checks
+
+INVOCATIONS_PATH = "invocations"
+"""The API's one resource (SageMaker's route name; the container answers it on every platform)."""
+SAGEMAKER_ERROR_MAPPINGS: tuple[tuple[str, int], ...] = (
+    (r"424", 424),  # ModelError: the container answered 4xx/5xx; its body passes through
+    (r"429", 429),  # ThrottlingException
+    (r"400", 400),  # ValidationError (e.g. a body over 6 MB)
+    (r"404", 404),  # the endpoint does not exist (yet)
+    (r"5\d{2}", 502),  # ServiceUnavailable, InternalFailure: the backend failed
+)
+"""SageMaker runtime status (selection pattern) -> the status the API answers."""
+
+
+@dataclass(frozen=True)
+class ApiFrontProps:
+    """Props of :class:`ApiFront`. Exactly one backend: ``sagemaker_endpoint_name`` or ``lambda_alias``."""
+
+    api_name: str
+    """The REST API's name (also its stage's log group and WAF names)."""
+    sagemaker_endpoint_name: str | None = None
+    """A SageMaker endpoint in this account and region."""
+    lambda_alias: lambda_.IAlias | None = None
+    """A Lambda function alias (the Lambda platform's ``live``)."""
+    auth: Literal["iam", "iam_and_api_key"] = "iam"
+    """IAM authorization (SigV4) on every method; ``iam_and_api_key`` also requires an API key."""
+    throttle_rate_per_second: int = 100
+    """Steady-state requests per second the stage (and the usage plan) allows."""
+    throttle_burst: int = 200
+    """Burst the stage allows."""
+    daily_quota: int | None = None
+    """With API keys: requests per day per key."""
+    waf: bool = False
+    """Associate a WAF web ACL (AWS managed common rule set + a per-IP rate limit)."""
+    waf_rate_limit_per_5_minutes: int = 2000
+    """Requests per client IP per 5 minutes before WAF blocks it."""
+    integration_timeout: cdk.Duration = cdk.Duration.seconds(aws_platform.API_GATEWAY_TIMEOUT_SECONDS)
+    """How long API Gateway waits for the backend (at most 29 s by default)."""
+    log_retention: logs.RetentionDays = logs.RetentionDays.THREE_MONTHS
+    """Access log retention."""
+    retain_logs: bool = False
+    """Keep the access log group when the stack is deleted."""
+
+
+class ApiFront(Construct):
+    """Exposes ``api``, ``method`` (``POST /invocations``), ``url`` and, with API keys, ``api_key``."""
+
+    def __init__(self, scope: Construct, id: str, props: ApiFrontProps) -> None:
+        super().__init__(scope, id)
+        _check(props)
+        self.props = props
+        self.access_logs = logs.LogGroup(
+            self,
+            "AccessLogs",
+            retention=props.log_retention,
+            removal_policy=cdk.RemovalPolicy.RETAIN if props.retain_logs else cdk.RemovalPolicy.DESTROY,
+        )
+        self.api = apigw.RestApi(
+            self,
+            "Api",
+            rest_api_name=props.api_name,
+            description=f"twinserve {props.api_name}: authenticated front of the model",
+            endpoint_types=[apigw.EndpointType.REGIONAL],
+            cloud_watch_role=True,
+            cloud_watch_role_removal_policy=cdk.RemovalPolicy.DESTROY,
+            binary_media_types=["application/x-npy", "application/octet-stream"],
+            deploy_options=apigw.StageOptions(
+                stage_name="v1",
+                throttling_rate_limit=props.throttle_rate_per_second,
+                throttling_burst_limit=props.throttle_burst,
+                logging_level=apigw.MethodLoggingLevel.ERROR,
+                metrics_enabled=True,
+                tracing_enabled=True,
+                data_trace_enabled=False,  # never log payloads
+                access_log_destination=apigw.LogGroupLogDestination(self.access_logs),
+                access_log_format=apigw.AccessLogFormat.json_with_standard_fields(
+                    caller=True,
+                    http_method=True,
+                    ip=True,
+                    protocol=True,
+                    request_time=True,
+                    resource_path=True,
+                    response_length=True,
+                    status=True,
+                    user=True,
+                ),
+            ),
+        )
+        validator = self.api.add_request_validator(
+            "ContentTypeRequired", validate_request_parameters=True, validate_request_body=False
+        )
+        resource = self.api.root.add_resource(INVOCATIONS_PATH)
+        api_key = props.auth == "iam_and_api_key"
+        self.method = resource.add_method(
+            "POST",
+            self._integration(),
+            authorization_type=apigw.AuthorizationType.IAM,
+            api_key_required=api_key,
+            request_validator=validator,
+            request_parameters={"method.request.header.Content-Type": True, "method.request.header.Accept": False},
+            method_responses=[apigw.MethodResponse(status_code=str(code)) for code in self._status_codes()],
+        )
+        self.url = self.api.url_for_path(f"/{INVOCATIONS_PATH}")
+        """``https://<id>.execute-api.<region>.amazonaws.com/v1/invocations``"""
+        self.api_key = self._usage_plan() if api_key else None
+        self.web_acl = self._waf() if props.waf else None
+        self._acknowledge(api_key)
+
+    # ------------------------------------------------------------------ backends
+
+    def _integration(self) -> apigw.Integration:
+        props = self.props
+        if props.lambda_alias is not None:
+            return apigw.LambdaIntegration(props.lambda_alias, proxy=True, timeout=props.integration_timeout)
+        stack = cdk.Stack.of(self)
+        role = iam.Role(
+            self,
+            "InvokeRole",
+            assumed_by=iam.ServicePrincipal("apigateway.amazonaws.com"),
+            description=f"twinserve {props.api_name}: API Gateway invokes the SageMaker endpoint",
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["sagemaker:InvokeEndpoint"],
+                resources=[
+                    stack.format_arn(
+                        service="sagemaker", resource="endpoint", resource_name=props.sagemaker_endpoint_name
+                    )
+                ],
+            )
+        )
+        passthrough = {"application/json": "$input.json('$')"}
+        return apigw.AwsIntegration(
+            service="runtime.sagemaker",
+            path=f"endpoints/{props.sagemaker_endpoint_name}/invocations",
+            integration_http_method="POST",
+            options=apigw.IntegrationOptions(
+                credentials_role=role,
+                timeout=props.integration_timeout,
+                passthrough_behavior=apigw.PassthroughBehavior.WHEN_NO_TEMPLATES,
+                request_parameters={
+                    "integration.request.header.Content-Type": "method.request.header.Content-Type",
+                    "integration.request.header.Accept": "method.request.header.Accept",
+                },
+                integration_responses=[
+                    apigw.IntegrationResponse(status_code="200", selection_pattern=r"2\d{2}"),
+                    *[
+                        apigw.IntegrationResponse(
+                            status_code=str(answer), selection_pattern=pattern, response_templates=passthrough
+                        )
+                        for pattern, answer in SAGEMAKER_ERROR_MAPPINGS
+                    ],
+                ],
+            ),
+        )
+
+    def _status_codes(self) -> list[int]:
+        if self.props.lambda_alias is not None:
+            return [200]  # a proxy integration passes the function's statuses through
+        return [200, *sorted({answer for _, answer in SAGEMAKER_ERROR_MAPPINGS})]
+
+    # ------------------------------------------------------------------ keys, WAF, findings
+
+    def _usage_plan(self) -> apigw.IApiKey:
+        props = self.props
+        key = self.api.add_api_key("Key", description=f"twinserve {props.api_name}")
+        plan = self.api.add_usage_plan(
+            "UsagePlan",
+            throttle=apigw.ThrottleSettings(
+                rate_limit=props.throttle_rate_per_second, burst_limit=props.throttle_burst
+            ),
+            quota=apigw.QuotaSettings(limit=props.daily_quota, period=apigw.Period.DAY) if props.daily_quota else None,
+        )
+        plan.add_api_stage(stage=self.api.deployment_stage)
+        plan.add_api_key(key)
+        return key
+
+    def _waf(self) -> wafv2.CfnWebACL:
+        props = self.props
+
+        def visibility(name: str) -> wafv2.CfnWebACL.VisibilityConfigProperty:
+            return wafv2.CfnWebACL.VisibilityConfigProperty(
+                cloud_watch_metrics_enabled=True, metric_name=name, sampled_requests_enabled=True
+            )
+
+        acl = wafv2.CfnWebACL(
+            self,
+            "WebAcl",
+            scope="REGIONAL",
+            default_action=wafv2.CfnWebACL.DefaultActionProperty(allow={}),
+            visibility_config=visibility(f"{props.api_name}-waf"),
+            rules=[
+                wafv2.CfnWebACL.RuleProperty(
+                    name="aws-common",
+                    priority=0,
+                    override_action=wafv2.CfnWebACL.OverrideActionProperty(none={}),
+                    statement=wafv2.CfnWebACL.StatementProperty(
+                        managed_rule_group_statement=wafv2.CfnWebACL.ManagedRuleGroupStatementProperty(
+                            vendor_name="AWS", name="AWSManagedRulesCommonRuleSet"
+                        )
+                    ),
+                    visibility_config=visibility(f"{props.api_name}-common"),
+                ),
+                wafv2.CfnWebACL.RuleProperty(
+                    name="rate-per-ip",
+                    priority=1,
+                    action=wafv2.CfnWebACL.RuleActionProperty(block={}),
+                    statement=wafv2.CfnWebACL.StatementProperty(
+                        rate_based_statement=wafv2.CfnWebACL.RateBasedStatementProperty(
+                            aggregate_key_type="IP", limit=props.waf_rate_limit_per_5_minutes
+                        )
+                    ),
+                    visibility_config=visibility(f"{props.api_name}-rate"),
+                ),
+            ],
+        )
+        wafv2.CfnWebACLAssociation(
+            self, "WebAclAssociation", resource_arn=self.api.deployment_stage.stage_arn, web_acl_arn=acl.attr_arn
+        )
+        return acl
+
+    def _acknowledge(self, api_key: bool) -> None:
+        acknowledge(
+            self.method,
+            "AwsSolutions-COG4",
+            "Callers authenticate with IAM (SigV4): the accounts' roles and users, not a Cognito user pool.",
+        )
+        acknowledge(
+            self.api,
+            "AwsSolutions-APIG2",
+            "Request parameters are validated (Content-Type is required); bodies are CSV, JSON or NPY of the model's "
+            "own shape, which the container validates, answering 400/415 naming the input.",
+        )
+        if not self.props.waf:
+            acknowledge(
+                self.api.deployment_stage,
+                "AwsSolutions-APIG3",
+                "The API is IAM-authorized and throttled; set aws.api.waf for a web ACL in front of it.",
+            )
+        acknowledge(
+            self.api,
+            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+            "AmazonAPIGatewayPushToCloudWatchLogs]",
+            "aws-cdk-lib's account-level role that lets API Gateway write the stage's logs (AWS's documented policy).",
+        )
+
+    def grant_invoke(self, grantee: iam.IGrantable) -> iam.Grant:
+        """``execute-api:Invoke`` on ``POST /invocations`` of the stage."""
+        return iam.Grant.add_to_principal(
+            grantee=grantee,
+            actions=["execute-api:Invoke"],
+            resource_arns=[self.api.arn_for_execute_api("POST", f"/{INVOCATIONS_PATH}", "v1")],
+        )
+
+
+def _check(props: ApiFrontProps) -> None:
+    check = checks("ApiFrontProps")
+    check.pattern("api_name", props.api_name, r"[a-zA-Z0-9][a-zA-Z0-9_-]{0,127}", "letters, digits, '-', '_'")
+    check.that(
+        (props.sagemaker_endpoint_name is None) != (props.lambda_alias is None),
+        "sagemaker_endpoint_name",
+        props.sagemaker_endpoint_name,
+        "set exactly one backend: sagemaker_endpoint_name or lambda_alias",
+    )
+    check.one_of("auth", props.auth, ("iam", "iam_and_api_key"))
+    check.range("throttle_rate_per_second", props.throttle_rate_per_second, 1, 10000)
+    check.range("throttle_burst", props.throttle_burst, 1, 5000)
+    check.range("daily_quota", props.daily_quota, 1, 10**9)
+    check.range("waf_rate_limit_per_5_minutes", props.waf_rate_limit_per_5_minutes, 10, 2_000_000_000)
+    check.range(
+        "integration_timeout",
+        props.integration_timeout.to_seconds(),
+        0.05,
+        aws_platform.API_GATEWAY_TIMEOUT_SECONDS,
+        " s",
+    )
