@@ -237,3 +237,17 @@ def test_private_network_component_checks_its_args(change, field):
     args = {"resource_group_name": "rg", "location": "westeurope", "name_prefix": "x", **change}
     with pytest.raises(ValueError, match=field.replace("[", r"\[").replace("]", r"\]")):
         PrivateNetwork("x", PrivateNetworkArgs(**args))
+
+
+def test_going_private_updates_the_services_in_place(sample_model):
+    # publicNetworkAccess is an updatable property of each service (workspace, storage, key vault, registry;
+    # a registry SKU moves up in place: https://learn.microsoft.com/azure/container-registry/container-registry-skus),
+    # and a managed network may move up (how-to-managed-network): nothing is replaced.
+    public, private = sample(), sample()
+    private["environments"]["dev"]["azure"] = {"public_network_access": False}
+    section = Section("iris", "dev", "azure", "test")
+    compare_plans(section, plan_of(public), plan_of(private), stack="dev", project="twinserve")
+    changed = {c.id: c.action for c in section.changes}
+    for name in ("iris-dev-mlw", "iris-dev-storage", "iris-dev-kv", "iris-dev-acr"):
+        assert changed[name] == "update", name
+    assert not [f for f in section.flags if f.severity == "refused"]
