@@ -37,6 +37,12 @@ class EnvironmentPolicy:
         return self.production
 
     @property
+    def private_network(self) -> bool:
+        """No public endpoints: private endpoints, private DNS, isolated outbound (Azure's
+        ``azure.public_network_access`` when the spec leaves it unset)."""
+        return self.production
+
+    @property
     def alert_severity(self) -> int:
         """Azure Monitor severity of the endpoint alerts (1 error in production, 2 warning elsewhere)."""
         return 1 if self.production else 2

@@ -6,6 +6,9 @@ Config (``Pulumi.<env>.yaml``) holds only Azure-only settings:
   twinserve:namePrefix        optional: prefix of globally unique names (default <spec name><env>)
   twinserve:budgetStartDate   optional: first day of the budget, YYYY-MM-01 (default: the current month,
                               which is what Azure accepts at creation; later runs never change it)
+  twinserve:subscriptionActivityLog  optional, true/false (default false): send the subscription's activity
+                              log to the environment's Log Analytics workspace. Subscription-scoped and
+                              outliving the environment, so only the stack that owns the subscription sets it
 
 How the spec maps onto the components (see docs/azure.md), one step of :class:`AzureEnvironment` each:
   serving.variants      -> online_endpoints: one deployment per variant on every online endpoint,
@@ -13,6 +16,10 @@ How the spec maps onto the components (see docs/azure.md), one step of :class:`A
   serving.shadow        -> online_endpoints: a deployment on the managed endpoint receiving mirror traffic
   azure.online_endpoints-> online_endpoints: a managed and/or a Kubernetes (AKS) online endpoint
   azure.aks             -> inference_cluster
+  azure.public_network_access (unset: the environment policy, private in prod)
+                        -> private_network: a virtual network, private endpoints of workspace, storage,
+                           key vault and registry, private DNS zones; the workspace's managed network;
+                           the managed endpoint's public access off; the AKS API server restricted
   serving.batch         -> batch_endpoint: the batch deployment's settings (the batch endpoint is always
                            planned: its cluster scales to zero, so it costs nothing while idle)
   container             -> model_and_images: the serving ML environment (online deployments) and the
@@ -29,7 +36,7 @@ import re
 from pathlib import Path
 
 import pulumi
-from pulumi_azure_native import authorization, resources
+from pulumi_azure_native import authorization, monitor, resources
 
 from twinserve.azure import (
     AksGpuPoolArgs,
@@ -52,6 +59,9 @@ from twinserve.azure import (
     OnlineDeploymentSettings,
     OnlineEndpoint,
     OnlineEndpointArgs,
+    PrivateEndpointTarget,
+    PrivateNetwork,
+    PrivateNetworkArgs,
     TargetUtilizationScaling,
 )
 from twinserve.azure.drift_monitor import DriftMonitor, DriftMonitorArgs, DriftTrigger
@@ -60,7 +70,7 @@ from twinserve.platform import azure as azure_platform
 from twinserve.platform.azure import KUBERNETES_DEFAULT_INSTANCE_TYPE, KUBERNETES_GPU_INSTANCE_TYPE
 from twinserve.spec import DeploymentSpec, SpecError, SpecIssue, load_spec
 from twinserve.spec.models import ShadowSpec, VariantSpec
-from twinserve.spec.rules import AZURE_BATCH_DOCKERFILE
+from twinserve.spec.rules import AZURE_BATCH_DOCKERFILE, azure_network_issues
 
 from ..container_settings import container_environment
 from ..deploy_inputs import apply_deploy_inputs, load_deploy_inputs
@@ -75,6 +85,8 @@ ENDPOINT_SHORT_NAMES = {"managed": "managed", "kubernetes": "k8s"}
 """The online endpoint kinds' part of logical and Azure names (``<prefix>-managed``, ``<prefix>-k8s``)."""
 
 
+ACTIVITY_LOG_CONFIG = "subscriptionActivityLog"
+"""Stack config (``twinserve:subscriptionActivityLog``): this stack owns the subscription's activity-log export."""
 SOURCE_IMAGE_CONFIG = "sourceImage"
 """Stack config (``twinserve:sourceImage``) naming the image to import instead of building (the pipeline sets it)."""
 
@@ -126,6 +138,18 @@ class AzureEnvironment:
         self.budget_start_date = budget_start_date
         self.tags = environment_tags(spec, env_name)
         self.client = authorization.get_client_config_output()
+        azure = self.environment_spec.azure
+        self.private = (
+            not azure.public_network_access if azure.public_network_access is not None else self.policy.private_network
+        )
+        """No public endpoints: the spec's ``azure.public_network_access``, else the environment's policy."""
+        self.managed_network = azure.managed_network or ("allow_only_approved_outbound" if self.private else "disabled")
+        issues = azure_network_issues(azure, self.private)
+        if issues:
+            raise SpecError(
+                f"environments.{env_name}",
+                [SpecIssue(f"environments.{env_name}.{path}", value, message) for path, value, message in issues],
+            )
 
     def build(self) -> None:
         self.model_image = resolve_model_image(
@@ -133,6 +157,8 @@ class AzureEnvironment:
         )
         self.group = self.resource_group()
         self.workspace = self.ml_workspace()
+        self.network = self.private_network()
+        self.audit()
         self.assets = self.model_and_images()
         self.cluster = self.inference_cluster()
         self.endpoints = self.online_endpoints()
@@ -155,7 +181,6 @@ class AzureEnvironment:
         )
 
     def ml_workspace(self) -> MlWorkspace:
-        azure = self.environment_spec.azure
         return MlWorkspace(
             self.logical,
             MlWorkspaceArgs(
@@ -165,11 +190,68 @@ class AzureEnvironment:
                 name_prefix=self.prefix,
                 purge_protection=self.policy.purge_protection,
                 keep_data=self.policy.keep_data,
-                public_network_access=azure.public_network_access,
-                managed_network=azure.managed_network,
-                registry_sku="Standard" if azure.public_network_access else "Premium",
+                public_network_access=not self.private,
+                managed_network=self.managed_network,
+                # Only Premium registries take private endpoints and refuse public access.
+                registry_sku=azure_platform.REGISTRY_SKU_FOR_PRIVATE_ENDPOINTS if self.private else "Standard",
+                # Azure ML builds the image from the context inside the managed network: with approved outbound
+                # only, the build's base image (Docker Hub) and requirements (PyPI) need FQDN rules.
+                outbound_fqdns=azure_platform.BUILD_OUTBOUND_FQDNS
+                if self.managed_network == "allow_only_approved_outbound" and self.spec.container.build
+                else (),
+                firewall_sku=azure_platform.MANAGED_NETWORK_FIREWALL_SKU,
                 tags=self.tags,
             ),
+        )
+
+    def private_network(self) -> PrivateNetwork | None:
+        """With a private network: the workspace, its storage (blob, file), key vault and registry through
+        private endpoints in a virtual network twinserve creates, resolved by private DNS zones linked to it."""
+        if not self.private:
+            return None
+        workspace = self.workspace
+        targets = {
+            "workspace": workspace.workspace.id,
+            "blob": workspace.storage_account.id,
+            "file": workspace.storage_account.id,
+            "vault": workspace.key_vault.id,
+            "registry": workspace.registry.id,
+        }
+        groups = azure_platform.PRIVATE_ENDPOINT_GROUPS
+        return PrivateNetwork(
+            f"{self.logical}-network",
+            PrivateNetworkArgs(
+                resource_group_name=self.group.name,
+                location=self.location,
+                name_prefix=self.prefix,
+                address_space=self.environment_spec.azure.network_address_space,
+                targets=[
+                    PrivateEndpointTarget(
+                        name=name, resource_id=resource_id, group_id=groups[name][0], dns_zones=groups[name][1]
+                    )
+                    for name, resource_id in targets.items()
+                ],
+                dns_zones=azure_platform.PRIVATE_DNS_ZONES,
+                tags=self.tags,
+            ),
+            opts=pulumi.ResourceOptions(depends_on=[workspace]),
+        )
+
+    def audit(self) -> monitor.SubscriptionDiagnosticSetting | None:
+        """The subscription's activity log to the environment's Log Analytics workspace, when this stack owns
+        the subscription (``twinserve:subscriptionActivityLog``). A subscription takes at most five diagnostic
+        settings and outlives any environment in it, so the program does not claim it by default; the setting
+        is named after the environment, so two stacks in one subscription do not overwrite each other."""
+        if not pulumi.Config("twinserve").get_bool(ACTIVITY_LOG_CONFIG):
+            return None
+        return monitor.SubscriptionDiagnosticSetting(
+            f"{self.logical}-activity-log",
+            name=f"{self.logical}-activity-log",
+            workspace_id=self.workspace.log_analytics.id,
+            logs=[
+                monitor.SubscriptionLogSettingsArgs(category=category, enabled=True)
+                for category in azure_platform.ACTIVITY_LOG_CATEGORIES
+            ],
         )
 
     def model_and_images(self) -> ModelEnvironment:
@@ -274,9 +356,16 @@ class AzureEnvironment:
                 # certificate and a DNS name (ssl_cname / ssl_cert_pem / ssl_key_pem on the component).
                 internal_load_balancer=True,
                 allow_insecure_connections=True,
+                # With a private network the nodes live in its node subnet (the private DNS zones resolve the
+                # workspace, registry and storage there) and the API server admits the given ranges, else only
+                # the cluster's own outbound IP.
+                node_subnet_id=self.network.node_subnet.id if self.network else None,
+                api_server_authorized_ip_ranges=tuple(aks.api_server_authorized_ip_ranges)
+                if aks.api_server_authorized_ip_ranges is not None
+                else ((azure_platform.AKS_OWN_EGRESS_ONLY,) if self.private else None),
                 tags=self.tags,
             ),
-            opts=pulumi.ResourceOptions(depends_on=[self.workspace]),
+            opts=pulumi.ResourceOptions(depends_on=[self.workspace, *([self.network] if self.network else [])]),
         )
 
     def online_endpoints(self) -> dict[str, OnlineEndpoint]:
@@ -307,7 +396,8 @@ class AzureEnvironment:
                     traffic={v.name: v.weight for v in serving.variants},
                     mirror_traffic=mirror,
                     auth_mode=azure.auth_mode,
-                    public_network_access=azure.public_network_access,
+                    public_network_access=not self.private,
+                    workspace_managed_network=self.managed_network != "disabled",
                     log_analytics_id=self.workspace.log_analytics.id,
                     wait_for=list(self.assets.role_assignments),
                     tags=self.tags,
@@ -509,6 +599,7 @@ class AzureEnvironment:
         if keys:
             pulumi.export("endpoint_keys", pulumi.Output.secret(keys))
         pulumi.export("batch_endpoint", f"{self.prefix}-batch")
+        pulumi.export("private_network", self.network.virtual_network.name if self.network else None)
         pulumi.export("serving_ml_environment_version", self.assets.ml_environment_version)
         pulumi.export("batch_ml_environment_version", self.assets.batch_ml_environment_version)
 

@@ -146,7 +146,11 @@ def test_managed_only_settings_are_not_sent_to_kubernetes_endpoints(sample_model
     }
     managed, kubernetes = groups["Managed"], groups["Kubernetes"]
     assert managed["template"]["properties"]["publicNetworkAccess"] == "Disabled"
-    assert all(d["inputs"]["properties"]["egressPublicNetworkAccess"] == "Disabled" for d in managed["deployments"])
+    # A private network always has the workspace managed network (a spec rule refuses it without), and with
+    # one the deployments' egress flag - the legacy per-deployment isolation - "no longer applies": twinserve
+    # leaves it to the SDK's default, as the managed-network examples do
+    # (https://learn.microsoft.com/azure/machine-learning/how-to-secure-online-endpoint).
+    assert all(d["inputs"]["properties"]["egressPublicNetworkAccess"] == "Enabled" for d in managed["deployments"])
     assert "publicNetworkAccess" not in kubernetes["template"]["properties"]
     # (the SDK fills in its default "Enabled" when nothing is given, as `az ml` sends it)
     assert all(d["inputs"]["properties"]["egressPublicNetworkAccess"] != "Disabled" for d in kubernetes["deployments"])

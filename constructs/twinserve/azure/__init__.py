@@ -16,6 +16,7 @@ from .online_endpoint import (
     ProbeSettings,
     TargetUtilizationScaling,
 )
+from .private_network import PrivateEndpointTarget, PrivateNetwork, PrivateNetworkArgs
 
 __all__ = [
     "AksInferenceCluster",
@@ -38,6 +39,9 @@ __all__ = [
     "OnlineDeploymentSettings",
     "OnlineEndpoint",
     "OnlineEndpointArgs",
+    "PrivateEndpointTarget",
+    "PrivateNetwork",
+    "PrivateNetworkArgs",
     "ProbeSettings",
     "TargetUtilizationScaling",
 ]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import ipaddress
 from dataclasses import dataclass, field
 
 import pulumi
@@ -22,7 +23,13 @@ from pulumi_azure_native import machinelearningservices as ml
 
 from ..checks import Checks
 from ..platform import azure as azure_platform
-from ._common import ROLE_ACR_PULL, ROLE_STORAGE_BLOB_DATA_READER, child_opts, role_definition
+from ._common import (
+    ROLE_ACR_PULL,
+    ROLE_NETWORK_CONTRIBUTOR,
+    ROLE_STORAGE_BLOB_DATA_READER,
+    child_opts,
+    role_definition,
+)
 
 ROUTER_SERVICE_TYPES = ("LoadBalancer", "NodePort", "ClusterIP")
 SKU_TIERS = ("Free", "Standard", "Premium")
@@ -104,6 +111,14 @@ class AksInferenceClusterArgs:
     gpu_pool: AksGpuPoolArgs | None = None
     """A GPU node pool beside the system pool; its pods are requested through the instance type
     ``gpuinstancetype`` (``nvidia.com/gpu``), and the AzureML extension installs the NVIDIA device plugin."""
+    api_server_authorized_ip_ranges: tuple[str, ...] | None = None
+    """Restrict the Kubernetes API server to these IPv4 CIDR ranges (``0.0.0.0/32`` alone: only the cluster's
+    own outbound IP, so in-cluster clients such as the AzureML extension keep working); ``None``: open.
+    AKS's cluster extensions, managed namespaces and the attach go through ARM, not the API server."""
+    node_subnet_id: pulumi.Input[str] | None = None
+    """Put the nodes (and the inference router's internal load balancer) in this subnet, e.g. one of a
+    virtual network whose private DNS zones resolve the workspace's private endpoints. The cluster's
+    identity gets Network Contributor on it (the internal load balancer is created in it)."""
     tags: dict[str, str] = field(default_factory=dict)
     """Tags of every resource."""
 
@@ -164,6 +179,16 @@ def _check(args: AksInferenceClusterArgs) -> None:
         )
     if args.gpu_pool is not None:
         _check_gpu_pool(check, args.gpu_pool)
+    for i, cidr in enumerate(args.api_server_authorized_ip_ranges or ()):
+        check.that(
+            _is_ipv4_cidr(cidr), f"api_server_authorized_ip_ranges[{i}]", cidr, "must be an IPv4 range in CIDR form"
+        )
+    check.that(
+        args.api_server_authorized_ip_ranges is None or len(args.api_server_authorized_ip_ranges) > 0,
+        "api_server_authorized_ip_ranges",
+        args.api_server_authorized_ip_ranges,
+        "give at least one range (0.0.0.0/32: the cluster's own outbound IP only), or None for an open API server",
+    )
     check.one_of("sku_tier", args.sku_tier, SKU_TIERS)
     check.one_of("router_service_type", args.router_service_type, ROUTER_SERVICE_TYPES)
     if args.allow_insecure_connections:
@@ -182,6 +207,13 @@ def _check(args: AksInferenceClusterArgs) -> None:
             "TLS on the inference router needs ssl_cname, ssl_cert_pem and ssl_key_pem; "
             "or set allow_insecure_connections with an internal load balancer",
         )
+
+
+def _is_ipv4_cidr(text: str) -> bool:
+    try:
+        return ipaddress.ip_network(text).version == 4 and "/" in text
+    except ValueError:
+        return False
 
 
 def _check_gpu_pool(check: Checks, pool: AksGpuPoolArgs) -> None:
@@ -214,6 +246,7 @@ class AksInferenceCluster(pulumi.ComponentResource):
         self.compute_name = args.compute_name
         self.compute = self._compute()
         self.compute_role_assignments = self._compute_roles()
+        self.subnet_role_assignment = self._subnet_role()
         self.register_outputs(
             {
                 "cluster_id": self.cluster.id,
@@ -245,6 +278,15 @@ class AksInferenceCluster(pulumi.ComponentResource):
             network_profile=containerservice.ContainerServiceNetworkProfileArgs(
                 network_plugin="azure", network_plugin_mode="overlay", load_balancer_sku="standard"
             ),
+            # Authorized ranges rather than a private cluster: they work with the Standard load balancer
+            # this cluster has, change in place (a cluster cannot be made private after creation), and keep
+            # the API server reachable by the ranges an operator adds (kubectl, CI)
+            # (https://learn.microsoft.com/azure/aks/api-server-authorized-ip-ranges).
+            api_server_access_profile=containerservice.ManagedClusterAPIServerAccessProfileArgs(
+                authorized_ip_ranges=list(args.api_server_authorized_ip_ranges)
+            )
+            if args.api_server_authorized_ip_ranges is not None
+            else None,
             agent_pool_profiles=[
                 containerservice.ManagedClusterAgentPoolProfileArgs(
                     name="system",
@@ -256,6 +298,7 @@ class AksInferenceCluster(pulumi.ComponentResource):
                     enable_auto_scaling=autoscale,
                     min_count=args.autoscale_min_nodes,
                     max_count=args.autoscale_max_nodes,
+                    vnet_subnet_id=args.node_subnet_id,
                 )
             ],
             # With the cluster autoscaler on, the node count is the autoscaler's: re-sending node_count
@@ -284,6 +327,7 @@ class AksInferenceCluster(pulumi.ComponentResource):
             count=pool.node_count,
             node_labels=dict(azure_platform.GPU_NODE_LABEL),
             gpu_profile=containerservice.GPUProfileArgs(driver="Install"),
+            vnet_subnet_id=args.node_subnet_id,
             tags=args.tags,
             opts=child_opts(self, depends_on=[self.cluster]),
         )
@@ -418,6 +462,21 @@ class AksInferenceCluster(pulumi.ComponentResource):
                 resources=ml.InstanceTypeSchemaResourcesArgs(requests=gpu, limits=gpu),
             ),
         }
+
+    def _subnet_role(self) -> authorization.RoleAssignment | None:
+        """In a given subnet the cluster's identity creates the inference router's internal load balancer
+        (https://learn.microsoft.com/azure/aks/configure-azure-cni#prerequisites: Network Contributor)."""
+        args = self._args
+        if args.node_subnet_id is None:
+            return None
+        return authorization.RoleAssignment(
+            f"{self._name}-subnet-network",
+            scope=args.node_subnet_id,
+            principal_id=self.cluster.identity.apply(lambda identity: identity.principal_id),
+            principal_type="ServicePrincipal",
+            role_definition_id=role_definition(args.subscription_id, ROLE_NETWORK_CONTRIBUTOR),
+            opts=child_opts(self),
+        )
 
     def _compute_roles(self) -> list[authorization.RoleAssignment]:
         """The compute's identity pulls from the workspace registry and reads the model storage

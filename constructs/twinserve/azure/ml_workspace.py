@@ -51,6 +51,11 @@ class MlWorkspaceArgs:
     """Workspace managed-network isolation: disabled, allow_internet_outbound or allow_only_approved_outbound."""
     registry_sku: str = "Standard"
     """Premium is needed when public network access is off (private endpoints)."""
+    outbound_fqdns: tuple[str, ...] = ()
+    """With ``managed_network`` allow_only_approved_outbound: host names the managed network may reach
+    besides Azure ML's required rules (FQDN rules; Azure adds a managed Azure Firewall for them, charged)."""
+    firewall_sku: str = "Basic"
+    """The managed network's firewall tier when ``outbound_fqdns`` is given: Basic or Standard."""
     log_retention_days: int = 30
     """Log Analytics retention (30..730 days)."""
     allow_shared_key_access: bool = True
@@ -82,7 +87,22 @@ def _check(args: MlWorkspaceArgs) -> None:
         args.registry_sku,
         "must be Premium when public_network_access is off (only Premium registries take private endpoints)",
     )
+    check.that(
+        args.public_network_access or args.managed_network != "disabled",
+        "managed_network",
+        args.managed_network,
+        "must be allow_internet_outbound or allow_only_approved_outbound when public_network_access is off: "
+        "managed deployments and compute reach the private storage, key vault and registry through the "
+        "workspace's managed network",
+    )
     check.range("log_retention_days", args.log_retention_days, 30, 730, " days")
+    check.that(
+        not args.outbound_fqdns or args.managed_network == "allow_only_approved_outbound",
+        "outbound_fqdns",
+        args.outbound_fqdns,
+        "FQDN rules are for managed_network allow_only_approved_outbound (the other modes reach the internet anyway)",
+    )
+    check.one_of("firewall_sku", args.firewall_sku, ("Basic", "Standard"))
 
 
 class MlWorkspace(pulumi.ComponentResource):
@@ -184,7 +204,15 @@ class MlWorkspace(pulumi.ComponentResource):
             container_registry=self.registry.id,
             public_network_access=public,
             system_datastores_auth_mode="identity",
-            managed_network=ml.ManagedNetworkSettingsArgs(isolation_mode=MANAGED_NETWORK_MODES[args.managed_network]),
+            managed_network=ml.ManagedNetworkSettingsArgs(
+                isolation_mode=MANAGED_NETWORK_MODES[args.managed_network],
+                outbound_rules={
+                    f"fqdn-{i}": ml.FqdnOutboundRuleArgs(type="FQDN", category="UserDefined", destination=fqdn)
+                    for i, fqdn in enumerate(args.outbound_fqdns)
+                }
+                or None,
+                firewall_sku=args.firewall_sku if args.outbound_fqdns else None,
+            ),
             sku=ml.SkuArgs(name="Basic", tier="Basic"),
             opts=child,
         )
@@ -218,6 +246,18 @@ class MlWorkspace(pulumi.ComponentResource):
                 metrics=all_metrics,
                 opts=child,
             )
+
+        # The storage account's resource logs live on its blob service (reads, writes, deletes of the
+        # model files and captured payloads); the account itself has metrics only.
+        monitor.DiagnosticSetting(
+            f"{name}-blob-diag",
+            name="to-log-analytics",
+            resource_uri=pulumi.Output.concat(self.storage_account.id, "/blobServices/default"),
+            workspace_id=self.log_analytics.id,
+            logs=all_logs,
+            metrics=[monitor.DiagnosticsMetricSettingsArgs(category="Transaction", enabled=True)],
+            opts=child,
+        )
 
         self.register_outputs(
             {

@@ -137,6 +137,10 @@ class OnlineEndpointArgs:
     """key, aml_token or aad_token (managed endpoints only)."""
     public_network_access: bool = True
     """Whether the scoring URI (and the deployments' egress) is reachable over the public internet."""
+    workspace_managed_network: bool = False
+    """The workspace has a managed virtual network: it controls the deployments' outbound traffic, and
+    their ``egressPublicNetworkAccess`` (the legacy per-deployment isolation, which then "no longer
+    applies") is not sent."""
     log_analytics_id: pulumi.Input[str] | None = None
     """Send the endpoint's logs and metrics there (diagnostic setting)."""
     wait_for: list[pulumi.Resource] = field(default_factory=list)
@@ -389,6 +393,7 @@ class OnlineEndpoint(pulumi.ComponentResource):
         return deployments
 
     def _deployment_properties(self, settings: OnlineDeploymentSettings):
+        args = self._args
         common: dict[str, Any] = dict(
             instance_type=settings.instance_type,
             model=settings.model_id,
@@ -408,7 +413,7 @@ class OnlineEndpoint(pulumi.ComponentResource):
             return ml.ManagedOnlineDeploymentArgs(
                 endpoint_compute_type="Managed",
                 scale_settings=ml.DefaultScaleSettingsArgs(scale_type="Default"),
-                egress_public_network_access=self._public_network_access,
+                egress_public_network_access=None if args.workspace_managed_network else self._public_network_access,
                 **common,
             )
         scaling = settings.target_utilization
@@ -467,7 +472,12 @@ class OnlineEndpoint(pulumi.ComponentResource):
             name="to-log-analytics",
             resource_uri=self.endpoint.id,
             workspace_id=args.log_analytics_id,
-            logs=[monitor.DiagnosticsLogSettingsArgs(category_group="allLogs", enabled=True)],
+            # The endpoint's own categories, named one by one: console output of the containers, every
+            # request (status, duration, failure reason) and the inference server's life-cycle events.
+            logs=[
+                monitor.DiagnosticsLogSettingsArgs(category=category, enabled=True)
+                for category in azure_platform.ONLINE_ENDPOINT_LOG_CATEGORIES
+            ],
             metrics=[monitor.DiagnosticsMetricSettingsArgs(category="AllMetrics", enabled=True)],
             opts=child_opts(self),
         )

@@ -191,6 +191,7 @@ def compare_plans(
         _flag_kept(section, r, urns)
     _flag_asset_versions(section, planned)
     _flag_cluster(section, planned)
+    _flag_workspace_network(section, planned)
     _flag_compute(section, planned, new)
     if not refresh_always:  # a refresh first puts the autoscaler's capacity into the state
         _flag_capacity(section, planned)
@@ -344,6 +345,34 @@ def _flag_cluster(section: Section, planned: dict[tuple, _Resource]) -> None:
                         [r.name],
                     )
                 )
+
+
+def _isolation(resource: dict | None) -> str | None:
+    mode = ((resource or {}).get("inputs", {}).get("managedNetwork") or {}).get("isolationMode")
+    return None if mode is None else re.sub(r"(?<!^)(?=[A-Z])", "_", mode).lower()
+
+
+def _flag_workspace_network(section: Section, planned: dict[tuple, _Resource]) -> None:
+    """A workspace managed network cannot be switched off, nor go back from approved-only to internet outbound."""
+    rank = azure_platform.MANAGED_NETWORK_RANK
+    for r in planned.values():
+        if r.type != azure_platform.ML_WORKSPACE or r.action != "update":
+            continue
+        before, after = _isolation(r.base) or "disabled", _isolation(r.new) or "disabled"
+        if rank.get(after, 0) < rank.get(before, 0):
+            section.flag(
+                Flag(
+                    "refused",
+                    "azureml-managed-network-down",
+                    f"the workspace's managed network goes from {before} to {after}: once on, a managed "
+                    "network cannot be switched off, and allow_only_approved_outbound cannot go back to "
+                    "allow_internet_outbound",
+                    "keep azure.managed_network (and azure.public_network_access) as deployed, or create a new "
+                    "workspace (a new environment or twinserve:namePrefix)",
+                    azure_platform.MANAGED_NETWORK_SOURCE,
+                    [r.name],
+                )
+            )
 
 
 def _flag_compute(section: Section, planned: dict[tuple, _Resource], new: list[dict]) -> None:

@@ -193,6 +193,13 @@ ARM_NAME_INPUTS: dict[str, tuple[str, ...]] = {
     "azure-native:monitor:AutoscaleSetting": ("resourceGroupName", "autoscaleSettingName"),
     "azure-native:monitor:DiagnosticSetting": ("resourceUri", "name"),
     "azure-native:consumption:Budget": ("scope", "budgetName"),
+    "azure-native:monitor:SubscriptionDiagnosticSetting": ("name",),
+    "azure-native:network:VirtualNetwork": ("resourceGroupName", "virtualNetworkName"),
+    "azure-native:network:Subnet": ("resourceGroupName", "virtualNetworkName", "subnetName"),
+    "azure-native:network:PrivateEndpoint": ("resourceGroupName", "privateEndpointName"),
+    "azure-native:network:PrivateDnsZoneGroup": ("resourceGroupName", "privateEndpointName", "privateDnsZoneGroupName"),
+    "azure-native:privatedns:PrivateZone": ("resourceGroupName", "privateZoneName"),
+    "azure-native:privatedns:VirtualNetworkLink": ("resourceGroupName", "privateZoneName", "virtualNetworkLinkName"),
 }
 """Per type: the inputs its ARM id is built from. A change is a new resource with a new id."""
 ARM_MOVE_REFUSED = ("location",)
@@ -298,3 +305,76 @@ LOGIN_AUTHORITY = "https://login.microsoftonline.com"
 """Microsoft Entra ID's token authority of the public cloud."""
 ACR_API_VERSION = "2023-07-01"
 """Container registry REST API version of ``importImage`` (GA)."""
+
+# --------------------------------------------------------------------------- private networking and audit
+# Sources: "Configure a private endpoint for an Azure Machine Learning workspace" (how-to-configure-private-link),
+# "Azure Private Endpoint private DNS zone values" (private-link/private-endpoint-dns), "Workspace managed
+# virtual network isolation" (how-to-managed-network), "Network isolation with managed online endpoints"
+# (concept-secure-online-endpoint), Azure Monitor's supported log categories, AKS API server authorized ranges.
+
+PRIVATE_LINK_SOURCE = "https://learn.microsoft.com/azure/private-link/private-endpoint-dns"
+PRIVATE_ENDPOINT_GROUPS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "workspace": ("amlworkspace", ("privatelink.api.azureml.ms", "privatelink.notebooks.azure.net")),
+    "blob": ("blob", ("privatelink.blob.core.windows.net",)),
+    "file": ("file", ("privatelink.file.core.windows.net",)),
+    "vault": ("vault", ("privatelink.vaultcore.azure.net",)),
+    "registry": ("registry", ("privatelink.azurecr.io",)),
+}
+"""Per private endpoint twinserve declares: its Private Link sub-resource (``groupId``) and the private DNS
+zones its records go to (public cloud names). The workspace endpoint needs two zones: the workspace API
+and the notebooks FQDN."""
+PRIVATE_DNS_ZONES = tuple(dict.fromkeys(z for _, zones in PRIVATE_ENDPOINT_GROUPS.values() for z in zones))
+"""Every private DNS zone of a private twinserve environment, each linked to its virtual network."""
+PREMIUM_REGISTRY_SOURCE = "https://learn.microsoft.com/azure/container-registry/container-registry-private-link"
+"""Private endpoints and disabled public access need the Premium registry tier."""
+REGISTRY_SKU_FOR_PRIVATE_ENDPOINTS = "Premium"
+
+ML_WORKSPACE = "azure-native:machinelearningservices:Workspace"
+MANAGED_NETWORK_SOURCE = "https://learn.microsoft.com/azure/machine-learning/how-to-managed-network"
+MANAGED_NETWORK_RANK = {"disabled": 0, "allow_internet_outbound": 1, "allow_only_approved_outbound": 2}
+"""How isolated each workspace managed-network mode is. A workspace's managed network, once on, cannot be
+switched off again, and allow_only_approved_outbound cannot go back to allow_internet_outbound: only
+changes up this order are accepted ("twinserve plan" refuses the others)."""
+EGRESS_FLAG_SOURCE = "https://learn.microsoft.com/azure/machine-learning/how-to-secure-online-endpoint"
+"""With a workspace managed network the deployments' ``egress_public_network_access`` flag (the legacy
+per-deployment isolation) "no longer applies": the managed network controls their outbound traffic."""
+BUILD_OUTBOUND_FQDNS = (
+    "docker.io",
+    "*.docker.io",
+    "*.docker.com",
+    "production.cloudflare.docker.com",
+    "pypi.org",
+    "files.pythonhosted.org",
+)
+"""What Azure ML's image build of the twinserve context pulls from (the base image from Docker Hub, the
+requirements from PyPI): FQDN outbound rules of an allow_only_approved_outbound managed network, which Azure
+implements with a managed Azure Firewall (charged)."""
+MANAGED_NETWORK_FIREWALL_SKU = "Basic"
+"""The managed network's firewall tier for FQDN rules: Basic is enough for these few rules."""
+
+ONLINE_ENDPOINT_LOG_CATEGORIES = (
+    "AmlOnlineEndpointConsoleLog",
+    "AmlOnlineEndpointTrafficLog",
+    "AmlOnlineEndpointEventLog",
+)
+"""Resource log categories of Microsoft.MachineLearningServices/workspaces/onlineEndpoints
+(https://learn.microsoft.com/azure/azure-monitor/reference/supported-logs/microsoft-machinelearningservices-workspaces-onlineendpoints-logs)."""
+ACTIVITY_LOG_CATEGORIES = (
+    "Administrative",
+    "Security",
+    "ServiceHealth",
+    "Alert",
+    "Recommendation",
+    "Policy",
+    "Autoscale",
+    "ResourceHealth",
+)
+"""The subscription activity log's categories (a subscription diagnostic setting names them one by one;
+https://learn.microsoft.com/azure/azure-monitor/essentials/activity-log-schema)."""
+MAX_DIAGNOSTIC_SETTINGS = 5
+"""Diagnostic settings per resource (a subscription too): why the activity-log setting is optional."""
+
+AKS_AUTHORIZED_RANGES_SOURCE = "https://learn.microsoft.com/azure/aks/api-server-authorized-ip-ranges"
+AKS_OWN_EGRESS_ONLY = "0.0.0.0/32"
+"""The authorized range that admits only the cluster's own outbound IP (the Standard load balancer's):
+in-cluster clients such as the AzureML extension keep reaching the API server, nobody outside does."""

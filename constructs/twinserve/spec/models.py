@@ -511,6 +511,9 @@ class AksSpec(StrictModel):
     """With ``autoscale_min_nodes``: the cluster autoscaler's upper bound."""
     gpu_pool: AksGpuPoolSpec | None = None
     """A GPU node pool beside the system pool (needed by ``compute.gpu`` with a Kubernetes endpoint)."""
+    api_server_authorized_ip_ranges: list[str] | None = None
+    """IPv4 CIDR ranges that may reach the cluster's Kubernetes API server (kubectl, CI). Unset: open with a
+    public network, only the cluster's own outbound IP (``0.0.0.0/32``) with a private one."""
 
 
 class AzureSpec(StrictModel):
@@ -525,10 +528,21 @@ class AzureSpec(StrictModel):
     auth_mode: Literal[tuple(azure_platform.AUTH_MODES)] = "key"
     """How clients authenticate: endpoint keys, Azure ML tokens, or Microsoft Entra tokens (managed
     endpoints only)."""
-    public_network_access: bool = True
-    """Reach the workspace, its dependencies and the endpoints over the public internet."""
-    managed_network: Literal["disabled", "allow_internet_outbound", "allow_only_approved_outbound"] = "disabled"
-    """Workspace managed virtual network isolation."""
+    public_network_access: bool | None = None
+    """The one network switch. ``true``: the workspace, its storage, key vault and registry and the managed
+    endpoint answer on public addresses. ``false``: all of them refuse public traffic and are reached
+    through private endpoints in a virtual network twinserve creates (private DNS zones linked to it), the
+    managed endpoint's ``publicNetworkAccess`` is Disabled, the registry is Premium and the AKS API server
+    is restricted. Unset: the environment decides - private in prod, public elsewhere (docs/azure.md,
+    "Private networking")."""
+    managed_network: Literal["disabled", "allow_internet_outbound", "allow_only_approved_outbound"] | None = None
+    """Workspace managed virtual network isolation (the outbound side). Unset: allow_only_approved_outbound
+    when the network is private, disabled otherwise. Once on it cannot be switched off, and
+    allow_only_approved_outbound cannot go back to allow_internet_outbound."""
+    network_address_space: str = "10.60.0.0/22"
+    """With a private network: the IPv4 range of the virtual network twinserve creates (at most /23: its
+    first /24 holds the private endpoints, the second the AKS nodes). Choose one that does not overlap the
+    networks you peer it with."""
     aks: AksSpec = AksSpec()
     """The AKS inference cluster (with a Kubernetes endpoint)."""
     batch_vm_size: AzureVmSize = "Standard_DS3_v2"

@@ -9,6 +9,7 @@ An environment is checked by the named rules of ``ENVIRONMENT_RULES``, one conce
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ from ..platform import aws as aws_platform
 from ..platform import azure as azure_platform
 from ..platform import shared as shared_platform
 from .errors import MISSING, SpecIssue
-from .models import DeploymentSpec, EnvironmentSpec
+from .models import AzureSpec, DeploymentSpec, EnvironmentSpec
 
 
 def check_deployment(spec: DeploymentSpec) -> list[SpecIssue]:
@@ -489,6 +490,63 @@ def _azure_names_and_auth(check: EnvironmentCheck) -> None:
         )
 
 
+def azure_network_issues(azure: AzureSpec, private: bool) -> list[tuple[str, object, str]]:
+    """``(path under the environment, value, message)`` for network settings that cannot work once the
+    network is ``private`` (``azure.public_network_access`` false, written or by the environment's default).
+    The spec rule calls it when the switch is written; the Azure program again with the environment's
+    default, so an unset switch is judged too."""
+    issues: list[tuple[str, object, str]] = []
+    if private and azure.managed_network == "disabled":
+        issues.append(
+            (
+                "azure.managed_network",
+                azure.managed_network,
+                "must be allow_only_approved_outbound (or allow_internet_outbound) when the network is private "
+                "(azure.public_network_access false, the prod default): managed deployments and the batch cluster "
+                "reach the private storage, key vault and registry only through the workspace's managed network; "
+                "or set azure.public_network_access: true",
+            )
+        )
+    return issues
+
+
+def _is_ipv4_cidr(text: str, max_prefix: int = 32) -> bool:
+    try:
+        network = ipaddress.ip_network(text)
+    except ValueError:
+        return False
+    return network.version == 4 and "/" in text and network.prefixlen <= max_prefix
+
+
+def _azure_network(check: EnvironmentCheck) -> None:
+    """Private networking: address ranges, and the combinations a private network cannot work with."""
+    if not check.azure:
+        return
+    azure = check.env.azure
+    if (
+        not _is_ipv4_cidr(azure.network_address_space, 23)
+        or not ipaddress.ip_network(azure.network_address_space).is_private
+    ):
+        check.issue(
+            "azure.network_address_space",
+            azure.network_address_space,
+            "must be a private IPv4 range in CIDR form of at most /23, e.g. 10.60.0.0/22 (two /24 subnets come "
+            "from it: private endpoints and AKS nodes)",
+        )
+    for i, cidr in enumerate(azure.aks.api_server_authorized_ip_ranges or []):
+        if not _is_ipv4_cidr(cidr):
+            check.issue(f"azure.aks.api_server_authorized_ip_ranges.{i}", cidr, "must be an IPv4 range in CIDR form")
+    if azure.aks.api_server_authorized_ip_ranges == []:
+        check.issue(
+            "azure.aks.api_server_authorized_ip_ranges",
+            [],
+            "give at least one range, or leave it unset (0.0.0.0/32 admits only the cluster's own outbound IP)",
+        )
+    if azure.public_network_access is not None:
+        for path, value, message in azure_network_issues(azure, private=not azure.public_network_access):
+            check.issue(path, value, message)
+
+
 def _aks(check: EnvironmentCheck) -> None:
     """Azure ML inference on AKS: node and vCPU minimums, autoscale bounds."""
     if not check.azure:
@@ -857,6 +915,7 @@ ENVIRONMENT_RULES: tuple[Callable[[EnvironmentCheck], None], ...] = (
     _batch,
     _budget,
     _azure_names_and_auth,
+    _azure_network,
     _aks,
     _gpu,
     _monitoring,
