@@ -43,6 +43,11 @@ class EnvironmentPolicy:
         return self.production
 
     @property
+    def audit_trail(self) -> bool:
+        """A CloudTrail trail of the environment's account (spec ``aws.audit_trail`` when it leaves it unset)."""
+        return self.production
+
+    @property
     def alert_severity(self) -> int:
         """Azure Monitor severity of the endpoint alerts (1 error in production, 2 warning elsewhere)."""
         return 1 if self.production else 2

@@ -41,6 +41,7 @@ from twinserve.aws import (
     VariantAutoscalingProps,
 )
 from twinserve.aws._nag import acknowledge
+from twinserve.aws.audit_trail import AuditTrail, AuditTrailProps
 from twinserve.aws.drift_monitor import DriftMonitor, DriftMonitorProps, RetrainTarget
 from twinserve.aws.model_archive import pack_model_dir
 from twinserve.platform import aws as aws_platform
@@ -108,6 +109,7 @@ class ServingStack(cdk.Stack):
         self.batch = self._batch()
         self.smoke_test_role, self.smoke_test_role_output = self._smoke_test_access(env_name)
         self.image_reader_outputs = self._image_reader_access(env_name)
+        self.trail = self._audit_trail()
         self.endpoint_name_output = self._outputs()
         self.api = environment_api(
             self,
@@ -355,6 +357,23 @@ class ServingStack(cdk.Stack):
             max_capacity=scaling.max_instances,
             target_invocations_per_instance=scaling.target_invocations_per_instance,
             **common,
+        )
+
+    def _audit_trail(self) -> AuditTrail | None:
+        """Who changed the endpoint and who read or wrote model artifacts (CloudTrail)."""
+        wanted = self.environment_spec.aws.audit_trail
+        if not (self.policy.audit_trail if wanted is None else wanted):
+            return None
+        return AuditTrail(
+            self,
+            "AuditTrail",
+            AuditTrailProps(
+                trail_name=f"twinserve-{self.endpoint_name}",
+                data_event_buckets=(self.artifacts.bucket,),
+                encryption_key=self.key,
+                access_logs_bucket=self.artifacts.access_logs,
+                retain=self.policy.keep_data,
+            ),
         )
 
     def _budget(self) -> CostBudget | None:

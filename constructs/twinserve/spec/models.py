@@ -477,6 +477,10 @@ class AwsSpec(StrictModel):
     """Settings of ``platform: lambda``."""
     api: ApiFrontSpec = ApiFrontSpec()
     """An authenticated API in front (off by default)."""
+    audit_trail: bool | None = None
+    """A CloudTrail trail for the environment (management events of all regions, S3 data events on the
+    artifacts bucket, log file validation, the environment's key, kept a year). Unset: on in prod only;
+    ``false`` where an organization trail already records the account."""
 
 
 class AksGpuPoolSpec(StrictModel):
