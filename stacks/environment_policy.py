@@ -43,6 +43,11 @@ class EnvironmentPolicy:
         return self.production
 
     @property
+    def network_isolation(self) -> bool:
+        """SageMaker containers without network access (spec ``aws.network_isolation`` when unset)."""
+        return self.production
+
+    @property
     def audit_trail(self) -> bool:
         """A CloudTrail trail of the environment's account (spec ``aws.audit_trail`` when it leaves it unset)."""
         return self.production

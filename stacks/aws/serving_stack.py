@@ -190,12 +190,19 @@ class ServingStack(cdk.Stack):
                     model_version=version,
                     role=self.role,
                     vpc=ModelVpcConfig(aws.vpc.subnet_ids, aws.vpc.security_group_ids) if aws.vpc else None,
-                    network_isolation=aws.network_isolation,
+                    network_isolation=self._network_isolation(),
                     encryption_key=self.key,
                     environment=container_environment(self.environment_spec, "aws", self.model_image),
                 ),
             )
         return self.models[version]
+
+    def _network_isolation(self) -> bool:
+        """The spec's choice, or the environment's default where the endpoint type supports it."""
+        env = self.environment_spec
+        if env.aws.network_isolation is not None:
+            return env.aws.network_isolation
+        return self.policy.network_isolation and env.serving.endpoint_type != "serverless"
 
     def _endpoint(self) -> SageMakerEndpoint:
         env = self.environment_spec

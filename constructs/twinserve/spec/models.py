@@ -460,8 +460,12 @@ class AwsSpec(StrictModel):
     """Customer-managed KMS key for artifacts, endpoint volumes and captured data, or S3-managed keys."""
     vpc: AwsVpcSpec | None = None
     """Run the containers in this VPC (not with serverless endpoints)."""
-    network_isolation: bool = False
-    """No network access at all for the container (SageMaker still provides the model)."""
+    network_isolation: bool | None = None
+    """No network access at all for the container (SageMaker still provides the model and writes the
+    captures and async outputs). Unset: on in prod (the image installs nothing at start: the model's
+    requirements are baked in at build time), off elsewhere and always off on serverless endpoints,
+    which do not support it. Changing it replaces the SageMaker model (a new endpoint config, rolled
+    out like a new version)."""
     data_capture: DataCaptureSpec = DataCaptureSpec()
     """Capture requests and responses for monitoring."""
     container_startup_timeout_seconds: Annotated[int, _within(aws_platform.STARTUP_TIMEOUT_SECONDS)] = 600

@@ -1,4 +1,4 @@
-"""The audit trail (issue 14, AWS part): prod records who changed what and who touched model artifacts.
+"""Prod's audit and isolation defaults (issue 14, AWS part): an audit trail, and containers without network.
 
 https://docs.aws.amazon.com/awscloudtrail/latest/userguide/cloudtrail-log-file-validation-intro.html
 (digest files), .../logging-data-events-with-cloudtrail.html (S3 data events),
@@ -61,3 +61,12 @@ def test_the_trail_bucket_is_kept_and_private(serving):
 def test_dev_and_staging_rely_on_the_accounts_own_trails(serving):
     for stage in ("iris-dev", "iris-staging"):
         assert serving(stage).find_resources("AWS::CloudTrail::Trail") == {}
+
+
+def test_prod_containers_run_without_network_and_dev_with(serving):
+    # Network isolation: the container gets no network; SageMaker still mounts the model and writes
+    # captures and async outputs (https://docs.aws.amazon.com/sagemaker/latest/dg/mkt-algo-model-internet-free.html).
+    # Nothing in the image needs it: model requirements are baked in at build time.
+    for stage, isolated in (("iris-prod", True), ("iris-staging", False), ("iris-dev", False)):
+        models = serving(stage).find_resources("AWS::SageMaker::Model")
+        assert models and all(m["Properties"].get("EnableNetworkIsolation", False) is isolated for m in models.values())
