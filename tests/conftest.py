@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -33,3 +37,54 @@ def sample_model() -> Path:
             [sys.executable, str(BUILDER), "--format", "mlflow", "--out", str(MLFLOW_SAMPLE_DIR)], check=True
         )
     return SAMPLE_MODEL_DIR
+
+
+def free_port() -> int:
+    """A port nothing listens on now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def local_server(tmp_path_factory):
+    """`twinserve local` on a free port, the iris sample (built by `make sample-model`)."""
+    if not any((SAMPLE_MODEL_DIR / "model").glob("*")):
+        pytest.fail("build/sample-model is missing: run `make sample-model` (make test does)")
+    port = free_port()
+    log = tmp_path_factory.mktemp("local") / "server.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SAGEMAKER_", "AZUREML_", "TWINSERVE_"))}
+    with open(log, "wb") as out:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "twinserve.cli",
+                "local",
+                "--model-dir",
+                str(SAMPLE_MODEL_DIR / "model"),
+                "--port",
+                str(port),
+            ],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=REPO_ROOT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        give_up = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/ready", timeout=2) as answer:
+                    if answer.status == 200:
+                        break
+            except OSError:
+                pass
+            if process.poll() is not None or time.monotonic() > give_up:
+                pytest.fail(f"twinserve local did not become ready:\n{log.read_text()}")
+            time.sleep(0.2)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)

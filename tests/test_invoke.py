@@ -8,11 +8,8 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import socket
 import subprocess
-import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -32,45 +29,10 @@ SAMPLE_MODEL = REPO / "build" / "sample-model" / "model"
 SPEC = REPO / "deploy" / "twinserve.yaml"
 
 
-def _free_port() -> int:
+def unused_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def local_server(tmp_path_factory):
-    """`twinserve local` on a free port, the iris sample (built by `make sample-model`)."""
-    if not any(SAMPLE_MODEL.glob("*")):
-        pytest.fail("build/sample-model is missing: run `make sample-model` (make test does)")
-    port = _free_port()
-    log = tmp_path_factory.mktemp("local") / "server.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SAGEMAKER_", "AZUREML_", "TWINSERVE_"))}
-    with open(log, "wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "twinserve.cli", "local", "--model-dir", str(SAMPLE_MODEL), "--port", str(port)],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            cwd=REPO,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        give_up = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/ready", timeout=2) as answer:
-                    if answer.status == 200:
-                        break
-            except OSError:
-                pass
-            if process.poll() is not None or time.monotonic() > give_up:
-                pytest.fail(f"twinserve local did not become ready:\n{log.read_text()}")
-            time.sleep(0.2)
-        yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 def _invoke(argv, **injected) -> int:
@@ -147,7 +109,7 @@ def test_a_non_2xx_answer_exits_1_and_shows_it(local_server, tmp_path, capsys):
 
 
 def test_no_answer_exits_1():
-    assert _invoke(["--url", f"http://127.0.0.1:{_free_port()}/invocations", "--timeout", "2"]) == 1
+    assert _invoke(["--url", f"http://127.0.0.1:{unused_port()}/invocations", "--timeout", "2"]) == 1
 
 
 def test_sigv4_signs_for_the_service_and_the_urls_region(local_server, capsys):

@@ -12,11 +12,7 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import socket
-import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -30,47 +26,6 @@ from stacks.pipeline_scripts.smoke_test import SMOKE_TEST_PAYLOAD
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE_MODEL = REPO / "build" / "sample-model" / "model"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def local_server(tmp_path_factory):
-    """`twinserve local` on a free port, the iris sample (built by `make sample-model`, as for make test)."""
-    if not any(SAMPLE_MODEL.glob("*")):
-        pytest.fail("build/sample-model is missing: run `make sample-model` (make test does)")
-    port = _free_port()
-    log = tmp_path_factory.mktemp("local") / "server.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SAGEMAKER_", "AZUREML_", "TWINSERVE_"))}
-    with open(log, "wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "twinserve.cli", "local", "--model-dir", str(SAMPLE_MODEL), "--port", str(port)],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            cwd=REPO,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        give_up = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/ready", timeout=2) as answer:
-                    if answer.status == 200:
-                        break
-            except OSError:
-                pass
-            if process.poll() is not None or time.monotonic() > give_up:
-                pytest.fail(f"twinserve local did not become ready:\n{log.read_text()}")
-            time.sleep(0.2)
-        yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 def test_the_azure_smoke_test_passes_against_the_local_score_route(local_server, capsys):

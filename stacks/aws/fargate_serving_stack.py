@@ -17,7 +17,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import aws_cdk as cdk
-from aws_cdk import aws_kms as kms
 
 from constructs import Construct
 from twinserve.aws.cost_budget import CostBudget
@@ -36,6 +35,7 @@ from ..environment_policy import EnvironmentPolicy
 from ..model_image import resolve_model_image
 from .baked_image import baked_model_image_context
 from .budget import environment_budget
+from .encryption_key import environment_key
 from .names import endpoint_name
 
 ROLLOUT_STRATEGIES = {"all_at_once": "blue_green", "canary": "canary", "linear": "linear", "rolling": "rolling"}
@@ -52,7 +52,7 @@ class FargateServingStack(cdk.Stack):
         self.policy = EnvironmentPolicy(env_name)
         self.service_name = endpoint_name(spec, env_name)
         self.model_image = resolve_model_image(spec, env, spec_dir, env_path=f"environments.{env_name}")
-        self.key = self._encryption_key()
+        self.key = environment_key(self, env, self.policy, self.service_name, protects="alarm topic")
         self.image = self._image()
         period = cdk.Duration.seconds(env.alarms.period_seconds)
         names = self._alarm_names()
@@ -95,18 +95,6 @@ class FargateServingStack(cdk.Stack):
         self.url_output = cdk.CfnOutput(self, "ServiceUrl", value=self.service.url)
         cdk.CfnOutput(self, "ServiceName", value=self.service_name)
         cdk.CfnOutput(self, "AlarmTopicArn", value=self.alarms.topic.topic_arn)
-
-    def _encryption_key(self) -> kms.Key | None:
-        if self.environment_spec.aws.encryption != "kms":
-            return None
-        return kms.Key(
-            self,
-            "Key",
-            enable_key_rotation=True,
-            removal_policy=cdk.RemovalPolicy.RETAIN if self.policy.keep_data else cdk.RemovalPolicy.DESTROY,
-            alias=f"alias/twinserve/{self.service_name}",
-            description=f"twinserve {self.service_name}: alarm topic",
-        )
 
     def _image(self) -> InferenceImage:
         """The model's image variant with the model baked in (Fargate has no model mount)."""

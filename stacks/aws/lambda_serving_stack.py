@@ -12,7 +12,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import aws_cdk as cdk
-from aws_cdk import aws_kms as kms
 
 from constructs import Construct
 from twinserve.aws.cost_budget import CostBudget
@@ -27,6 +26,7 @@ from ..model_image import resolve_model_image
 from .api import environment_api
 from .baked_image import baked_model_image_context
 from .budget import environment_budget
+from .encryption_key import environment_key
 from .names import endpoint_name
 
 ALARMS = ("5xx", "latency-p99", "errors", "throttles")
@@ -43,7 +43,7 @@ class LambdaServingStack(cdk.Stack):
         self.policy = EnvironmentPolicy(env_name)
         self.function_name = endpoint_name(spec, env_name)
         self.model_image = resolve_model_image(spec, env, spec_dir, env_path=f"environments.{env_name}")
-        self.key = self._encryption_key()
+        self.key = environment_key(self, env, self.policy, self.function_name, protects="alarm topic")
         function = env.aws.lambda_function
         names = tuple(f"{self.function_name}-{name}" for name in ALARMS)
         self.service = LambdaModelService(
@@ -81,18 +81,6 @@ class LambdaServingStack(cdk.Stack):
         self.url_output = cdk.CfnOutput(self, "FunctionUrl", value=self.service.url)
         cdk.CfnOutput(self, "FunctionName", value=self.function_name)
         cdk.CfnOutput(self, "AlarmTopicArn", value=self.alarms.topic.topic_arn)
-
-    def _encryption_key(self) -> kms.Key | None:
-        if self.environment_spec.aws.encryption != "kms":
-            return None
-        return kms.Key(
-            self,
-            "Key",
-            enable_key_rotation=True,
-            removal_policy=cdk.RemovalPolicy.RETAIN if self.policy.keep_data else cdk.RemovalPolicy.DESTROY,
-            alias=f"alias/twinserve/{self.function_name}",
-            description=f"twinserve {self.function_name}: alarm topic",
-        )
 
     def _alarms(self, period: cdk.Duration) -> ServiceAlarms:
         alarms, service = self.environment_spec.alarms, self.service

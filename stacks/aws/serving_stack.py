@@ -14,7 +14,6 @@ from pathlib import Path
 
 import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_kms as kms
 
 from constructs import Construct
 from twinserve.aws import (
@@ -54,6 +53,7 @@ from ..model_image import resolve_model_image
 from ..monitoring import drift_baseline_file, drift_window_hours
 from .api import environment_api
 from .budget import environment_budget
+from .encryption_key import environment_key
 from .names import endpoint_name
 
 DATA_CAPTURE_PREFIX = "data-capture"
@@ -95,7 +95,13 @@ class ServingStack(cdk.Stack):
         self.model_image = resolve_model_image(
             spec, self.environment_spec, spec_dir, env_path=f"environments.{env_name}"
         )
-        self.key = self._encryption_key()
+        self.key = environment_key(
+            self,
+            self.environment_spec,
+            self.policy,
+            self.endpoint_name,
+            protects="artifacts, endpoint volumes, captured data, topics",
+        )
         self.artifacts = self._model_artifacts()
         self.image = self._inference_image()
         self.role = self._execution_role()
@@ -120,18 +126,6 @@ class ServingStack(cdk.Stack):
         )
         if self.api is not None:
             self.api.node.add_dependency(self.endpoint)  # the integration names the endpoint
-
-    def _encryption_key(self) -> kms.Key | None:
-        if self.environment_spec.aws.encryption != "kms":
-            return None
-        return kms.Key(
-            self,
-            "Key",
-            enable_key_rotation=True,
-            removal_policy=self._removal_policy,
-            alias=f"alias/twinserve/{self.endpoint_name}",
-            description=f"twinserve {self.endpoint_name}: artifacts, endpoint volumes, captured data, topics",
-        )
 
     @property
     def _removal_policy(self) -> cdk.RemovalPolicy:

@@ -26,7 +26,7 @@ from constructs import Construct
 
 from ..platform import aws as aws_platform
 from ..platform.shared import INSTANCE_COUNT
-from ._grants import grant_key_use, grant_objects
+from ._grants import grant_key_use, grant_objects, trusted_by_own_state_machines
 from ._nag import ack_prefix, acknowledge, arn_text
 from ._validate import checks
 from .sagemaker_model import SageMakerModel
@@ -153,23 +153,7 @@ class BatchTransform(Construct):
             tracing_enabled=True,
             logs=sfn.LogOptions(destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
         )
-        # Only this account's state machines may assume the role (confused deputy:
-        # https://docs.aws.amazon.com/step-functions/latest/dg/procedure-create-iam-role.html).
-        stack = cdk.Stack.of(self)
-        self.state_machine.role.node.default_child.add_property_override(
-            "AssumeRolePolicyDocument.Statement.0.Condition",
-            {
-                "ArnLike": {
-                    "aws:SourceArn": stack.format_arn(
-                        service="states",
-                        resource="stateMachine",
-                        resource_name="*",
-                        arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
-                    )
-                },
-                "StringEquals": {"aws:SourceAccount": stack.account},
-            },
-        )
+        trusted_by_own_state_machines(self.state_machine)
 
         if volume_key is not None:
             # SageMaker creates a grant on the volume key for the job's instances, in the name of the

@@ -47,7 +47,7 @@ from constructs import Construct
 
 from ..platform import aws as aws_platform
 from ..platform.shared import SCHEDULE_CRON_PATTERN, SCHEDULE_HINT, SCHEDULE_RATE_PATTERN
-from ._grants import grant_key_use, grant_objects
+from ._grants import grant_key_use, grant_objects, trusted_by_own_state_machines
 from ._nag import ack_prefix, acknowledge, arn_text
 from ._validate import checks
 from .inference_image import InferenceImage
@@ -322,21 +322,7 @@ class DriftMonitor(Construct):
             tracing_enabled=True,
             logs=sfn.LogOptions(destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
         )
-        # Only this account's state machines may assume the role (confused deputy).
-        machine.role.node.default_child.add_property_override(
-            "AssumeRolePolicyDocument.Statement.0.Condition",
-            {
-                "ArnLike": {
-                    "aws:SourceArn": stack.format_arn(
-                        service="states",
-                        resource="stateMachine",
-                        resource_name="*",
-                        arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
-                    )
-                },
-                "StringEquals": {"aws:SourceAccount": stack.account},
-            },
-        )
+        trusted_by_own_state_machines(machine)
         # What CreateProcessingJob.sync needs: https://docs.aws.amazon.com/step-functions/latest/dg/sagemaker-iam.html
         jobs = stack.format_arn(service="sagemaker", resource="processing-job", resource_name="twinserve-drift-*")
         machine.add_to_role_policy(
