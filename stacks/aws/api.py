@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import aws_cdk as cdk
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 
 from constructs import Construct
@@ -18,8 +19,10 @@ def environment_api(
     retain_logs: bool,
     sagemaker_endpoint_name: str | None = None,
     lambda_alias: lambda_.IAlias | None = None,
+    encryption_key: kms.IKey | None = None,
 ) -> ApiFront | None:
-    """``Api`` in ``scope`` when ``aws.api.enabled``, with its URL as the ``ApiUrl`` output."""
+    """``Api`` in ``scope`` when ``aws.api.enabled``, with its URL as the ``ApiUrl`` output; its access
+    logs are encrypted with ``encryption_key`` (the environment's key) when there is one."""
     api = env.aws.api
     if not api.enabled:
         return None
@@ -36,6 +39,7 @@ def environment_api(
             daily_quota=api.daily_quota,
             waf=api.waf,
             retain_logs=retain_logs,
+            encryption_key=encryption_key,
         ),
     )
     cdk.CfnOutput(scope, "ApiUrl", value=front.url)

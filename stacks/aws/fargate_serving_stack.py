@@ -52,7 +52,7 @@ class FargateServingStack(cdk.Stack):
         self.policy = EnvironmentPolicy(env_name)
         self.service_name = endpoint_name(spec, env_name)
         self.model_image = resolve_model_image(spec, env, spec_dir, env_path=f"environments.{env_name}")
-        self.key = environment_key(self, env, self.policy, self.service_name, protects="alarm topic")
+        self.key = environment_key(self, env, self.policy, self.service_name, protects="alarm topic and log groups")
         self.image = self._image()
         period = cdk.Duration.seconds(env.alarms.period_seconds)
         names = self._alarm_names()
@@ -87,6 +87,7 @@ class FargateServingStack(cdk.Stack):
                 else None,
                 vpc_cidr=env.aws.fargate.vpc_cidr,
                 retain_logs=self.policy.keep_data,
+                encryption_key=self.key,
             ),
         )
         self.alarms = self._alarms(period)

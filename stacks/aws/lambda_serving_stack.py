@@ -43,7 +43,7 @@ class LambdaServingStack(cdk.Stack):
         self.policy = EnvironmentPolicy(env_name)
         self.function_name = endpoint_name(spec, env_name)
         self.model_image = resolve_model_image(spec, env, spec_dir, env_path=f"environments.{env_name}")
-        self.key = environment_key(self, env, self.policy, self.function_name, protects="alarm topic")
+        self.key = environment_key(self, env, self.policy, self.function_name, protects="alarm topic and log groups")
         function = env.aws.lambda_function
         names = tuple(f"{self.function_name}-{name}" for name in ALARMS)
         self.service = LambdaModelService(
@@ -68,6 +68,7 @@ class LambdaServingStack(cdk.Stack):
                     rollback_alarm_names=names if env.rollout.auto_rollback else (),
                 ),
                 retain_logs=self.policy.keep_data,
+                encryption_key=self.key,
             ),
         )
         self.alarms = self._alarms(cdk.Duration.seconds(env.alarms.period_seconds))
@@ -76,7 +77,12 @@ class LambdaServingStack(cdk.Stack):
         self.service.deployment_group.node.add_dependency(self.alarms)
         self._budget()
         self.api = environment_api(
-            self, env, self.function_name, retain_logs=self.policy.keep_data, lambda_alias=self.service.alias
+            self,
+            env,
+            self.function_name,
+            retain_logs=self.policy.keep_data,
+            lambda_alias=self.service.alias,
+            encryption_key=self.key,
         )
         self.url_output = cdk.CfnOutput(self, "FunctionUrl", value=self.service.url)
         cdk.CfnOutput(self, "FunctionName", value=self.function_name)

@@ -55,7 +55,7 @@ from aws_cdk import pipelines
 
 from constructs import Construct
 from twinserve.aws import ModelRegistry, ModelRegistryProps
-from twinserve.aws._nag import acknowledge, arn_text, nag_text, objects_of
+from twinserve.aws._nag import acknowledge, acknowledge_checkov, arn_text, nag_text, objects_of
 from twinserve.aws.pulumi_backend import PulumiBackend, PulumiBackendProps
 from twinserve.platform import aws as aws_platform
 from twinserve.platform import azure as azure_platform
@@ -298,12 +298,12 @@ class PipelineStack(cdk.Stack):
             block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
             removal_policy=cdk.RemovalPolicy.RETAIN,
         )
-        acknowledge(
-            self.model_bucket,
-            "AwsSolutions-S1",
+        archives = (
             "Model archives registered by training and read by the pipeline's build; CloudTrail data events "
-            "audit it. Server access logs would need a second bucket.",
+            "audit it. Server access logs would need a second bucket."
         )
+        acknowledge(self.model_bucket, "AwsSolutions-S1", archives)
+        acknowledge_checkov(self.model_bucket, "CKV_AWS_18", archives)
         cdk.CfnOutput(self, "PromotionModelPackageGroup", value=registry.group_name)
         cdk.CfnOutput(self, "ModelArchivesBucket", value=self.model_bucket.bucket_name)
         return registry
@@ -642,10 +642,24 @@ class PipelineStack(cdk.Stack):
                 "(cross_account_keys off): build artifacts are encrypted with the AWS-managed S3 key; the "
                 "key is needed only to share them with other accounts.",
             )
-        acknowledge(
-            bucket,
-            "AwsSolutions-S1",
+        artifact_store = (
             "The pipeline's artifact store, read and written only by this pipeline's roles (KMS-encrypted "
             "across accounts); server access logs would need a second bucket for CodePipeline's own traffic. "
-            "Use CloudTrail data events to audit it.",
+            "Use CloudTrail data events to audit it."
         )
+        acknowledge(bucket, "AwsSolutions-S1", artifact_store)
+        acknowledge_checkov(bucket, "CKV_AWS_18", artifact_store)
+        acknowledge_checkov(
+            bucket,
+            "CKV_AWS_21",
+            "CDK Pipelines' artifact store: CodePipeline writes each execution's artifacts under new keys and never "
+            "overwrites one, so versioning would keep nothing more.",
+        )
+        for policy in self.pipeline.node.find_all():
+            if isinstance(policy, iam.CfnPolicy) and re.search(r"/Assets/\w+Role/DefaultPolicy/", policy.node.path):
+                acknowledge_checkov(
+                    policy,
+                    "CKV_AWS_111",
+                    "CDK Pipelines' asset-publishing role starts and stops the builds of its asset projects, one "
+                    "per asset with generated names: aws-cdk-lib grants codebuild:StartBuild/StopBuild on '*'.",
+                )

@@ -100,7 +100,7 @@ class ServingStack(cdk.Stack):
             self.environment_spec,
             self.policy,
             self.endpoint_name,
-            protects="artifacts, endpoint volumes, captured data, topics",
+            protects="artifacts, endpoint volumes, captured data, topics, log groups",
         )
         self.artifacts = self._model_artifacts()
         self.image = self._inference_image()
@@ -123,6 +123,7 @@ class ServingStack(cdk.Stack):
             self.endpoint_name,
             retain_logs=self.policy.keep_data,
             sagemaker_endpoint_name=self.endpoint_name,
+            encryption_key=self.key,
         )
         if self.api is not None:
             self.api.node.add_dependency(self.endpoint)  # the integration names the endpoint

@@ -93,7 +93,16 @@ def test_stage_throttling_logs_tracing_usage_plan_and_waf(template):
     assert plan["Properties"]["Quota"] == {"Limit": ENV.aws.api.daily_quota, "Period": "DAY"}
     (acl,) = template.find_resources("AWS::WAFv2::WebACL").values()
     names = [r["Name"] for r in acl["Properties"]["Rules"]]
-    assert names == ["aws-common", "rate-per-ip"]
+    assert names == ["aws-common", "rate-per-ip", "aws-known-bad-inputs"]
+    # AWS's known-bad-inputs group blocks request patterns known to be malicious, Log4j's JNDI lookups
+    # (CVE-2021-44228) among them (checkov CKV_AWS_192):
+    # https://docs.aws.amazon.com/waf/latest/developerguide/aws-managed-rule-groups-baseline.html
+    groups = [
+        r["Statement"]["ManagedRuleGroupStatement"]["Name"]
+        for r in acl["Properties"]["Rules"]
+        if "ManagedRuleGroupStatement" in r["Statement"]
+    ]
+    assert groups == ["AWSManagedRulesCommonRuleSet", "AWSManagedRulesKnownBadInputsRuleSet"]
     assert template.find_resources("AWS::WAFv2::WebACLAssociation")
 
 

@@ -13,7 +13,7 @@ from aws_cdk import aws_sns_subscriptions as subs
 
 from constructs import Construct
 
-from ._nag import UNENCRYPTED_TOPIC_REASON, acknowledge
+from ._nag import UNENCRYPTED_TOPIC_REASON, acknowledge, acknowledge_checkov
 
 
 def alarm_topic(
@@ -51,6 +51,7 @@ def alarm_topic(
     )
     if encryption_key is None:
         acknowledge(topic, "AwsSolutions-SNS2", UNENCRYPTED_TOPIC_REASON)
+        acknowledge_checkov(topic, "CKV_AWS_26", UNENCRYPTED_TOPIC_REASON)
     else:
         # CloudWatch publishes to the encrypted topic with the key.
         encryption_key.grant(iam.ServicePrincipal("cloudwatch.amazonaws.com"), "kms:Decrypt", "kms:GenerateDataKey*")

@@ -74,3 +74,52 @@ def ack_prefix(grantee, bucket: s3.IBucket, prefix: str) -> None:
             f"Access is limited to the objects under the {prefix.strip('/')}/ prefix; their keys are chosen "
             "at run time (per request, capture file or job).",
         )
+
+
+# ---------------------------------------------------------------- checkov
+
+CHECKOV_METADATA = "checkov"
+"""The resource Metadata key checkov reads its skips from (``{"checkov": {"skip": [{"id", "comment"}]}}``)."""
+
+
+def acknowledge_checkov(target: IConstruct, check_id: str, reason: str) -> None:
+    """Accept checkov's ``check_id`` (e.g. ``CKV_AWS_18``) on one resource, with ``reason``: written into
+    the resource's CloudFormation Metadata, merged with what is there. ``target`` is the
+    ``CfnResource`` or an L2 construct whose default child is one (a bucket, a function, a log group).
+    Unlike cdk-nag acknowledgments these do not reach children: each names its exact resource."""
+    resource = target if isinstance(target, cdk.CfnResource) else target.node.default_child
+    if not isinstance(resource, cdk.CfnResource):
+        raise TypeError(f"acknowledge_checkov: {target.node.path} is not a CloudFormation resource")
+    if not re.fullmatch(r"CKV_AWS_\d+", check_id) or len(reason) < 40:
+        raise ValueError(f"acknowledge_checkov: name one check (CKV_AWS_<n>) and its reason (got {check_id!r})")
+    metadata = dict(resource.get_metadata(CHECKOV_METADATA) or {})
+    skips = [skip for skip in metadata.get("skip", []) if skip["id"] != check_id]
+    metadata["skip"] = sorted([*skips, {"id": check_id, "comment": reason}], key=lambda skip: skip["id"])
+    resource.add_metadata(CHECKOV_METADATA, metadata)
+
+
+def provider_handler(scope: IConstruct, provider_id: str) -> cdk.CfnResource | None:
+    """The Lambda function of aws-cdk-lib's singleton custom-resource provider ``provider_id`` of
+    ``scope``'s stack (e.g. ``Custom::S3AutoDeleteObjectsCustomResourceProvider``), if the stack has one."""
+    provider = cdk.Stack.of(scope).node.try_find_child(provider_id)
+    handler = provider.node.try_find_child("Handler") if provider is not None else None
+    return handler if isinstance(handler, cdk.CfnResource) else None
+
+
+CDK_HELPER_FUNCTION_REASONS = {
+    "CKV_AWS_115": "aws-cdk-lib's own custom-resource function, invoked only by CloudFormation while the stack "
+    "deploys; reserving concurrency for it would take from the account's unreserved pool for no gain.",
+    "CKV_AWS_116": "aws-cdk-lib's own custom-resource function: CloudFormation waits for its answer and fails "
+    "the deployment when it fails, so there is nothing for a dead-letter queue to keep.",
+    "CKV_AWS_117": "aws-cdk-lib's own custom-resource function: it calls AWS APIs only and reaches no resource "
+    "inside a VPC; in a VPC it would need a NAT or endpoints to answer CloudFormation.",
+    "CKV_AWS_173": "aws-cdk-lib's own custom-resource function: its environment variables are settings, not "
+    "secrets; Lambda encrypts them at rest with its service key.",
+}
+
+
+def acknowledge_cdk_helper_function(function: IConstruct, *checks: str) -> None:
+    """Accept checkov's Lambda checks ``checks`` on one of aws-cdk-lib's own helper functions (the
+    BucketDeployment handler, the auto-delete and default-security-group providers), not ours to configure."""
+    for check_id in checks:
+        acknowledge_checkov(function, check_id, CDK_HELPER_FUNCTION_REASONS[check_id])

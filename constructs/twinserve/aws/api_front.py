@@ -4,7 +4,7 @@
   ``execute-api``, and need ``execute-api:Invoke`` on the method: :meth:`grant_invoke`), optionally an API
   key too (a usage plan with throttling and a daily quota); stage throttling; JSON access logs and
   execution logs; X-Ray; a request validator (the ``Content-Type`` header is required); an optional WAF
-  web ACL (AWS managed common rules + a per-IP rate limit).
+  web ACL (AWS managed common and known-bad-inputs rules + a per-IP rate limit).
 * Backends:
   - a SageMaker endpoint through an AWS service integration to ``InvokeEndpoint`` (no Lambda in between):
     the body and ``Content-Type``/``Accept`` pass through; API Gateway answers 200 for every backend
@@ -25,6 +25,7 @@ from typing import Literal
 import aws_cdk as cdk
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_wafv2 as wafv2
@@ -32,7 +33,8 @@ from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
 
 from ..platform import aws as aws_platform
-from ._nag import acknowledge
+from ._logs import log_group
+from ._nag import acknowledge, acknowledge_checkov
 from ._validate import checks
 
 INVOCATIONS_PATH = "invocations"
@@ -66,7 +68,7 @@ class ApiFrontProps:
     daily_quota: int | None = None
     """With API keys: requests per day per key."""
     waf: bool = False
-    """Associate a WAF web ACL (AWS managed common rule set + a per-IP rate limit)."""
+    """Associate a WAF web ACL (AWS managed common and known-bad-inputs rule sets + a per-IP rate limit)."""
     waf_rate_limit_per_5_minutes: int = 2000
     """Requests per client IP per 5 minutes before WAF blocks it."""
     integration_timeout: cdk.Duration = cdk.Duration.seconds(aws_platform.API_GATEWAY_TIMEOUT_SECONDS)
@@ -75,6 +77,9 @@ class ApiFrontProps:
     """Access log retention."""
     retain_logs: bool = False
     """Keep the access log group when the stack is deleted."""
+    encryption_key: kms.IKey | None = None
+    """Customer-managed key of the access log group (its policy is extended to let CloudWatch Logs use
+    it); ``None``: CloudWatch Logs' own encryption."""
 
 
 class ApiFront(Construct):
@@ -84,9 +89,10 @@ class ApiFront(Construct):
         super().__init__(scope, id)
         _check(props)
         self.props = props
-        self.access_logs = logs.LogGroup(
+        self.access_logs = log_group(
             self,
             "AccessLogs",
+            encryption_key=props.encryption_key,
             retention=props.log_retention,
             removal_policy=cdk.RemovalPolicy.RETAIN if props.retain_logs else cdk.RemovalPolicy.DESTROY,
         )
@@ -247,6 +253,19 @@ class ApiFront(Construct):
                     ),
                     visibility_config=visibility(f"{props.api_name}-rate"),
                 ),
+                # request patterns known to be malicious: Log4j's JNDI lookups (CVE-2021-44228), Java
+                # deserialization, exploitable paths
+                wafv2.CfnWebACL.RuleProperty(
+                    name="aws-known-bad-inputs",
+                    priority=2,
+                    override_action=wafv2.CfnWebACL.OverrideActionProperty(none={}),
+                    statement=wafv2.CfnWebACL.StatementProperty(
+                        managed_rule_group_statement=wafv2.CfnWebACL.ManagedRuleGroupStatementProperty(
+                            vendor_name="AWS", name="AWSManagedRulesKnownBadInputsRuleSet"
+                        )
+                    ),
+                    visibility_config=visibility(f"{props.api_name}-known-bad-inputs"),
+                ),
             ],
         )
         wafv2.CfnWebACLAssociation(
@@ -255,6 +274,12 @@ class ApiFront(Construct):
         return acl
 
     def _acknowledge(self, api_key: bool) -> None:
+        acknowledge_checkov(
+            self.api.deployment_stage,
+            "CKV_AWS_120",
+            "Every request is a POST whose answer depends on its body; API Gateway's cache keys on path, headers "
+            "and query string, not the body, so a cache would answer with another request's prediction.",
+        )
         acknowledge(
             self.method,
             "AwsSolutions-COG4",

@@ -46,7 +46,8 @@ from constructs import Construct
 from ..platform import aws as aws_platform
 from ..platform.shared import INSTANCE_COUNT
 from ._lazy import Deferred
-from ._nag import acknowledge, nag_text
+from ._logs import log_group
+from ._nag import acknowledge, acknowledge_checkov, nag_text
 from ._validate import checks
 from .autoscaling_handler.reconcile import SERVERLESS, STEP_SCALING, alarm_name
 from .endpoint import SageMakerEndpoint, ServerlessVariant
@@ -122,6 +123,17 @@ class VariantAutoscaling(Construct):
         }
 
 
+RECONCILER_CHECKOV_REASONS = {
+    "CKV_AWS_115": "The reconciler runs only when CloudFormation updates the endpoint (before, after, on rollback); "
+    "reserved concurrency would take from the account's unreserved pool for no gain.",
+    "CKV_AWS_116": "CloudFormation waits for the reconciler's answer and fails (rolls back) the deployment when it "
+    "fails, so a dead-letter queue would keep nothing.",
+    "CKV_AWS_117": "The reconciler calls the SageMaker and Application Auto Scaling APIs only; in a VPC it would "
+    "need a NAT or interface endpoints to reach them and CloudFormation's response URL.",
+}
+"""checkov's Lambda findings on the reconciler function, acknowledged with these reasons."""
+
+
 class EndpointAutoscaling(Construct):
     """The endpoint's autoscaling registrations, reconciled before and after every endpoint update.
 
@@ -143,8 +155,12 @@ class EndpointAutoscaling(Construct):
         super().__init__(endpoint, self.ID)
         self.endpoint = endpoint
         self.variants: list[VariantAutoscaling] = []
-        self.log_group = logs.LogGroup(
-            self, "Logs", retention=logs.RetentionDays.THREE_MONTHS, removal_policy=cdk.RemovalPolicy.DESTROY
+        self.log_group = log_group(
+            self,
+            "Logs",
+            encryption_key=endpoint.encryption_key,
+            retention=logs.RetentionDays.THREE_MONTHS,
+            removal_policy=cdk.RemovalPolicy.DESTROY,
         )
         self.role = iam.Role(
             self,
@@ -170,6 +186,8 @@ class EndpointAutoscaling(Construct):
         )
         # aws-cdk-lib makes the function depend on its role, which Role already references.
         self.function.node.default_child.add_metadata("cfn-lint", {"config": {"ignore_checks": ["W3005"]}})
+        for check_id, reason in RECONCILER_CHECKOV_REASONS.items():
+            acknowledge_checkov(self.function, check_id, reason)
         variants = Deferred(lambda: [v.desired for v in self.variants], f"{self.node.path}: Variants")
         common = {"EndpointName": endpoint.endpoint_name, "Variants": variants}
         self.before = cdk.CustomResource(

@@ -27,6 +27,7 @@ from constructs import Construct
 from ..platform import aws as aws_platform
 from ..platform.shared import INSTANCE_COUNT
 from ._grants import grant_key_use, grant_objects, trusted_by_own_state_machines
+from ._logs import log_group
 from ._nag import ack_prefix, acknowledge, arn_text
 from ._validate import checks
 from .sagemaker_model import SageMakerModel
@@ -139,9 +140,10 @@ class BatchTransform(Construct):
             interval=cdk.Duration.seconds(30),
             backoff_rate=2,
         )
-        self.log_group = logs.LogGroup(
+        self.log_group = log_group(
             self,
             "Logs",
+            encryption_key=props.encryption_key,
             retention=logs.RetentionDays.THREE_MONTHS,
             removal_policy=cdk.RemovalPolicy.RETAIN if props.retain_logs else cdk.RemovalPolicy.DESTROY,
         )

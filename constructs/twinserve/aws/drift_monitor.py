@@ -48,6 +48,7 @@ from constructs import Construct
 from ..platform import aws as aws_platform
 from ..platform.shared import SCHEDULE_CRON_PATTERN, SCHEDULE_HINT, SCHEDULE_RATE_PATTERN
 from ._grants import grant_key_use, grant_objects, trusted_by_own_state_machines
+from ._logs import log_group
 from ._nag import ack_prefix, acknowledge, arn_text
 from ._validate import checks
 from .inference_image import InferenceImage
@@ -308,9 +309,10 @@ class DriftMonitor(Construct):
                 run.next(read).next(enough.otherwise(put))
             )
         )
-        self.log_group = logs.LogGroup(
+        self.log_group = log_group(
             self,
             "Logs",
+            encryption_key=props.encryption_key,
             retention=logs.RetentionDays.THREE_MONTHS,
             removal_policy=cdk.RemovalPolicy.RETAIN if props.retain_logs else cdk.RemovalPolicy.DESTROY,
         )

@@ -33,7 +33,7 @@ from ..platform import aws as aws_platform
 from ..platform.shared import INSTANCE_COUNT
 from ._grants import grant_key_use, grant_objects, role_policy
 from ._lazy import Deferred
-from ._nag import UNENCRYPTED_TOPIC_REASON, ack_prefix, acknowledge
+from ._nag import UNENCRYPTED_TOPIC_REASON, ack_prefix, acknowledge, acknowledge_checkov
 from ._validate import checks
 from .deployment_config import RolloutProps, check_rollout, render_deployment_config
 from .sagemaker_model import SageMakerModel
@@ -268,6 +268,7 @@ class SageMakerEndpoint(Construct):
             if key is None:
                 for topic in (self.success_topic, self.error_topic):
                     acknowledge(topic, "AwsSolutions-SNS2", UNENCRYPTED_TOPIC_REASON)
+                    acknowledge_checkov(topic, "CKV_AWS_26", UNENCRYPTED_TOPIC_REASON)
             notification = sagemaker.CfnEndpointConfig.AsyncInferenceNotificationConfigProperty(
                 success_topic=self.success_topic.topic_arn, error_topic=self.error_topic.topic_arn
             )

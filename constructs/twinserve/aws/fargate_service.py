@@ -27,6 +27,7 @@ from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_elasticloadbalancingv2 as elbv2
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 
@@ -34,7 +35,8 @@ from constructs import Construct
 
 from ..platform import aws as aws_platform
 from ..platform.shared import INSTANCE_COUNT
-from ._nag import acknowledge
+from ._logs import log_group
+from ._nag import acknowledge, acknowledge_cdk_helper_function, acknowledge_checkov, provider_handler
 from ._validate import checks
 from .inference_image import InferenceImage
 
@@ -118,6 +120,9 @@ class FargateModelServiceProps:
     ``None`` creates a bucket that keeps them for the log retention."""
     retain_logs: bool = False
     """Keep the log groups when the stack is deleted."""
+    encryption_key: kms.IKey | None = None
+    """Customer-managed key of the container and flow log groups (its policy is extended to let
+    CloudWatch Logs use it); ``None``: CloudWatch Logs' own encryption."""
 
 
 class FargateModelService(Construct):
@@ -132,7 +137,9 @@ class FargateModelService(Construct):
         subnets = ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED) if props.vpc is None else None
 
         self.cluster = ecs.Cluster(self, "Cluster", vpc=self.vpc, container_insights_v2=ecs.ContainerInsights.ENABLED)
-        self.log_group = logs.LogGroup(self, "Logs", retention=props.log_retention, removal_policy=removal)
+        self.log_group = log_group(
+            self, "Logs", encryption_key=props.encryption_key, retention=props.log_retention, removal_policy=removal
+        )
         self.task_definition = ecs.FargateTaskDefinition(
             self,
             "Task",
@@ -183,12 +190,12 @@ class FargateModelService(Construct):
         self.access_logs = None
         if cdk.Token.is_unresolved(cdk.Stack.of(self).region):
             # ELB access logs need the region's log-delivery account at synth time
-            acknowledge(
-                self.load_balancer,
-                "AwsSolutions-ELB2",
+            no_region = (
                 "Environment-agnostic stack: ELB access logging needs the region at synth time; set the stack's "
-                "region (spec aws.region) to get access logs.",
+                "region (spec aws.region) to get access logs."
             )
+            acknowledge(self.load_balancer, "AwsSolutions-ELB2", no_region)
+            acknowledge_checkov(self.load_balancer, "CKV_AWS_91", no_region)
         else:
             self.access_logs = props.access_logs_bucket or self._access_logs_bucket(removal)
             self.load_balancer.log_access_logs(self.access_logs, prefix=f"alb/{props.service_name}")
@@ -203,6 +210,13 @@ class FargateModelService(Construct):
             open=False,
             default_action=elbv2.ListenerAction.fixed_response(404, content_type="text/plain", message_body="no route"),
         )
+        plain_http = (
+            "The load balancer is internal: private isolated subnets, its security group open to the VPC's CIDR "
+            "only; HTTPS would need a certificate for a name the service does not have (callers in the VPC, "
+            "or a front such as API Gateway's VPC link, reach it by its internal DNS name)."
+        )
+        for check_id in ("CKV_AWS_2", "CKV_AWS_103"):
+            acknowledge_checkov(self.listener, check_id, plain_http)
         self.rule = elbv2.ApplicationListenerRule(
             self,
             "ServeRule",
@@ -242,11 +256,17 @@ class FargateModelService(Construct):
             restrict_default_security_group=True,
         )
         # restrict_default_security_group's provider function: W3005 as for the other CDK handlers
-        provider = cdk.Stack.of(self).node.try_find_child("Custom::VpcRestrictDefaultSGCustomResourceProvider")
-        handler = provider.node.try_find_child("Handler") if provider is not None else None
-        if isinstance(handler, cdk.CfnResource):
+        handler = provider_handler(self, "Custom::VpcRestrictDefaultSGCustomResourceProvider")
+        if handler is not None:
             handler.add_metadata("cfn-lint", {"config": {"ignore_checks": ["W3005"]}})
-        flow_logs = logs.LogGroup(self, "FlowLogs", retention=self.props.log_retention, removal_policy=removal)
+            acknowledge_cdk_helper_function(handler, "CKV_AWS_115", "CKV_AWS_116", "CKV_AWS_117")
+        flow_logs = log_group(
+            self,
+            "FlowLogs",
+            encryption_key=self.props.encryption_key,
+            retention=self.props.log_retention,
+            removal_policy=removal,
+        )
         vpc.add_flow_log("FlowLog", destination=ec2.FlowLogDestination.to_cloud_watch_logs(flow_logs))
         vpc.add_gateway_endpoint("S3", service=ec2.GatewayVpcEndpointAwsService.S3)
         for name, service in (
@@ -270,7 +290,9 @@ class FargateModelService(Construct):
             removal_policy=removal,
             auto_delete_objects=removal == cdk.RemovalPolicy.DESTROY,
         )
-        acknowledge(bucket, "AwsSolutions-S1", "The access-log bucket of the load balancer cannot log to itself.")
+        own_logs = "The access-log bucket of the load balancer cannot log to itself."
+        acknowledge(bucket, "AwsSolutions-S1", own_logs)
+        acknowledge_checkov(bucket, "CKV_AWS_18", own_logs)
         return bucket
 
     def _target_group(self, id: str) -> elbv2.ApplicationTargetGroup:

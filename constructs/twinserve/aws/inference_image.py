@@ -23,6 +23,7 @@ from aws_cdk import aws_iam as iam
 
 from constructs import Construct
 
+from ._nag import acknowledge_checkov
 from ._validate import checks
 
 _REPOSITORY_NAME = re.compile(r"[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*")
@@ -74,6 +75,12 @@ class ImageRepository(Construct):
             # ECR refuses to delete a repository that still holds images
             # (https://docs.aws.amazon.com/AmazonECR/latest/APIReference/API_DeleteRepository.html).
             empty_on_delete=None if props.retain else True,
+        )
+        acknowledge_checkov(
+            self.repository,
+            "CKV_AWS_136",
+            "Images are encrypted at rest with AES-256 (ECR's default, set explicitly). A repository's encryption "
+            "is fixed when it is created: a KMS key would replace this named repository and lose its images.",
         )
 
 

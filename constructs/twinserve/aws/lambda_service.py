@@ -23,13 +23,15 @@ from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_codedeploy as codedeploy
 from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 
 from constructs import Construct
 
 from ..platform import aws as aws_platform
-from ._nag import acknowledge
+from ._logs import log_group
+from ._nag import acknowledge, acknowledge_checkov
 from ._validate import checks
 
 ALIAS_NAME = "live"
@@ -74,6 +76,22 @@ class LambdaModelServiceProps:
     """Function log retention."""
     retain_logs: bool = False
     """Keep the log group when the stack is deleted."""
+    encryption_key: kms.IKey | None = None
+    """Customer-managed key of the function's log group (its policy is extended to let CloudWatch Logs
+    use it); ``None``: CloudWatch Logs' own encryption."""
+
+
+SERVING_FUNCTION_CHECKOV_REASONS = {
+    "CKV_AWS_115": "The function's concurrency is what serving needs: the alias's provisioned concurrency plus "
+    "on-demand environments; a reserved limit would throttle callers and take from the account's pool.",
+    "CKV_AWS_116": "Callers invoke it synchronously (its function URL, API Gateway) and get its error; a dead-letter "
+    "queue receives only failed asynchronous invocations, which it never gets.",
+    "CKV_AWS_117": "It serves the model baked into its image and reaches no resource inside a VPC; in one it would "
+    "need interface endpoints or a NAT for its logs and traces.",
+    "CKV_AWS_173": "Its environment variables are the container's settings (timeouts, threads, the adapter's port), "
+    "never secrets; Lambda encrypts them at rest with its service key.",
+}
+"""checkov's Lambda findings on the serving function, acknowledged with these reasons."""
 
 
 class LambdaModelService(Construct):
@@ -83,9 +101,10 @@ class LambdaModelService(Construct):
         super().__init__(scope, id)
         _check(props)
         self.props = props
-        self.log_group = logs.LogGroup(
+        self.log_group = log_group(
             self,
             "Logs",
+            encryption_key=props.encryption_key,
             log_group_name=f"/aws/lambda/{props.function_name}",
             retention=props.log_retention,
             removal_policy=cdk.RemovalPolicy.RETAIN if props.retain_logs else cdk.RemovalPolicy.DESTROY,
@@ -122,6 +141,8 @@ class LambdaModelService(Construct):
             tracing=lambda_.Tracing.ACTIVE,
             description=f"twinserve {props.function_name}: the serving image through the Lambda Web Adapter",
         )
+        for check_id, reason in SERVING_FUNCTION_CHECKOV_REASONS.items():
+            acknowledge_checkov(self.function, check_id, reason)
         self.alias = lambda_.Alias(
             self,
             "Alias",

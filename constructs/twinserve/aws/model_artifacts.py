@@ -34,10 +34,18 @@ from constructs import Construct
 from ..platform import aws as aws_platform
 from ._grants import grant_key_use, grant_objects
 from ._nag import ack_prefix as _ack_prefix
-from ._nag import acknowledge, objects_of, render
+from ._nag import (
+    acknowledge,
+    acknowledge_cdk_helper_function,
+    acknowledge_checkov,
+    objects_of,
+    provider_handler,
+    render,
+)
 from ._validate import S3_URI, checks
 
 ARCHIVE_NAME = "model.tar.gz"
+ACCESS_LOG_BUCKET_REASON = "This is the server access log bucket itself; logging it into itself would loop."
 MODELS_PREFIX = "models"
 _VERSION = r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,62}[A-Za-z0-9])?"
 _VERSION_HINT = "use 1-64 letters, digits, '.', '_', '-' (a letter or digit first and last)"
@@ -101,11 +109,8 @@ class ModelArtifacts(Construct):
             removal_policy=removal,
             auto_delete_objects=not props.retain,
         )
-        acknowledge(
-            self.access_logs,
-            "AwsSolutions-S1",
-            "This is the server access log bucket itself; logging it into itself would loop.",
-        )
+        acknowledge(self.access_logs, "AwsSolutions-S1", ACCESS_LOG_BUCKET_REASON)
+        acknowledge_checkov(self.access_logs, "CKV_AWS_18", ACCESS_LOG_BUCKET_REASON)
         self.bucket = s3.Bucket(
             self,
             "Bucket",
@@ -308,6 +313,9 @@ def _acknowledge_auto_delete(artifacts: ModelArtifacts) -> None:
     handler = provider.node.try_find_child("Handler") if provider is not None else None
     if isinstance(handler, cdk.CfnResource):
         handler.add_metadata("cfn-lint", {"config": {"ignore_checks": ["W3005"]}})
+    handler = provider_handler(artifacts, "Custom::S3AutoDeleteObjectsCustomResourceProvider")
+    if handler is not None:  # the provider's function has no environment variables
+        acknowledge_cdk_helper_function(handler, "CKV_AWS_115", "CKV_AWS_116", "CKV_AWS_117")
 
 
 def _acknowledge_upload(artifacts: ModelArtifacts, upload: s3_deployment.BucketDeployment) -> None:
@@ -317,6 +325,7 @@ def _acknowledge_upload(artifacts: ModelArtifacts, upload: s3_deployment.BucketD
     stack = cdk.Stack.of(artifacts)
     handler = next(c for c in stack.node.children if c.node.id.startswith("Custom::CDKBucketDeployment"))
     handler.node.default_child.add_metadata("cfn-lint", {"config": {"ignore_checks": ["W3005"]}})
+    acknowledge_cdk_helper_function(handler, "CKV_AWS_115", "CKV_AWS_116", "CKV_AWS_117", "CKV_AWS_173")
     acknowledge(
         handler,
         "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]",

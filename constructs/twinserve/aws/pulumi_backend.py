@@ -19,7 +19,7 @@ from aws_cdk import aws_s3 as s3
 
 from constructs import Construct
 
-from ._nag import acknowledge
+from ._nag import acknowledge, acknowledge_checkov
 from ._validate import checks
 
 STATE_PREFIX = ".pulumi"
@@ -66,12 +66,12 @@ class PulumiBackend(Construct):
             removal_policy=policy,
             auto_delete_objects=not props.retain,
         )
-        acknowledge(
-            self.bucket,
-            "AwsSolutions-S1",
+        state_access = (
             "The Pulumi state bucket is read and written only by the pipeline's Azure steps, whose calls "
-            "CloudTrail records; server access logs would need a second bucket for that one principal.",
+            "CloudTrail records; server access logs would need a second bucket for that one principal."
         )
+        acknowledge(self.bucket, "AwsSolutions-S1", state_access)
+        acknowledge_checkov(self.bucket, "CKV_AWS_18", state_access)
         stack = cdk.Stack.of(self)
         self.key_alias = props.key_alias
         self.login_url = f"s3://{self.bucket.bucket_name}?region={stack.region}&awssdk=v2"

@@ -14,7 +14,7 @@ from constructs import Construct
 
 from ..platform import aws as aws_platform
 from ._grants import grant_key_use, role_policy
-from ._nag import acknowledge, arn_text
+from ._nag import acknowledge, acknowledge_checkov, arn_text
 from ._validate import checks
 from .inference_image import InferenceImage
 from .model_artifacts import ModelArtifacts
@@ -149,6 +149,14 @@ class SageMakerModel(Construct):
         self.model_name = self.resource.attr_model_name
         self.vpc_enabled = props.vpc is not None
         self.network_isolation = props.network_isolation
+        if not props.network_isolation:
+            acknowledge_checkov(
+                self.resource,
+                "CKV_AWS_370",
+                "Network isolation is off here (SageMakerModelProps.network_isolation): the container may reach "
+                "the network, e.g. a VPC's resources or a model's start-up installs. twinserve's stacks turn it on "
+                "in prod (spec aws.network_isolation); serverless endpoints do not support it.",
+            )
 
 
 def _check(props: SageMakerModelProps) -> None:

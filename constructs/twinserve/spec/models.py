@@ -446,7 +446,7 @@ class ApiFrontSpec(StrictModel):
     daily_quota: Annotated[int, Field(ge=1)] | None = None
     """With API keys: requests per day per key."""
     waf: bool = False
-    """A WAF web ACL in front (AWS managed common rules and a per-IP rate limit)."""
+    """A WAF web ACL in front (AWS managed common and known-bad-inputs rules, a per-IP rate limit)."""
 
 
 class AwsSpec(StrictModel):
