@@ -10,6 +10,10 @@ all_at_once -> BLUE_GREEN, canary -> CANARY (``step_percent`` of traffic, ``wait
 linear -> LINEAR, rolling -> ROLLING with the circuit breaker; ``rollout.termination_wait_seconds`` is
 the bake time before the old tasks go; ``scaling`` -> task-count target tracking on CPU
 (``cpu_scale_out_percent``) and requests per task (``target_invocations_per_instance``).
+
+Callers outside the VPC (the pipeline's smoke test, `twinserve invoke`) reach the internal load
+balancer through ``twinserve.aws.InternalProbe``, a function in the service's subnets that may POST to
+the scoring route only, for IAM principals granted ``lambda:InvokeFunction`` on it.
 """
 
 from __future__ import annotations
@@ -27,8 +31,10 @@ from twinserve.aws.fargate_service import (
     FargateScalingProps,
 )
 from twinserve.aws.inference_image import InferenceImage
+from twinserve.aws.internal_probe import InternalProbe, InternalProbeProps
 from twinserve.aws.service_alarms import ServiceAlarms, ServiceAlarmsProps, WatchedMetric
 from twinserve.spec import DeploymentSpec
+from twinserve_serving.routes import INVOCATIONS_PATH
 
 from ..container_settings import container_environment
 from ..environment_policy import EnvironmentPolicy
@@ -36,7 +42,8 @@ from ..model_image import resolve_model_image
 from .baked_image import baked_model_image_context
 from .budget import environment_budget
 from .encryption_key import environment_key
-from .names import endpoint_name
+from .names import endpoint_name, probe_function_name
+from .smoke_test_access import smoke_test_role
 
 ROLLOUT_STRATEGIES = {"all_at_once": "blue_green", "canary": "canary", "linear": "linear", "rolling": "rolling"}
 """The spec's rollout strategy -> the ECS deployment strategy."""
@@ -92,14 +99,39 @@ class FargateServingStack(cdk.Stack):
         self.alarms = self._alarms(period)
         assert self.alarms.rollback_alarm_names == names, "the deployment watches the alarms this stack creates"
         self._budget()
+        self.probe = self._probe(env_name)
+        self.smoke_test_role, self.smoke_test_role_output = smoke_test_role(
+            self, spec, env_name, "calls the service through its probe function"
+        )
+        if self.smoke_test_role is not None:
+            self.probe.grant_invoke(self.smoke_test_role)
         self.url_output = cdk.CfnOutput(self, "ServiceUrl", value=self.service.url)
         cdk.CfnOutput(self, "ServiceName", value=self.service_name)
+        self.smoke_test_target_output = cdk.CfnOutput(
+            self, "ProbeFunctionName", value=self.probe.function.function_name
+        )
+        """What the smoke test calls (``stacks/aws/smoke_test_access.py``)."""
         cdk.CfnOutput(self, "AlarmTopicArn", value=self.alarms.topic.topic_arn)
 
     def _image(self) -> InferenceImage:
         """The model's image variant with the model baked in (Fargate has no model mount)."""
         context = baked_model_image_context(self.spec, self.model_image, self.spec_dir)
         return InferenceImage.from_asset(self, "Image", str(context))
+
+    def _probe(self, env_name: str) -> InternalProbe:
+        """The door to the internal load balancer for callers outside the VPC (smoke tests, `twinserve
+        invoke`): IAM-authorized, scoring route only."""
+        return InternalProbe(
+            self,
+            "Probe",
+            InternalProbeProps(
+                function_name=probe_function_name(self.spec, env_name),
+                target_url=self.service.url,
+                vpc=self.service.vpc,
+                allowed_paths=(INVOCATIONS_PATH,),
+                retain_logs=self.policy.keep_data,
+            ),
+        )
 
     def _alarm_names(self) -> tuple[str, ...]:
         return tuple(f"{self.service_name}-{name}" for name in ("5xx", "latency-p99", "cpu", "memory"))

@@ -55,19 +55,10 @@ from .api import environment_api
 from .budget import environment_budget
 from .encryption_key import environment_key
 from .names import endpoint_name
+from .smoke_test_access import smoke_test_role
 
 DATA_CAPTURE_PREFIX = "data-capture"
 """Where SageMaker writes captured requests in the artifacts bucket (what drift checks read)."""
-
-
-def smoke_test_role_name(spec: DeploymentSpec, env_name: str) -> str:
-    """The role in an environment's account that the pipeline's smoke test assumes to invoke its endpoint."""
-    return f"twinserve-{spec.name}-{env_name}-smoke-test"
-
-
-def smoke_test_caller_role_name(spec: DeploymentSpec) -> str:
-    """The pipeline's smoke-test CodeBuild role, the one principal allowed to assume the roles above."""
-    return f"twinserve-{spec.name}-pipeline-smoke-test"
 
 
 def image_reader_role_name(spec: DeploymentSpec, env_name: str) -> str:
@@ -117,6 +108,8 @@ class ServingStack(cdk.Stack):
         self.image_reader_outputs = self._image_reader_access(env_name)
         self.trail = self._audit_trail()
         self.endpoint_name_output = self._outputs()
+        self.smoke_test_target_output = self.endpoint_name_output
+        """What the smoke test calls (``stacks/aws/smoke_test_access.py``)."""
         self.api = environment_api(
             self,
             self.environment_spec,
@@ -404,27 +397,14 @@ class ServingStack(cdk.Stack):
         )
 
     def _smoke_test_access(self, env_name: str) -> tuple[iam.Role | None, cdk.CfnOutput | None]:
-        """The promotion pipeline's smoke test invokes the endpoint from the pipeline's account through
-        this role (SageMaker endpoints have no resource policy), whether the stage is deployed by the
-        pipeline or by hand: the stack is the same either way."""
-        spec = self.spec
-        if spec.pipeline is None or not spec.pipeline.smoke_test:
-            return None, None
-        caller_account = spec.pipeline.account or self.account  # unset: every stage is in the pipeline's account
-        caller = f"arn:{self.partition}:iam::{caller_account}:role/{smoke_test_caller_role_name(spec)}"
-        role = iam.Role(
-            self,
-            "SmokeTestRole",
-            role_name=smoke_test_role_name(spec, env_name),
-            assumed_by=iam.AccountPrincipal(caller_account).with_conditions(
-                {"ArnEquals": {"aws:PrincipalArn": caller}}
-            ),
-            description=f"twinserve {self.endpoint_name}: the promotion pipeline's smoke test invokes the endpoint",
-        )
-        role.add_to_policy(
-            iam.PolicyStatement(actions=["sagemaker:InvokeEndpoint"], resources=[self.endpoint.endpoint_arn])
-        )
-        return role, cdk.CfnOutput(self, "SmokeTestRoleArn", value=role.role_arn)
+        """The promotion pipeline's smoke test invokes the endpoint through this role (SageMaker endpoints
+        have no resource policy)."""
+        role, output = smoke_test_role(self, self.spec, env_name, "invokes the endpoint")
+        if role is not None:
+            role.add_to_policy(
+                iam.PolicyStatement(actions=["sagemaker:InvokeEndpoint"], resources=[self.endpoint.endpoint_arn])
+            )
+        return role, output
 
     def _image_reader_access(self, env_name: str) -> dict[str, cdk.CfnOutput]:
         """Build once: the pipeline's Azure step imports this stage's image into the Azure workspace

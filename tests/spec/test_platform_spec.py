@@ -95,9 +95,25 @@ def test_fargate_canary_steps_are_traffic_percent_not_instances(raw):
     assert "defaults.rollout.step_percent: ECS linear steps are 3..100 percent" in problem
 
 
-def test_the_pipeline_does_not_promote_fargate_yet(raw):
+def test_the_pipeline_promotes_fargate_environments(raw):
     raw["pipeline"] = {"source": {"connection_arn": CONNECTION, "repository": "o/r"}}
-    assert any("smoke-tests SageMaker endpoints only so far" in p for p in problems(raw))
+    assert parse_spec(raw, file="spec.yaml").pipeline.smoke_test
+
+
+def test_a_pipelined_environment_on_both_clouds_serves_aws_from_sagemaker(raw):
+    """Build once: the pipeline's Azure step imports the image the SageMaker stage published; a Fargate
+    stage publishes one with the model baked in."""
+    raw["pipeline"] = {
+        "source": {"connection_arn": CONNECTION, "repository": "o/r"},
+        "azure": {
+            "tenant_id": "00000000-0000-0000-0000-000000000001",
+            "client_id": "00000000-0000-0000-0000-000000000002",
+        },
+    }
+    raw["defaults"]["targets"] = ["aws", "azure"]
+    found = [p for p in problems(raw) if "aws.platform: in a pipeline" in p]  # reported where it is set
+    assert len(found) == 1 and "the Azure step imports the image the SageMaker stage publishes" in found[0]
+    assert "(got 'ecs_fargate')" in found[0]
 
 
 LAMBDA = Path(__file__).resolve().parents[2] / "examples" / "aws" / "lambda.yaml"

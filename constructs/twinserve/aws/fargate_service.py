@@ -34,7 +34,7 @@ from constructs import Construct
 
 from ..platform import aws as aws_platform
 from ..platform.shared import INSTANCE_COUNT
-from ._nag import acknowledge
+from ._nag import acknowledge, ignore_provider_depends_on
 from ._validate import checks
 from .inference_image import InferenceImage
 
@@ -234,7 +234,10 @@ class FargateModelService(Construct):
             self,
             "Vpc",
             ip_addresses=ec2.IpAddresses.cidr(self.props.vpc_cidr),
-            max_azs=2,
+            # The region's first two zones at deploy time (Fn::GetAZs), also when the stack's account and
+            # region are known: a context lookup would need the target account's credentials at synth,
+            # which a pipeline's synth step does not have (and without them CDK writes dummy zones).
+            availability_zones=[cdk.Fn.select(i, cdk.Fn.get_azs()) for i in range(2)],
             nat_gateways=0,
             subnet_configuration=[
                 ec2.SubnetConfiguration(name="service", subnet_type=ec2.SubnetType.PRIVATE_ISOLATED, cidr_mask=22)
@@ -242,10 +245,7 @@ class FargateModelService(Construct):
             restrict_default_security_group=True,
         )
         # restrict_default_security_group's provider function: W3005 as for the other CDK handlers
-        provider = cdk.Stack.of(self).node.try_find_child("Custom::VpcRestrictDefaultSGCustomResourceProvider")
-        handler = provider.node.try_find_child("Handler") if provider is not None else None
-        if isinstance(handler, cdk.CfnResource):
-            handler.add_metadata("cfn-lint", {"config": {"ignore_checks": ["W3005"]}})
+        ignore_provider_depends_on(self, "Custom::VpcRestrictDefaultSGCustomResourceProvider")
         flow_logs = logs.LogGroup(self, "FlowLogs", retention=self.props.log_retention, removal_policy=removal)
         vpc.add_flow_log("FlowLog", destination=ec2.FlowLogDestination.to_cloud_watch_logs(flow_logs))
         vpc.add_gateway_endpoint("S3", service=ec2.GatewayVpcEndpointAwsService.S3)
@@ -271,6 +271,7 @@ class FargateModelService(Construct):
             auto_delete_objects=removal == cdk.RemovalPolicy.DESTROY,
         )
         acknowledge(bucket, "AwsSolutions-S1", "The access-log bucket of the load balancer cannot log to itself.")
+        ignore_provider_depends_on(self, "Custom::S3AutoDeleteObjectsCustomResourceProvider")
         return bucket
 
     def _target_group(self, id: str) -> elbv2.ApplicationTargetGroup:

@@ -34,7 +34,7 @@ from constructs import Construct
 from ..platform import aws as aws_platform
 from ._grants import grant_key_use, grant_objects
 from ._nag import ack_prefix as _ack_prefix
-from ._nag import acknowledge, objects_of, render
+from ._nag import acknowledge, ignore_provider_depends_on, objects_of, render
 from ._validate import S3_URI, checks
 
 ARCHIVE_NAME = "model.tar.gz"
@@ -304,10 +304,7 @@ def _upload_folder(archive: Path) -> Path:
 def _acknowledge_auto_delete(artifacts: ModelArtifacts) -> None:
     """aws-cdk-lib's bucket auto-delete handler (one per stack) depends on its role although Role
     already references it: cfn-lint's W3005, harmless and not ours to change."""
-    provider = cdk.Stack.of(artifacts).node.try_find_child("Custom::S3AutoDeleteObjectsCustomResourceProvider")
-    handler = provider.node.try_find_child("Handler") if provider is not None else None
-    if isinstance(handler, cdk.CfnResource):
-        handler.add_metadata("cfn-lint", {"config": {"ignore_checks": ["W3005"]}})
+    ignore_provider_depends_on(artifacts, "Custom::S3AutoDeleteObjectsCustomResourceProvider")
 
 
 def _acknowledge_upload(artifacts: ModelArtifacts, upload: s3_deployment.BucketDeployment) -> None:

@@ -100,6 +100,19 @@ def check_pipeline(spec: DeploymentSpec) -> list[SpecIssue]:
                     f"{attribute}",
                 )
             )
+    # Build once: the Azure step imports the image the environment's SageMaker stage published. Fargate
+    # and Lambda stages publish an image with the model baked in (stacks/aws/baked_image.py) instead.
+    for name, env in aws_envs.items():
+        if "azure" in env.targets and env.aws.platform != "sagemaker" and spec.container.build:
+            issues.append(
+                SpecIssue(
+                    f"environments.{name}.aws.platform",
+                    env.aws.platform,
+                    "in a pipeline, an environment on both clouds serves AWS from sagemaker: the Azure step "
+                    "imports the image the SageMaker stage publishes, and ecs_fargate and lambda stages publish "
+                    f"one with the model baked in; use sagemaker, or targets [aws] for {name}",
+                )
+            )
     azure_envs = [name for name, env in spec.environments.items() if "azure" in env.targets]
     if azure_envs and pipeline.azure is None:
         issues.append(
@@ -836,13 +849,6 @@ def _aws_platform(check: EnvironmentCheck) -> None:
             platform,
             f"{platform} serves the model baked into twinserve's image: it needs container.build and "
             "model.artifact.path (no model mount there)",
-        )
-    if spec.pipeline is not None:
-        check.issue(
-            "aws.platform",
-            platform,
-            "the promotion pipeline smoke-tests SageMaker endpoints only so far: deploy this environment with "
-            "`cdk deploy`, or use sagemaker",
         )
     for feature, reason in PLATFORM_FEATURES[platform].items():
         if _lacks(check, feature):
