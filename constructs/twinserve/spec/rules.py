@@ -801,7 +801,6 @@ PLATFORM_FEATURES: dict[str, dict[str, str]] = {
         "serving.endpoint_type": "realtime only (serverless and async are SageMaker endpoint types)",
         "serving.shadow": "no shadow variants (ECS routes to one service)",
         "serving.variants": "one live variant (A/B weights are SageMaker production variants)",
-        "serving.batch.enabled": "no batch transform yet on ECS (AWS Batch on Fargate is planned): use sagemaker",
         "compute.gpu": "no GPU on Fargate",
         "monitoring": "drift monitoring reads SageMaker data capture",
         "aws.data_capture.enabled": "data capture is a SageMaker endpoint feature",
@@ -810,7 +809,9 @@ PLATFORM_FEATURES: dict[str, dict[str, str]] = {
         "serving.endpoint_type": "realtime only (serverless and async are SageMaker endpoint types)",
         "serving.shadow": "no shadow variants",
         "serving.variants": "one live variant",
-        "serving.batch.enabled": "no batch transform on Lambda: use sagemaker",
+        "serving.batch.enabled": "no batch on Lambda (its 15-minute invocations and 6 MB payloads do not fit a batch "
+        "run, and the Lambda platform has no VPC for an AWS Batch job): use ecs_fargate (an AWS Batch job on Fargate) "
+        "or sagemaker (a batch transform)",
         "compute.gpu": "no GPU on Lambda",
         "monitoring": "drift monitoring reads SageMaker data capture",
         "aws.data_capture.enabled": "data capture is a SageMaker endpoint feature",
@@ -855,17 +856,7 @@ def _aws_platform(check: EnvironmentCheck) -> None:
             value = env.rollout.strategy if feature == "rollout.strategy" else "set"
             check.issue(feature, value, f"aws.platform {platform}: {reason}")
     if platform == "ecs_fargate":
-        fargate = env.aws.fargate
-        allowed = aws_platform.FARGATE_MEMORY_MIB[fargate.cpu]
-        if fargate.memory_mib not in allowed:
-            sizes = (
-                ", ".join(map(str, allowed))
-                if len(allowed) <= 4
-                else f"{allowed[0]}..{allowed[-1]} in steps of {allowed[1] - allowed[0]}"
-            )
-            check.issue(
-                "aws.fargate.memory_mib", fargate.memory_mib, f"with cpu {fargate.cpu} Fargate accepts {sizes} MiB"
-            )
+        _fargate_size(check, "aws.fargate", env.aws.fargate.cpu, env.aws.fargate.memory_mib)
     if platform == "lambda":
         function = env.aws.lambda_function
         if function.timeout_seconds < env.serving.request_timeout_seconds:
@@ -881,6 +872,57 @@ def _aws_platform(check: EnvironmentCheck) -> None:
                 "Lambda has no instances (it scales per request): leave 1, or set aws.lambda_function."
                 "provisioned_concurrency",
             )
+
+
+def _fargate_size(check: EnvironmentCheck, path: str, cpu: int, memory_mib: int) -> None:
+    """Fargate's CPU/memory pairs (ECS tasks and AWS Batch jobs alike), reported at ``<path>.memory_mib``."""
+    allowed = aws_platform.FARGATE_MEMORY_MIB[cpu]
+    if memory_mib not in allowed:
+        sizes = (
+            ", ".join(map(str, allowed))
+            if len(allowed) <= 4
+            else f"{allowed[0]}..{allowed[-1]} in steps of {allowed[1] - allowed[0]}"
+        )
+        check.issue(f"{path}.memory_mib", memory_mib, f"with cpu {cpu} Fargate accepts {sizes} MiB")
+
+
+def _aws_batch_job(check: EnvironmentCheck) -> None:
+    """Batch on ecs_fargate: an AWS Batch job on Fargate, one task per run, with Fargate's sizes."""
+    env = check.env
+    if not check.aws:
+        return
+    job, batch, platform = env.aws.batch_job, env.serving.batch, env.aws.platform
+    if job is not None and platform != "ecs_fargate":
+        check.issue(
+            "aws.batch_job",
+            "set",
+            f"only with aws.platform ecs_fargate (aws.platform {platform} "
+            + (
+                "runs batch as a SageMaker transform job: its settings are serving.batch)"
+                if platform == "sagemaker"
+                else "has no batch)"
+            ),
+        )
+        return
+    if platform != "ecs_fargate":
+        return
+    if job is not None and not batch.enabled:
+        check.issue("aws.batch_job", "set", "describes the batch job of serving.batch: set serving.batch.enabled true")
+        return
+    if not batch.enabled:
+        return
+    if batch.instance_count != 1:
+        check.issue(
+            "serving.batch.instance_count",
+            batch.instance_count,
+            "aws.platform ecs_fargate runs a batch run as one AWS Batch job on Fargate (one task scoring the whole "
+            "input folder): use 1, and size the job with aws.batch_job.cpu/memory_mib",
+        )
+    if job is None:
+        return
+    _fargate_size(check, "aws.batch_job", job.cpu, job.memory_mib)
+    if job.schedule is not None and not (_SCHEDULE_RATE.match(job.schedule) or _SCHEDULE_CRON.match(job.schedule)):
+        check.issue("aws.batch_job.schedule", job.schedule, shared_platform.SCHEDULE_HINT)
 
 
 def _api_front(check: EnvironmentCheck) -> None:
@@ -919,6 +961,7 @@ ENVIRONMENT_RULES: tuple[Callable[[EnvironmentCheck], None], ...] = (
     _rollout,
     _scaling,
     _batch,
+    _aws_batch_job,
     _budget,
     _azure_names_and_auth,
     _azure_network,
