@@ -43,6 +43,7 @@ from twinserve.aws._nag import acknowledge
 from twinserve.aws.audit_trail import AuditTrail, AuditTrailProps
 from twinserve.aws.drift_monitor import DriftMonitor, DriftMonitorProps, RetrainTarget
 from twinserve.aws.model_archive import pack_model_dir
+from twinserve.aws.private_network import PrivateNetwork, PrivateNetworkProps
 from twinserve.platform import aws as aws_platform
 from twinserve.spec import DeploymentSpec
 from twinserve.spec.models import ShadowSpec, VariantSpec
@@ -93,6 +94,7 @@ class ServingStack(cdk.Stack):
             self.endpoint_name,
             protects="artifacts, endpoint volumes, captured data, topics",
         )
+        self.network = self._private_network()
         self.artifacts = self._model_artifacts()
         self.image = self._inference_image()
         self.role = self._execution_role()
@@ -167,7 +169,6 @@ class ServingStack(cdk.Stack):
     def _model(self, version: str) -> SageMakerModel:
         """The SageMaker model serving ``version`` (one per model version in use)."""
         if version not in self.models:
-            aws = self.environment_spec.aws
             self.models[version] = SageMakerModel(
                 self,
                 f"ModelV{version}",
@@ -176,13 +177,44 @@ class ServingStack(cdk.Stack):
                     artifacts=self.artifacts,
                     model_version=version,
                     role=self.role,
-                    vpc=ModelVpcConfig(aws.vpc.subnet_ids, aws.vpc.security_group_ids) if aws.vpc else None,
+                    vpc=self._model_vpc(),
                     network_isolation=self._network_isolation(),
                     encryption_key=self.key,
                     environment=container_environment(self.environment_spec, "aws", self.model_image),
                 ),
             )
+            if self.network is not None:
+                # The containers fetch the model through the S3 gateway endpoint and log through the
+                # Logs endpoint: CloudFormation must not start them before the endpoints exist.
+                self.models[version].node.add_dependency(self.network.ready)
         return self.models[version]
+
+    def _private_network(self) -> PrivateNetwork | None:
+        """twinserve's VPC for the containers (``aws.private_network``; unset: prod, unless the endpoint is
+        serverless, which cannot run in a VPC, or ``aws.vpc`` names the user's own)."""
+        env = self.environment_spec
+        aws = env.aws
+        wanted = aws.private_network
+        if wanted is None:
+            wanted = self.policy.private_network and env.serving.endpoint_type != "serverless" and aws.vpc is None
+        if not wanted:
+            return None
+        network = PrivateNetwork(
+            self,
+            "Network",
+            PrivateNetworkProps(name=self.endpoint_name, cidr=aws.network_cidr, retain_logs=self.policy.keep_data),
+        )
+        cdk.CfnOutput(self, "VpcId", value=network.vpc.vpc_id)
+        return network
+
+    def _model_vpc(self) -> ModelVpcConfig | None:
+        """The VPC the models' containers join: the user's (``aws.vpc``), twinserve's, or none."""
+        aws = self.environment_spec.aws
+        if aws.vpc is not None:
+            return ModelVpcConfig(aws.vpc.subnet_ids, aws.vpc.security_group_ids)
+        if self.network is None:
+            return None
+        return ModelVpcConfig(self.network.subnets.subnet_ids, [self.network.security_group.security_group_id])
 
     def _network_isolation(self) -> bool:
         """The spec's choice, or the environment's default where the endpoint type supports it."""

@@ -20,6 +20,21 @@ from .inference_image import InferenceImage
 from .model_artifacts import ModelArtifacts
 
 
+VPC_NETWORK_INTERFACE_ACTIONS = (
+    "ec2:CreateNetworkInterface",
+    "ec2:CreateNetworkInterfacePermission",
+    "ec2:DeleteNetworkInterface",
+    "ec2:DeleteNetworkInterfacePermission",
+    "ec2:DescribeNetworkInterfaces",
+    "ec2:DescribeVpcs",
+    "ec2:DescribeDhcpOptions",
+    "ec2:DescribeSubnets",
+    "ec2:DescribeSecurityGroups",
+)
+"""What SageMaker does with the execution role to attach a model's containers to its VPC
+(https://docs.aws.amazon.com/sagemaker/latest/dg/sagemaker-roles.html, "CreateModel API: execution role
+permissions"); granted only with ``vpc``."""
+
 @dataclass(frozen=True)
 class ModelVpcConfig:
     """Run the model's containers in these subnets with these security groups."""
@@ -78,17 +93,7 @@ class SageMakerModel(Construct):
             iam.Grant.add_to_principal(
                 grantee=self.role,
                 resource_arns=["*"],
-                actions=[
-                    "ec2:CreateNetworkInterface",
-                    "ec2:CreateNetworkInterfacePermission",
-                    "ec2:DeleteNetworkInterface",
-                    "ec2:DeleteNetworkInterfacePermission",
-                    "ec2:DescribeNetworkInterfaces",
-                    "ec2:DescribeVpcs",
-                    "ec2:DescribeDhcpOptions",
-                    "ec2:DescribeSubnets",
-                    "ec2:DescribeSecurityGroups",
-                ],
+                actions=list(VPC_NETWORK_INTERFACE_ACTIONS),
             )
         # Container logs and the container's own metrics.
         iam.Grant.add_to_principal(

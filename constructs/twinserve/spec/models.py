@@ -485,6 +485,15 @@ class AwsSpec(StrictModel):
     """Customer-managed KMS key for artifacts, endpoint volumes and captured data, or S3-managed keys."""
     vpc: AwsVpcSpec | None = None
     """Run the containers in this VPC (not with serverless endpoints)."""
+    private_network: bool | None = None
+    """Run the SageMaker containers in a VPC twinserve creates (``network_cidr``): isolated subnets in two
+    zones, no internet or NAT gateway, interface endpoints for the SageMaker API and runtime, ECR, CloudWatch
+    Logs, STS and KMS, the S3 gateway endpoint, flow logs. Unset: on in prod, off elsewhere, always off on
+    serverless endpoints (they cannot run in a VPC) and when ``vpc`` names your own. SageMaker platform only
+    (Fargate has a VPC of its own; Lambda runs outside one). Changing it replaces the SageMaker model (a
+    new endpoint config, rolled out like a new version)."""
+    network_cidr: Annotated[str, Field(pattern=r"^[0-9]{1,3}(\.[0-9]{1,3}){3}/(1[6-9]|2[01])$")] = "10.50.0.0/16"
+    """Address range of the ``private_network`` VPC (/16../21: a /22 subnet per zone)."""
     network_isolation: bool | None = None
     """No network access at all for the container (SageMaker still provides the model and writes the
     captures and async outputs). Unset: on in prod (the image installs nothing at start: the model's

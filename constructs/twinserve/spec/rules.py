@@ -315,6 +315,8 @@ def _serverless(check: EnvironmentCheck) -> None:
         )
     if env.aws.network_isolation:
         check.issue("aws.network_isolation", True, "SageMaker serverless endpoints do not support network isolation")
+    if env.aws.private_network:
+        check.issue("aws.private_network", True, "SageMaker serverless endpoints cannot run in a VPC")
     if env.aws.data_capture.enabled:
         check.issue("aws.data_capture.enabled", True, "SageMaker serverless endpoints do not support data capture")
 
@@ -838,6 +840,24 @@ def _lacks(check: EnvironmentCheck, feature: str) -> bool:
     }[feature]
 
 
+def _aws_network(check: EnvironmentCheck) -> None:
+    """One VPC for the SageMaker containers: yours (``aws.vpc``) or twinserve's (``aws.private_network``)."""
+    aws = check.env.aws
+    if check.aws and aws.private_network and aws.vpc is not None:
+        check.issue(
+            "aws.private_network",
+            True,
+            "aws.vpc already names the VPC the containers join; set one of aws.vpc (yours) and "
+            "aws.private_network (a VPC twinserve creates)",
+        )
+    if check.aws and aws.platform != "sagemaker" and aws.private_network:
+        where = {
+            "ecs_fargate": "the service has a VPC of its own (aws.fargate.vpc_cidr)",
+            "lambda": ("the function runs outside a VPC behind its IAM-authorized URL"),
+        }[aws.platform]
+        check.issue("aws.private_network", True, f"SageMaker containers only: on aws.platform {aws.platform} {where}")
+
+
 def _aws_platform(check: EnvironmentCheck) -> None:
     """ECS Fargate and Lambda: only what they can do, with sizes they accept."""
     env, platform = check.env, check.env.aws.platform
@@ -969,6 +989,7 @@ ENVIRONMENT_RULES: tuple[Callable[[EnvironmentCheck], None], ...] = (
     _gpu,
     _monitoring,
     _aws_platform,
+    _aws_network,
     _api_front,
 )
 """The rules every environment passes, in the order their problems are reported."""
