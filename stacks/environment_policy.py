@@ -39,7 +39,7 @@ class EnvironmentPolicy:
     @property
     def private_network(self) -> bool:
         """No public endpoints: private endpoints, private DNS, isolated outbound (Azure's
-        ``azure.public_network_access`` when the spec leaves it unset)."""
+        ``azure.public_network_access`` and AWS's ``aws.private_network`` when the spec leaves them unset)."""
         return self.production
 
     @property

@@ -199,3 +199,75 @@ def test_azure_env_without_the_pulumi_cli_names_the_alternative(capsys, monkeypa
 def test_no_region_anywhere_names_region(capsys):
     assert _invoke(["--env", "dev", "--cloud", "aws"], boto3_session=_Session(region=None)) == 2
     assert "--region:" in capsys.readouterr().err
+
+
+class _LambdaSession(_Session):
+    """A session whose lambda client is the one given (sts/sagemaker stubs unused)."""
+
+    def __init__(self, lambda_client):
+        super().__init__()
+        self.lambda_client = lambda_client
+
+    def client(self, service, **kwargs):
+        self.asked = {"service": service, **kwargs}
+        return self.lambda_client
+
+
+def test_aws_on_lambda_finds_the_function_url_and_signs_for_lambda(local_server, capsys, monkeypatch):
+    spec_path = Path(__file__).resolve().parents[1] / "examples" / "aws" / "lambda.yaml"
+    client = boto3.client("lambda", region_name="eu-west-1", aws_access_key_id="x", aws_secret_access_key="y")
+    stub = Stubber(client)
+    url = "https://abcdefghijklmnopqrstuvwxyz012345.lambda-url.eu-west-1.on.aws/"
+    config = {
+        "FunctionUrl": url,
+        "FunctionArn": "arn:aws:lambda:eu-west-1:111111111111:function:iris-lambda-prod:live",
+        "AuthType": "AWS_IAM",
+        "CreationTime": "2026-12-01T00:00:00Z",
+        "LastModifiedTime": "2026-12-01T00:00:00Z",
+    }
+    stub.add_response(
+        "list_function_url_configs", {"FunctionUrlConfigs": [config]}, {"FunctionName": "iris-lambda-prod"}
+    )
+    stub.activate()
+    sent = []
+    real_urlopen = urllib.request.urlopen
+
+    def to_local_server(request, timeout):  # the signed request as sent, answered by `twinserve local`
+        sent.append(request)
+        path = request.full_url.split(".on.aws", 1)[1]
+        local = urllib.request.Request(f"{local_server}{path}", data=request.data, headers=dict(request.header_items()))
+        return real_urlopen(local, timeout=timeout)
+
+    monkeypatch.setattr(urllib.request, "urlopen", to_local_server)
+    argv = ["--env", "prod", "--cloud", "aws", "--spec", str(spec_path), "--region", "eu-west-1"]
+    code = _invoke(argv, boto3_session=_LambdaSession(client))
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert out.startswith(f"Lambda function URL {url}invocations: HTTP 200 in ")
+    (request,) = sent
+    assert request.full_url == f"{url}invocations"
+    assert "/eu-west-1/lambda/aws4_request" in request.get_header("Authorization")
+    stub.assert_no_pending_responses()
+
+
+def test_aws_on_fargate_goes_through_the_probe_function(local_server, capsys, monkeypatch):
+    from twinserve.aws.internal_probe_handler import probe
+
+    spec_path = Path(__file__).resolve().parents[1] / "examples" / "aws" / "fargate.yaml"
+    monkeypatch.setattr(probe, "TARGET_URL", local_server)
+    called = []
+
+    class ProbeClient:  # Invoke runs the probe's own code in-process (its VPC position is what a test lacks)
+        exceptions = boto3.client("lambda", region_name="eu-west-1").exceptions
+
+        def invoke(self, FunctionName, Payload):  # noqa: N803 - boto3's names
+            called.append(FunctionName)
+            result = probe.handler(json.loads(Payload), None)
+            return {"StatusCode": 200, "Payload": io.BytesIO(json.dumps(result).encode())}
+
+    argv = ["--env", "prod", "--cloud", "aws", "--spec", str(spec_path), "--region", "eu-west-1"]
+    code = _invoke(argv, boto3_session=_LambdaSession(ProbeClient()))
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert called == ["iris-fargate-prod-probe"]
+    assert out.startswith("ECS Fargate service iris-fargate-prod through iris-fargate-prod-probe (eu-west-1): HTTP 200")

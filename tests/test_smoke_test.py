@@ -10,6 +10,7 @@ body the local server gave for the same request, and its error shapes (ModelErro
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import sys
@@ -128,6 +129,7 @@ class _Session:
         self._session = boto3.Session(aws_access_key_id="x", aws_secret_access_key="y", region_name="eu-west-1")
         self.clients: dict[str, object] = {}
         self.kwargs: dict[str, dict] = {}
+        self.region_name = "eu-west-1"
 
     def queue(self, service: str) -> Stubber:
         client = self._session.client(service, region_name="eu-west-1")
@@ -194,3 +196,109 @@ def test_a_sagemaker_model_error_reports_the_containers_status(capsys):
     )
     assert smoke_test.main(["sagemaker", "--endpoint-name", "iris-dev"], boto3_session=session) == 1
     assert 'HTTP 400: {"error": "expected 4 features"}' in capsys.readouterr().err
+
+
+ROLE = "arn:aws:iam::111111111111:role/twinserve-iris-dev-smoke-test"
+ASSUMED = {
+    "Credentials": {
+        "AccessKeyId": "ASIAEXAMPLEEXAMPLE01",
+        "SecretAccessKey": "s" * 40,
+        "SessionToken": "t" * 40,
+        "Expiration": "2026-12-02T00:00:00Z",
+    }
+}
+
+
+def test_the_lambda_smoke_test_posts_to_the_url_signed_as_the_role(local_server, capsys, monkeypatch):
+    """The function URL's /invocations, SigV4-signed for the `lambda` service with the assumed role's
+    credentials (the URL has AWS_IAM auth: https://docs.aws.amazon.com/lambda/latest/dg/urls-auth.html).
+    The local server stands in for the URL (it does not check signatures; Lambda does)."""
+    session = _Session()
+    session.queue("sts").add_response(
+        "assume_role", ASSUMED, {"RoleArn": ROLE, "RoleSessionName": "twinserve-smoke-test"}
+    )
+    sent: list[urllib.request.Request] = []
+    real_urlopen = urllib.request.urlopen
+
+    def recording_urlopen(request, timeout):
+        sent.append(request)
+        return real_urlopen(request, timeout=timeout)
+
+    monkeypatch.setattr(urllib.request, "urlopen", recording_urlopen)
+    code = smoke_test.main(["lambda", "--function-url", "http://example.com/", "--region", "eu-west-1"])
+    assert code == 2  # function URLs are https; plain http only for a stand-in on loopback
+    assert "--function-url http://example.com/: an https URL" in capsys.readouterr().err and not sent
+
+    code = smoke_test.main(
+        ["lambda", "--function-url", f"{local_server}/", "--role-arn", ROLE, "--region", "eu-west-1"],
+        boto3_session=session,
+    )
+    assert code == 0, capsys.readouterr().err
+    (request,) = sent
+    assert request.full_url == f"{local_server}/invocations"
+    authorization = request.get_header("Authorization")
+    assert authorization.startswith("AWS4-HMAC-SHA256 Credential=ASIAEXAMPLEEXAMPLE01/")
+    assert "/eu-west-1/lambda/aws4_request" in authorization
+    assert request.get_header("X-amz-security-token") == "t" * 40
+
+
+class _ProbeClient:
+    """A Lambda client whose Invoke runs the probe's real handler code in-process (the function's
+    network position, inside the VPC, is what a test cannot give; the code is the same)."""
+
+    def __init__(self, target_url: str, monkeypatch):
+        from twinserve.aws.internal_probe_handler import probe
+
+        monkeypatch.setattr(probe, "TARGET_URL", target_url)
+        self.probe, self.calls = probe, []
+        self.exceptions = boto3.client("lambda", region_name="eu-west-1").exceptions
+
+    def invoke(self, FunctionName, Payload):  # noqa: N803 - boto3's argument names
+        self.calls.append((FunctionName, json.loads(Payload)))
+        result = self.probe.handler(json.loads(Payload), None)
+        return {"StatusCode": 200, "Payload": io.BytesIO(json.dumps(result).encode())}
+
+
+def test_the_fargate_smoke_test_goes_through_the_probe_to_the_service(local_server, capsys, monkeypatch):
+    client = _ProbeClient(local_server, monkeypatch)
+    session = _Session()
+    session.clients["lambda"] = client
+    code = smoke_test.main(["fargate", "--probe-function", "iris-dev-probe"], boto3_session=session)
+    assert code == 0, capsys.readouterr().err
+    ((name, event),) = client.calls
+    assert name == "iris-dev-probe" and event["path"] == "/invocations"
+    assert "smoke test passed: ECS Fargate service through iris-dev-probe" in capsys.readouterr().out
+
+
+def test_the_probe_refuses_other_paths_and_reports_an_unreachable_service(local_server, monkeypatch):
+    from twinserve.aws.internal_probe_handler import probe
+
+    monkeypatch.setattr(probe, "TARGET_URL", local_server)
+    refused = probe.handler({"path": "/metrics"}, None)
+    assert refused["status"] == 400 and b"/invocations" in base64.b64decode(refused["body_base64"])
+    monkeypatch.setattr(probe, "TARGET_URL", f"http://127.0.0.1:{_closed_port()}")
+    assert probe.handler({}, None)["status"] == 0  # the smoke test retries it like a refused connection
+
+
+def test_a_failing_probe_counts_as_a_5xx(capsys):
+    """502, which probe() retries until the deadline (test_unreachable_and_5xx_are_retried_until_the_deadline)."""
+
+    class Failing:
+        exceptions = boto3.client("lambda", region_name="eu-west-1").exceptions
+
+        def invoke(self, **kwargs):
+            return {"StatusCode": 200, "FunctionError": "Unhandled", "Payload": io.BytesIO(b'{"errorMessage": "x"}')}
+
+    session = _Session()
+    session.clients["lambda"] = Failing()
+    argv = ["--deadline", "0", "fargate", "--probe-function", "p"]
+    assert smoke_test.main(argv, boto3_session=session) == 1
+    assert 'HTTP 502: probe function error: {"errorMessage": "x"}' in capsys.readouterr().err
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

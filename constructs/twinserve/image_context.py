@@ -241,3 +241,35 @@ def stage_model_image_context(context: ImageContext, model_dir: Path, out_root: 
         except OSError:
             shutil.rmtree(scratch, ignore_errors=True)
     return target
+
+
+def stage_extended_image_context(
+    base: Path, files: dict[str, Path], dockerfile_step: str, out_root: Path, name: str
+) -> Path:
+    """``base`` (a staged context, copied whole) plus ``files`` (context path -> source file) and
+    ``dockerfile_step`` appended to its Dockerfile: an image that starts FROM the same layers, for a
+    second use of one image (the AWS Batch job of ECS Fargate). Written once per content under
+    ``out_root`` (``<name>-<hash>``), like staged contexts."""
+    base_files = {p.relative_to(base).as_posix(): p for p in sorted(base.rglob("*")) if p.is_file()}
+    overlap = sorted(set(base_files) & set(files))
+    if overlap:
+        raise ValueError(f"extended image context: {overlap} already in {base}")
+    dockerfile = ((base / DOCKERFILE).read_text() + dockerfile_step).encode()
+    digest = hashlib.sha256(DOCKERFILE.encode() + b"\0" + dockerfile + b"\0")
+    every = {**base_files, **files}
+    every.pop(DOCKERFILE)
+    for rel, path in sorted(every.items()):
+        digest.update(rel.encode() + b"\0" + path.read_bytes() + b"\0")
+    target = out_root / f"{name}-{digest.hexdigest()[:16]}"
+    if not target.is_dir():
+        out_root.mkdir(parents=True, exist_ok=True)
+        scratch = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=out_root))
+        for rel, path in every.items():
+            (scratch / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, scratch / rel)
+        (scratch / DOCKERFILE).write_bytes(dockerfile)
+        try:
+            os.rename(scratch, target)  # atomic, as for staged contexts
+        except OSError:
+            shutil.rmtree(scratch, ignore_errors=True)
+    return target

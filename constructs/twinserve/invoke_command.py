@@ -10,9 +10,11 @@ the same sample payload by default, the same InvokeEndpoint call and the same PO
 bearer token. Where the smoke test requires predictions, invoke shows the answer as it came: status,
 latency and body. Exit 0 on 2xx, 1 on any other answer (or none), 2 on bad arguments.
 
-Platforms beyond SageMaker and Azure ML (the image on ECS Fargate or Lambda behind API Gateway) have
-no discovery yet: give their URL with ``--url`` and, for IAM-authorized fronts, ``--sigv4 SERVICE``
-(botocore's SigV4 with the caller's credentials). A new platform adds one ``_targets_*`` function.
+On AWS the environment's ``aws.platform`` decides: the SageMaker endpoint, the Lambda function's URL
+(found by the function's name, signed with SigV4), or an ECS Fargate service through its in-VPC probe
+function (its load balancer is internal). API Gateway fronts and other URLs: give the URL with
+``--url`` and, for IAM-authorized fronts, ``--sigv4 SERVICE`` (botocore's SigV4 with the caller's
+credentials). A new platform adds one branch or ``_targets_*`` function.
 """
 
 from __future__ import annotations
@@ -50,7 +52,11 @@ def add_invoke_command(subparsers) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     invoke.add_argument("--env", choices=["dev", "staging", "prod"], help="the environment (its deployed endpoint)")
-    invoke.add_argument("--cloud", choices=["aws", "azure"], help="SageMaker (boto3) or Azure ML (scoring URI + key)")
+    invoke.add_argument(
+        "--cloud",
+        choices=["aws", "azure"],
+        help="AWS (by the environment's aws.platform: SageMaker, Lambda URL, Fargate probe) or Azure ML",
+    )
     invoke.add_argument(
         "--spec", type=Path, default=Path("deploy/twinserve.yaml"), metavar="PATH", help="spec file (AWS: the name)"
     )
@@ -109,13 +115,21 @@ def _targets(args, body: bytes, environ, boto3_session, run) -> list[Target]:
     if args.cloud is None:
         raise BadArgument("--cloud: give aws or azure (or --url URL)")
     if args.cloud == "aws":
-        return _targets_sagemaker(args, body, boto3_session)
+        return _targets_aws(args, body, boto3_session)
     return _targets_azure(args, body, environ, run)
 
 
-def _targets_sagemaker(args, body: bytes, boto3_session) -> list[Target]:
-    from stacks.aws.names import endpoint_name
-    from stacks.pipeline_scripts.smoke_test import sagemaker_runtime, sagemaker_sender
+def _targets_aws(args, body: bytes, boto3_session) -> list[Target]:
+    """The environment's serving by its platform: the SageMaker endpoint, the Lambda function's URL
+    (SigV4), or the Fargate service through its probe function; names from ``stacks/aws/names.py``."""
+    from stacks.aws.names import endpoint_name, probe_function_name
+    from stacks.pipeline_scripts.smoke_test import (
+        function_url_invocations,
+        http_sender,
+        probe_sender,
+        sagemaker_runtime,
+        sagemaker_sender,
+    )
 
     spec, env = _spec_and_env(args)
     if "aws" not in env.targets:
@@ -125,8 +139,23 @@ def _targets_sagemaker(args, body: bytes, boto3_session) -> list[Target]:
     region = args.region or env.aws.region or session.region_name
     if not region:
         raise BadArgument("--region: no region in the spec (aws.region) or your AWS configuration; give --region")
+    media = {"content_type": args.content_type, "accept": args.accept}
+    if env.aws.platform == "ecs_fargate":
+        probe = probe_function_name(spec, args.env)
+        sender = probe_sender(session.client("lambda", region_name=region), probe, body=body, **media)
+        return [(f"ECS Fargate service {name} through {probe} ({region})", sender)]
+    if env.aws.platform == "lambda":
+        configs = session.client("lambda", region_name=region).list_function_url_configs(FunctionName=name)
+        urls = [config["FunctionUrl"] for config in configs.get("FunctionUrlConfigs", [])]
+        if len(urls) != 1:
+            raise BadArgument(f"--env {args.env}: function {name} has {len(urls)} function URLs in {region}, not 1")
+        url = function_url_invocations(urls[0])
+        sign = sigv4_signer(session, "lambda", region)
+        return [
+            (f"Lambda function URL {url}", http_sender(url, None, body=body, sign=sign, timeout=args.timeout, **media))
+        ]
     runtime = sagemaker_runtime(session, role_arn=None, region=region)
-    sender = sagemaker_sender(runtime, name, body=body, content_type=args.content_type, accept=args.accept)
+    sender = sagemaker_sender(runtime, name, body=body, **media)
     return [(f"SageMaker endpoint {name} ({region})", sender)]
 
 
@@ -172,20 +201,13 @@ def _targets_url(args, body: bytes, boto3_session) -> list[Target]:
 
 
 def sigv4_signer(session, service: str, region: str) -> Callable[[str, bytes, dict[str, str]], dict[str, str]]:
-    """Headers for a POST signed with the session's credentials (botocore's SigV4Auth)."""
-    from botocore.auth import SigV4Auth
-    from botocore.awsrequest import AWSRequest
+    """The smoke test's SigV4 signer with the session's credentials."""
+    from stacks.pipeline_scripts.smoke_test import sigv4_signer as signer
 
     credentials = session.get_credentials()
     if credentials is None:
         raise BadArgument("--sigv4: no AWS credentials found (environment, profile or instance role)")
-
-    def sign(url: str, body: bytes, headers: dict[str, str]) -> dict[str, str]:
-        request = AWSRequest(method="POST", url=url, data=body, headers=headers)
-        SigV4Auth(credentials.get_frozen_credentials(), service, region).add_auth(request)
-        return dict(request.headers.items())
-
-    return sign
+    return signer(credentials, service, region)
 
 
 def _url_region(url: str) -> str | None:

@@ -28,6 +28,7 @@ from .baked_image import baked_model_image_context
 from .budget import environment_budget
 from .encryption_key import environment_key
 from .names import endpoint_name
+from .smoke_test_access import smoke_test_role
 
 ALARMS = ("5xx", "latency-p99", "errors", "throttles")
 """The function's alarms, in the order deployments list them."""
@@ -84,7 +85,14 @@ class LambdaServingStack(cdk.Stack):
             lambda_alias=self.service.alias,
             encryption_key=self.key,
         )
+        self.smoke_test_role, self.smoke_test_role_output = smoke_test_role(
+            self, spec, env_name, "calls the function URL"
+        )
+        if self.smoke_test_role is not None:
+            self.service.grant_invoke_url(self.smoke_test_role)
         self.url_output = cdk.CfnOutput(self, "FunctionUrl", value=self.service.url)
+        self.smoke_test_target_output = self.url_output
+        """What the smoke test calls (``stacks/aws/smoke_test_access.py``)."""
         cdk.CfnOutput(self, "FunctionName", value=self.function_name)
         cdk.CfnOutput(self, "AlarmTopicArn", value=self.alarms.topic.topic_arn)
 

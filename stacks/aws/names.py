@@ -7,5 +7,10 @@ from twinserve.spec import DeploymentSpec
 
 
 def endpoint_name(spec: DeploymentSpec, env_name: str) -> str:
-    """The SageMaker endpoint of ``env_name``."""
+    """The serving of ``env_name``: the SageMaker endpoint, the Lambda function or the ECS service."""
     return f"{spec.name}-{env_name}"
+
+
+def probe_function_name(spec: DeploymentSpec, env_name: str) -> str:
+    """The in-VPC probe function of an ECS Fargate environment (``aws.platform: ecs_fargate``)."""
+    return f"{endpoint_name(spec, env_name)}-probe"

@@ -62,13 +62,9 @@ from twinserve.platform import azure as azure_platform
 from twinserve.spec import ENVIRONMENT_NAMES, DeploymentSpec
 
 from ..pipeline_scripts.azure_deploy import APPROVED_MODEL_DIR
-from .serving_stack import (
-    azure_step_role_name,
-    image_reader_role_name,
-    smoke_test_caller_role_name,
-    smoke_test_role_name,
-)
+from .serving_stack import azure_step_role_name, image_reader_role_name
 from .serving_stage import ServingStage
+from .smoke_test_access import SMOKE_TEST_TARGETS, smoke_test_caller_role_name, smoke_test_role_name
 
 # CodeBuild's standard 7.0 image has Python 3.11 and Node.js 20: what the Makefile needs (README).
 BUILD_IMAGE = codebuild.LinuxBuildImage.STANDARD_7_0
@@ -149,14 +145,14 @@ def pulumi_install_commands() -> list[str]:
     ]
 
 
-def smoke_test_commands(region: str | None) -> list[str]:
-    """The SageMaker smoke test (stacks/pipeline_scripts/smoke_test.py) as the environment's smoke-test
-    role: a failing test fails the build, and the pipeline stops before the next environment."""
+def smoke_test_commands(platform: str, region: str | None) -> list[str]:
+    """The smoke test (stacks/pipeline_scripts/smoke_test.py) of an ``aws.platform`` environment as its
+    smoke-test role: a failing test fails the build, and the pipeline stops before the next environment."""
     where = f" --region {region}" if region else ""
+    mode, variable = SMOKE_TEST_TARGETS[platform]
     return [
         f"python3 -m pip install --quiet boto3=={BOTO3_VERSION}",
-        'python3 -m stacks.pipeline_scripts.smoke_test sagemaker --endpoint-name "$ENDPOINT_NAME"'
-        f' --role-arn "$SMOKE_TEST_ROLE_ARN"{where}',
+        f'python3 -m stacks.pipeline_scripts.smoke_test {mode} "${variable}" --role-arn "$SMOKE_TEST_ROLE_ARN"{where}',
     ]
 
 
@@ -437,14 +433,15 @@ class PipelineStack(cdk.Stack):
         )
         serving = stage.serving
         assert serving.smoke_test_role_output is not None
+        _, target_variable = SMOKE_TEST_TARGETS[env.aws.platform]
         return pipelines.CodeBuildStep(
             "SmokeTest",
             input=self.source,  # the test script, from this commit
             role=self.smoke_test_role,
-            commands=smoke_test_commands(env.aws.region),
+            commands=smoke_test_commands(env.aws.platform, env.aws.region),
             partial_build_spec=runtimes_build_spec(),
             env_from_cfn_outputs={
-                "ENDPOINT_NAME": serving.endpoint_name_output,
+                target_variable: serving.smoke_test_target_output,
                 "SMOKE_TEST_ROLE_ARN": serving.smoke_test_role_output,
             },
         )

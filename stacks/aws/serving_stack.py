@@ -43,6 +43,7 @@ from twinserve.aws._nag import acknowledge
 from twinserve.aws.audit_trail import AuditTrail, AuditTrailProps
 from twinserve.aws.drift_monitor import DriftMonitor, DriftMonitorProps, RetrainTarget
 from twinserve.aws.model_archive import pack_model_dir
+from twinserve.aws.private_network import PrivateNetwork, PrivateNetworkProps
 from twinserve.platform import aws as aws_platform
 from twinserve.spec import DeploymentSpec
 from twinserve.spec.models import ShadowSpec, VariantSpec
@@ -55,19 +56,10 @@ from .api import environment_api
 from .budget import environment_budget
 from .encryption_key import environment_key
 from .names import endpoint_name
+from .smoke_test_access import smoke_test_role
 
 DATA_CAPTURE_PREFIX = "data-capture"
 """Where SageMaker writes captured requests in the artifacts bucket (what drift checks read)."""
-
-
-def smoke_test_role_name(spec: DeploymentSpec, env_name: str) -> str:
-    """The role in an environment's account that the pipeline's smoke test assumes to invoke its endpoint."""
-    return f"twinserve-{spec.name}-{env_name}-smoke-test"
-
-
-def smoke_test_caller_role_name(spec: DeploymentSpec) -> str:
-    """The pipeline's smoke-test CodeBuild role, the one principal allowed to assume the roles above."""
-    return f"twinserve-{spec.name}-pipeline-smoke-test"
 
 
 def image_reader_role_name(spec: DeploymentSpec, env_name: str) -> str:
@@ -102,6 +94,7 @@ class ServingStack(cdk.Stack):
             self.endpoint_name,
             protects="artifacts, endpoint volumes, captured data, topics, log groups",
         )
+        self.network = self._private_network()
         self.artifacts = self._model_artifacts()
         self.image = self._inference_image()
         self.role = self._execution_role()
@@ -117,6 +110,8 @@ class ServingStack(cdk.Stack):
         self.image_reader_outputs = self._image_reader_access(env_name)
         self.trail = self._audit_trail()
         self.endpoint_name_output = self._outputs()
+        self.smoke_test_target_output = self.endpoint_name_output
+        """What the smoke test calls (``stacks/aws/smoke_test_access.py``)."""
         self.api = environment_api(
             self,
             self.environment_spec,
@@ -175,7 +170,6 @@ class ServingStack(cdk.Stack):
     def _model(self, version: str) -> SageMakerModel:
         """The SageMaker model serving ``version`` (one per model version in use)."""
         if version not in self.models:
-            aws = self.environment_spec.aws
             self.models[version] = SageMakerModel(
                 self,
                 f"ModelV{version}",
@@ -184,13 +178,49 @@ class ServingStack(cdk.Stack):
                     artifacts=self.artifacts,
                     model_version=version,
                     role=self.role,
-                    vpc=ModelVpcConfig(aws.vpc.subnet_ids, aws.vpc.security_group_ids) if aws.vpc else None,
+                    vpc=self._model_vpc(),
                     network_isolation=self._network_isolation(),
                     encryption_key=self.key,
                     environment=container_environment(self.environment_spec, "aws", self.model_image),
                 ),
             )
+            if self.network is not None:
+                # The containers fetch the model through the S3 gateway endpoint and log through the
+                # Logs endpoint: CloudFormation must not start them before the endpoints exist.
+                self.models[version].node.add_dependency(self.network.ready)
         return self.models[version]
+
+    def _private_network(self) -> PrivateNetwork | None:
+        """twinserve's VPC for the containers (``aws.private_network``; unset: prod, unless the endpoint is
+        serverless, which cannot run in a VPC, or ``aws.vpc`` names the user's own)."""
+        env = self.environment_spec
+        aws = env.aws
+        wanted = aws.private_network
+        if wanted is None:
+            wanted = self.policy.private_network and env.serving.endpoint_type != "serverless" and aws.vpc is None
+        if not wanted:
+            return None
+        network = PrivateNetwork(
+            self,
+            "Network",
+            PrivateNetworkProps(
+                name=self.endpoint_name,
+                cidr=aws.network_cidr,
+                retain_logs=self.policy.keep_data,
+                encryption_key=self.key,
+            ),
+        )
+        cdk.CfnOutput(self, "VpcId", value=network.vpc.vpc_id)
+        return network
+
+    def _model_vpc(self) -> ModelVpcConfig | None:
+        """The VPC the models' containers join: the user's (``aws.vpc``), twinserve's, or none."""
+        aws = self.environment_spec.aws
+        if aws.vpc is not None:
+            return ModelVpcConfig(aws.vpc.subnet_ids, aws.vpc.security_group_ids)
+        if self.network is None:
+            return None
+        return ModelVpcConfig(self.network.subnets.subnet_ids, [self.network.security_group.security_group_id])
 
     def _network_isolation(self) -> bool:
         """The spec's choice, or the environment's default where the endpoint type supports it."""
@@ -405,27 +435,14 @@ class ServingStack(cdk.Stack):
         )
 
     def _smoke_test_access(self, env_name: str) -> tuple[iam.Role | None, cdk.CfnOutput | None]:
-        """The promotion pipeline's smoke test invokes the endpoint from the pipeline's account through
-        this role (SageMaker endpoints have no resource policy), whether the stage is deployed by the
-        pipeline or by hand: the stack is the same either way."""
-        spec = self.spec
-        if spec.pipeline is None or not spec.pipeline.smoke_test:
-            return None, None
-        caller_account = spec.pipeline.account or self.account  # unset: every stage is in the pipeline's account
-        caller = f"arn:{self.partition}:iam::{caller_account}:role/{smoke_test_caller_role_name(spec)}"
-        role = iam.Role(
-            self,
-            "SmokeTestRole",
-            role_name=smoke_test_role_name(spec, env_name),
-            assumed_by=iam.AccountPrincipal(caller_account).with_conditions(
-                {"ArnEquals": {"aws:PrincipalArn": caller}}
-            ),
-            description=f"twinserve {self.endpoint_name}: the promotion pipeline's smoke test invokes the endpoint",
-        )
-        role.add_to_policy(
-            iam.PolicyStatement(actions=["sagemaker:InvokeEndpoint"], resources=[self.endpoint.endpoint_arn])
-        )
-        return role, cdk.CfnOutput(self, "SmokeTestRoleArn", value=role.role_arn)
+        """The promotion pipeline's smoke test invokes the endpoint through this role (SageMaker endpoints
+        have no resource policy)."""
+        role, output = smoke_test_role(self, self.spec, env_name, "invokes the endpoint")
+        if role is not None:
+            role.add_to_policy(
+                iam.PolicyStatement(actions=["sagemaker:InvokeEndpoint"], resources=[self.endpoint.endpoint_arn])
+            )
+        return role, output
 
     def _image_reader_access(self, env_name: str) -> dict[str, cdk.CfnOutput]:
         """Build once: the pipeline's Azure step imports this stage's image into the Azure workspace

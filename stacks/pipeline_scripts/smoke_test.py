@@ -2,6 +2,9 @@
 
     python3 -m stacks.pipeline_scripts.smoke_test sagemaker --endpoint-name iris-dev \\
         [--role-arn arn:aws:iam::111111111111:role/twinserve-iris-dev-smoke-test] [--region eu-west-1]
+    python3 -m stacks.pipeline_scripts.smoke_test lambda --function-url https://abc.lambda-url.eu-west-1.on.aws/ \\
+        [--role-arn ...] [--region eu-west-1]
+    python3 -m stacks.pipeline_scripts.smoke_test fargate --probe-function iris-dev-probe [--role-arn ...]
     pulumi stack output --stack dev --json --show-secrets | \\
         python3 -m stacks.pipeline_scripts.smoke_test azure --stack-outputs -
     python3 -m stacks.pipeline_scripts.smoke_test azure --scoring-uri https://.../score --key-env ENDPOINT_KEY
@@ -11,6 +14,11 @@ Both clouds get the same request (:data:`SMOKE_TEST_PAYLOAD`) and the same check
 
 * ``sagemaker``: InvokeEndpoint through boto3, as the environment's smoke-test role when
   ``--role-arn`` is given (the pipeline's role may only assume that one).
+* ``lambda``: a POST to the function URL's ``/invocations``, signed with SigV4 (the URL has IAM auth),
+  as that role when ``--role-arn`` is given.
+* ``fargate``: the service's load balancer is internal, so the request goes through the probe function
+  the stack puts in the service's VPC (``twinserve.aws.internal_probe``): Lambda Invoke with the body,
+  the service's status and body back.
 * ``azure``: a POST to each online endpoint's scoring URI with its key as a bearer token (key auth).
   With ``--stack-outputs`` every endpoint of the Pulumi stack is tested (``scoring_uris`` and the
   secret ``endpoint_keys`` outputs, read from a file or stdin, never a command line); with
@@ -28,6 +36,7 @@ Exit codes: 0 every endpoint answered with predictions; 1 one did not (its answe
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import os
 import sys
@@ -42,6 +51,8 @@ SMOKE_TEST_PAYLOAD = '{"instances": [[5.1, 3.5, 1.4, 0.2]]}'
 RETRY_STATUSES = frozenset({408, 429})
 """4xx answers that mean "not yet" rather than "wrong" (besides every 5xx)."""
 
+LOCAL_STAND_INS = ("http://127.0.0.1:", "http://localhost:")
+"""Plain-HTTP URLs ``lambda`` mode accepts besides https: `twinserve local` standing in for the function."""
 Answer = tuple[int, bytes]
 """(HTTP status, body) of one request."""
 
@@ -151,20 +162,91 @@ def sagemaker_sender(
     return send
 
 
+def assumed_credentials(session, *, role_arn: str | None, region: str | None) -> dict[str, str]:
+    """Client keyword arguments with ``role_arn``'s temporary credentials (none without a role)."""
+    if not role_arn:
+        return {}
+    credentials = session.client("sts", region_name=region).assume_role(
+        RoleArn=role_arn, RoleSessionName="twinserve-smoke-test"
+    )["Credentials"]
+    return {
+        "aws_access_key_id": credentials["AccessKeyId"],
+        "aws_secret_access_key": credentials["SecretAccessKey"],
+        "aws_session_token": credentials["SessionToken"],
+    }
+
+
 def sagemaker_runtime(session, *, role_arn: str | None, region: str | None):
     """A sagemaker-runtime client, as ``role_arn`` when given."""
-    if role_arn:
-        credentials = session.client("sts", region_name=region).assume_role(
-            RoleArn=role_arn, RoleSessionName="twinserve-smoke-test"
-        )["Credentials"]
-        return session.client(
-            "sagemaker-runtime",
-            region_name=region,
-            aws_access_key_id=credentials["AccessKeyId"],
-            aws_secret_access_key=credentials["SecretAccessKey"],
-            aws_session_token=credentials["SessionToken"],
-        )
-    return session.client("sagemaker-runtime", region_name=region)
+    return session.client(
+        "sagemaker-runtime", region_name=region, **assumed_credentials(session, role_arn=role_arn, region=region)
+    )
+
+
+def sigv4_signer(credentials, service: str, region: str) -> Callable[[str, bytes, dict[str, str]], dict[str, str]]:
+    """Headers for a POST signed with botocore ``credentials`` for ``service`` (``lambda`` for function
+    URLs, ``execute-api`` for API Gateway) in ``region``. Shared with ``twinserve invoke``."""
+    from botocore.auth import SigV4Auth  # noqa: PLC0415 - only the AWS tests need botocore
+    from botocore.awsrequest import AWSRequest  # noqa: PLC0415
+
+    def sign(url: str, body: bytes, headers: dict[str, str]) -> dict[str, str]:
+        request = AWSRequest(method="POST", url=url, data=body, headers=headers)
+        SigV4Auth(credentials.get_frozen_credentials(), service, region).add_auth(request)
+        return dict(request.headers.items())
+
+    return sign
+
+
+def session_credentials(session, *, role_arn: str | None, region: str | None):
+    """botocore credentials of ``role_arn`` when given, else the session's own (None when it has none)."""
+    assumed = assumed_credentials(session, role_arn=role_arn, region=region)
+    if not assumed:
+        return session.get_credentials()
+    from botocore.credentials import Credentials  # noqa: PLC0415
+
+    return Credentials(assumed["aws_access_key_id"], assumed["aws_secret_access_key"], assumed["aws_session_token"])
+
+
+def function_url_invocations(function_url: str) -> str:
+    """The scoring route behind a Lambda function URL (``https://<id>.lambda-url.<region>.on.aws/``)."""
+    return function_url.rstrip("/") + "/invocations"
+
+
+def probe_sender(
+    lambda_client,
+    function_name: str,
+    *,
+    body: bytes | None = None,
+    content_type: str = "application/json",
+    accept: str = "application/json",
+) -> Callable[[], Answer]:
+    """``body`` (default: the sample request) to a Fargate service's ``/invocations`` through its in-VPC
+    probe function (``twinserve.aws.internal_probe``). A service the probe cannot reach counts as
+    unreachable (retried), like a URL that does not answer. Shared with ``twinserve invoke``."""
+    body = SMOKE_TEST_PAYLOAD.encode() if body is None else body
+    event = {
+        "path": "/invocations",
+        "body_base64": base64.b64encode(body).decode("ascii"),
+        "content_type": content_type,
+        "accept": accept,
+    }
+    payload = json.dumps(event).encode()
+
+    def send() -> Answer:
+        try:
+            answer = lambda_client.invoke(FunctionName=function_name, Payload=payload)
+        except lambda_client.exceptions.ClientError as exc:  # no such function, throttled, not allowed
+            return exc.response["ResponseMetadata"].get("HTTPStatusCode", 400), str(exc).encode()
+        result = answer["Payload"].read()
+        if answer.get("FunctionError"):  # the probe itself failed (timeout, crash): retry like a 5xx
+            return 502, b"probe function error: " + result[:500]
+        parsed = json.loads(result)
+        status, answered = parsed["status"], base64.b64decode(parsed["body_base64"])
+        if status == 0:
+            raise ConnectionError(answered.decode("utf-8", "replace"))
+        return status, answered
+
+    return send
 
 
 def azure_targets(outputs: dict) -> list[tuple[str, str, str | None]]:
@@ -196,6 +278,23 @@ def _read_outputs(source: str) -> dict:
     return outputs
 
 
+def _aws_service_target(args, session) -> tuple[str, Callable[[], Answer]]:
+    region = args.region or session.region_name
+    if args.cloud == "fargate":
+        options = assumed_credentials(session, role_arn=args.role_arn, region=region)
+        client = session.client("lambda", region_name=region, **options)
+        return f"ECS Fargate service through {args.probe_function}", probe_sender(client, args.probe_function)
+    if not args.function_url.startswith(("https://", *LOCAL_STAND_INS)):
+        raise BadInput(f"--function-url {args.function_url}: an https URL (or a local stand-in on loopback)")
+    if not region:
+        raise BadInput("--region: not given and the AWS configuration has none")
+    credentials = session_credentials(session, role_arn=args.role_arn, region=region)
+    if credentials is None:
+        raise BadInput("no AWS credentials found (environment, profile or instance role)")
+    url = function_url_invocations(args.function_url)
+    return f"Lambda function URL {url}", http_sender(url, None, sign=sigv4_signer(credentials, "lambda", region))
+
+
 def main(argv: list[str] | None = None, environ=os.environ, boto3_session=None, sleep=time.sleep) -> int:
     parser = argparse.ArgumentParser(
         prog="python3 -m stacks.pipeline_scripts.smoke_test",
@@ -209,6 +308,13 @@ def main(argv: list[str] | None = None, environ=os.environ, boto3_session=None, 
     sm.add_argument("--endpoint-name", required=True)
     sm.add_argument("--role-arn", help="assume this role first (the environment's smoke-test role)")
     sm.add_argument("--region")
+    fn = sub.add_parser("lambda", help="POST to a Lambda function URL (IAM auth, SigV4)")
+    fn.add_argument("--function-url", required=True, help="the live alias's function URL")
+    fg = sub.add_parser("fargate", help="POST to an ECS Fargate service through its in-VPC probe function")
+    fg.add_argument("--probe-function", required=True, help="the probe function's name")
+    for aws in (fn, fg):
+        aws.add_argument("--role-arn", help="assume this role first (the environment's smoke-test role)")
+        aws.add_argument("--region")
     az = sub.add_parser("azure", help="POST to Azure ML online endpoints")
     which = az.add_mutually_exclusive_group(required=True)
     which.add_argument("--stack-outputs", metavar="FILE", help="`pulumi stack output --json --show-secrets`, or -")
@@ -225,6 +331,12 @@ def main(argv: list[str] | None = None, environ=os.environ, boto3_session=None, 
                 boto3_session = boto3.Session()
             runtime = sagemaker_runtime(boto3_session, role_arn=args.role_arn, region=args.region)
             targets = [(f"SageMaker endpoint {args.endpoint_name}", sagemaker_sender(runtime, args.endpoint_name))]
+        elif args.cloud in ("lambda", "fargate"):
+            if boto3_session is None:
+                import boto3  # noqa: PLC0415
+
+                boto3_session = boto3.Session()
+            targets = [_aws_service_target(args, boto3_session)]
         elif args.stack_outputs:
             targets = [
                 (f"Azure {kind} endpoint {uri}", http_sender(uri, key))

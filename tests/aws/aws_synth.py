@@ -86,10 +86,14 @@ class Synth:
 
 
 _HASH = re.compile(r"[0-9a-f]{64}")
+_VERSION_ID = re.compile(r"CurrentVersion([0-9A-F]{8})[0-9a-f]{32}")
 
 
 def normalise(template: dict) -> dict:
     """A template with what drifts between machines and commits replaced by placeholders: asset
     hashes (S3 keys of the model archive, image tags; they change whenever model_containers/ or the
-    model bytes change). Logical ids derive from construct paths and are stable."""
-    return json.loads(_HASH.sub("<asset-hash>", json.dumps(template, sort_keys=True)))
+    model bytes change), and the suffix of a Lambda function's ``CurrentVersion`` logical id, a hash of
+    the function's properties, the image's asset hash included (every other property of the function is in
+    the snapshot as it is). Other logical ids derive from construct paths and are stable."""
+    text = _VERSION_ID.sub(r"CurrentVersion\1<version-hash>", json.dumps(template, sort_keys=True))
+    return json.loads(_HASH.sub("<asset-hash>", text))

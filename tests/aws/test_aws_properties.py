@@ -11,6 +11,7 @@ from autoscaling_fakes import scaled_variants
 from aws_cdk.assertions import Match, Template
 from aws_synth import DEPLOY_SPEC
 
+from twinserve.aws.sagemaker_model import VPC_NETWORK_INTERFACE_ACTIONS
 from twinserve.spec import load_spec
 
 SAMPLE = load_spec(DEPLOY_SPEC)
@@ -527,10 +528,15 @@ def test_execution_role_is_least_privilege(tpl):
     assert "s3:GetObject" in actions and "s3:PutObject" in actions
     assert not any(a.startswith("sagemaker:") for a in actions)
     star = [s for s in policy if s["Resource"] == "*"]
+    # Prod's models run in the private network: SageMaker attaches their containers with the role, and
+    # those EC2 calls are granted on "*" (https://docs.aws.amazon.com/sagemaker/latest/dg/sagemaker-roles.html).
     assert {a for s in star for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])} == {
         "ecr:GetAuthorizationToken",
         "cloudwatch:PutMetricData",
+        *VPC_NETWORK_INTERFACE_ACTIONS,
     }
+    dev_star = [s for s in _execution_policy(tpl("iris-dev/Serving")) if s["Resource"] == "*"]
+    assert not any(str(s["Action"]).count("ec2:") for s in dev_star)  # no VPC in dev: no network interfaces
     ecr = next(s for s in policy if "ecr:BatchGetImage" in s["Action"])
     assert "cdk-hnb659fds-container-assets-" in str(ecr["Resource"])  # the one repository the image is in
 

@@ -23,9 +23,11 @@ CFN_LINT_RESOURCE_IGNORES = {
         "aws-cdk-lib's BucketDeployment function depends on its role (and policy) although Role already "
         "references it; set as resource Metadata by ModelArtifacts."
     ),
-    "W3005 on the bucket auto-delete handler's AWS::Lambda::Function (ModelArtifacts, outside prod)": (
+    "W3005 on the bucket auto-delete handler's AWS::Lambda::Function (ModelArtifacts, the Fargate access-log "
+    "bucket, FargateBatchJob; outside prod)": (
         "aws-cdk-lib's S3AutoDeleteObjects provider function depends on its role although Role already references "
-        "it; set as resource Metadata by ModelArtifacts."
+        "it; set as resource Metadata (_nag.acknowledge_cdk_provider) by ModelArtifacts, FargateModelService and "
+        "FargateBatchJob (its batch bucket)."
     ),
     "W3005 on the autoscaling reconciler's AWS::Lambda::Function (EndpointAutoscaling)": (
         "aws-cdk-lib's Function depends on its role (and policy) although Role already references it; set as "

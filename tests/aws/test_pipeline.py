@@ -37,8 +37,9 @@ def _project(template: dict, action: dict) -> dict:
 
 
 def test_only_specs_with_a_pipeline_section_get_a_pipeline_stack(synth):
-    # examples/aws/pipeline.yaml (AWS only) and the sample deploy/twinserve.yaml (both clouds)
-    assert pipeline_cases() == ["iris-pipeline", PIPELINE] and set(synth.pipelines) == {"iris-pipeline", PIPELINE}
+    # examples/aws/pipeline.yaml and pipeline-platforms.yaml (AWS only), the sample deploy/twinserve.yaml (both clouds)
+    cases = ["iris-pipeline", "platforms-pipeline", PIPELINE]  # examples sort: pipeline-platforms.yaml first
+    assert pipeline_cases() == cases and set(synth.pipelines) == set(cases)
 
 
 def test_stages_promote_dev_then_staging_then_prod(stages):

@@ -40,7 +40,6 @@ def test_the_example_is_valid_and_defaults_to_sagemaker(raw):
         (("serving", "endpoint_type"), "async", "serving.endpoint_type"),
         (("serving", "shadow"), {"name": "candidate", "sample_percent": 10}, "serving.shadow"),
         (("serving", "variants"), [{"name": "a", "weight": 50}, {"name": "b", "weight": 50}], "serving.variants"),
-        (("serving", "batch"), {"enabled": True}, "serving.batch.enabled"),
         (("aws", "data_capture"), {"enabled": True}, "aws.data_capture.enabled"),
     ],
 )
@@ -53,6 +52,57 @@ def test_what_fargate_lacks_is_refused_naming_the_field(raw, path, value, field)
     found = [p for p in problems(raw) if f"defaults.{field}:" in p]
     assert found, problems(raw)
     assert f"aws.platform ecs_fargate: {PLATFORM_FEATURES['ecs_fargate'][field]}" in found[0]
+
+
+def test_batch_on_fargate_is_an_aws_batch_job_with_fargate_sizes(raw):
+    raw["defaults"]["serving"] = {"batch": {"enabled": True}}
+    env = parse_spec(raw, file="spec.yaml").environment("prod")
+    assert env.serving.batch.enabled and env.aws.batch_job is None  # the stack uses AwsBatchJobSpec()'s defaults
+    raw["defaults"]["aws"]["batch_job"] = {"cpu": 2048, "memory_mib": 4096, "schedule": "cron(0 2 * * ? *)"}
+    assert parse_spec(raw, file="spec.yaml").environment("prod").aws.batch_job.cpu == 2048
+    # the same pairs as ECS tasks: AWS Batch VCPU/MEMORY on Fargate
+    # https://docs.aws.amazon.com/batch/latest/APIReference/API_ResourceRequirement.html
+    raw["defaults"]["aws"]["batch_job"]["memory_mib"] = 2048
+    (problem,) = problems(raw)
+    assert problem.startswith("spec.yaml: defaults.aws.batch_job.memory_mib: with cpu 2048 Fargate accepts 4096..")
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        (
+            lambda d: d["serving"]["batch"].update(instance_count=2),
+            "defaults.serving.batch.instance_count: aws.platform ecs_fargate runs a batch run as one AWS Batch job",
+        ),
+        (
+            lambda d: d["aws"].update(batch_job={"schedule": "every day"}),
+            "defaults.aws.batch_job.schedule: use 'rate(N hours|days)' or a 6-field 'cron(",
+        ),
+        (
+            lambda d: d["serving"]["batch"].update(enabled=False) or d["aws"].update(batch_job={"attempts": 3}),
+            "defaults.aws.batch_job: describes the batch job of serving.batch: set serving.batch.enabled true",
+        ),
+        # AWS Batch: 1..10 attempts (https://docs.aws.amazon.com/batch/latest/APIReference/API_RetryStrategy.html)
+        (lambda d: d["aws"].update(batch_job={"attempts": 11}), "less than or equal to 10"),
+        # AWS Batch: a timeout of at least 60 s (https://docs.aws.amazon.com/batch/latest/APIReference/API_JobTimeout.html)
+        (lambda d: d["aws"].update(batch_job={"timeout_minutes": 0}), "greater than or equal to 1"),
+    ],
+)
+def test_what_batch_on_fargate_refuses(raw, edit, expected):
+    raw["defaults"]["serving"] = {"batch": {"enabled": True}}
+    edit(raw["defaults"])
+    assert any(expected in p for p in problems(raw)), problems(raw)
+
+
+def test_batch_job_settings_are_refused_on_sagemaker(raw):
+    del raw["defaults"]["aws"]
+    raw["defaults"]["rollout"] = {"strategy": "all_at_once"}
+    raw["defaults"]["serving"] = {"batch": {"enabled": True}}
+    raw["defaults"]["aws"] = {"batch_job": {"cpu": 512, "memory_mib": 1024}}
+    (problem,) = problems(raw)
+    assert "defaults.aws.batch_job: only with aws.platform ecs_fargate (aws.platform sagemaker runs batch as a " in (
+        problem
+    )
 
 
 def test_gpu_is_refused_on_fargate(raw):
@@ -95,9 +145,25 @@ def test_fargate_canary_steps_are_traffic_percent_not_instances(raw):
     assert "defaults.rollout.step_percent: ECS linear steps are 3..100 percent" in problem
 
 
-def test_the_pipeline_does_not_promote_fargate_yet(raw):
+def test_the_pipeline_promotes_fargate_environments(raw):
     raw["pipeline"] = {"source": {"connection_arn": CONNECTION, "repository": "o/r"}}
-    assert any("smoke-tests SageMaker endpoints only so far" in p for p in problems(raw))
+    assert parse_spec(raw, file="spec.yaml").pipeline.smoke_test
+
+
+def test_a_pipelined_environment_on_both_clouds_serves_aws_from_sagemaker(raw):
+    """Build once: the pipeline's Azure step imports the image the SageMaker stage published; a Fargate
+    stage publishes one with the model baked in."""
+    raw["pipeline"] = {
+        "source": {"connection_arn": CONNECTION, "repository": "o/r"},
+        "azure": {
+            "tenant_id": "00000000-0000-0000-0000-000000000001",
+            "client_id": "00000000-0000-0000-0000-000000000002",
+        },
+    }
+    raw["defaults"]["targets"] = ["aws", "azure"]
+    found = [p for p in problems(raw) if "aws.platform: in a pipeline" in p]  # reported where it is set
+    assert len(found) == 1 and "the Azure step imports the image the SageMaker stage publishes" in found[0]
+    assert "(got 'ecs_fargate')" in found[0]
 
 
 LAMBDA = Path(__file__).resolve().parents[2] / "examples" / "aws" / "lambda.yaml"
@@ -125,6 +191,10 @@ def test_the_lambda_example_is_valid(lambda_raw):
         (lambda d: d["rollout"].update(wait_seconds=90), "CodeDeploy waits whole minutes"),
         (lambda d: d["rollout"].update(strategy="rolling"), "no rolling batches"),
         (lambda d: d["aws"]["lambda_function"].update(memory_mb=64), "greater than or equal to 128"),
+        (
+            lambda d: d.setdefault("serving", {}).update(batch={"enabled": True}),
+            "serving.batch.enabled: aws.platform lambda: no batch on Lambda",
+        ),
         (lambda d: d["aws"]["lambda_function"].update(timeout_seconds=901), "less than or equal to 900"),
     ],
 )

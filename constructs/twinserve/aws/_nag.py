@@ -18,6 +18,8 @@ UNENCRYPTED_TOPIC_REASON = (
     "No customer-managed key was given (encryption: s3_managed); CloudWatch alarms and SageMaker cannot publish "
     "to topics under the AWS-managed aws/sns key. The topic carries notices only (no payloads) and requires TLS."
 )
+ACCESS_LOG_BUCKET_REASON = "This is the server access log bucket itself; logging it into itself would loop."
+"""Why a server access-log bucket has no access logs of its own (cdk-nag S1, checkov CKV_AWS_18)."""
 
 
 def acknowledge(scope: IConstruct, finding: str, reason: str) -> None:
@@ -116,6 +118,17 @@ CDK_HELPER_FUNCTION_REASONS = {
     "CKV_AWS_173": "aws-cdk-lib's own custom-resource function: its environment variables are settings, not "
     "secrets; Lambda encrypts them at rest with its service key.",
 }
+
+
+def acknowledge_cdk_provider(scope: IConstruct, provider_id: str) -> None:
+    """What cfn-lint and checkov report on aws-cdk-lib's singleton custom-resource provider ``provider_id``
+    of ``scope``'s stack (e.g. ``Custom::S3AutoDeleteObjectsCustomResourceProvider``), accepted on its
+    function, never globally: cfn-lint's W3005 (the function depends on its role although it already
+    references it; harmless and not ours to change) and checkov's Lambda checks 115-117."""
+    handler = provider_handler(scope, provider_id)
+    if handler is not None:
+        handler.add_metadata("cfn-lint", {"config": {"ignore_checks": ["W3005"]}})
+        acknowledge_cdk_helper_function(handler, "CKV_AWS_115", "CKV_AWS_116", "CKV_AWS_117")
 
 
 def acknowledge_cdk_helper_function(function: IConstruct, *checks: str) -> None:

@@ -36,7 +36,7 @@ from constructs import Construct
 from ..platform import aws as aws_platform
 from ..platform.shared import INSTANCE_COUNT
 from ._logs import log_group
-from ._nag import acknowledge, acknowledge_cdk_helper_function, acknowledge_checkov, provider_handler
+from ._nag import acknowledge, acknowledge_cdk_provider, acknowledge_checkov
 from ._validate import checks
 from .inference_image import InferenceImage
 
@@ -248,7 +248,10 @@ class FargateModelService(Construct):
             self,
             "Vpc",
             ip_addresses=ec2.IpAddresses.cidr(self.props.vpc_cidr),
-            max_azs=2,
+            # The region's first two zones at deploy time (Fn::GetAZs), also when the stack's account and
+            # region are known: a context lookup would need the target account's credentials at synth,
+            # which a pipeline's synth step does not have (and without them CDK writes dummy zones).
+            availability_zones=[cdk.Fn.select(i, cdk.Fn.get_azs()) for i in range(2)],
             nat_gateways=0,
             subnet_configuration=[
                 ec2.SubnetConfiguration(name="service", subnet_type=ec2.SubnetType.PRIVATE_ISOLATED, cidr_mask=22)
@@ -256,10 +259,7 @@ class FargateModelService(Construct):
             restrict_default_security_group=True,
         )
         # restrict_default_security_group's provider function: W3005 as for the other CDK handlers
-        handler = provider_handler(self, "Custom::VpcRestrictDefaultSGCustomResourceProvider")
-        if handler is not None:
-            handler.add_metadata("cfn-lint", {"config": {"ignore_checks": ["W3005"]}})
-            acknowledge_cdk_helper_function(handler, "CKV_AWS_115", "CKV_AWS_116", "CKV_AWS_117")
+        acknowledge_cdk_provider(self, "Custom::VpcRestrictDefaultSGCustomResourceProvider")
         flow_logs = log_group(
             self,
             "FlowLogs",
@@ -286,13 +286,17 @@ class FargateModelService(Construct):
             block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
             enforce_ssl=True,
             object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            lifecycle_rules=[s3.LifecycleRule(expiration=cdk.Duration.days(90))],
+            versioned=True,  # a deleted or overwritten log stays recoverable for 30 days
+            lifecycle_rules=[
+                s3.LifecycleRule(expiration=cdk.Duration.days(90), noncurrent_version_expiration=cdk.Duration.days(30))
+            ],
             removal_policy=removal,
             auto_delete_objects=removal == cdk.RemovalPolicy.DESTROY,
         )
         own_logs = "The access-log bucket of the load balancer cannot log to itself."
         acknowledge(bucket, "AwsSolutions-S1", own_logs)
         acknowledge_checkov(bucket, "CKV_AWS_18", own_logs)
+        acknowledge_cdk_provider(self, "Custom::S3AutoDeleteObjectsCustomResourceProvider")
         return bucket
 
     def _target_group(self, id: str) -> elbv2.ApplicationTargetGroup:

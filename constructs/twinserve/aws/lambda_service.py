@@ -182,10 +182,10 @@ class LambdaModelService(Construct):
         )
 
     def grant_invoke_url(self, grantee: iam.IGrantable) -> iam.Grant:
-        """What a caller needs to call the function URL (both actions since October 2025)."""
-        grant = self.alias.grant_invoke_url(grantee)
-        self.alias.grant_invoke(grantee)
-        return grant
+        """What a caller needs to call the function URL: ``lambda:InvokeFunctionUrl`` and, since October
+        2025, ``lambda:InvokeFunction`` - aws-cdk-lib grants the latter only with the condition
+        ``lambda:InvokedViaFunctionUrl``, so the grantee cannot invoke the function directly."""
+        return self.alias.grant_invoke_url(grantee)
 
     def metric_url_5xx(self, period: cdk.Duration = cdk.Duration.minutes(1)) -> cloudwatch.Metric:
         """5xx answers through the function URL (the container's, and Lambda's own errors)."""

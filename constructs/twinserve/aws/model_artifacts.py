@@ -33,19 +33,19 @@ from constructs import Construct
 
 from ..platform import aws as aws_platform
 from ._grants import grant_key_use, grant_objects
-from ._nag import ack_prefix as _ack_prefix
 from ._nag import (
+    ACCESS_LOG_BUCKET_REASON,
     acknowledge,
     acknowledge_cdk_helper_function,
+    acknowledge_cdk_provider,
     acknowledge_checkov,
     objects_of,
-    provider_handler,
     render,
 )
+from ._nag import ack_prefix as _ack_prefix
 from ._validate import S3_URI, checks
 
 ARCHIVE_NAME = "model.tar.gz"
-ACCESS_LOG_BUCKET_REASON = "This is the server access log bucket itself; logging it into itself would loop."
 MODELS_PREFIX = "models"
 _VERSION = r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,62}[A-Za-z0-9])?"
 _VERSION_HINT = "use 1-64 letters, digits, '.', '_', '-' (a letter or digit first and last)"
@@ -309,13 +309,7 @@ def _upload_folder(archive: Path) -> Path:
 def _acknowledge_auto_delete(artifacts: ModelArtifacts) -> None:
     """aws-cdk-lib's bucket auto-delete handler (one per stack) depends on its role although Role
     already references it: cfn-lint's W3005, harmless and not ours to change."""
-    provider = cdk.Stack.of(artifacts).node.try_find_child("Custom::S3AutoDeleteObjectsCustomResourceProvider")
-    handler = provider.node.try_find_child("Handler") if provider is not None else None
-    if isinstance(handler, cdk.CfnResource):
-        handler.add_metadata("cfn-lint", {"config": {"ignore_checks": ["W3005"]}})
-    handler = provider_handler(artifacts, "Custom::S3AutoDeleteObjectsCustomResourceProvider")
-    if handler is not None:  # the provider's function has no environment variables
-        acknowledge_cdk_helper_function(handler, "CKV_AWS_115", "CKV_AWS_116", "CKV_AWS_117")
+    acknowledge_cdk_provider(artifacts, "Custom::S3AutoDeleteObjectsCustomResourceProvider")
 
 
 def _acknowledge_upload(artifacts: ModelArtifacts, upload: s3_deployment.BucketDeployment) -> None:

@@ -19,6 +19,26 @@ from ._validate import checks
 from .inference_image import InferenceImage
 from .model_artifacts import ModelArtifacts
 
+VPC_NETWORK_INTERFACE_ACTIONS = (
+    "ec2:CreateNetworkInterface",
+    "ec2:CreateNetworkInterfacePermission",
+    "ec2:DeleteNetworkInterface",
+    "ec2:DeleteNetworkInterfacePermission",
+    "ec2:DescribeNetworkInterfaces",
+    "ec2:DescribeVpcs",
+    "ec2:DescribeDhcpOptions",
+    "ec2:DescribeSubnets",
+    "ec2:DescribeSecurityGroups",
+)
+"""What SageMaker does with the execution role to attach a model's containers to its VPC
+(https://docs.aws.amazon.com/sagemaker/latest/dg/sagemaker-roles.html, "CreateModel API: execution role
+permissions"); granted only with ``vpc``."""
+VPC_NETWORK_INTERFACE_REASON = (
+    "SageMaker attaches the model's containers to the VPC with the execution role, creating and deleting "
+    "network interfaces and their permissions; it documents these EC2 actions on Resource '*' (the interfaces "
+    "do not exist before), granted only to a model with a VPC."
+)
+
 
 @dataclass(frozen=True)
 class ModelVpcConfig:
@@ -78,18 +98,12 @@ class SageMakerModel(Construct):
             iam.Grant.add_to_principal(
                 grantee=self.role,
                 resource_arns=["*"],
-                actions=[
-                    "ec2:CreateNetworkInterface",
-                    "ec2:CreateNetworkInterfacePermission",
-                    "ec2:DeleteNetworkInterface",
-                    "ec2:DeleteNetworkInterfacePermission",
-                    "ec2:DescribeNetworkInterfaces",
-                    "ec2:DescribeVpcs",
-                    "ec2:DescribeDhcpOptions",
-                    "ec2:DescribeSubnets",
-                    "ec2:DescribeSecurityGroups",
-                ],
+                actions=list(VPC_NETWORK_INTERFACE_ACTIONS),
             )
+            policy = self.role.node.try_find_child("DefaultPolicy")
+            if policy is not None:
+                for check_id in ("CKV_AWS_109", "CKV_AWS_111"):
+                    acknowledge_checkov(policy, check_id, VPC_NETWORK_INTERFACE_REASON)
         # Container logs and the container's own metrics.
         iam.Grant.add_to_principal(
             grantee=self.role,

@@ -309,7 +309,18 @@ FARGATE_MEMORY_MIB: dict[int, tuple[int, ...]] = {
     16384: tuple(range(32768, 122881, 8192)),
 }
 """Fargate task CPU units -> the memory sizes (MiB) Fargate accepts with them (Linux tasks,
-https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task_definition_parameters.html#task_size)."""
+https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task_definition_parameters.html#task_size).
+AWS Batch jobs on Fargate take the same pairs as ``VCPU`` (units / 1024) and ``MEMORY``
+(https://docs.aws.amazon.com/batch/latest/APIReference/API_ResourceRequirement.html)."""
+BATCH_JOB_ATTEMPTS = (1, 10)
+"""AWS Batch retry strategy: attempts per job (https://docs.aws.amazon.com/batch/latest/APIReference/API_RetryStrategy.html)."""
+BATCH_JOB_MIN_TIMEOUT_SECONDS = 60
+"""AWS Batch job timeout (``attemptDurationSeconds``) is at least 60 s
+(https://docs.aws.amazon.com/batch/latest/APIReference/API_JobTimeout.html)."""
+BATCH_FARGATE_VPC_ENDPOINTS = ("ecr.api", "ecr.dkr", "logs", "s3")
+"""What an AWS Batch job on Fargate in subnets without a NAT route needs to start and log: ECR (api,
+dkr) and S3 (image layers, and here the job's data) and CloudWatch Logs; Fargate jobs do not need the
+ECS endpoints (https://docs.aws.amazon.com/batch/latest/userguide/vpc-endpoint-considerations.html)."""
 LAMBDA_MEMORY_MB = (128, 10240)
 """Lambda function memory, MB (CPU grows with it: 1 vCPU at 1,769 MB, 6 vCPU at 10,240 MB)."""
 LAMBDA_TIMEOUT_SECONDS = (1, 900)

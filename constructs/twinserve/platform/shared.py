@@ -11,7 +11,7 @@ INSTANCE_COUNT = (1, 100)
 transform jobs, Azure ML sku.capacity); the accounts' quotas per instance type are usually lower."""
 
 
-# Drift monitoring schedules, written once in the spec for both clouds: EventBridge Scheduler's
+# Schedules (drift monitoring, and AWS Batch runs on ecs_fargate), written once in the spec: EventBridge Scheduler's
 # expression syntax (https://docs.aws.amazon.com/scheduler/latest/UserGuide/schedule-types.html), which
 # the Azure program maps onto an Azure ML schedule's recurrence or cron trigger.
 SCHEDULE_RATE_PATTERN = r"rate\(([1-9][0-9]*) (minute|minutes|hour|hours|day|days)\)"

@@ -212,20 +212,24 @@ class AsyncSpec(StrictModel):
 
 
 class BatchSpec(StrictModel):
-    """Batch scoring with the same model and image: a SageMaker batch transform (state machine) and an
-    Azure ML batch endpoint (always planned: its cluster scales to zero)."""
+    """Batch scoring with the same model and image: on AWS a SageMaker batch transform (state machine), or
+    with ``aws.platform: ecs_fargate`` an AWS Batch job on Fargate (``aws.batch_job``); an Azure ML batch
+    endpoint (always planned: its cluster scales to zero)."""
 
     enabled: bool = False
-    """AWS: create the batch transform state machine. Azure: the batch endpoint exists either way."""
+    """AWS: create the batch transform state machine (sagemaker) or the AWS Batch job queue and job
+    definition (ecs_fargate; not on lambda). Azure: the batch endpoint exists either way."""
     instance_count: InstanceCount = 1
-    """Instances (AWS) / nodes (Azure) one batch job uses."""
+    """Instances (AWS SageMaker) / nodes (Azure) one batch job uses; an AWS Batch job on Fargate is one
+    task (1)."""
     strategy: Literal["SINGLE_RECORD", "MULTI_RECORD"] = "MULTI_RECORD"
-    """AWS only: one record per request, or as many as fit into ``max_payload_mb``."""
+    """AWS SageMaker only: one record per request, or as many as fit into ``max_payload_mb``."""
     max_payload_mb: Annotated[int, Field(ge=1, le=aws_platform.BATCH_MAX_PAYLOAD_MB)] = 6
-    """AWS only: the largest request body a transform job sends."""
+    """AWS SageMaker only: the largest request body a transform job sends."""
     max_concurrent_transforms: Annotated[int, Field(ge=1, le=aws_platform.BATCH_PAYLOAD_BUDGET_MB)] = 2
     """Concurrent requests per instance (AWS MaxConcurrentTransforms, Azure max_concurrency_per_instance);
-    max_concurrent_transforms x max_payload_mb must stay <= 100 (SageMaker batch transform)."""
+    max_concurrent_transforms x max_payload_mb must stay <= 100 (SageMaker batch transform). An AWS Batch
+    job scores ``serving.max_concurrent_requests_per_instance`` files at a time (the container's threads)."""
     mini_batch_size: Annotated[int, Field(ge=1, le=10000)] = 10
     """Azure only: files per mini-batch."""
 
@@ -419,6 +423,27 @@ class FargateSpec(StrictModel):
     VPC endpoints for ECR, CloudWatch Logs and S3 (the image pull)."""
 
 
+class AwsBatchJobSpec(StrictModel):
+    """The AWS Batch job on Fargate that runs ``serving.batch`` when ``aws.platform`` is ``ecs_fargate``:
+    the serving image's batch mode over ``s3://<batch bucket>/batch/input/`` into
+    ``batch/output/<job id>/``, started on demand (``aws batch submit-job``) or on ``schedule``."""
+
+    cpu: Literal[256, 512, 1024, 2048, 4096, 8192, 16384] = 1024
+    """CPU units of the job (1024 = 1 vCPU; AWS Batch takes them as VCPU 0.25..16)."""
+    memory_mib: Annotated[int, Field(ge=512, le=122880)] = 2048
+    """Memory of the job; Fargate accepts only certain sizes per ``cpu`` (a rule lists them)."""
+    timeout_minutes: Annotated[int, Field(ge=aws_platform.BATCH_JOB_MIN_TIMEOUT_SECONDS // 60, le=10080)] = 360
+    """Longest one attempt may run before AWS Batch stops it."""
+    attempts: Annotated[int, _within(aws_platform.BATCH_JOB_ATTEMPTS)] = 2
+    """Attempts per run: a failure of the infrastructure or of the S3 transfer is retried; a run whose files
+    failed to score (exit 1) or whose model did not load (exit 2) is not."""
+    max_concurrent_jobs: Annotated[int, Field(ge=1, le=100)] = 2
+    """Runs at the same time (the compute environment's vCPU ceiling is this times the job's vCPUs)."""
+    schedule: str | None = None
+    """Also submit a run on this EventBridge Scheduler expression (``rate(N minutes|hours|days)`` or a
+    6-field ``cron(...)``, UTC); unset: runs are submitted on demand only."""
+
+
 class LambdaFunctionSpec(StrictModel):
     """The Lambda function of ``aws.platform: lambda``: the same image through the Lambda Web Adapter."""
 
@@ -460,6 +485,15 @@ class AwsSpec(StrictModel):
     """Customer-managed KMS key for artifacts, endpoint volumes and captured data, or S3-managed keys."""
     vpc: AwsVpcSpec | None = None
     """Run the containers in this VPC (not with serverless endpoints)."""
+    private_network: bool | None = None
+    """Run the SageMaker containers in a VPC twinserve creates (``network_cidr``): isolated subnets in two
+    zones, no internet or NAT gateway, interface endpoints for the SageMaker API and runtime, ECR, CloudWatch
+    Logs, STS and KMS, the S3 gateway endpoint, flow logs. Unset: on in prod, off elsewhere, always off on
+    serverless endpoints (they cannot run in a VPC) and when ``vpc`` names your own. SageMaker platform only
+    (Fargate has a VPC of its own; Lambda runs outside one). Changing it replaces the SageMaker model (a
+    new endpoint config, rolled out like a new version)."""
+    network_cidr: Annotated[str, Field(pattern=r"^[0-9]{1,3}(\.[0-9]{1,3}){3}/(1[6-9]|2[01])$")] = "10.50.0.0/16"
+    """Address range of the ``private_network`` VPC (/16../21: a /22 subnet per zone)."""
     network_isolation: bool | None = None
     """No network access at all for the container (SageMaker still provides the model and writes the
     captures and async outputs). Unset: on in prod (the image installs nothing at start: the model's
@@ -479,6 +513,9 @@ class AwsSpec(StrictModel):
     """Settings of ``platform: ecs_fargate``."""
     lambda_function: LambdaFunctionSpec = LambdaFunctionSpec()
     """Settings of ``platform: lambda``."""
+    batch_job: AwsBatchJobSpec | None = None
+    """Settings of the AWS Batch job of ``serving.batch`` on ``platform: ecs_fargate`` (unset: the defaults);
+    SageMaker runs batch as a transform job (``serving.batch``)."""
     api: ApiFrontSpec = ApiFrontSpec()
     """An authenticated API in front (off by default)."""
     audit_trail: bool | None = None

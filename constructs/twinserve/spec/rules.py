@@ -100,6 +100,19 @@ def check_pipeline(spec: DeploymentSpec) -> list[SpecIssue]:
                     f"{attribute}",
                 )
             )
+    # Build once: the Azure step imports the image the environment's SageMaker stage published. Fargate
+    # and Lambda stages publish an image with the model baked in (stacks/aws/baked_image.py) instead.
+    for name, env in aws_envs.items():
+        if "azure" in env.targets and env.aws.platform != "sagemaker" and spec.container.build:
+            issues.append(
+                SpecIssue(
+                    f"environments.{name}.aws.platform",
+                    env.aws.platform,
+                    "in a pipeline, an environment on both clouds serves AWS from sagemaker: the Azure step "
+                    "imports the image the SageMaker stage publishes, and ecs_fargate and lambda stages publish "
+                    f"one with the model baked in; use sagemaker, or targets [aws] for {name}",
+                )
+            )
     azure_envs = [name for name, env in spec.environments.items() if "azure" in env.targets]
     if azure_envs and pipeline.azure is None:
         issues.append(
@@ -302,6 +315,8 @@ def _serverless(check: EnvironmentCheck) -> None:
         )
     if env.aws.network_isolation:
         check.issue("aws.network_isolation", True, "SageMaker serverless endpoints do not support network isolation")
+    if env.aws.private_network:
+        check.issue("aws.private_network", True, "SageMaker serverless endpoints cannot run in a VPC")
     if env.aws.data_capture.enabled:
         check.issue("aws.data_capture.enabled", True, "SageMaker serverless endpoints do not support data capture")
 
@@ -788,7 +803,6 @@ PLATFORM_FEATURES: dict[str, dict[str, str]] = {
         "serving.endpoint_type": "realtime only (serverless and async are SageMaker endpoint types)",
         "serving.shadow": "no shadow variants (ECS routes to one service)",
         "serving.variants": "one live variant (A/B weights are SageMaker production variants)",
-        "serving.batch.enabled": "no batch transform yet on ECS (AWS Batch on Fargate is planned): use sagemaker",
         "compute.gpu": "no GPU on Fargate",
         "monitoring": "drift monitoring reads SageMaker data capture",
         "aws.data_capture.enabled": "data capture is a SageMaker endpoint feature",
@@ -797,7 +811,9 @@ PLATFORM_FEATURES: dict[str, dict[str, str]] = {
         "serving.endpoint_type": "realtime only (serverless and async are SageMaker endpoint types)",
         "serving.shadow": "no shadow variants",
         "serving.variants": "one live variant",
-        "serving.batch.enabled": "no batch transform on Lambda: use sagemaker",
+        "serving.batch.enabled": "no batch on Lambda (its 15-minute invocations and 6 MB payloads do not fit a batch "
+        "run, and the Lambda platform has no VPC for an AWS Batch job): use ecs_fargate (an AWS Batch job on Fargate) "
+        "or sagemaker (a batch transform)",
         "compute.gpu": "no GPU on Lambda",
         "monitoring": "drift monitoring reads SageMaker data capture",
         "aws.data_capture.enabled": "data capture is a SageMaker endpoint feature",
@@ -824,6 +840,24 @@ def _lacks(check: EnvironmentCheck, feature: str) -> bool:
     }[feature]
 
 
+def _aws_network(check: EnvironmentCheck) -> None:
+    """One VPC for the SageMaker containers: yours (``aws.vpc``) or twinserve's (``aws.private_network``)."""
+    aws = check.env.aws
+    if check.aws and aws.private_network and aws.vpc is not None:
+        check.issue(
+            "aws.private_network",
+            True,
+            "aws.vpc already names the VPC the containers join; set one of aws.vpc (yours) and "
+            "aws.private_network (a VPC twinserve creates)",
+        )
+    if check.aws and aws.platform != "sagemaker" and aws.private_network:
+        where = {
+            "ecs_fargate": "the service has a VPC of its own (aws.fargate.vpc_cidr)",
+            "lambda": ("the function runs outside a VPC behind its IAM-authorized URL"),
+        }[aws.platform]
+        check.issue("aws.private_network", True, f"SageMaker containers only: on aws.platform {aws.platform} {where}")
+
+
 def _aws_platform(check: EnvironmentCheck) -> None:
     """ECS Fargate and Lambda: only what they can do, with sizes they accept."""
     env, platform = check.env, check.env.aws.platform
@@ -837,29 +871,12 @@ def _aws_platform(check: EnvironmentCheck) -> None:
             f"{platform} serves the model baked into twinserve's image: it needs container.build and "
             "model.artifact.path (no model mount there)",
         )
-    if spec.pipeline is not None:
-        check.issue(
-            "aws.platform",
-            platform,
-            "the promotion pipeline smoke-tests SageMaker endpoints only so far: deploy this environment with "
-            "`cdk deploy`, or use sagemaker",
-        )
     for feature, reason in PLATFORM_FEATURES[platform].items():
         if _lacks(check, feature):
             value = env.rollout.strategy if feature == "rollout.strategy" else "set"
             check.issue(feature, value, f"aws.platform {platform}: {reason}")
     if platform == "ecs_fargate":
-        fargate = env.aws.fargate
-        allowed = aws_platform.FARGATE_MEMORY_MIB[fargate.cpu]
-        if fargate.memory_mib not in allowed:
-            sizes = (
-                ", ".join(map(str, allowed))
-                if len(allowed) <= 4
-                else f"{allowed[0]}..{allowed[-1]} in steps of {allowed[1] - allowed[0]}"
-            )
-            check.issue(
-                "aws.fargate.memory_mib", fargate.memory_mib, f"with cpu {fargate.cpu} Fargate accepts {sizes} MiB"
-            )
+        _fargate_size(check, "aws.fargate", env.aws.fargate.cpu, env.aws.fargate.memory_mib)
     if platform == "lambda":
         function = env.aws.lambda_function
         if function.timeout_seconds < env.serving.request_timeout_seconds:
@@ -875,6 +892,57 @@ def _aws_platform(check: EnvironmentCheck) -> None:
                 "Lambda has no instances (it scales per request): leave 1, or set aws.lambda_function."
                 "provisioned_concurrency",
             )
+
+
+def _fargate_size(check: EnvironmentCheck, path: str, cpu: int, memory_mib: int) -> None:
+    """Fargate's CPU/memory pairs (ECS tasks and AWS Batch jobs alike), reported at ``<path>.memory_mib``."""
+    allowed = aws_platform.FARGATE_MEMORY_MIB[cpu]
+    if memory_mib not in allowed:
+        sizes = (
+            ", ".join(map(str, allowed))
+            if len(allowed) <= 4
+            else f"{allowed[0]}..{allowed[-1]} in steps of {allowed[1] - allowed[0]}"
+        )
+        check.issue(f"{path}.memory_mib", memory_mib, f"with cpu {cpu} Fargate accepts {sizes} MiB")
+
+
+def _aws_batch_job(check: EnvironmentCheck) -> None:
+    """Batch on ecs_fargate: an AWS Batch job on Fargate, one task per run, with Fargate's sizes."""
+    env = check.env
+    if not check.aws:
+        return
+    job, batch, platform = env.aws.batch_job, env.serving.batch, env.aws.platform
+    if job is not None and platform != "ecs_fargate":
+        check.issue(
+            "aws.batch_job",
+            "set",
+            f"only with aws.platform ecs_fargate (aws.platform {platform} "
+            + (
+                "runs batch as a SageMaker transform job: its settings are serving.batch)"
+                if platform == "sagemaker"
+                else "has no batch)"
+            ),
+        )
+        return
+    if platform != "ecs_fargate":
+        return
+    if job is not None and not batch.enabled:
+        check.issue("aws.batch_job", "set", "describes the batch job of serving.batch: set serving.batch.enabled true")
+        return
+    if not batch.enabled:
+        return
+    if batch.instance_count != 1:
+        check.issue(
+            "serving.batch.instance_count",
+            batch.instance_count,
+            "aws.platform ecs_fargate runs a batch run as one AWS Batch job on Fargate (one task scoring the whole "
+            "input folder): use 1, and size the job with aws.batch_job.cpu/memory_mib",
+        )
+    if job is None:
+        return
+    _fargate_size(check, "aws.batch_job", job.cpu, job.memory_mib)
+    if job.schedule is not None and not (_SCHEDULE_RATE.match(job.schedule) or _SCHEDULE_CRON.match(job.schedule)):
+        check.issue("aws.batch_job.schedule", job.schedule, shared_platform.SCHEDULE_HINT)
 
 
 def _api_front(check: EnvironmentCheck) -> None:
@@ -913,6 +981,7 @@ ENVIRONMENT_RULES: tuple[Callable[[EnvironmentCheck], None], ...] = (
     _rollout,
     _scaling,
     _batch,
+    _aws_batch_job,
     _budget,
     _azure_names_and_auth,
     _azure_network,
@@ -920,6 +989,7 @@ ENVIRONMENT_RULES: tuple[Callable[[EnvironmentCheck], None], ...] = (
     _gpu,
     _monitoring,
     _aws_platform,
+    _aws_network,
     _api_front,
 )
 """The rules every environment passes, in the order their problems are reported."""
