@@ -19,7 +19,6 @@ from ._validate import checks
 from .inference_image import InferenceImage
 from .model_artifacts import ModelArtifacts
 
-
 VPC_NETWORK_INTERFACE_ACTIONS = (
     "ec2:CreateNetworkInterface",
     "ec2:CreateNetworkInterfacePermission",
@@ -34,6 +33,7 @@ VPC_NETWORK_INTERFACE_ACTIONS = (
 """What SageMaker does with the execution role to attach a model's containers to its VPC
 (https://docs.aws.amazon.com/sagemaker/latest/dg/sagemaker-roles.html, "CreateModel API: execution role
 permissions"); granted only with ``vpc``."""
+
 
 @dataclass(frozen=True)
 class ModelVpcConfig:
