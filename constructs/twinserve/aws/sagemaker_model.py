@@ -40,6 +40,7 @@ VPC_NETWORK_INTERFACE_REASON = (
 )
 
 
+
 @dataclass(frozen=True)
 class ModelVpcConfig:
     """Run the model's containers in these subnets with these security groups."""
