@@ -40,7 +40,6 @@ VPC_NETWORK_INTERFACE_REASON = (
 )
 
 
-
 @dataclass(frozen=True)
 class ModelVpcConfig:
     """Run the model's containers in these subnets with these security groups."""
