@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import aws_cdk as cdk
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_elasticloadbalancingv2 as elbv2
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 
@@ -19,6 +21,8 @@ def environment_api(
     retain_logs: bool,
     sagemaker_endpoint_name: str | None = None,
     lambda_alias: lambda_.IAlias | None = None,
+    load_balancer: elbv2.IApplicationLoadBalancer | None = None,
+    vpc: ec2.IVpc | None = None,
     encryption_key: kms.IKey | None = None,
 ) -> ApiFront | None:
     """``Api`` in ``scope`` when ``aws.api.enabled``, with its URL as the ``ApiUrl`` output; its access
@@ -33,6 +37,8 @@ def environment_api(
             api_name=name,
             sagemaker_endpoint_name=sagemaker_endpoint_name,
             lambda_alias=lambda_alias,
+            load_balancer=load_balancer,
+            vpc=vpc,
             auth=api.auth,
             throttle_rate_per_second=api.throttle_rate_per_second,
             throttle_burst=api.throttle_burst,

@@ -11,6 +11,9 @@ linear -> LINEAR, rolling -> ROLLING with the circuit breaker; ``rollout.termina
 the bake time before the old tasks go; ``scaling`` -> task-count target tracking on CPU
 (``cpu_scale_out_percent``) and requests per task (``target_invocations_per_instance``).
 
+``aws.api`` (enabled) -> ``twinserve.aws.ApiFront`` over a VPC link V2 to the internal load balancer
+(which strips the API's stage name from the path): an IAM-authorized URL for callers outside the VPC.
+
 Callers outside the VPC (the pipeline's smoke test, `twinserve invoke`) reach the internal load
 balancer through ``twinserve.aws.InternalProbe``, a function in the service's subnets that may POST to
 the scoring route only, for IAM principals granted ``lambda:InvokeFunction`` on it.
@@ -29,6 +32,7 @@ import aws_cdk as cdk
 from aws_cdk import aws_ec2 as ec2
 
 from constructs import Construct
+from twinserve.aws.api_front import STAGE_PATH_PREFIX
 from twinserve.aws.cost_budget import CostBudget
 from twinserve.aws.fargate_batch_job import FargateBatchJob, FargateBatchJobProps
 from twinserve.aws.fargate_service import (
@@ -47,6 +51,7 @@ from twinserve_serving.routes import INVOCATIONS_PATH
 from ..container_settings import container_environment
 from ..environment_policy import EnvironmentPolicy
 from ..model_image import resolve_model_image
+from .api import environment_api
 from .baked_image import baked_model_image_context, batch_job_image_context
 from .budget import environment_budget
 from .encryption_key import environment_key
@@ -85,6 +90,7 @@ class FargateServingStack(cdk.Stack):
                 port=spec.container.port,
                 environment=container_environment(env, "aws", self.model_image),
                 request_timeout=cdk.Duration.seconds(env.serving.request_timeout_seconds),
+                strip_path_prefix=STAGE_PATH_PREFIX if env.aws.api.enabled else None,
                 rollout=FargateRolloutProps(
                     strategy=ROLLOUT_STRATEGIES[env.rollout.strategy],
                     step_percent=env.rollout.step_percent,
@@ -112,6 +118,15 @@ class FargateServingStack(cdk.Stack):
         self.batch = self._batch()
         self._budget()
         self.probe = self._probe(env_name)
+        self.api = environment_api(
+            self,
+            env,
+            self.service_name,
+            retain_logs=self.policy.keep_data,
+            load_balancer=self.service.load_balancer,
+            vpc=self.service.vpc,
+            encryption_key=self.key,
+        )
         self.smoke_test_role, self.smoke_test_role_output = smoke_test_role(
             self, spec, env_name, "calls the service through its probe function"
         )

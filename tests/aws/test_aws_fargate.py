@@ -5,16 +5,24 @@ Each assertion states a rule the service relies on, with its source:
   listener rule: https://docs.aws.amazon.com/AmazonECS/latest/developerguide/deployment-type-blue-green.html
 - Fargate has no model mount: the model is baked into the image (the same server layers).
 - target groups count only 2xx as healthy: the container's /ping answers 503 while the model loads.
+- REST API private integrations to an ALB: HTTP_PROXY, connection type VPC_LINK with a VPC link V2 id and
+  the load balancer's ARN as integration target; the stage name is sent in front of the path:
+  https://docs.aws.amazon.com/apigateway/latest/developerguide/private-integration.html
+  https://docs.aws.amazon.com/apigateway/latest/developerguide/set-up-private-integration.html
+- ALB URL rewrites: a regex on the path, no match -> the request passes unchanged:
+  https://docs.aws.amazon.com/elasticloadbalancing/latest/application/rule-transforms.html
 """
 
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from aws_cdk.assertions import Template
 from aws_synth import DEPLOY_SPEC
 
+from twinserve.aws.api_front import STAGE_NAME
 from twinserve.spec import load_spec
 
 EXAMPLE = DEPLOY_SPEC.parents[1] / "examples" / "aws" / "fargate.yaml"
@@ -148,3 +156,58 @@ def test_alarm_thresholds_follow_the_spec(template):
     assert alarms[f"{NAME}-latency-p99"]["ExtendedStatistic"] == "p99"
     topic = list(template.find_resources("AWS::SNS::Topic"))
     assert all([a["Ref"] for a in alarm["AlarmActions"]] == topic for alarm in alarms.values())
+
+
+def _post_method(template: Template) -> dict:
+    (method,) = [
+        m["Properties"]
+        for m in template.find_resources("AWS::ApiGateway::Method").values()
+        if m["Properties"]["HttpMethod"] == "POST"
+    ]
+    return method
+
+
+def test_the_api_front_reaches_the_internal_load_balancer_over_a_vpc_link_v2(template):
+    assert ENV.aws.api.enabled
+    method = _post_method(template)
+    assert method["AuthorizationType"] == "AWS_IAM"
+    integration = method["Integration"]
+    (link_id,) = template.find_resources("AWS::ApiGatewayV2::VpcLink")
+    (alb_id,) = template.find_resources("AWS::ElasticLoadBalancingV2::LoadBalancer")
+    assert (integration["Type"], integration["ConnectionType"]) == ("HTTP_PROXY", "VPC_LINK")
+    assert integration["ConnectionId"] == {"Ref": link_id}
+    assert integration["IntegrationTarget"] == {"Ref": alb_id}  # the load balancer's ARN
+    assert integration["Uri"]["Fn::Join"][1][-1] == ":80/invocations"
+    assert integration["TimeoutInMillis"] == 29000
+    assert ENV.serving.request_timeout_seconds < 29  # the container answers its own 504 first
+    # a proxy passes the service's statuses through: no mapping to a 200
+    assert [r["StatusCode"] for r in method["MethodResponses"]] == ["200"]
+    assert "IntegrationResponses" not in integration
+
+
+def test_the_vpc_link_sits_in_the_private_subnets_and_sends_only_to_the_listener(template):
+    link = _one(template, "AWS::ApiGatewayV2::VpcLink")
+    subnets = {
+        name
+        for name, s in template.find_resources("AWS::EC2::Subnet").items()
+        if s["Properties"].get("MapPublicIpOnLaunch") is not True
+    }
+    assert {s["Ref"] for s in link["SubnetIds"]} == subnets and len(subnets) == 2
+    (group_ref,) = link["SecurityGroupIds"]
+    group = template.to_json()["Resources"][group_ref["Fn::GetAtt"][0]]["Properties"]
+    (egress,) = group["SecurityGroupEgress"]
+    assert (egress["IpProtocol"], egress["FromPort"], egress["ToPort"]) == ("tcp", 80, 80)
+    (vpc_id,) = template.find_resources("AWS::EC2::VPC")
+    assert egress["CidrIp"] == {"Fn::GetAtt": [vpc_id, "CidrBlock"]}
+
+
+def test_the_load_balancer_strips_the_stage_name_the_api_sends(template):
+    rule = _one(template, "AWS::ElasticLoadBalancingV2::ListenerRule")
+    (transform,) = rule["Transforms"]
+    assert transform["Type"] == "url-rewrite"
+    (rewrite,) = transform["UrlRewriteConfig"]["Rewrites"]
+    # ALB regexes are RE2-like; Python's re agrees on this one (no lookarounds, one group)
+    regex, replace = rewrite["Regex"], rewrite["Replace"].replace("$1", r"\1")
+    assert re.sub(regex, replace, f"/{STAGE_NAME}/invocations") == "/invocations"
+    assert re.sub(regex, replace, "/invocations") == "/invocations"  # the probe's calls pass unchanged
+    assert re.sub(regex, replace, f"/{STAGE_NAME}x/invocations") == f"/{STAGE_NAME}x/invocations"

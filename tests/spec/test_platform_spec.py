@@ -55,7 +55,7 @@ def test_what_fargate_lacks_is_refused_naming_the_field(raw, path, value, field)
 
 
 def test_batch_on_fargate_is_an_aws_batch_job_with_fargate_sizes(raw):
-    raw["defaults"]["serving"] = {"batch": {"enabled": True}}
+    raw["defaults"]["serving"]["batch"] = {"enabled": True}
     env = parse_spec(raw, file="spec.yaml").environment("prod")
     assert env.serving.batch.enabled and env.aws.batch_job is None  # the stack uses AwsBatchJobSpec()'s defaults
     raw["defaults"]["aws"]["batch_job"] = {"cpu": 2048, "memory_mib": 4096, "schedule": "cron(0 2 * * ? *)"}
@@ -89,7 +89,7 @@ def test_batch_on_fargate_is_an_aws_batch_job_with_fargate_sizes(raw):
     ],
 )
 def test_what_batch_on_fargate_refuses(raw, edit, expected):
-    raw["defaults"]["serving"] = {"batch": {"enabled": True}}
+    raw["defaults"]["serving"]["batch"] = {"enabled": True}
     edit(raw["defaults"])
     assert any(expected in p for p in problems(raw)), problems(raw)
 
@@ -97,7 +97,7 @@ def test_what_batch_on_fargate_refuses(raw, edit, expected):
 def test_batch_job_settings_are_refused_on_sagemaker(raw):
     del raw["defaults"]["aws"]
     raw["defaults"]["rollout"] = {"strategy": "all_at_once"}
-    raw["defaults"]["serving"] = {"batch": {"enabled": True}}
+    raw["defaults"]["serving"]["batch"] = {"enabled": True}
     raw["defaults"]["aws"] = {"batch_job": {"cpu": 512, "memory_mib": 1024}}
     (problem,) = problems(raw)
     assert "defaults.aws.batch_job: only with aws.platform ecs_fargate (aws.platform sagemaker runs batch as a " in (
@@ -201,3 +201,14 @@ def test_the_lambda_example_is_valid(lambda_raw):
 def test_what_lambda_refuses(lambda_raw, edit, expected):
     edit(lambda_raw["defaults"])
     assert any(expected in p for p in problems(lambda_raw)), problems(lambda_raw)
+
+
+def test_an_api_front_on_fargate_must_answer_within_api_gateway_s_timeout(raw):
+    # API Gateway's integration timeout is 29 s (https://docs.aws.amazon.com/apigateway/latest/developerguide/limits.html)
+    assert raw["defaults"]["aws"]["api"]["enabled"]
+    assert parse_spec(raw, file="spec.yaml").environment("prod").aws.platform == "ecs_fargate"
+    raw["defaults"]["serving"]["request_timeout_seconds"] = 45
+    (problem,) = problems(raw)
+    assert problem.startswith("spec.yaml: defaults.serving.request_timeout_seconds: with aws.api the request must end")
+    raw["defaults"]["aws"]["api"]["enabled"] = False  # inside the VPC the load balancer allows longer requests
+    assert parse_spec(raw, file="spec.yaml").environment("prod").serving.request_timeout_seconds == 45

@@ -11,7 +11,13 @@
     status unless integration responses map them, so 4xx/5xx from SageMaker are mapped explicitly (a
     model error arrives as 424 with the container's body; throttling as 429; others as 502);
   - a Lambda function alias through a proxy integration (the Lambda Web Adapter understands API
-    Gateway events; the function's status codes pass through as they are).
+    Gateway events; the function's status codes pass through as they are);
+  - an internal Application Load Balancer (the ECS Fargate service) through a private integration: an
+    HTTP proxy over a VPC link V2 (``AWS::ApiGatewayV2::VpcLink`` in the VPC's private subnets, its
+    security group sending only to the VPC on the listener's port) with the load balancer's ARN as the
+    integration target; statuses pass through. API Gateway puts the stage name in front of the path it
+    sends (``/v1/invocations``): the load balancer strips it (:data:`STAGE_PATH_PREFIX`).
+    https://docs.aws.amazon.com/apigateway/latest/developerguide/private-integration.html
 * Timeouts: API Gateway's default integration timeout is 29 s; the container's deadline must be shorter,
   so a slow request gets the container's own 504 (the spec rules check ``serving.request_timeout_seconds``).
   https://docs.aws.amazon.com/apigateway/latest/developerguide/limits.html
@@ -24,6 +30,9 @@ from typing import Literal
 
 import aws_cdk as cdk
 from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_apigatewayv2 as apigwv2
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_elasticloadbalancingv2 as elbv2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
@@ -39,6 +48,10 @@ from ._validate import checks
 
 INVOCATIONS_PATH = "invocations"
 """The API's one resource (SageMaker's route name; the container answers it on every platform)."""
+STAGE_NAME = "v1"
+"""The API's one stage: part of every URL (``/v1/invocations``)."""
+STAGE_PATH_PREFIX = f"/{STAGE_NAME}"
+"""What a private integration puts in front of the path it sends to the load balancer."""
 SAGEMAKER_ERROR_MAPPINGS: tuple[tuple[str, int], ...] = (
     (r"424", 424),  # ModelError: the container answered 4xx/5xx; its body passes through
     (r"429", 429),  # ThrottlingException
@@ -51,7 +64,8 @@ SAGEMAKER_ERROR_MAPPINGS: tuple[tuple[str, int], ...] = (
 
 @dataclass(frozen=True)
 class ApiFrontProps:
-    """Props of :class:`ApiFront`. Exactly one backend: ``sagemaker_endpoint_name`` or ``lambda_alias``."""
+    """Props of :class:`ApiFront`. Exactly one backend: ``sagemaker_endpoint_name``, ``lambda_alias`` or
+    ``load_balancer``."""
 
     api_name: str
     """The REST API's name (also its stage's log group and WAF names)."""
@@ -59,6 +73,15 @@ class ApiFrontProps:
     """A SageMaker endpoint in this account and region."""
     lambda_alias: lambda_.IAlias | None = None
     """A Lambda function alias (the Lambda platform's ``live``)."""
+    load_balancer: elbv2.IApplicationLoadBalancer | None = None
+    """An internal Application Load Balancer in ``vpc`` (the ECS Fargate platform's), reached through a
+    VPC link; it must strip :data:`STAGE_PATH_PREFIX` from the path."""
+    load_balancer_port: int = 80
+    """The load balancer's HTTP listener port."""
+    vpc: ec2.IVpc | None = None
+    """With ``load_balancer``: its VPC, where the VPC link's interfaces go."""
+    vpc_subnets: ec2.SubnetSelection | None = None
+    """With ``load_balancer``: the VPC link's subnets (``None``: the VPC's private subnets)."""
     auth: Literal["iam", "iam_and_api_key"] = "iam"
     """IAM authorization (SigV4) on every method; ``iam_and_api_key`` also requires an API key."""
     throttle_rate_per_second: int = 100
@@ -106,7 +129,7 @@ class ApiFront(Construct):
             cloud_watch_role_removal_policy=cdk.RemovalPolicy.DESTROY,
             binary_media_types=["application/x-npy", "application/octet-stream"],
             deploy_options=apigw.StageOptions(
-                stage_name="v1",
+                stage_name=STAGE_NAME,
                 throttling_rate_limit=props.throttle_rate_per_second,
                 throttling_burst_limit=props.throttle_burst,
                 logging_level=apigw.MethodLoggingLevel.ERROR,
@@ -141,6 +164,8 @@ class ApiFront(Construct):
             request_parameters={"method.request.header.Content-Type": True, "method.request.header.Accept": False},
             method_responses=[apigw.MethodResponse(status_code=str(code)) for code in self._status_codes()],
         )
+        if props.load_balancer is not None:
+            self._link_private_integration()
         self.url = self.api.url_for_path(f"/{INVOCATIONS_PATH}")
         """``https://<id>.execute-api.<region>.amazonaws.com/v1/invocations``"""
         self.api_key = self._usage_plan() if api_key else None
@@ -153,6 +178,8 @@ class ApiFront(Construct):
         props = self.props
         if props.lambda_alias is not None:
             return apigw.LambdaIntegration(props.lambda_alias, proxy=True, timeout=props.integration_timeout)
+        if props.load_balancer is not None:
+            return self._private_integration()
         stack = cdk.Stack.of(self)
         role = iam.Role(
             self,
@@ -195,9 +222,49 @@ class ApiFront(Construct):
             ),
         )
 
+    def _private_integration(self) -> apigw.Integration:
+        """HTTP proxy to the load balancer over a VPC link V2. aws-cdk-lib's ``Integration`` knows only V1
+        links (to a Network Load Balancer), so the V2 link's id and the target ARN are set on the method
+        (``_link_private_integration``, once the method exists)."""
+        props = self.props
+        self.vpc_link_security_group = ec2.SecurityGroup(
+            self,
+            "VpcLinkSecurityGroup",
+            vpc=props.vpc,
+            description=f"twinserve {props.api_name}: VPC link of API Gateway to the load balancer",
+            allow_all_outbound=False,
+        )
+        self.vpc_link_security_group.add_egress_rule(
+            ec2.Peer.ipv4(props.vpc.vpc_cidr_block),
+            ec2.Port.tcp(props.load_balancer_port),
+            "the load balancer's listener",
+        )
+        self.vpc_link = apigwv2.VpcLink(
+            self,
+            "VpcLink",
+            vpc=props.vpc,
+            subnets=props.vpc_subnets or ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED),
+            security_groups=[self.vpc_link_security_group],
+        )
+        return apigw.Integration(
+            type=apigw.IntegrationType.HTTP_PROXY,
+            integration_http_method="POST",
+            # the host names the load balancer for TLS and the Host header; the path is the container's route
+            uri=f"http://{props.load_balancer.load_balancer_dns_name}:{props.load_balancer_port}/{INVOCATIONS_PATH}",
+            options=apigw.IntegrationOptions(timeout=props.integration_timeout),
+        )
+
+    def _link_private_integration(self) -> None:
+        """The VPC link V2 fields aws-cdk-lib's ``Integration`` cannot express (CloudFormation:
+        ``Integration.ConnectionType``/``ConnectionId``/``IntegrationTarget`` of ``AWS::ApiGateway::Method``)."""
+        method = self.method.node.default_child
+        method.add_property_override("Integration.ConnectionType", "VPC_LINK")
+        method.add_property_override("Integration.ConnectionId", self.vpc_link.vpc_link_id)
+        method.add_property_override("Integration.IntegrationTarget", self.props.load_balancer.load_balancer_arn)
+
     def _status_codes(self) -> list[int]:
-        if self.props.lambda_alias is not None:
-            return [200]  # a proxy integration passes the function's statuses through
+        if self.props.sagemaker_endpoint_name is None:
+            return [200]  # a proxy integration passes the backend's statuses through
         return [200, *sorted({answer for _, answer in SAGEMAKER_ERROR_MAPPINGS})]
 
     # ------------------------------------------------------------------ keys, WAF, findings
@@ -309,19 +376,27 @@ class ApiFront(Construct):
         return iam.Grant.add_to_principal(
             grantee=grantee,
             actions=["execute-api:Invoke"],
-            resource_arns=[self.api.arn_for_execute_api("POST", f"/{INVOCATIONS_PATH}", "v1")],
+            resource_arns=[self.api.arn_for_execute_api("POST", f"/{INVOCATIONS_PATH}", STAGE_NAME)],
         )
 
 
 def _check(props: ApiFrontProps) -> None:
     check = checks("ApiFrontProps")
     check.pattern("api_name", props.api_name, r"[a-zA-Z0-9][a-zA-Z0-9_-]{0,127}", "letters, digits, '-', '_'")
+    backends = [props.sagemaker_endpoint_name, props.lambda_alias, props.load_balancer]
     check.that(
-        (props.sagemaker_endpoint_name is None) != (props.lambda_alias is None),
+        sum(backend is not None for backend in backends) == 1,
         "sagemaker_endpoint_name",
         props.sagemaker_endpoint_name,
-        "set exactly one backend: sagemaker_endpoint_name or lambda_alias",
+        "set exactly one backend: sagemaker_endpoint_name, lambda_alias or load_balancer",
     )
+    check.that(
+        (props.load_balancer is None) == (props.vpc is None),
+        "vpc",
+        props.vpc,
+        "set vpc (the load balancer's) with load_balancer, and only then",
+    )
+    check.range("load_balancer_port", props.load_balancer_port, 1, 65535)
     check.one_of("auth", props.auth, ("iam", "iam_and_api_key"))
     check.range("throttle_rate_per_second", props.throttle_rate_per_second, 1, 10000)
     check.range("throttle_burst", props.throttle_burst, 1, 5000)

@@ -19,6 +19,7 @@ Application Load Balancer.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -104,6 +105,10 @@ class FargateModelServiceProps:
     """Passed to the container (no secrets: they would be visible in the task definition)."""
     request_timeout: cdk.Duration = cdk.Duration.seconds(60)
     """The load balancer's idle timeout: the longest a request may run."""
+    strip_path_prefix: str | None = None
+    """A leading path segment the load balancer removes before a request reaches the tasks (``/v1``: an
+    API Gateway private integration sends its stage name in front of the path); ``None``: paths pass as
+    they are."""
     rollout: FargateRolloutProps = FargateRolloutProps()
     """Deployment strategy."""
     scaling: FargateScalingProps | None = None
@@ -234,6 +239,8 @@ class FargateModelService(Construct):
             if native
             else elbv2.ListenerAction.forward([self.target_group]),
         )
+        if props.strip_path_prefix is not None:
+            self._strip_path_prefix(props.strip_path_prefix)
         self.service = self._service(subnets)
         self.scaling = self._scaling() if props.scaling is not None else None
         self.url = f"http://{self.load_balancer.load_balancer_dns_name}"
@@ -277,6 +284,22 @@ class FargateModelService(Construct):
             endpoint = vpc.add_interface_endpoint(name, service=service, private_dns_enabled=True)
             acknowledge(endpoint, "AwsSolutions-EC23", _VPC_CIDR_ONLY)
         return vpc
+
+    def _strip_path_prefix(self, prefix: str) -> None:
+        """A URL rewrite on the serving rule: ``<prefix>/x`` -> ``/x``; other paths pass unchanged (no match).
+        ECS's native deployments modify the rule's actions only, the transform stays.
+        https://docs.aws.amazon.com/elasticloadbalancing/latest/application/rule-transforms.html"""
+        rule = self.rule.node.default_child
+        rule.transforms = [
+            elbv2.CfnListenerRule.TransformProperty(
+                type="url-rewrite",
+                url_rewrite_config=elbv2.CfnListenerRule.RewriteConfigObjectProperty(
+                    rewrites=[
+                        elbv2.CfnListenerRule.RewriteConfigProperty(regex=f"^{re.escape(prefix)}(/.*)$", replace="$1")
+                    ]
+                ),
+            )
+        ]
 
     def _access_logs_bucket(self, removal: cdk.RemovalPolicy) -> s3.Bucket:
         bucket = s3.Bucket(
@@ -448,6 +471,7 @@ def _check(props: FargateModelServiceProps) -> None:
         )
     check.range("desired_count", props.desired_count, *INSTANCE_COUNT)
     check.range("request_timeout", props.request_timeout.to_seconds(), *aws_platform.ALB_IDLE_TIMEOUT_SECONDS, " s")
+    check.pattern("strip_path_prefix", props.strip_path_prefix, r"(/[A-Za-z0-9._~-]+)+", "a path such as /v1")
     rollout = props.rollout
     check.one_of("rollout.strategy", rollout.strategy, ("blue_green", "canary", "linear", "rolling"))
     if rollout.strategy == "linear":

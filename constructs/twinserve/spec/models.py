@@ -461,7 +461,8 @@ class ApiFrontSpec(StrictModel):
     """An authenticated API Gateway (REST) in front of the environment's serving on AWS."""
 
     enabled: bool = False
-    """Create the API: ``POST /invocations`` to the SageMaker endpoint or the Lambda function."""
+    """Create the API: ``POST /invocations`` to the SageMaker endpoint, the Lambda function or (over a VPC
+    link) the Fargate service's internal load balancer."""
     auth: Literal["iam", "iam_and_api_key"] = "iam"
     """IAM (SigV4, ``execute-api:Invoke``) on every call; ``iam_and_api_key`` also requires an API key."""
     throttle_rate_per_second: Annotated[int, Field(ge=1, le=10000)] = 100

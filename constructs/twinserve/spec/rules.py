@@ -950,13 +950,6 @@ def _api_front(check: EnvironmentCheck) -> None:
     env = check.env
     if not check.aws or not env.aws.api.enabled:
         return
-    if env.aws.platform == "ecs_fargate":
-        check.issue(
-            "aws.api.enabled",
-            True,
-            "an API front for ecs_fargate needs a VPC link to the internal load balancer (not yet): use sagemaker "
-            "or lambda, or call the service from inside its VPC",
-        )
     if env.serving.endpoint_type == "async":
         check.issue("aws.api.enabled", True, "async endpoints are called with InvokeEndpointAsync, not through the API")
     limit = aws_platform.API_GATEWAY_TIMEOUT_SECONDS
