@@ -327,7 +327,7 @@ def test_registry_repository_and_model_package_group(tpl):
     r.has_resource_properties(
         "AWS::ECR::Repository",
         {
-            "RepositoryName": "twinserve/iris-prod",
+            "RepositoryName": "twinserve/iris-prod-kms",
             "ImageTagMutability": "IMMUTABLE",
             "ImageScanningConfiguration": {"ScanOnPush": True},
             "LifecyclePolicy": Match.object_like(
@@ -336,6 +336,31 @@ def test_registry_repository_and_model_package_group(tpl):
         },
     )
     r.has_resource_properties("AWS::SageMaker::ModelPackageGroup", {"ModelPackageGroupName": "iris-prod"})
+
+
+def test_the_registry_encrypts_images_with_its_own_rotated_key_under_a_name_of_their_own(tpl):
+    # EncryptionConfiguration is create-only (a change replaces the repository), and a custom-named
+    # resource cannot be replaced under the same name: the KMS repository is named "<...>-kms", so an
+    # environment created with the AES-256 one gets a new repository instead of a failed update.
+    # https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ecr-repository.html
+    from twinserve.platform.aws import cfn_resource_schema
+
+    assert ("EncryptionConfiguration",) in cfn_resource_schema("AWS::ECR::Repository").create_only
+    prod = tpl("iris-prod/Registry")
+    (key_id,) = prod.find_resources("AWS::KMS::Key")
+    assert _one(prod, "AWS::KMS::Key")["Properties"]["EnableKeyRotation"] is True
+    repository = _one(prod, "AWS::ECR::Repository")["Properties"]
+    assert repository["EncryptionConfiguration"] == {
+        "EncryptionType": "KMS",
+        "KmsKey": {"Fn::GetAtt": [key_id, "Arn"]},
+    }
+    assert _one(prod, "AWS::KMS::Alias")["Properties"]["AliasName"] == "alias/twinserve/iris-prod-images"
+    # aws.encryption: s3_managed (iris-dev) keeps AES-256 under the original name, and no key
+    dev = tpl("iris-dev/Registry")
+    repository = _one(dev, "AWS::ECR::Repository")["Properties"]
+    assert "EncryptionConfiguration" not in repository  # ECR's default: AES-256
+    assert repository["RepositoryName"] == "twinserve/iris-dev"
+    assert not dev.find_resources("AWS::KMS::Key")
 
 
 def test_image_asset_goes_to_the_bootstrap_container_assets_repository(tpl):
@@ -398,7 +423,8 @@ def test_prod_keeps_its_data_under_the_names_an_import_adopts(tpl):
     repository = _one(registry, "AWS::ECR::Repository")
     group = _one(registry, "AWS::SageMaker::ModelPackageGroup")
     assert (repository["DeletionPolicy"], group["DeletionPolicy"]) == ("Retain", "Retain")
-    assert repository["Properties"]["RepositoryName"] == "twinserve/iris-prod"  # the import identifier
+    assert repository["Properties"]["RepositoryName"] == "twinserve/iris-prod-kms"  # the import identifier
+    assert _one(registry, "AWS::KMS::Key")["DeletionPolicy"] == "Retain"  # the images' key stays with them
     assert group["Properties"]["ModelPackageGroupName"] == "iris-prod"
     assert "EmptyOnDelete" not in repository["Properties"]
     serving = tpl("iris-prod/Serving")

@@ -163,10 +163,13 @@ def test_a_log_group_takes_its_key_in_place():
     assert ("LogGroupName",) in create_only  # the schema is read: the name is create-only
 
 
-def test_an_ecr_repository_keeps_its_encryption():
-    """Why CKV_AWS_136 (ECR with KMS) is acknowledged, not fixed: a repository's encryption is set at
-    creation (create-only: a change replaces the named repository and its images):
-    https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ecr-repository.html"""
-    from twinserve.platform.aws import cfn_resource_schema
-
-    assert ("EncryptionConfiguration",) in cfn_resource_schema("AWS::ECR::Repository").create_only
+def test_an_aes_repository_is_acknowledged_only_where_the_spec_asks_for_it(synth):
+    """CKV_AWS_136 (ECR with KMS) is fixed with aws.encryption: kms (the Registry's key) and acknowledged
+    only on the repositories of s3_managed environments, whose images are AES-256 by choice."""
+    for case in [c for c in stack_cases() if c.endswith("/Registry")]:
+        registry = synth.template(case)
+        (repository,) = [r for r in registry["Resources"].values() if r["Type"] == "AWS::ECR::Repository"]
+        acknowledged = {c["id"] for c in repository.get("Metadata", {}).get("checkov", {}).get("skip", [])}
+        encryption = repository["Properties"].get("EncryptionConfiguration", {"EncryptionType": "AES256"})
+        kms = encryption["EncryptionType"] == "KMS"
+        assert ("CKV_AWS_136" in acknowledged) is not kms, case

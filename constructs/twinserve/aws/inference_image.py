@@ -1,7 +1,8 @@
 """The inference image: an ECR repository for it, and where the serving image comes from.
 
 :class:`ImageRepository` is the deployment's own ECR repository for images built outside CDK (scan
-on push, immutable tags, lifecycle rule; retained, or emptied and deleted with the stack). Images
+on push, immutable tags, lifecycle rule, encrypted with a customer-managed KMS key or AES-256; retained,
+or emptied and deleted with the stack). Images
 built from a local Docker context are CDK image assets, published to the CDK bootstrap
 container-assets repository of the stack's environment.
 
@@ -20,6 +21,7 @@ import aws_cdk as cdk
 from aws_cdk import aws_ecr as ecr
 from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 
 from constructs import Construct
 
@@ -44,10 +46,15 @@ class ImageRepositoryProps:
     deleting the stack deletes its images too (EmptyOnDelete), so it can be deployed again."""
     max_image_count: int = 30
     """Lifecycle rule: keep at most this many images (1..1000)."""
+    encryption_key: kms.IKey | None = None
+    """Customer-managed key of the images (ECR creates grants on it for the repository, so pulls need no
+    KMS permission of their own); ``None``: AES-256. A repository's encryption is fixed when it is created
+    (``EncryptionConfiguration`` requires replacement): changing this on an existing repository needs a
+    new ``repository_name``."""
 
 
 class ImageRepository(Construct):
-    """An ECR repository with scan on push, immutable tags and a lifecycle rule."""
+    """An ECR repository with scan on push, immutable tags, a lifecycle rule and encryption at rest."""
 
     def __init__(self, scope: Construct, id: str, props: ImageRepositoryProps) -> None:
         super().__init__(scope, id)
@@ -65,7 +72,8 @@ class ImageRepository(Construct):
             repository_name=props.repository_name,
             image_scan_on_push=True,
             image_tag_mutability=ecr.TagMutability.IMMUTABLE,
-            encryption=ecr.RepositoryEncryption.AES_256,
+            encryption=ecr.RepositoryEncryption.KMS if props.encryption_key else ecr.RepositoryEncryption.AES_256,
+            encryption_key=props.encryption_key,
             lifecycle_rules=[
                 ecr.LifecycleRule(
                     description=f"keep the newest {props.max_image_count} images", max_image_count=props.max_image_count
@@ -76,12 +84,13 @@ class ImageRepository(Construct):
             # (https://docs.aws.amazon.com/AmazonECR/latest/APIReference/API_DeleteRepository.html).
             empty_on_delete=None if props.retain else True,
         )
-        acknowledge_checkov(
-            self.repository,
-            "CKV_AWS_136",
-            "Images are encrypted at rest with AES-256 (ECR's default, set explicitly). A repository's encryption "
-            "is fixed when it is created: a KMS key would replace this named repository and lose its images.",
-        )
+        if props.encryption_key is None:
+            acknowledge_checkov(
+                self.repository,
+                "CKV_AWS_136",
+                "Images are encrypted at rest with AES-256, as the spec asks (aws.encryption: s3_managed); with "
+                "aws.encryption kms the repository is encrypted with the Registry stack's customer-managed key.",
+            )
 
 
 class InferenceImage:

@@ -483,7 +483,9 @@ class AwsSpec(StrictModel):
     region: Annotated[str, Field(pattern=r"^[a-z]{2}(-[a-z]+)+-[0-9]$")] | None = None
     """The region the stacks deploy to (default: the CLI's)."""
     encryption: Literal["kms", "s3_managed"] = "kms"
-    """Customer-managed KMS key for artifacts, endpoint volumes and captured data, or S3-managed keys."""
+    """Customer-managed KMS keys for artifacts, endpoint volumes, captured data, logs, the alarm topic and the
+    ECR repository's images (repository ``twinserve/<name>-<env>-kms``), or S3-managed keys (and AES-256
+    images in ``twinserve/<name>-<env>``)."""
     vpc: AwsVpcSpec | None = None
     """Run the containers in this VPC (not with serverless endpoints)."""
     private_network: bool | None = None
