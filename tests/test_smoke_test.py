@@ -302,3 +302,23 @@ def _closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def test_endpoints_outside_reach_are_skipped_with_the_reason(local_server, capsys, monkeypatch):
+    outputs = {
+        "scoring_uris": {"managed": f"{local_server}/score", "k8s": "https://10.0.0.4/score"},
+        "endpoint_keys": {"managed": {"primary": "m1"}, "k8s": {"primary": "k1"}},
+        "unreachable_endpoints": {"k8s": "the cluster's inference router listens on an internal load balancer"},
+    }
+    monkeypatch.setattr(sys, "stdin", io.StringIO(json.dumps(outputs)))
+    assert smoke_test.main(["azure", "--stack-outputs", "-"], sleep=lambda _: None) == 0
+    out = capsys.readouterr().out
+    assert out.count("smoke test passed") == 1
+    assert "smoke test skipped: Azure k8s endpoint: not reachable from outside its network (the cluster's" in out
+
+
+def test_a_private_endpoint_needs_no_key_in_the_outputs(capsys, monkeypatch):
+    outputs = {"scoring_uris": {"managed": "https://x/score"}, "unreachable_endpoints": {"managed": "private"}}
+    monkeypatch.setattr(sys, "stdin", io.StringIO(json.dumps(outputs)))
+    assert smoke_test.main(["azure", "--stack-outputs", "-"]) == 0
+    assert "smoke test skipped: Azure managed endpoint" in capsys.readouterr().out

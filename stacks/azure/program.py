@@ -589,6 +589,17 @@ class AzureEnvironment:
             ),
         )
 
+    def unreachable_endpoints(self) -> dict[str, str]:
+        """Online endpoints no caller outside the environment's network can score (the pipeline's smoke
+        test reads this and says why it skips them): short name -> why."""
+        why = {}
+        for short in self.endpoints:
+            if short == ENDPOINT_SHORT_NAMES["kubernetes"]:
+                why[short] = "the cluster's inference router listens on an internal load balancer"
+            elif self.private:
+                why[short] = "public network access is disabled (azure.public_network_access)"
+        return why
+
     def exports(self) -> None:
         pulumi.export("resource_group", self.group.name)
         pulumi.export("workspace_name", self.workspace.workspace_name)
@@ -598,6 +609,7 @@ class AzureEnvironment:
         keys = {short: endpoint.keys for short, endpoint in self.endpoints.items() if endpoint.keys is not None}
         if keys:
             pulumi.export("endpoint_keys", pulumi.Output.secret(keys))
+        pulumi.export("unreachable_endpoints", self.unreachable_endpoints())
         pulumi.export("batch_endpoint", f"{self.prefix}-batch")
         pulumi.export("private_network", self.network.virtual_network.name if self.network else None)
         pulumi.export("serving_ml_environment_version", self.assets.ml_environment_version)

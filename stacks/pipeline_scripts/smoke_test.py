@@ -19,7 +19,9 @@ Both clouds get the same request (:data:`SMOKE_TEST_PAYLOAD`) and the same check
 * ``fargate``: the service's load balancer is internal, so the request goes through the probe function
   the stack puts in the service's VPC (``twinserve.aws.internal_probe``): Lambda Invoke with the body,
   the service's status and body back.
-* ``azure``: a POST to each online endpoint's scoring URI with its key as a bearer token (key auth).
+* ``azure``: a POST to each online endpoint's scoring URI with its key as a bearer token (key auth);
+  endpoints the stack lists in ``unreachable_endpoints`` (private ones) are skipped with the reason:
+  the pipeline runs outside their network, and ``pulumi up`` has already waited for their deployments.
   With ``--stack-outputs`` every endpoint of the Pulumi stack is tested (``scoring_uris`` and the
   secret ``endpoint_keys`` outputs, read from a file or stdin, never a command line); with
   ``--scoring-uri`` one, its key read from the variable ``--key-env`` names.
@@ -249,14 +251,25 @@ def probe_sender(
     return send
 
 
+def unreachable_azure_endpoints(outputs: dict) -> dict[str, str]:
+    """Endpoints of a stack's outputs that nothing outside the environment's network can score (private
+    managed endpoints, Kubernetes endpoints behind an internal load balancer): kind -> why."""
+    found = outputs.get("unreachable_endpoints") or {}
+    return found if isinstance(found, dict) else {}
+
+
 def azure_targets(outputs: dict) -> list[tuple[str, str, str | None]]:
-    """(endpoint kind, scoring URI, primary key) of every online endpoint in a stack's outputs."""
+    """(endpoint kind, scoring URI, primary key) of every online endpoint in a stack's outputs that a
+    caller outside the environment's network can reach."""
     uris = outputs.get("scoring_uris")
     if not isinstance(uris, dict) or not uris:
         raise BadInput("stack outputs: no scoring_uris (has the stack been deployed with an online endpoint?)")
     keys = outputs.get("endpoint_keys") or {}
+    unreachable = unreachable_azure_endpoints(outputs)
     targets = []
     for kind, uri in sorted(uris.items()):
+        if kind in unreachable:
+            continue
         key = (keys.get(kind) or {}).get("primary")
         if not key:
             raise BadInput(
@@ -338,10 +351,16 @@ def main(argv: list[str] | None = None, environ=os.environ, boto3_session=None, 
                 boto3_session = boto3.Session()
             targets = [_aws_service_target(args, boto3_session)]
         elif args.stack_outputs:
+            outputs = _read_outputs(args.stack_outputs)
             targets = [
-                (f"Azure {kind} endpoint {uri}", http_sender(uri, key))
-                for kind, uri, key in azure_targets(_read_outputs(args.stack_outputs))
+                (f"Azure {kind} endpoint {uri}", http_sender(uri, key)) for kind, uri, key in azure_targets(outputs)
             ]
+            for kind, why in sorted(unreachable_azure_endpoints(outputs).items()):
+                # `pulumi up` succeeded, so Azure ML provisioned the deployment; scoring needs the network
+                print(
+                    f"smoke test skipped: Azure {kind} endpoint: not reachable from outside its network ({why}); "
+                    "score it from inside the VNet with `twinserve invoke`"
+                )
         else:
             key = environ.get(args.key_env) if args.key_env else None
             if args.key_env and not key:

@@ -201,3 +201,17 @@ def test_clients_get_each_endpoints_scoring_uri_and_its_keys_as_secrets(sample_m
     exports = {}
     plan_of(raw, exports=exports)
     assert "endpoint_keys" not in exports  # token auth: no keys to hand out
+
+
+def test_the_pipeline_is_told_which_endpoints_it_cannot_reach(sample_model):
+    # Private managed endpoints (public network access disabled) and Kubernetes endpoints (an internal
+    # load balancer) cannot be scored from the pipeline's CodeBuild, outside the VNet: the stack says
+    # so, and the smoke test skips them with the reason (stacks/pipeline_scripts/smoke_test.py).
+    # https://learn.microsoft.com/azure/machine-learning/concept-secure-online-endpoint
+    exports: dict = {}
+    plan_of(sample(), env="dev", exports=exports)
+    assert set(exports["unreachable_endpoints"]) == {"k8s"}  # dev is public: managed is reachable
+    exports = {}
+    plan_of(sample(), env="prod", exports=exports)
+    assert set(exports["unreachable_endpoints"]) == {"managed", "k8s"}  # prod is private
+    assert "public network access is disabled" in exports["unreachable_endpoints"]["managed"]
