@@ -10,8 +10,8 @@ Azure would compute. That makes the plan deterministic and fit for snapshots.
 The mock answers: ids are ``<name>-id``; outputs echo the inputs plus an ``id``, a ``name`` (the
 Azure name input listed in ``NAME_INPUTS``, else the logical name) and the attributes the program
 reads back (principal ids of identities, a storage account's blob endpoint, an online endpoint's
-scoring URI, endpoint keys from ``FAKE_CALLS``). File assets and
-archives are recorded by path, relative to the working directory when under it, never by content.
+scoring URI, an API Management service's gateway URL, endpoint and subscription keys from ``FAKE_CALLS``).
+File assets and archives are recorded by path, relative to the working directory when under it, never by content.
 """
 
 from __future__ import annotations
@@ -43,11 +43,16 @@ NAME_INPUTS: dict[str, str] = {
     "azure-native:machinelearningservices:Workspace": "workspaceName",
     "azure-native:containerservice:ManagedCluster": "resourceName",
     "azure-native:managedidentity:UserAssignedIdentity": "resourceName",
+    "azure-native:apimanagement:ApiManagementService": "serviceName",
 }
 FAKE_CALLS: dict[str, dict[str, Any]] = {
     "azure-native:machinelearningservices:listOnlineEndpointKeys": {
         "primaryKey": "fake-primary-key",
         "secondaryKey": "fake-secondary-key",
+    },
+    "azure-native:apimanagement:listSubscriptionSecrets": {
+        "primaryKey": "fake-subscription-primary-key",
+        "secondaryKey": "fake-subscription-secondary-key",
     },
     "azure-native:authorization:getClientConfig": {
         "clientId": "00000000-0000-0000-0000-0000000000c1",
@@ -111,6 +116,8 @@ class _RecordingMocks(pulumi.runtime.Mocks):
             outputs["image"] = imported_reference(
                 args.inputs["login_server"], args.inputs["target_repository"], args.inputs["source_image"]
             )
+        if args.typ == "azure-native:apimanagement:ApiManagementService":
+            outputs["gatewayUrl"] = f"https://{args.inputs.get('serviceName', args.name)}.azure-api.net"
         if args.typ == "azure-native:machinelearningservices:OnlineEndpoint":
             endpoint = args.inputs.get("endpointName", args.name)
             outputs["properties"] = {

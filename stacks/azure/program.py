@@ -16,6 +16,8 @@ How the spec maps onto the components (see docs/azure.md), one step of :class:`A
   serving.shadow        -> online_endpoints: a deployment on the managed endpoint receiving mirror traffic
   azure.online_endpoints-> online_endpoints: a managed and/or a Kubernetes (AKS) online endpoint
   azure.aks             -> inference_cluster
+  azure.api_management  -> api_front: an API Management service and API in front of the managed endpoint,
+                           calling it with its managed identity (aad_token); only when enabled
   azure.public_network_access (unset: the environment policy, private in prod)
                         -> private_network: a virtual network, private endpoints of workspace, storage,
                            key vault and registry, private DNS zones; the workspace's managed network;
@@ -43,6 +45,8 @@ from twinserve.azure import (
     AksInferenceCluster,
     AksInferenceClusterArgs,
     AlertRules,
+    ApiFront,
+    ApiFrontArgs,
     AutoscaleRules,
     AutoscaleTarget,
     BatchEndpoint,
@@ -162,6 +166,7 @@ class AzureEnvironment:
         self.assets = self.model_and_images()
         self.cluster = self.inference_cluster()
         self.endpoints = self.online_endpoints()
+        self.api = self.api_front()
         self.batch_endpoint()
         self.monitoring()
         self.drift = self.drift_monitor()
@@ -406,6 +411,38 @@ class AzureEnvironment:
             )
         return endpoints
 
+    def api_front(self) -> ApiFront | None:
+        """An API Management front on the managed endpoint (``azure.api_management``); the spec rules ensure
+        a managed endpoint with aad_token auth, a publisher e-mail and a public network."""
+        env = self.environment_spec
+        apim = env.azure.api_management
+        if not apim.enabled:
+            return None
+        endpoint = self.endpoints[ENDPOINT_SHORT_NAMES["managed"]]
+        endpoint_name = f"{self.prefix}-{ENDPOINT_SHORT_NAMES['managed']}"
+        return ApiFront(
+            f"{self.logical}-apim",
+            ApiFrontArgs(
+                resource_group_name=self.group.name,
+                location=self.location,
+                subscription_id=self.client.subscription_id,
+                service_name=f"{self.prefix}-apim",
+                publisher_email=apim.publisher_email,  # type: ignore[arg-type]
+                publisher_name=apim.publisher_name,
+                sku=apim.sku,
+                endpoint_id=endpoint.endpoint_id,
+                scoring_uri=endpoint.scoring_uri,
+                api_path=endpoint_name,
+                # APIM waits a little longer than the deployment, so the endpoint's own timeout answer wins.
+                backend_timeout_seconds=env.serving.request_timeout_seconds
+                + azure_platform.APIM_BACKEND_TIMEOUT_MARGIN_SECONDS,
+                subscription_required=apim.subscription_required,
+                rate_limit_calls_per_minute=apim.rate_limit_calls_per_minute,
+                tags=self.tags,
+            ),
+            opts=pulumi.ResourceOptions(depends_on=[endpoint]),
+        )
+
     def _deployment(self, variant: VariantSpec | ShadowSpec, managed: bool, *, live: bool) -> OnlineDeploymentSettings:
         env = self.environment_spec
         return OnlineDeploymentSettings(
@@ -610,6 +647,11 @@ class AzureEnvironment:
         if keys:
             pulumi.export("endpoint_keys", pulumi.Output.secret(keys))
         pulumi.export("unreachable_endpoints", self.unreachable_endpoints())
+        # The API Management front: its URL, and the keys of its subscription as secrets.
+        if self.api is not None:
+            pulumi.export("api_url", self.api.url)
+            if self.api.subscription_keys is not None:
+                pulumi.export("api_subscription_keys", self.api.subscription_keys)
         pulumi.export("batch_endpoint", f"{self.prefix}-batch")
         pulumi.export("private_network", self.network.virtual_network.name if self.network else None)
         pulumi.export("serving_ml_environment_version", self.assets.ml_environment_version)

@@ -4,6 +4,7 @@ is allowed); children are parented to it. They know nothing of environments or o
 spec: the program in ``stacks/azure`` maps the spec onto them."""
 
 from .aks_inference_cluster import AksGpuPoolArgs, AksInferenceCluster, AksInferenceClusterArgs
+from .api_front import ApiFront, ApiFrontArgs
 from .batch_endpoint import BatchEndpoint, BatchEndpointArgs
 from .cost_budget import CostBudget, CostBudgetArgs
 from .ml_workspace import MlWorkspace, MlWorkspaceArgs
@@ -20,6 +21,8 @@ from .private_network import PrivateEndpointTarget, PrivateNetwork, PrivateNetwo
 
 __all__ = [
     "AksInferenceCluster",
+    "ApiFront",
+    "ApiFrontArgs",
     "AksGpuPoolArgs",
     "AksInferenceClusterArgs",
     "AlertRules",

@@ -12,6 +12,8 @@ ROLE_STORAGE_BLOB_DATA_READER = "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1"
 ROLE_STORAGE_BLOB_DATA_CONTRIBUTOR = "ba92f5b4-2d11-453d-a403-e96b0029c9fe"
 ROLE_AZUREML_METRICS_WRITER = "635dd51f-9968-44d3-b7fb-6d9a6bd613ae"
 ROLE_NETWORK_CONTRIBUTOR = "4d97b98b-1d4f-4787-a291-c67834d212e7"
+# Includes Microsoft.MachineLearningServices/workspaces/onlineEndpoints/score/action (the API front's identity).
+ROLE_AZUREML_DATA_SCIENTIST = "f6c7c914-8db3-469d-8ca1-694a8f32e121"
 # The REST API version the ARM templates speak: the one pulumi-azure-native 3.x uses for
 # machinelearningservices, so the templates and the typed resources agree on the schema.
 ML_API_VERSION = "2025-12-01"

@@ -25,6 +25,18 @@ AUTH_MODES = {"key": "Key", "aml_token": "AMLToken", "aad_token": "AADToken"}
 """Spec/args word -> REST value."""
 KUBERNETES_AUTH_MODES = ("key", "aml_token")
 """Microsoft Entra token auth (aad_token) is for managed online endpoints only."""
+APIM_SKUS = {"Consumption": 0, "BasicV2": 1, "StandardV2": 1}
+"""API Management tiers twinserve offers -> the capacity (units) it creates them with: Consumption takes 0,
+a v2 tier one unit. The classic tiers (Developer, Basic, Standard, Premium) take 30-45 minutes to create."""
+APIM_SCORING_AUDIENCE = "https://ml.azure.com"
+"""The token audience a managed online endpoint with Microsoft Entra token auth (AADToken) accepts."""
+APIM_MAX_BACKEND_TIMEOUT_SECONDS = 240
+"""``forward-request timeout`` beyond this may not be honoured: the network drops idle connections
+(https://learn.microsoft.com/azure/api-management/forward-request-policy)."""
+APIM_BACKEND_TIMEOUT_MARGIN_SECONDS = 5
+"""APIM waits this much longer than the deployment's request timeout, so the endpoint's own answer
+(the container's 504 a second before its deadline, Azure ML's 408) reaches the caller, not APIM's."""
+APIM_VNET_SOURCE = "https://learn.microsoft.com/azure/api-management/virtual-network-concepts"
 MAX_MIRROR_PERCENT = 50
 """Mirror traffic: one deployment, at most 50 % of live requests, managed endpoints only."""
 MANAGED_MAX_REQUEST_TIMEOUT_MS = 180_000

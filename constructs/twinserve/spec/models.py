@@ -564,6 +564,33 @@ class AksSpec(StrictModel):
     public network, only the cluster's own outbound IP (``0.0.0.0/32``) with a private one."""
 
 
+class ApiManagementSpec(StrictModel):
+    """An Azure API Management front on the managed online endpoint: callers send an APIM subscription key
+    (``Ocp-Apim-Subscription-Key``), APIM calls the endpoint with its own managed identity (a Microsoft
+    Entra token for ``https://ml.azure.com``), so no endpoint key is stored anywhere. Needs
+    ``azure.auth_mode: aad_token`` and a public managed endpoint (docs/azure.md, "API Management front").
+
+    Only the tiers that are created in minutes are offered: Consumption (serverless, billed per call) and
+    the v2 tiers BasicV2 and StandardV2. The classic Developer, Basic, Standard and Premium tiers take
+    30-45 minutes to create (and as long to change), too slow for an environment's ``pulumi up``."""
+
+    enabled: bool = False
+    """Create the API Management service, an API with ``POST /score`` forwarding to the managed online
+    endpoint, and the role assignment that lets the service's identity score on the endpoint."""
+    sku: Literal[tuple(azure_platform.APIM_SKUS)] = "Consumption"
+    """Consumption (capacity 0: no units, pay per call), BasicV2 or StandardV2 (one unit)."""
+    publisher_email: Email | None = None
+    """Required with ``enabled``: the address API Management sends its system notifications to."""
+    publisher_name: Annotated[str, Field(min_length=1, max_length=100)] = "twinserve"
+    """The organization name shown in the developer portal and in notification e-mails."""
+    subscription_required: bool = True
+    """Callers must send an API Management subscription key (``Ocp-Apim-Subscription-Key``); twinserve
+    creates a subscription scoped to the API. ``false``: the API is open to anyone who knows its URL."""
+    rate_limit_calls_per_minute: Annotated[int, Field(ge=1, le=1_000_000)] | None = None
+    """Calls one subscription may make per minute (APIM ``rate-limit``; 429 beyond it). Needs
+    ``subscription_required``: the counter is per subscription key."""
+
+
 class AzureSpec(StrictModel):
     """Azure ML settings of an environment. The location is Pulumi config (Pulumi.<env>.yaml)."""
 
@@ -597,6 +624,8 @@ class AzureSpec(StrictModel):
     """Node size of the batch endpoint's compute cluster."""
     batch_max_nodes: Annotated[int, Field(ge=1, le=100)] = 2
     """Largest size of the batch compute cluster (it scales to zero when idle)."""
+    api_management: ApiManagementSpec = ApiManagementSpec()
+    """An authenticated API Management front on the managed online endpoint (off by default)."""
 
 
 # --------------------------------------------------------------------------- promotion pipeline

@@ -522,6 +522,23 @@ def azure_network_issues(azure: AzureSpec, private: bool) -> list[tuple[str, obj
                 "or set azure.public_network_access: true",
             )
         )
+    apim = azure.api_management
+    if private and apim.enabled:
+        why = {
+            "Consumption": "a Consumption API Management has no virtual network",
+            "BasicV2": "a BasicV2 API Management has no virtual network integration",
+            "StandardV2": "twinserve does not integrate a StandardV2 API Management with its virtual network",
+        }[apim.sku]
+        issues.append(
+            (
+                "azure.api_management.enabled",
+                True,
+                f"{why}, so it cannot reach the managed endpoint, whose public network access is Disabled when "
+                "the network is private (azure.public_network_access false, the prod default; "
+                f"{azure_platform.APIM_VNET_SOURCE}); set azure.public_network_access: true for this environment "
+                "or leave api_management off",
+            )
+        )
     return issues
 
 
@@ -964,6 +981,41 @@ def _api_front(check: EnvironmentCheck) -> None:
         check.issue("aws.api.daily_quota", env.aws.api.daily_quota, "a quota is per API key: set auth iam_and_api_key")
 
 
+def _azure_api_management(check: EnvironmentCheck) -> None:
+    """What the API Management front can call: the managed endpoint, with its own managed identity's token.
+    (The network side is in :func:`azure_network_issues`.)"""
+    azure = check.env.azure
+    apim = azure.api_management
+    if not check.azure or not apim.enabled:
+        return
+    if "managed" not in azure.online_endpoints:
+        check.issue(
+            "azure.online_endpoints",
+            azure.online_endpoints,
+            "azure.api_management fronts the managed online endpoint: include managed",
+        )
+    if azure.auth_mode != "aad_token":
+        check.issue(
+            "azure.auth_mode",
+            azure.auth_mode,
+            "with azure.api_management the endpoint must take aad_token (Microsoft Entra tokens): API Management "
+            "then calls it with its own managed identity, and no endpoint key or Azure ML token is stored in it",
+        )
+    if apim.publisher_email is None:
+        check.issue(
+            "azure.api_management.publisher_email",
+            MISSING,
+            "required with azure.api_management.enabled: the address API Management sends notifications to",
+        )
+    if apim.rate_limit_calls_per_minute is not None and not apim.subscription_required:
+        check.issue(
+            "azure.api_management.rate_limit_calls_per_minute",
+            apim.rate_limit_calls_per_minute,
+            "a rate limit counts calls per subscription key: set subscription_required: true",
+        )
+    # The backend timeout (request_timeout_seconds + a margin) always fits: managed deployments end at 180 s.
+
+
 ENVIRONMENT_RULES: tuple[Callable[[EnvironmentCheck], None], ...] = (
     _targets,
     _variants_and_traffic,
@@ -978,6 +1030,7 @@ ENVIRONMENT_RULES: tuple[Callable[[EnvironmentCheck], None], ...] = (
     _budget,
     _azure_names_and_auth,
     _azure_network,
+    _azure_api_management,
     _aks,
     _gpu,
     _monitoring,
