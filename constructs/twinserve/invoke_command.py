@@ -136,7 +136,7 @@ def _targets_aws(args, body: bytes, boto3_session) -> list[Target]:
         raise BadArgument(f"--cloud aws: environment {args.env} of {args.spec} targets {', '.join(env.targets)} only")
     name = endpoint_name(spec, args.env)
     session = boto3_session or _boto3_session()
-    region = args.region or env.aws.region or session.region_name
+    region = args.region or env.aws.primary_region or session.region_name
     if not region:
         raise BadArgument("--region: no region in the spec (aws.region) or your AWS configuration; give --region")
     media = {"content_type": args.content_type, "accept": args.accept}

@@ -157,6 +157,8 @@ def synth(
     ``pulumi_out/<spec label>/<env>.json``, and CDK stage ids are prefixed with the label, as the
     CDK app does. Raises on any failure, before anything is written when a spec is invalid.
     """
+    from stacks.aws.placement import PRIMARY, secondary_placements, stage_id  # noqa: PLC0415 - no CDK
+
     several = len(spec_paths) > 1
     specs = {path: load_spec(path) for path in spec_paths}  # every spec valid before any work
     for path, spec in specs.items():
@@ -188,7 +190,12 @@ def synth(
         prefix = f"{label}-" if several else ""
         for env_name, env in spec.environments.items():
             if only_env in (None, env_name) and "aws" in env.targets:
-                summary[(label, env_name, "aws")] = count_cdk_resources(cdk_out, f"{prefix}{spec.name}-{env_name}")
+                # every region's stage (aws.regions), the primary's first
+                placements = [PRIMARY, *secondary_placements(spec, env_name)]
+                summary[(label, env_name, "aws")] = sum(
+                    count_cdk_resources(cdk_out, stage_id(spec, env_name, placement, prefix))
+                    for placement in placements
+                )
         pipeline = cdk_out / f"{prefix}{spec.name}-pipeline.template.json"
         if spec.pipeline is not None and only_env is None and pipeline.is_file():
             summary[(label, PIPELINE_ROW, "aws")] = len(json.loads(pipeline.read_text()).get("Resources", {}))

@@ -26,6 +26,7 @@ from twinserve.spec import DeploymentSpec, SpecError, load_spec, spec_label
 
 from ..deploy_inputs import apply_deploy_inputs, load_deploy_inputs
 from .pipeline_stack import PipelineStack, pipeline_stack_id
+from .placement import PRIMARY, secondary_placements, stage_id
 from .serving_stage import ServingStage
 
 DEFAULT_SPEC = "deploy/twinserve.yaml"
@@ -34,15 +35,24 @@ DEFAULT_SPEC = "deploy/twinserve.yaml"
 def add_deployment(
     app: cdk.App, spec: DeploymentSpec, spec_dir: Path, *, only_env: str | None = None, prefix: str = ""
 ) -> list[ServingStage]:
-    """Add a Stage per AWS-targeted environment of ``spec`` to ``app``."""
+    """Add a Stage per AWS-targeted environment of ``spec`` to ``app``, and one per secondary region of
+    its ``aws.regions`` after it."""
     if only_env is not None:
         spec.environment(only_env)  # raises a clear error for an unknown environment
     stages = []
     for env_name, env in spec.environments.items():
         if only_env not in (None, env_name) or "aws" not in env.targets:
             continue
-        stage_id = f"{prefix}{spec.name}-{env_name}"
-        stages.append(ServingStage(app, stage_id, spec=spec, env_name=env_name, spec_dir=spec_dir))
+        for placement in [PRIMARY, *secondary_placements(spec, env_name)]:
+            stage = ServingStage(
+                app,
+                stage_id(spec, env_name, placement, prefix),
+                spec=spec,
+                env_name=env_name,
+                spec_dir=spec_dir,
+                placement=placement,
+            )
+            stages.append(stage)
     return stages
 
 

@@ -7,12 +7,16 @@ from twinserve.aws.cost_budget import CostBudget, CostBudgetProps
 from twinserve.spec import DeploymentSpec
 
 from ..tags import COST_ALLOCATION_TAG, environment_tags
+from .placement import PRIMARY, RegionPlacement
 
 
-def environment_budget(scope: Construct, spec: DeploymentSpec, env_name: str, name: str) -> CostBudget | None:
-    """``Budget`` in ``scope``: AWS Budgets on the resources tagged with the environment's cost tag."""
+def environment_budget(
+    scope: Construct, spec: DeploymentSpec, env_name: str, name: str, placement: RegionPlacement = PRIMARY
+) -> CostBudget | None:
+    """``Budget`` in ``scope``: AWS Budgets on the resources tagged with the environment's cost tag. In the
+    primary region only: a budget is account-wide and its tag filter counts every region's resources."""
     env = spec.environment(env_name)
-    if env.budget is None:
+    if env.budget is None or not placement.primary:
         return None
     return CostBudget(
         scope,

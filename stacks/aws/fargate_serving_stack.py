@@ -56,6 +56,7 @@ from .baked_image import baked_model_image_context, batch_job_image_context
 from .budget import environment_budget
 from .encryption_key import environment_key
 from .names import endpoint_name, probe_function_name
+from .placement import PRIMARY, RegionPlacement
 from .smoke_test_access import smoke_test_role
 
 ROLLOUT_STRATEGIES = {"all_at_once": "blue_green", "canary": "canary", "linear": "linear", "rolling": "rolling"}
@@ -64,9 +65,19 @@ ROLLOUT_STRATEGIES = {"all_at_once": "blue_green", "canary": "canary", "linear":
 
 class FargateServingStack(cdk.Stack):
     def __init__(
-        self, scope: Construct, id: str, *, spec: DeploymentSpec, env_name: str, spec_dir: Path, **kwargs
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        spec: DeploymentSpec,
+        env_name: str,
+        spec_dir: Path,
+        placement: RegionPlacement = PRIMARY,
+        **kwargs,
     ) -> None:
         super().__init__(scope, id, **kwargs)
+        self.placement = placement
+        """The stack's region among the environment's (``aws.regions``): global names, primary-only parts."""
         self.spec, self.spec_dir = spec, spec_dir
         self.environment_spec = env = spec.environment(env_name)
         self.policy = EnvironmentPolicy(env_name)
@@ -126,9 +137,10 @@ class FargateServingStack(cdk.Stack):
             load_balancer=self.service.load_balancer,
             vpc=self.service.vpc,
             encryption_key=self.key,
+            placement=self.placement,
         )
         self.smoke_test_role, self.smoke_test_role_output = smoke_test_role(
-            self, spec, env_name, "calls the service through its probe function"
+            self, spec, env_name, "calls the service through its probe function", self.placement
         )
         if self.smoke_test_role is not None:
             self.probe.grant_invoke(self.smoke_test_role)
@@ -203,6 +215,7 @@ class FargateServingStack(cdk.Stack):
             "Alarms",
             ServiceAlarmsProps(
                 name_prefix=self.service_name,
+                dashboard_name=self.placement.global_name(self.service_name),  # dashboards are account-global
                 metrics=(
                     WatchedMetric(
                         "5xx",
@@ -233,4 +246,4 @@ class FargateServingStack(cdk.Stack):
         )
 
     def _budget(self) -> CostBudget | None:
-        return environment_budget(self, self.spec, self.policy.name, self.service_name)
+        return environment_budget(self, self.spec, self.policy.name, self.service_name, self.placement)

@@ -28,6 +28,7 @@ from .baked_image import baked_model_image_context
 from .budget import environment_budget
 from .encryption_key import environment_key
 from .names import endpoint_name
+from .placement import PRIMARY, RegionPlacement
 from .smoke_test_access import smoke_test_role
 
 ALARMS = ("5xx", "latency-p99", "errors", "throttles")
@@ -36,9 +37,19 @@ ALARMS = ("5xx", "latency-p99", "errors", "throttles")
 
 class LambdaServingStack(cdk.Stack):
     def __init__(
-        self, scope: Construct, id: str, *, spec: DeploymentSpec, env_name: str, spec_dir: Path, **kwargs
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        spec: DeploymentSpec,
+        env_name: str,
+        spec_dir: Path,
+        placement: RegionPlacement = PRIMARY,
+        **kwargs,
     ) -> None:
         super().__init__(scope, id, **kwargs)
+        self.placement = placement
+        """The stack's region among the environment's (``aws.regions``): global names, primary-only parts."""
         self.spec, self.spec_dir = spec, spec_dir
         self.environment_spec = env = spec.environment(env_name)
         self.policy = EnvironmentPolicy(env_name)
@@ -84,9 +95,10 @@ class LambdaServingStack(cdk.Stack):
             retain_logs=self.policy.keep_data,
             lambda_alias=self.service.alias,
             encryption_key=self.key,
+            placement=self.placement,
         )
         self.smoke_test_role, self.smoke_test_role_output = smoke_test_role(
-            self, spec, env_name, "calls the function URL"
+            self, spec, env_name, "calls the function URL", self.placement
         )
         if self.smoke_test_role is not None:
             self.service.grant_invoke_url(self.smoke_test_role)
@@ -103,6 +115,7 @@ class LambdaServingStack(cdk.Stack):
             "Alarms",
             ServiceAlarmsProps(
                 name_prefix=self.function_name,
+                dashboard_name=self.placement.global_name(self.function_name),  # dashboards are account-global
                 metrics=(
                     WatchedMetric("5xx", service.metric_url_5xx(period), alarms.errors_5xx, "5xx answers of the URL."),
                     WatchedMetric(
@@ -131,4 +144,4 @@ class LambdaServingStack(cdk.Stack):
         )
 
     def _budget(self) -> CostBudget | None:
-        return environment_budget(self, self.spec, self.policy.name, self.function_name)
+        return environment_budget(self, self.spec, self.policy.name, self.function_name, self.placement)

@@ -62,6 +62,7 @@ from twinserve.platform import azure as azure_platform
 from twinserve.spec import ENVIRONMENT_NAMES, DeploymentSpec
 
 from ..pipeline_scripts.azure_deploy import APPROVED_MODEL_DIR
+from .placement import secondary_placements, stage_id
 from .serving_stack import azure_step_role_name, image_reader_role_name
 from .serving_stage import ServingStage
 from .smoke_test_access import SMOKE_TEST_TARGETS, smoke_test_caller_role_name, smoke_test_role_name
@@ -237,6 +238,9 @@ class PipelineStack(cdk.Stack):
         self.backend, self.azure_role = self._azure_access()
 
         self.stages: dict[str, ServingStage] = {}
+        """The primary region's stage of each AWS environment."""
+        self.secondary_stages: list[ServingStage] = []
+        """The stages of the environments' disaster-recovery regions, in deployment order."""
         for env_name in self.environments:
             self._add_environment(env_name, prefix, spec_dir)
         self.pipeline.build_pipeline()  # the constructs exist from here on: wire and acknowledge them
@@ -419,16 +423,35 @@ class PipelineStack(cdk.Stack):
                 post.append(smoke)
         if stage is not None:
             self.pipeline.add_stage(stage, pre=pre, post=post)
+            self._add_secondary_regions(env_name, prefix, spec_dir)
         else:
             self.pipeline.add_wave(stage_id, pre=pre, post=post)
+
+    def _add_secondary_regions(self, env_name: str, prefix: str, spec_dir: Path) -> None:
+        """The environment's disaster-recovery regions (``aws.regions``), each a stage with its own smoke
+        test, right after the primary's and before the next environment (past the same approval)."""
+        for placement in secondary_placements(self.spec, env_name):
+            stage = ServingStage(
+                self,
+                stage_id(self.spec, env_name, placement, prefix),
+                spec=self.spec,
+                env_name=env_name,
+                spec_dir=spec_dir,
+                placement=placement,
+            )
+            self.secondary_stages.append(stage)
+            post = [self._aws_smoke_test(env_name, stage)] if self.smoke_test_role is not None else []
+            self.pipeline.add_stage(stage, post=post)
 
     def _aws_smoke_test(self, env_name: str, stage: ServingStage) -> pipelines.CodeBuildStep:
         env = self.spec.environments[env_name]
         account = env.aws.account or self.spec.pipeline.account or self.account
+        placement = stage.placement
+        role_name = placement.global_name(smoke_test_role_name(self.spec, env_name))
         self.smoke_test_role.add_to_policy(
             iam.PolicyStatement(
                 actions=["sts:AssumeRole"],
-                resources=[f"arn:{self.partition}:iam::{account}:role/{smoke_test_role_name(self.spec, env_name)}"],
+                resources=[f"arn:{self.partition}:iam::{account}:role/{role_name}"],
             )
         )
         serving = stage.serving
@@ -438,7 +461,9 @@ class PipelineStack(cdk.Stack):
             "SmokeTest",
             input=self.source,  # the test script, from this commit
             role=self.smoke_test_role,
-            commands=smoke_test_commands(env.aws.platform, env.aws.region),
+            commands=smoke_test_commands(
+                env.aws.platform, env.aws.primary_region if placement.primary else placement.region
+            ),
             partial_build_spec=runtimes_build_spec(),
             env_from_cfn_outputs={
                 target_variable: serving.smoke_test_target_output,
@@ -468,7 +493,7 @@ class PipelineStack(cdk.Stack):
                 f"--assets-manifest {manifest}",
                 f"--image-reader-role-arn {self._image_reader_arn(env_name)}",
                 f"--image-account {env.aws.account or self.spec.pipeline.account or self.account}",
-                f"--image-region {env.aws.region or self.spec.pipeline.region or self.region}",
+                f"--image-region {env.aws.primary_region or self.spec.pipeline.region or self.region}",
             ]
         additional = {"cdk.out": self.synth.primary_output}
         if self.approved_model is not None:

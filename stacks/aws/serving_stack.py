@@ -56,6 +56,7 @@ from .api import environment_api
 from .budget import environment_budget
 from .encryption_key import environment_key
 from .names import endpoint_name
+from .placement import PRIMARY, RegionPlacement
 from .smoke_test_access import smoke_test_role
 
 DATA_CAPTURE_PREFIX = "data-capture"
@@ -76,9 +77,19 @@ def azure_step_role_name(spec: DeploymentSpec) -> str:
 
 class ServingStack(cdk.Stack):
     def __init__(
-        self, scope: Construct, id: str, *, spec: DeploymentSpec, env_name: str, spec_dir: Path, **kwargs
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        spec: DeploymentSpec,
+        env_name: str,
+        spec_dir: Path,
+        placement: RegionPlacement = PRIMARY,
+        **kwargs,
     ) -> None:
         super().__init__(scope, id, **kwargs)
+        self.placement = placement
+        """The stack's region among the environment's (``aws.regions``): global names, primary-only parts."""
         self.spec, self.spec_dir = spec, spec_dir
         self.environment_spec = spec.environment(env_name)
         self.policy = EnvironmentPolicy(env_name)
@@ -119,6 +130,7 @@ class ServingStack(cdk.Stack):
             retain_logs=self.policy.keep_data,
             sagemaker_endpoint_name=self.endpoint_name,
             encryption_key=self.key,
+            placement=self.placement,
         )
         if self.api is not None:
             self.api.node.add_dependency(self.endpoint)  # the integration names the endpoint
@@ -320,6 +332,7 @@ class ServingStack(cdk.Stack):
                 period=cdk.Duration.seconds(alarms.period_seconds),
                 evaluation_periods=alarms.evaluation_periods,
                 encryption_key=self.key,
+                dashboard_name=self.placement.global_name(self.endpoint_name),  # dashboards are account-global
             ),
         )
 
@@ -394,6 +407,8 @@ class ServingStack(cdk.Stack):
     def _audit_trail(self) -> AuditTrail | None:
         """Who changed the endpoint and who read or wrote model artifacts (CloudTrail)."""
         wanted = self.environment_spec.aws.audit_trail
+        if not self.placement.primary:
+            return None  # the primary's trail is multi-region: it records this region too
         if not (self.policy.audit_trail if wanted is None else wanted):
             return None
         return AuditTrail(
@@ -409,7 +424,7 @@ class ServingStack(cdk.Stack):
         )
 
     def _budget(self) -> CostBudget | None:
-        return environment_budget(self, self.spec, self.policy.name, self.endpoint_name)
+        return environment_budget(self, self.spec, self.policy.name, self.endpoint_name, self.placement)
 
     def _batch(self) -> BatchTransform | None:
         """Batch transform with the same model and container as the endpoint."""
@@ -437,7 +452,7 @@ class ServingStack(cdk.Stack):
     def _smoke_test_access(self, env_name: str) -> tuple[iam.Role | None, cdk.CfnOutput | None]:
         """The promotion pipeline's smoke test invokes the endpoint through this role (SageMaker endpoints
         have no resource policy)."""
-        role, output = smoke_test_role(self, self.spec, env_name, "invokes the endpoint")
+        role, output = smoke_test_role(self, self.spec, env_name, "invokes the endpoint", self.placement)
         if role is not None:
             role.add_to_policy(
                 iam.PolicyStatement(actions=["sagemaker:InvokeEndpoint"], resources=[self.endpoint.endpoint_arn])
@@ -452,6 +467,8 @@ class ServingStack(cdk.Stack):
         env = self.environment_spec
         if spec.pipeline is None or "azure" not in env.targets or self.model_image.context is None:
             return {}
+        if not self.placement.primary:
+            return {}  # Azure imports the primary's image
         caller_account = spec.pipeline.account or self.account
         caller = f"arn:{self.partition}:iam::{caller_account}:role/{azure_step_role_name(spec)}"
         role = iam.Role(

@@ -9,6 +9,8 @@ It holds two stacks:
             before any stage exists: a pipeline publishes every asset before it deploys any stack, so
             a repository created by the stage itself would not exist yet on the first run.
 Production gets termination protection on both, and RETAIN on data (see ServingStack).
+A secondary region of ``aws.regions`` (stacks/aws/placement.py) gets a stage with the Serving stack
+only: the model registry and the repository stay in the primary.
 Every resource carries the environment's tags (stacks/tags.py); the budget counts the resources
 with its cost-allocation tag.
 """
@@ -26,6 +28,7 @@ from ..environment_policy import EnvironmentPolicy
 from ..tags import environment_tags
 from .fargate_serving_stack import FargateServingStack
 from .lambda_serving_stack import LambdaServingStack
+from .placement import PRIMARY, RegionPlacement
 from .registry_stack import RegistryStack
 from .serving_stack import ServingStack
 
@@ -33,21 +36,37 @@ PLATFORM_TITLES = {"sagemaker": "SageMaker", "ecs_fargate": "ECS Fargate", "lamb
 
 
 class ServingStage(cdk.Stage):
-    def __init__(self, scope: Construct, id: str, *, spec: DeploymentSpec, env_name: str, spec_dir: Path) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        spec: DeploymentSpec,
+        env_name: str,
+        spec_dir: Path,
+        placement: RegionPlacement = PRIMARY,
+    ) -> None:
         aws = spec.environment(env_name).aws
+        self.placement = placement
+        region = aws.primary_region if placement.primary else placement.region
         # Unset account/region keep the stacks environment-agnostic for synth; `cdk deploy` then
         # uses the CLI's credentials (CDK_DEFAULT_ACCOUNT/REGION).
-        super().__init__(scope, id, env=cdk.Environment(account=aws.account, region=aws.region))
+        super().__init__(scope, id, env=cdk.Environment(account=aws.account, region=region))
         protected = EnvironmentPolicy(env_name).termination_protection
-        what = f"twinserve {spec.name} ({env_name})"
-        self.registry = RegistryStack(
-            self,
-            "Registry",
-            spec=spec,
-            env_name=env_name,
-            termination_protection=protected,
-            description=f"{what}: ECR repository and model registry of model {spec.model.name}",
+        what = f"twinserve {spec.name} ({env_name}{'' if placement.primary else f', {placement.region}'})"
+        self.registry = (
+            RegistryStack(
+                self,
+                "Registry",
+                spec=spec,
+                env_name=env_name,
+                termination_protection=protected,
+                description=f"{what}: ECR repository and model registry of model {spec.model.name}",
+            )
+            if placement.primary
+            else None
         )
+        """The primary's only (``None`` in a secondary region)."""
         platform = aws.platform
         serving_stack = {"ecs_fargate": FargateServingStack, "lambda": LambdaServingStack}.get(platform, ServingStack)
         self.serving = serving_stack(
@@ -56,6 +75,7 @@ class ServingStage(cdk.Stage):
             spec=spec,
             env_name=env_name,
             spec_dir=spec_dir,
+            placement=placement,
             termination_protection=protected,
             description=f"{what}: {PLATFORM_TITLES[platform]} serving of model {spec.model.name}",
         )

@@ -16,6 +16,8 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 from twinserve.spec import DeploymentSpec
 
+from .placement import PRIMARY, RegionPlacement
+
 SMOKE_TEST_TARGETS = {
     "sagemaker": ("sagemaker --endpoint-name", "ENDPOINT_NAME"),
     "lambda": ("lambda --function-url", "FUNCTION_URL"),
@@ -36,7 +38,7 @@ def smoke_test_caller_role_name(spec: DeploymentSpec) -> str:
 
 
 def smoke_test_role(
-    stack: cdk.Stack, spec: DeploymentSpec, env_name: str, does: str
+    stack: cdk.Stack, spec: DeploymentSpec, env_name: str, does: str, placement: RegionPlacement = PRIMARY
 ) -> tuple[iam.Role | None, cdk.CfnOutput | None]:
     """``SmokeTestRole`` (and its ARN as the ``SmokeTestRoleArn`` output) in ``stack`` when the spec's
     pipeline runs smoke tests; ``does`` completes its description, and the caller grants what it takes."""
@@ -48,7 +50,7 @@ def smoke_test_role(
     role = iam.Role(
         scope,
         "SmokeTestRole",
-        role_name=smoke_test_role_name(spec, env_name),
+        role_name=placement.global_name(smoke_test_role_name(spec, env_name)),  # IAM names are global
         assumed_by=iam.AccountPrincipal(caller_account).with_conditions({"ArnEquals": {"aws:PrincipalArn": caller}}),
         description=f"twinserve {spec.name}-{env_name}: the promotion pipeline's smoke test {does}",
     )

@@ -18,6 +18,15 @@
     integration target; statuses pass through. API Gateway puts the stage name in front of the path it
     sends (``/v1/invocations``): the load balancer strips it (:data:`STAGE_PATH_PREFIX`).
     https://docs.aws.amazon.com/apigateway/latest/developerguide/private-integration.html
+* ``GET /ping`` (``health_route``): an unauthenticated readiness route for health checkers (Route 53),
+  answering 200 or 503 and nothing else: the container's ``/ping`` through the Lambda or load-balancer
+  proxy; for SageMaker, whose runtime has no ping, the endpoint's status (``DescribeEndpoint`` through
+  an AWS integration whose role may describe that one endpoint): 200 while it serves
+  (``SAGEMAKER_SERVING_STATUSES``), 503 otherwise; SageMaker itself routes only to instances whose
+  container passes ``/ping``.
+* A custom domain (``domain_name`` in ``hosted_zone``): a regional API Gateway domain with an ACM
+  certificate validated by DNS in that zone, TLS 1.2, the stage at its root. DNS records pointing at it
+  are the caller's (one region: an alias; several: failover records, stacks/aws/api.py).
 * Timeouts: API Gateway's default integration timeout is 29 s; the container's deadline must be shorter,
   so a slow request gets the container's own 504 (the spec rules check ``serving.request_timeout_seconds``).
   https://docs.aws.amazon.com/apigateway/latest/developerguide/limits.html
@@ -25,18 +34,21 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Literal
 
 import aws_cdk as cdk
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_apigatewayv2 as apigwv2
+from aws_cdk import aws_certificatemanager as acm
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_elasticloadbalancingv2 as elbv2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_route53 as route53
 from aws_cdk import aws_wafv2 as wafv2
 
 from constructs import Construct
@@ -48,6 +60,8 @@ from ._validate import checks
 
 INVOCATIONS_PATH = "invocations"
 """The API's one resource (SageMaker's route name; the container answers it on every platform)."""
+HEALTH_PATH = "ping"
+"""The readiness route (``GET /ping``), the container's own name for it."""
 STAGE_NAME = "v1"
 """The API's one stage: part of every URL (``/v1/invocations``)."""
 STAGE_PATH_PREFIX = f"/{STAGE_NAME}"
@@ -96,6 +110,12 @@ class ApiFrontProps:
     """Requests per client IP per 5 minutes before WAF blocks it."""
     integration_timeout: cdk.Duration = cdk.Duration.seconds(aws_platform.API_GATEWAY_TIMEOUT_SECONDS)
     """How long API Gateway waits for the backend (at most 29 s by default)."""
+    health_route: bool = False
+    """Add ``GET /ping``, unauthenticated, answering 200 (ready) or 503 (see the module docstring)."""
+    domain_name: str | None = None
+    """A custom domain for the API (regional, TLS 1.2), in ``hosted_zone``."""
+    hosted_zone: route53.IHostedZone | None = None
+    """The public hosted zone of ``domain_name``: the certificate's DNS validation records go there."""
     log_retention: logs.RetentionDays = logs.RetentionDays.THREE_MONTHS
     """Access log retention."""
     retain_logs: bool = False
@@ -165,7 +185,10 @@ class ApiFront(Construct):
             method_responses=[apigw.MethodResponse(status_code=str(code)) for code in self._status_codes()],
         )
         if props.load_balancer is not None:
-            self._link_private_integration()
+            self._link_private_integration(self.method)
+        self.health_method = self._health_route() if props.health_route else None
+        self.domain = self._domain() if props.domain_name else None
+        """The custom domain (its ``domain_name_alias_domain_name``/``..._hosted_zone_id`` are DNS targets)."""
         self.url = self.api.url_for_path(f"/{INVOCATIONS_PATH}")
         """``https://<id>.execute-api.<region>.amazonaws.com/v1/invocations``"""
         self.api_key = self._usage_plan() if api_key else None
@@ -222,6 +245,116 @@ class ApiFront(Construct):
             ),
         )
 
+    def _health_route(self) -> apigw.Method:
+        """``GET /ping``: 200 when the backend is ready, 503 when not (for health checkers, no data)."""
+        props = self.props
+        resource = self.api.root.add_resource(HEALTH_PATH)
+        if props.lambda_alias is not None:
+            integration = apigw.LambdaIntegration(props.lambda_alias, proxy=True, timeout=cdk.Duration.seconds(10))
+        elif props.load_balancer is not None:
+            integration = apigw.Integration(
+                type=apigw.IntegrationType.HTTP_PROXY,
+                integration_http_method="GET",
+                uri=f"http://{props.load_balancer.load_balancer_dns_name}:{props.load_balancer_port}/{HEALTH_PATH}",
+                options=apigw.IntegrationOptions(timeout=cdk.Duration.seconds(10)),
+            )
+        else:
+            integration = self._endpoint_status_integration()
+        method = resource.add_method(
+            "GET",
+            integration,
+            authorization_type=apigw.AuthorizationType.NONE,
+            method_responses=[apigw.MethodResponse(status_code=code) for code in ("200", "503")]
+            if props.sagemaker_endpoint_name is not None
+            else [apigw.MethodResponse(status_code="200")],
+        )
+        if props.load_balancer is not None:
+            self._link_private_integration(method)
+        health_only = (
+            "GET /ping is the readiness route for health checkers (Route 53 cannot sign requests): it answers "
+            "200 or 503 with no model data, and the stage's throttling applies; /invocations stays IAM-authorized."
+        )
+        acknowledge(method, "AwsSolutions-APIG4", health_only)
+        acknowledge(method, "AwsSolutions-COG4", health_only)
+        acknowledge_checkov(method, "CKV_AWS_59", health_only)
+        return method
+
+    def _endpoint_status_integration(self) -> apigw.AwsIntegration:
+        """SageMaker's ``DescribeEndpoint`` (JSON 1.1 protocol) mapped to 200/503 by the endpoint's status."""
+        props = self.props
+        role = iam.Role(
+            self,
+            "StatusRole",
+            assumed_by=iam.ServicePrincipal("apigateway.amazonaws.com"),
+            description=f"twinserve {props.api_name}: API Gateway reads the SageMaker endpoint's status",
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["sagemaker:DescribeEndpoint"],
+                resources=[
+                    cdk.Stack.of(self).format_arn(
+                        service="sagemaker", resource="endpoint", resource_name=props.sagemaker_endpoint_name
+                    )
+                ],
+            )
+        )
+        serving = " || ".join(f'$status == "{status}"' for status in aws_platform.SAGEMAKER_SERVING_STATUSES)
+        ready = (
+            "#set($status = $input.path('$.EndpointStatus'))\n"
+            f"#if(!({serving}))#set($context.responseOverride.status = 503)#end\n"
+            '{"status": "$status"}'
+        )
+        return apigw.AwsIntegration(
+            service="api.sagemaker",
+            path="/",  # JSON 1.1 protocol: POST / with X-Amz-Target
+            integration_http_method="POST",
+            options=apigw.IntegrationOptions(
+                credentials_role=role,
+                timeout=cdk.Duration.seconds(10),
+                passthrough_behavior=apigw.PassthroughBehavior.NEVER,
+                request_parameters={
+                    "integration.request.header.X-Amz-Target": "'SageMaker.DescribeEndpoint'",
+                    "integration.request.header.Content-Type": "'application/x-amz-json-1.1'",
+                },
+                request_templates={"application/json": json.dumps({"EndpointName": props.sagemaker_endpoint_name})},
+                integration_responses=[
+                    apigw.IntegrationResponse(
+                        status_code="200", selection_pattern=r"2\d{2}", response_templates={"application/json": ready}
+                    ),
+                    # the endpoint does not exist (400 ValidationException), throttling, a failing service
+                    apigw.IntegrationResponse(
+                        status_code="503",
+                        selection_pattern=r"[45]\d{2}",
+                        response_templates={"application/json": '{"status": "unavailable"}'},
+                    ),
+                ],
+            ),
+        )
+
+    def _domain(self) -> apigw.DomainName:
+        props = self.props
+        certificate = acm.Certificate(
+            self,
+            "Certificate",
+            domain_name=props.domain_name,
+            validation=acm.CertificateValidation.from_dns(props.hosted_zone),
+        )
+        return self.api.add_domain_name(
+            "Domain",
+            domain_name=props.domain_name,
+            certificate=certificate,
+            endpoint_type=apigw.EndpointType.REGIONAL,
+            security_policy=apigw.SecurityPolicy.TLS_1_2,
+        )
+
+    @property
+    def health_check_target(self) -> tuple[str, str]:
+        """(host, path) a health checker requests for ``GET /ping``: the API's own regional host (a
+        failover record's health check must not depend on the name that fails over)."""
+        stack = cdk.Stack.of(self)
+        host = f"{self.api.rest_api_id}.execute-api.{stack.region}.{stack.url_suffix}"
+        return host, f"/{STAGE_NAME}/{HEALTH_PATH}"
+
     def _private_integration(self) -> apigw.Integration:
         """HTTP proxy to the load balancer over a VPC link V2. aws-cdk-lib's ``Integration`` knows only V1
         links (to a Network Load Balancer), so the V2 link's id and the target ARN are set on the method
@@ -254,10 +387,10 @@ class ApiFront(Construct):
             options=apigw.IntegrationOptions(timeout=props.integration_timeout),
         )
 
-    def _link_private_integration(self) -> None:
+    def _link_private_integration(self, method: apigw.Method) -> None:
         """The VPC link V2 fields aws-cdk-lib's ``Integration`` cannot express (CloudFormation:
         ``Integration.ConnectionType``/``ConnectionId``/``IntegrationTarget`` of ``AWS::ApiGateway::Method``)."""
-        method = self.method.node.default_child
+        method = method.node.default_child
         method.add_property_override("Integration.ConnectionType", "VPC_LINK")
         method.add_property_override("Integration.ConnectionId", self.vpc_link.vpc_link_id)
         method.add_property_override("Integration.IntegrationTarget", self.props.load_balancer.load_balancer_arn)
@@ -397,6 +530,13 @@ def _check(props: ApiFrontProps) -> None:
         "set vpc (the load balancer's) with load_balancer, and only then",
     )
     check.range("load_balancer_port", props.load_balancer_port, 1, 65535)
+    check.that(
+        (props.domain_name is None) == (props.hosted_zone is None),
+        "domain_name",
+        props.domain_name,
+        "set domain_name and hosted_zone together",
+    )
+    check.pattern("domain_name", props.domain_name, aws_platform.DOMAIN_NAME_PATTERN, "a lower-case DNS name")
     check.one_of("auth", props.auth, ("iam", "iam_and_api_key"))
     check.range("throttle_rate_per_second", props.throttle_rate_per_second, 1, 10000)
     check.range("throttle_burst", props.throttle_burst, 1, 5000)

@@ -51,6 +51,8 @@ class ServiceAlarmsProps:
     """Consecutive breaching periods before an alarm fires."""
     encryption_key: kms.IKey | None = None
     """Key of the topic; ``None`` leaves it unencrypted (CloudWatch cannot use the AWS-managed key)."""
+    dashboard_name: str | None = None
+    """The dashboard's name (account-global); ``None``: ``name_prefix``."""
 
 
 class ServiceAlarms(Construct):
@@ -86,7 +88,9 @@ class ServiceAlarms(Construct):
             self.alarms[watched.name] = alarm
         self.rollback_alarm_names = tuple(f"{props.name_prefix}-{m.name}" for m in props.metrics if m.rollback)
         """The names deployments watch (ECS deployment alarms, CodeDeploy alarms)."""
-        self.dashboard = cloudwatch.Dashboard(self, "Dashboard", dashboard_name=props.name_prefix)
+        self.dashboard = cloudwatch.Dashboard(
+            self, "Dashboard", dashboard_name=props.dashboard_name or props.name_prefix
+        )
         self.dashboard.add_widgets(
             *[
                 cloudwatch.GraphWidget(

@@ -339,3 +339,21 @@ ECS_LINEAR_STEP_PERCENT = (3, 100)
 """ECS native linear deployments: percent of traffic per step (canaries: 0.1..100)."""
 API_GATEWAY_TIMEOUT_SECONDS = 29
 """API Gateway's default integration timeout (REST APIs): the backend's answer must come within it."""
+
+AWS_REGION_PATTERN = r"^[a-z]{2}(-[a-z]+)+-[0-9]$"
+"""An AWS region name (``us-east-1``, ``ap-southeast-2``, ``us-gov-west-1``)."""
+MAX_REGIONS = 3
+"""Regions an environment may serve in (``aws.regions``): a primary and up to two for disaster recovery."""
+HOSTED_ZONE_ID_PATTERN = r"^Z[A-Z0-9]{1,31}$"
+"""A Route 53 hosted zone id."""
+DOMAIN_NAME_PATTERN = r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$"
+"""A lower-case DNS name (an API's custom domain, a hosted zone's name; at most 253 characters)."""
+ROUTE53_HEALTH_CHECK_INTERVAL_SECONDS = 30
+"""Route 53 health checks every 30 s (10 s costs more); 3 failures in a row mark a region unhealthy."""
+ROUTE53_HEALTH_CHECK_FAILURE_THRESHOLD = 3
+"""Consecutive failed checks before Route 53 fails over."""
+
+SAGEMAKER_SERVING_STATUSES = ("InService", "Updating", "SystemUpdating", "RollingBack")
+"""Endpoint statuses in which a SageMaker endpoint answers InvokeEndpoint (during an update or rollback the
+old fleet keeps serving): the API front's readiness route (``GET /ping``) answers 200 in these, 503 otherwise.
+https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_DescribeEndpoint.html#sagemaker-DescribeEndpoint-response-EndpointStatus"""

@@ -473,6 +473,14 @@ class ApiFrontSpec(StrictModel):
     """With API keys: requests per day per key."""
     waf: bool = False
     """A WAF web ACL in front (AWS managed common and known-bad-inputs rules, a per-IP rate limit)."""
+    domain_name: Annotated[str, Field(pattern=aws_platform.DOMAIN_NAME_PATTERN, max_length=253)] | None = None
+    """A custom domain for the API (``api.example.com``) in ``hosted_zone_id``: a regional API Gateway
+    domain with an ACM certificate validated by DNS in that zone, per region; with ``aws.regions``, Route 53
+    failover records (primary first) with health checks on each region's readiness route (``GET /ping``)."""
+    hosted_zone_id: Annotated[str, Field(pattern=aws_platform.HOSTED_ZONE_ID_PATTERN)] | None = None
+    """The public Route 53 hosted zone of ``domain_name`` (in the environment's account)."""
+    hosted_zone_name: Annotated[str, Field(pattern=aws_platform.DOMAIN_NAME_PATTERN, max_length=253)] | None = None
+    """That zone's name (``example.com``); ``domain_name`` must be in it."""
 
 
 class AwsSpec(StrictModel):
@@ -480,8 +488,14 @@ class AwsSpec(StrictModel):
 
     account: Annotated[str, Field(pattern=r"^[0-9]{12}$")] | None = None
     """The account the stacks deploy to (default: the CLI's)."""
-    region: Annotated[str, Field(pattern=r"^[a-z]{2}(-[a-z]+)+-[0-9]$")] | None = None
-    """The region the stacks deploy to (default: the CLI's)."""
+    region: Annotated[str, Field(pattern=aws_platform.AWS_REGION_PATTERN)] | None = None
+    """The region the stacks deploy to (default: the CLI's; with ``regions``, its first)."""
+    regions: list[Annotated[str, Field(pattern=aws_platform.AWS_REGION_PATTERN)]] | None = None
+    """Disaster recovery: serve in each of these regions, the first the primary (``region``, if set, must
+    be it). Each secondary region gets the environment's Serving stack of its own (stage
+    ``<name>-<env>-<region>``: the same endpoint name, alarms, dashboard and key per region; the model
+    registry, the ECR repository, the budget and the audit trail stay with the primary); with
+    ``api.domain_name`` one name fails over between the regions' API fronts (Route 53)."""
     encryption: Literal["kms", "s3_managed"] = "kms"
     """Customer-managed KMS keys for artifacts, endpoint volumes, captured data, logs, the alarm topic and the
     ECR repository's images (repository ``twinserve/<name>-<env>-kms``), or S3-managed keys (and AES-256
@@ -525,6 +539,16 @@ class AwsSpec(StrictModel):
     """A CloudTrail trail for the environment (management events of all regions, S3 data events on the
     artifacts bucket, log file validation, the environment's key, kept a year). Unset: on in prod only;
     ``false`` where an organization trail already records the account."""
+
+    @property
+    def primary_region(self) -> str | None:
+        """Where the Registry and the primary Serving stack deploy: ``regions[0]``, else ``region``."""
+        return self.regions[0] if self.regions else self.region
+
+    @property
+    def secondary_regions(self) -> list[str]:
+        """The disaster-recovery regions: ``regions`` after the first."""
+        return list(self.regions[1:]) if self.regions else []
 
 
 class AksGpuPoolSpec(StrictModel):

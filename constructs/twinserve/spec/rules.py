@@ -87,8 +87,10 @@ def check_pipeline(spec: DeploymentSpec) -> list[SpecIssue]:
                 )
             )
     # CodePipeline acts in another account or region only from a pipeline whose own account/region is known.
-    for attribute in ("account", "region"):
-        pinned = {name: getattr(env.aws, attribute) for name, env in aws_envs.items() if getattr(env.aws, attribute)}
+    # (aws.regions pins regions too: its first is the primary.)
+    pinned_by = {"account": lambda aws: aws.account, "region": lambda aws: aws.primary_region}
+    for attribute, pinned_of in pinned_by.items():
+        pinned = {name: pinned_of(env.aws) for name, env in aws_envs.items() if pinned_of(env.aws)}
         if pinned and getattr(pipeline, attribute) is None:
             where = ", ".join(f"{name} -> {value}" for name, value in pinned.items())
             issues.append(
@@ -875,6 +877,68 @@ def _aws_network(check: EnvironmentCheck) -> None:
         check.issue("aws.private_network", True, f"SageMaker containers only: on aws.platform {aws.platform} {where}")
 
 
+def _aws_regions(check: EnvironmentCheck) -> None:
+    """Disaster recovery (``aws.regions``): distinct regions, the primary first, nothing regional pinned."""
+    aws = check.env.aws
+    if not check.aws or aws.regions is None:
+        return
+    regions = aws.regions
+    if len(regions) < 2 or len(regions) > aws_platform.MAX_REGIONS:
+        check.issue(
+            "aws.regions",
+            regions,
+            f"list 2..{aws_platform.MAX_REGIONS} regions, the primary first (one region: use aws.region)",
+        )
+    seen: set[str] = set()
+    for i, region in enumerate(regions):
+        if region in seen:
+            check.issue(f"aws.regions.{i}", region, "listed twice: each region serves once")
+        seen.add(region)
+    if aws.region is not None and aws.region != regions[0]:
+        check.issue(
+            "aws.region",
+            aws.region,
+            f"with aws.regions the primary is its first, {regions[0]!r}: set aws.region to it or leave it unset",
+        )
+    if aws.vpc is not None:
+        check.issue(
+            "aws.vpc",
+            "set",
+            "a VPC exists in one region only, so the secondary regions could not join it: leave aws.vpc unset "
+            "(aws.private_network gives each region a VPC of its own) or serve in one region",
+        )
+
+
+def _api_domain(check: EnvironmentCheck) -> None:
+    """A custom domain needs the API, its zone, and to be in that zone."""
+    api = check.env.aws.api
+    if not check.aws or (api.domain_name is None and api.hosted_zone_id is None and api.hosted_zone_name is None):
+        return
+    if not api.enabled:
+        check.issue("aws.api.domain_name", api.domain_name, "a custom domain is the API front's: set aws.api.enabled")
+    for setting in ("domain_name", "hosted_zone_id", "hosted_zone_name"):
+        if getattr(api, setting) is None:
+            check.issue(
+                f"aws.api.{setting}",
+                MISSING,
+                "a custom domain needs all of aws.api.domain_name, hosted_zone_id and hosted_zone_name",
+            )
+    regions = check.env.aws.regions or []
+    if api.domain_name and len(regions) > 2:
+        check.issue(
+            "aws.regions",
+            regions,
+            "a failover name has one primary and one secondary record (Route 53): with aws.api.domain_name list "
+            "two regions",
+        )
+    if api.domain_name and api.hosted_zone_name and not api.domain_name.endswith(f".{api.hosted_zone_name}"):
+        check.issue(
+            "aws.api.domain_name",
+            api.domain_name,
+            f"must be a name in the hosted zone {api.hosted_zone_name!r} (ending in .{api.hosted_zone_name})",
+        )
+
+
 def _aws_platform(check: EnvironmentCheck) -> None:
     """ECS Fargate and Lambda: only what they can do, with sizes they accept."""
     env, platform = check.env, check.env.aws.platform
@@ -1036,7 +1100,9 @@ ENVIRONMENT_RULES: tuple[Callable[[EnvironmentCheck], None], ...] = (
     _monitoring,
     _aws_platform,
     _aws_network,
+    _aws_regions,
     _api_front,
+    _api_domain,
 )
 """The rules every environment passes, in the order their problems are reported."""
 
