@@ -21,7 +21,7 @@ from pathlib import Path
 import yaml
 
 from .pulumi_plan import PlannedResource, plan_program
-from .spec import DeploymentSpec, load_spec, spec_label
+from .spec import DeploymentSpec, aws_stage_ids, load_spec, spec_label
 from .spec.rules import AZURE_BATCH_DOCKERFILE
 
 # jsii prints a banner on every start with Node 20 (end of life); it is noise in synth output.
@@ -157,7 +157,6 @@ def synth(
     ``pulumi_out/<spec label>/<env>.json``, and CDK stage ids are prefixed with the label, as the
     CDK app does. Raises on any failure, before anything is written when a spec is invalid.
     """
-    from stacks.aws.placement import PRIMARY, secondary_placements, stage_id  # noqa: PLC0415 - no CDK
 
     several = len(spec_paths) > 1
     specs = {path: load_spec(path) for path in spec_paths}  # every spec valid before any work
@@ -190,11 +189,9 @@ def synth(
         prefix = f"{label}-" if several else ""
         for env_name, env in spec.environments.items():
             if only_env in (None, env_name) and "aws" in env.targets:
-                # every region's stage (aws.regions), the primary's first
-                placements = [PRIMARY, *secondary_placements(spec, env_name)]
+                # every region's stage (aws.regions)
                 summary[(label, env_name, "aws")] = sum(
-                    count_cdk_resources(cdk_out, stage_id(spec, env_name, placement, prefix))
-                    for placement in placements
+                    count_cdk_resources(cdk_out, stage) for stage in aws_stage_ids(spec, env_name, prefix)
                 )
         pipeline = cdk_out / f"{prefix}{spec.name}-pipeline.template.json"
         if spec.pipeline is not None and only_env is None and pipeline.is_file():

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from twinserve.spec import DeploymentSpec
+from twinserve.spec import DeploymentSpec, aws_stage_id
 
 
 @dataclass(frozen=True)
@@ -34,10 +34,9 @@ PRIMARY = RegionPlacement()
 
 
 def stage_id(spec: DeploymentSpec, env_name: str, placement: RegionPlacement = PRIMARY, prefix: str = "") -> str:
-    """``<name>-<env>`` for the primary (the id every single-region environment has always had, so its
-    stacks keep their names), ``<name>-<env>-<region>`` for a secondary region."""
-    base = f"{prefix}{spec.name}-{env_name}"
-    return base if placement.primary else f"{base}-{placement.region}"
+    """The stage's id (``twinserve.spec.aws_stage_id``: ``<name>-<env>``, or ``<name>-<env>-<region>`` in a
+    secondary region)."""
+    return aws_stage_id(spec, env_name, None if placement.primary else placement.region, prefix)
 
 
 def secondary_placements(spec: DeploymentSpec, env_name: str) -> list[RegionPlacement]:

@@ -27,16 +27,14 @@ LINT_REGIONS = ["us-east-1", "eu-west-1"]
 
 def deployments() -> list[tuple[Path, str, str]]:
     """(spec file, environment, stage id) of every AWS stage the tests synthesize (no jsii needed)."""
-    from stacks.aws.placement import PRIMARY, secondary_placements, stage_id
-    from twinserve.spec import load_spec
+    from twinserve.spec import aws_stage_ids, load_spec
 
     found = []
     for path in [DEPLOY_SPEC, *EXAMPLES]:
         spec = load_spec(path)
         for env_name, env in spec.environments.items():
             if "aws" in env.targets:
-                for placement in [PRIMARY, *secondary_placements(spec, env_name)]:
-                    found.append((path, env_name, stage_id(spec, env_name, placement)))
+                found += [(path, env_name, stage) for stage in aws_stage_ids(spec, env_name)]
     return found
 
 

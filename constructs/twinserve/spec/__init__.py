@@ -3,6 +3,7 @@
 from .errors import SpecError, SpecIssue
 from .loader import load_spec, parse_spec, spec_label
 from .models import ENVIRONMENT_NAMES, DeploymentSpec, EnvironmentSpec
+from .stage_ids import aws_stage_id, aws_stage_ids
 
 __all__ = [
     "ENVIRONMENT_NAMES",
@@ -10,6 +11,8 @@ __all__ = [
     "EnvironmentSpec",
     "SpecError",
     "SpecIssue",
+    "aws_stage_id",
+    "aws_stage_ids",
     "load_spec",
     "parse_spec",
     "spec_label",
