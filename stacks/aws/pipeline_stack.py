@@ -250,6 +250,7 @@ class PipelineStack(cdk.Stack):
                 targets.CodePipeline(self.pipeline.pipeline)
             )
         self._acknowledge_nag_findings()
+        self._acknowledge_cross_region_support()
         # cfn-lint (tests/aws/test_aws_templates.py lists both with the reason): W3005, aws-cdk-lib's Pipeline
         # depends on its role although RoleArn already references it; E3703, the cross-account deploy actions'
         # RoleArn is an Fn::Join (arn:${AWS::Partition}:iam::<account>:role/cdk-...), which cfn-lint cannot match
@@ -545,6 +546,26 @@ class PipelineStack(cdk.Stack):
             events=[codepipeline.PipelineNotificationEvents.PIPELINE_EXECUTION_FAILED],
             detail_type=notifications.DetailType.FULL,
         )
+
+    def _acknowledge_cross_region_support(self) -> None:
+        """A stage in another region (aws.regions) makes CodePipeline add a support stack there
+        (``cross-region-stack-<account>:<region>``) with a replication bucket for the pipeline's artifacts."""
+        reason = (
+            "CodePipeline's cross-region replication bucket (aws-cdk-lib's support stack): it holds this "
+            "pipeline's artifacts for the deploy actions in its region only, KMS-encrypted, private and TLS-only."
+        )
+        for support in self.pipeline.pipeline.cross_region_support.values():
+            bucket = support.replication_bucket
+            acknowledge(bucket.node.default_child, "AwsSolutions-S1", reason)
+            for check_id in ("CKV_AWS_18", "CKV_AWS_21"):
+                acknowledge_checkov(bucket.node.default_child, check_id, reason)
+            # the pipeline's role reads and writes the artifacts there (a literal ARN: another stack's bucket)
+            acknowledge(
+                self.pipeline.pipeline.role,
+                f"AwsSolutions-IAM5[Resource::{self.resolve(bucket.bucket_arn)}/*]",
+                "Pipeline artifacts are objects CodePipeline names per execution; the grant is on this "
+                "pipeline's replication bucket in that region only.",
+            )
 
     def _acknowledge_nag_findings(self) -> None:
         """cdk-nag findings on what aws-cdk-lib's CDK Pipelines builds (docs/aws.md lists each)."""
