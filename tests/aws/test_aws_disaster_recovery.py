@@ -206,3 +206,14 @@ def test_a_pipeline_over_regions_needs_its_own_region():
     del raw["pipeline"]["region"]
     del raw["defaults"]["aws"]["region"]
     assert any(p.startswith("spec.yaml: pipeline.region: set the pipeline's region") for p in _problems(raw))
+
+
+def test_what_lives_in_one_region_cannot_serve_two():
+    # SageMaker reads ModelDataUrl and pulls Image in the endpoint's region:
+    # https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_ContainerDefinition.html
+    raw = _raw()
+    raw["model"]["artifact"] = {"s3_uri": "s3://models-us-east-1/iris/model.tar.gz"}
+    assert any("model.artifact.s3_uri names a bucket in one region" in p for p in _problems(raw))
+    raw = _raw()
+    raw["container"] = {"image_uri": "123456789012.dkr.ecr.us-east-1.amazonaws.com/iris:1"}
+    assert any("container.image_uri is an ECR image of one region" in p for p in _problems(raw))

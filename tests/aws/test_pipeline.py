@@ -37,8 +37,9 @@ def _project(template: dict, action: dict) -> dict:
 
 
 def test_only_specs_with_a_pipeline_section_get_a_pipeline_stack(synth):
-    # examples/aws/pipeline.yaml and pipeline-platforms.yaml (AWS only), the sample deploy/twinserve.yaml (both clouds)
-    cases = ["iris-pipeline", "platforms-pipeline", PIPELINE]  # examples sort: pipeline-platforms.yaml first
+    # the sample deploy/twinserve.yaml (both clouds); examples/aws/dr-two-regions.yaml, pipeline.yaml and
+    # pipeline-platforms.yaml (AWS only), in file order (pipeline-platforms.yaml sorts before pipeline.yaml)
+    cases = ["iris-pipeline", "iris-dr-pipeline", "platforms-pipeline", PIPELINE]
     assert pipeline_cases() == cases and set(synth.pipelines) == set(cases)
 
 

@@ -900,6 +900,23 @@ def _aws_regions(check: EnvironmentCheck) -> None:
             aws.region,
             f"with aws.regions the primary is its first, {regions[0]!r}: set aws.region to it or leave it unset",
         )
+    # SageMaker reads a model from an S3 bucket and pulls an image from ECR in the endpoint's own region
+    # (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_ContainerDefinition.html): only what
+    # the stacks publish per region (model.artifact.path, container.build) reaches every region.
+    if check.spec.model.artifact.s3_uri is not None:
+        check.issue(
+            "aws.regions",
+            regions,
+            "model.artifact.s3_uri names a bucket in one region and SageMaker reads the model in its own: use "
+            "model.artifact.path (each region's stack uploads its copy)",
+        )
+    if check.spec.container.image_uri is not None and ".dkr.ecr." in check.spec.container.image_uri:
+        check.issue(
+            "aws.regions",
+            regions,
+            "container.image_uri is an ECR image of one region and SageMaker pulls from its own: use "
+            "container.build (CDK publishes the image to each region)",
+        )
     if aws.vpc is not None:
         check.issue(
             "aws.vpc",
