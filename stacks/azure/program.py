@@ -174,6 +174,8 @@ class AzureEnvironment:
         """The component a secondary location's resources are parented to (None: the primary, as always)."""
         self.endpoint_kinds: list[str] = list(azure.online_endpoints)
         """The online endpoints of this location: all of the spec's in the primary, the managed one elsewhere."""
+        self.serves_batch = True
+        """The batch endpoint (and its ML environment) is the primary's alone."""
         self.check_locations()
         issues = azure_network_issues(azure, self.private)
         if issues:
@@ -375,7 +377,9 @@ class AzureEnvironment:
                 # its own ML environment, built from Dockerfile.azureml-batch in the same context, or the
                 # pre-built azure_batch_image_uri. With image_uri alone, batch runs image_uri (docs/azure.md).
                 batch_ml_environment_name=(
-                    f"{spec.name}-batch" if container.build or container.azure_batch_image_uri else None
+                    f"{spec.name}-batch"
+                    if self.serves_batch and (container.build or container.azure_batch_image_uri)
+                    else None
                 ),
                 batch_dockerfile=context.batch_dockerfile if context else AZURE_BATCH_DOCKERFILE,
                 batch_image_uri=container.azure_batch_image_uri,
@@ -496,9 +500,10 @@ class AzureEnvironment:
             site.prefix = secondary_name_prefix(self.prefix, location)
             site.logical = f"{self.logical}-{location}"
             site.endpoint_kinds = [kind for kind in self.endpoint_kinds if kind == "managed"]
+            site.serves_batch = False
             site.cluster, site.network = None, None  # the spec rules ensure a public network with a second location
             holder = ServingLocation(
-                site.logical,
+                f"{site.logical}-location",
                 ServingLocationArgs(
                     location=location,
                     resource_group_name=f"rg-{self.spec.name}-{self.env_name}-{location}",
