@@ -26,7 +26,9 @@ Why Front Door and not Traffic Manager (docs/azure.md, "Disaster recovery (secon
   credentials (https://learn.microsoft.com/answers/questions/1018320/how-can-azure-front-door-health-probe-authenicate)
   and an Azure ML endpoint answers ``401`` to an unauthenticated request, so the probe cannot tell a healthy
   location from a failed one on its own: the dependable switch is ``drained`` (the origin is disabled,
-  priority routing sends everything to the next location). Traffic Manager could accept 401 as healthy
+  priority routing sends everything to the next location). With every origin failing its probe Front Door
+  keeps sending requests to enabled origins (https://azure.github.io/PSRule.Rules.Azure/en/rules/Azure.FrontDoor.Probe),
+  so the probes never take the service down. Traffic Manager could accept 401 as healthy
   (``expectedStatusCodeRanges``) but, above, its name cannot be called over TLS.
 """
 

@@ -213,6 +213,11 @@ ARM_NAME_INPUTS: dict[str, tuple[str, ...]] = {
     "azure-native:network:PrivateDnsZoneGroup": ("resourceGroupName", "privateEndpointName", "privateDnsZoneGroupName"),
     "azure-native:privatedns:PrivateZone": ("resourceGroupName", "privateZoneName"),
     "azure-native:privatedns:VirtualNetworkLink": ("resourceGroupName", "privateZoneName", "virtualNetworkLinkName"),
+    "azure-native:cdn:Profile": ("resourceGroupName", "profileName"),
+    "azure-native:cdn:AFDEndpoint": ("resourceGroupName", "profileName", "endpointName"),
+    "azure-native:cdn:AFDOriginGroup": ("resourceGroupName", "profileName", "originGroupName"),
+    "azure-native:cdn:AFDOrigin": ("resourceGroupName", "profileName", "originGroupName", "originName"),
+    "azure-native:cdn:Route": ("resourceGroupName", "profileName", "endpointName", "routeName"),
 }
 """Per type: the inputs its ARM id is built from. A change is a new resource with a new id."""
 ARM_MOVE_REFUSED = ("location",)
