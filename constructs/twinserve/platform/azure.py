@@ -406,8 +406,6 @@ LOCATION_HINT = "must be an Azure location name such as westeurope or eastus2 (l
 MAX_LOCATIONS = 3
 """Serving locations per environment twinserve plans (the primary and up to two secondaries): each one is a
 whole workspace with its storage, key vault, registry, Log Analytics and a managed endpoint."""
-LOCATION_CODE_LENGTH = 6
-"""Characters of a location's code in a secondary location's name prefix (see :func:`location_code`)."""
 
 
 def location_code(location: str) -> str:
