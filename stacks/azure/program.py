@@ -558,6 +558,8 @@ class AzureEnvironment:
                     high,
                     max(low, env.serving.request_timeout_seconds + azure_platform.APIM_BACKEND_TIMEOUT_MARGIN_SECONDS),
                 ),
+                # Front Door is global; its access and health-probe logs go to the primary's Log Analytics.
+                log_analytics_id=self.workspace.log_analytics.id,
                 tags=self.tags,
             ),
             opts=pulumi.ResourceOptions(

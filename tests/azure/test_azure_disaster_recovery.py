@@ -203,6 +203,17 @@ def test_route_is_https_only_to_the_origin_group(prod):
     assert {o["name"] for o in of_type(planned, CDN + "AFDOrigin")} <= set(route["depends_on"])
 
 
+def test_front_door_logs_go_to_the_primarys_log_analytics(prod):
+    # Front Door's access and health-probe logs are resource logs exported by a diagnostic setting
+    # (https://learn.microsoft.com/azure/frontdoor/front-door-diagnostics).
+    planned, _ = prod
+    profile = one(planned, CDN + "Profile")
+    primary_logs = one(planned, "azure-native:operationalinsights:Workspace", **{"inputs.location": PRIMARY})
+    setting = one(planned, "azure-native:monitor:DiagnosticSetting", **{"inputs.resourceUri": f"{profile['name']}-id"})
+    assert setting["inputs"]["workspaceId"] == f"{primary_logs['name']}-id"
+    assert setting["inputs"]["logs"] == [{"categoryGroup": "allLogs", "enabled": True}]
+
+
 def test_exports_the_global_url_and_each_locations_scoring_uri(prod):
     planned, exports = prod
     assert exports["global_url"] == "https://irisdrprod-score-fakehash.z01.azurefd.net/score"

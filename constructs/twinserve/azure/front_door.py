@@ -10,6 +10,8 @@ What is created, all parented to the component:
    (``<endpoint>.<region>.inference.ml.azure.com``), HTTPS 443, certificate name check on, a priority
    (1 = primary) and a weight, enabled unless the location is drained.
 5. ``cdn.Route``: ``/*`` over HTTPS only to the origin group, forwarded over HTTPS, no caching.
+6. With ``log_analytics_id``: ``monitor.DiagnosticSetting`` of the profile (access, health-probe and WAF logs,
+   all metrics) to that Log Analytics workspace: which origin served each request, and each probe's answer.
 
 Why Front Door and not Traffic Manager (docs/azure.md, "Disaster recovery (second location)"):
 
@@ -39,7 +41,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import pulumi
-from pulumi_azure_native import cdn
+from pulumi_azure_native import cdn, monitor
 
 from ..checks import Checks
 from ..platform import azure as azure_platform
@@ -94,6 +96,8 @@ class GlobalFrontArgs:
     """Healthy results among ``sample_size`` for an origin to count as healthy."""
     origin_response_timeout_seconds: int = 60
     """How long Front Door waits for an origin's answer (16..240); above the deployment's request timeout."""
+    log_analytics_id: pulumi.Input[str] | None = None
+    """Where the profile's logs and metrics go (a Log Analytics workspace id); unset: not exported."""
     tags: dict[str, str] = field(default_factory=dict)
     """Tags of the profile and endpoint."""
 
@@ -211,6 +215,16 @@ class GlobalFront(pulumi.ComponentResource):
             # A route is accepted once its origin group has origins.
             opts=child_opts(self, depends_on=list(self.origins.values())),
         )
+        if args.log_analytics_id is not None:
+            monitor.DiagnosticSetting(
+                f"{name}-diag",
+                name="to-log-analytics",
+                resource_uri=self.profile.id,
+                workspace_id=args.log_analytics_id,
+                logs=[monitor.DiagnosticsLogSettingsArgs(category_group="allLogs", enabled=True)],
+                metrics=[monitor.DiagnosticsMetricSettingsArgs(category="AllMetrics", enabled=True)],
+                opts=child_opts(self),
+            )
         self.host_name = self.endpoint.host_name
         self.url = pulumi.Output.concat("https://", self.endpoint.host_name, args.scoring_path)
         self.register_outputs(
