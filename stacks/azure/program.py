@@ -6,6 +6,8 @@ Config (``Pulumi.<env>.yaml``) holds only Azure-only settings:
   twinserve:namePrefix        optional: prefix of globally unique names (default <spec name><env>)
   twinserve:budgetStartDate   optional: first day of the budget, YYYY-MM-01 (default: the current month,
                               which is what Azure accepts at creation; later runs never change it)
+  twinserve:drainedLocations  optional, comma-separated locations of azure.locations whose Front Door origin
+                              is disabled: the failover and fail-back switch (docs/azure.md, "Disaster recovery")
   twinserve:subscriptionActivityLog  optional, true/false (default false): send the subscription's activity
                               log to the environment's Log Analytics workspace. Subscription-scoped and
                               outliving the environment, so only the stack that owns the subscription sets it
@@ -29,10 +31,16 @@ How the spec maps onto the components (see docs/azure.md), one step of :class:`A
   scaling               -> monitoring: autoscale of the managed endpoint's live deployments
   alarms                -> monitoring: latency and 5xx alerts to an action group with the e-mails
   budget                -> budget: a monthly consumption budget on the environment's resource group
+  azure.locations       -> secondary_locations + global_front: for each location after the first (the stack's
+                           own), a resource group, workspace, model/ML environment, managed endpoint, autoscale
+                           and alerts (serving_location); an Azure Front Door in front of every location's
+                           managed endpoint, priority routing in the spec's order (front_door). Drained
+                           locations (twinserve:drainedLocations) take no traffic
 """
 
 from __future__ import annotations
 
+import copy
 import datetime
 import re
 from pathlib import Path
@@ -69,7 +77,9 @@ from twinserve.azure import (
     TargetUtilizationScaling,
 )
 from twinserve.azure.drift_monitor import DriftMonitor, DriftMonitorArgs, DriftTrigger
+from twinserve.azure.front_door import FrontDoorOrigin, GlobalFront, GlobalFrontArgs
 from twinserve.azure.image_import import SOURCE_IMAGE_HINT, SOURCE_IMAGE_PATTERN, ImportedImage, ImportedImageArgs
+from twinserve.azure.serving_location import ServingLocation, ServingLocationArgs
 from twinserve.platform import azure as azure_platform
 from twinserve.platform.azure import KUBERNETES_DEFAULT_INSTANCE_TYPE, KUBERNETES_GPU_INSTANCE_TYPE
 from twinserve.spec import DeploymentSpec, SpecError, SpecIssue, load_spec
@@ -93,6 +103,18 @@ ACTIVITY_LOG_CONFIG = "subscriptionActivityLog"
 """Stack config (``twinserve:subscriptionActivityLog``): this stack owns the subscription's activity-log export."""
 SOURCE_IMAGE_CONFIG = "sourceImage"
 """Stack config (``twinserve:sourceImage``) naming the image to import instead of building (the pipeline sets it)."""
+DRAINED_LOCATIONS_CONFIG = "drainedLocations"
+"""Stack config (``twinserve:drainedLocations``): locations whose Front Door origin is disabled (failover)."""
+FRONT_PROBE_INTERVAL_SECONDS = 30
+"""Front Door's health probe interval per edge (Front Door's default)."""
+
+
+def secondary_name_prefix(prefix: str, location: str) -> str:
+    """The globally unique names' prefix of a secondary location: the environment's prefix, cut so that the
+    location's code fits the 16 characters storage account and registry names leave
+    (``twinserveprod`` + northeurope -> ``twinservepnrthb9``)."""
+    code = azure_platform.location_code(location)
+    return prefix[: 16 - len(code)] + code
 
 
 def default_name_prefix(spec: DeploymentSpec, env_name: str) -> str:
@@ -148,12 +170,62 @@ class AzureEnvironment:
         )
         """No public endpoints: the spec's ``azure.public_network_access``, else the environment's policy."""
         self.managed_network = azure.managed_network or ("allow_only_approved_outbound" if self.private else "disabled")
+        self.parent: pulumi.Resource | None = None
+        """The component a secondary location's resources are parented to (None: the primary, as always)."""
+        self.endpoint_kinds: list[str] = list(azure.online_endpoints)
+        """The online endpoints of this location: all of the spec's in the primary, the managed one elsewhere."""
+        self.serves_batch = True
+        """The batch endpoint (and its ML environment) is the primary's alone."""
+        self.check_locations()
         issues = azure_network_issues(azure, self.private)
         if issues:
             raise SpecError(
                 f"environments.{env_name}",
                 [SpecIssue(f"environments.{env_name}.{path}", value, message) for path, value, message in issues],
             )
+
+    def check_locations(self) -> None:
+        """``azure.locations[0]`` is the primary and must be where the stack deploys; drained locations must be
+        among ``azure.locations`` and leave one location serving."""
+        locations = self.environment_spec.azure.locations
+        if not locations:
+            return
+        if locations[0] != self.location:
+            raise SpecError(
+                f"environments.{self.env_name}",
+                [
+                    SpecIssue(
+                        f"environments.{self.env_name}.azure.locations.0",
+                        locations[0],
+                        f"the primary location must be the stack's azure-native:location, {self.location} "
+                        f"(Pulumi.{self.env_name}.yaml): put {self.location} first, or change the stack's location "
+                        "(which moves every primary resource)",
+                    )
+                ],
+            )
+        drained = self.drained_locations()
+        unknown = [d for d in drained if d not in locations]
+        if unknown or (drained and set(drained) >= set(locations)):
+            raise SpecError(
+                f"Pulumi.{self.env_name}.yaml",
+                [
+                    SpecIssue(
+                        f"twinserve:{DRAINED_LOCATIONS_CONFIG}",
+                        ",".join(drained),
+                        f"must name locations of azure.locations ({', '.join(locations)}) and leave at least one "
+                        "serving",
+                    )
+                ],
+            )
+
+    @staticmethod
+    def drained_locations() -> list[str]:
+        value = pulumi.Config("twinserve").get(DRAINED_LOCATIONS_CONFIG) or ""
+        return [part.strip() for part in value.split(",") if part.strip()]
+
+    def _opts(self, **kwargs) -> pulumi.ResourceOptions:
+        """Resource options of a component declared for this location (parented to a secondary's component)."""
+        return pulumi.ResourceOptions(parent=self.parent, **kwargs)
 
     def build(self) -> None:
         self.model_image = resolve_model_image(
@@ -166,6 +238,8 @@ class AzureEnvironment:
         self.assets = self.model_and_images()
         self.cluster = self.inference_cluster()
         self.endpoints = self.online_endpoints()
+        self.secondaries = self.secondary_locations()
+        self.front = self.global_front()
         self.api = self.api_front()
         self.batch_endpoint()
         self.monitoring()
@@ -207,6 +281,7 @@ class AzureEnvironment:
                 firewall_sku=azure_platform.MANAGED_NETWORK_FIREWALL_SKU,
                 tags=self.tags,
             ),
+            opts=self._opts(),
         )
 
     def private_network(self) -> PrivateNetwork | None:
@@ -302,13 +377,15 @@ class AzureEnvironment:
                 # its own ML environment, built from Dockerfile.azureml-batch in the same context, or the
                 # pre-built azure_batch_image_uri. With image_uri alone, batch runs image_uri (docs/azure.md).
                 batch_ml_environment_name=(
-                    f"{spec.name}-batch" if container.build or container.azure_batch_image_uri else None
+                    f"{spec.name}-batch"
+                    if self.serves_batch and (container.build or container.azure_batch_image_uri)
+                    else None
                 ),
                 batch_dockerfile=context.batch_dockerfile if context else AZURE_BATCH_DOCKERFILE,
                 batch_image_uri=container.azure_batch_image_uri,
                 tags=self.tags,
             ),
-            opts=pulumi.ResourceOptions(depends_on=[workspace]),
+            opts=self._opts(depends_on=[workspace]),
         )
 
     def imported_image(self) -> ImportedImage | None:
@@ -331,7 +408,7 @@ class AzureEnvironment:
                 source_image=source,
                 target_repository=f"{self.spec.name}-serving",
             ),
-            opts=pulumi.ResourceOptions(depends_on=[self.workspace]),
+            opts=self._opts(depends_on=[self.workspace]),
         )
 
     def inference_cluster(self) -> AksInferenceCluster | None:
@@ -378,7 +455,7 @@ class AzureEnvironment:
         env = self.environment_spec
         serving, azure = env.serving, env.azure
         endpoints: dict[str, OnlineEndpoint] = {}
-        for kind in azure.online_endpoints:
+        for kind in self.endpoint_kinds:
             managed = kind == "managed"
             deployments = [self._deployment(v, managed, live=True) for v in serving.variants]
             mirror: dict[str, int] = {}
@@ -407,9 +484,88 @@ class AzureEnvironment:
                     wait_for=list(self.assets.role_assignments),
                     tags=self.tags,
                 ),
-                opts=pulumi.ResourceOptions(depends_on=depends),
+                opts=self._opts(depends_on=depends),
             )
         return endpoints
+
+    def secondary_locations(self) -> dict[str, AzureEnvironment]:
+        """``azure.locations`` after the first: each location's own resource group, workspace (with its storage,
+        key vault, registry and Log Analytics), model and ML environments, managed endpoint with the same
+        deployments and traffic, and autoscale and alerts, under a ``ServingLocation`` component. Names: logical
+        ``<spec>-<env>-<location>-...``, globally unique ones from :func:`secondary_name_prefix`."""
+        sites: dict[str, AzureEnvironment] = {}
+        for location in (self.environment_spec.azure.locations or [])[1:]:
+            site = copy.copy(self)
+            site.location = location
+            site.prefix = secondary_name_prefix(self.prefix, location)
+            site.logical = f"{self.logical}-{location}"
+            site.endpoint_kinds = [kind for kind in self.endpoint_kinds if kind == "managed"]
+            site.serves_batch = False
+            site.cluster, site.network = None, None  # the spec rules ensure a public network with a second location
+            holder = ServingLocation(
+                f"{site.logical}-location",
+                ServingLocationArgs(
+                    location=location,
+                    resource_group_name=f"rg-{self.spec.name}-{self.env_name}-{location}",
+                    keep_data=self.policy.keep_data,
+                    tags=self.tags,
+                ),
+            )
+            site.parent, site.group = holder, holder.group
+            site.workspace = site.ml_workspace()
+            site.assets = site.model_and_images()
+            site.endpoints = site.online_endpoints()
+            site.monitoring()
+            managed = site.endpoints[ENDPOINT_SHORT_NAMES["managed"]]
+            holder.complete(workspace_name=site.workspace.workspace_name, scoring_uri=managed.scoring_uri)
+            sites[location] = site
+        taken = [self.prefix, *(site.prefix for site in sites.values())]
+        if len(set(taken)) != len(taken):  # location codes carry a hash: this would take a collision of it
+            raise SpecError(
+                f"environments.{self.env_name}.azure.locations",
+                [SpecIssue(f"environments.{self.env_name}.azure.locations", taken, "name prefixes must differ")],
+            )
+        return sites
+
+    def global_front(self) -> GlobalFront | None:
+        """With a second location: Azure Front Door (Standard) in front of every location's managed endpoint,
+        priority routing in ``azure.locations`` order (primary 1), health probes on the scoring path."""
+        if not self.secondaries:
+            return None
+        env = self.environment_spec
+        managed = ENDPOINT_SHORT_NAMES["managed"]
+        scoring = {self.location: self.endpoints[managed].scoring_uri}
+        scoring.update({location: site.endpoints[managed].scoring_uri for location, site in self.secondaries.items()})
+        drained = set(self.drained_locations())
+        low, high = azure_platform.FRONT_DOOR_ORIGIN_TIMEOUT_SECONDS
+        return GlobalFront(
+            f"{self.logical}-front",
+            GlobalFrontArgs(
+                resource_group_name=self.group.name,
+                profile_name=f"{self.prefix}-afd",
+                endpoint_name=f"{self.prefix}-score",
+                origins=[
+                    FrontDoorOrigin(name=location, scoring_uri=uri, priority=i + 1, drained=location in drained)
+                    for i, (location, uri) in enumerate(scoring.items())
+                ],
+                scoring_path=self.spec.container.scoring_path,
+                probe_path=self.spec.container.scoring_path,
+                probe_protocol="Https",
+                probe_method="HEAD",
+                probe_interval_seconds=FRONT_PROBE_INTERVAL_SECONDS,
+                # Front Door waits a little longer than the deployment, so the endpoint's own timeout answer wins.
+                origin_response_timeout_seconds=min(
+                    high,
+                    max(low, env.serving.request_timeout_seconds + azure_platform.APIM_BACKEND_TIMEOUT_MARGIN_SECONDS),
+                ),
+                # Front Door is global; its access and health-probe logs go to the primary's Log Analytics.
+                log_analytics_id=self.workspace.log_analytics.id,
+                tags=self.tags,
+            ),
+            opts=pulumi.ResourceOptions(
+                depends_on=[self.endpoints[managed], *(site.endpoints[managed] for site in self.secondaries.values())]
+            ),
+        )
 
     def api_front(self) -> ApiFront | None:
         """An API Management front on the managed endpoint (``azure.api_management``); the spec rules ensure
@@ -536,7 +692,7 @@ class AzureEnvironment:
                 else None,
                 tags=self.tags,
             ),
-            opts=pulumi.ResourceOptions(depends_on=list(self.endpoints.values())),
+            opts=self._opts(depends_on=list(self.endpoints.values())),
         )
 
     def drift_monitor(self) -> DriftMonitor | None:
@@ -652,6 +808,18 @@ class AzureEnvironment:
             pulumi.export("api_url", self.api.url)
             if self.api.subscription_keys is not None:
                 pulumi.export("api_subscription_keys", self.api.subscription_keys)
+        # Disaster recovery: the one name that fails over, and each location's own scoring URI.
+        if self.front is not None:
+            managed = ENDPOINT_SHORT_NAMES["managed"]
+            pulumi.export("global_url", self.front.url)
+            pulumi.export(
+                "location_scoring_uris",
+                {
+                    self.location: self.endpoints[managed].scoring_uri,
+                    **{location: site.endpoints[managed].scoring_uri for location, site in self.secondaries.items()},
+                },
+            )
+            pulumi.export("drained_locations", self.drained_locations())
         pulumi.export("batch_endpoint", f"{self.prefix}-batch")
         pulumi.export("private_network", self.network.virtual_network.name if self.network else None)
         pulumi.export("serving_ml_environment_version", self.assets.ml_environment_version)

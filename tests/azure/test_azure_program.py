@@ -243,13 +243,20 @@ def test_every_file_a_dockerfile_copies_survives_the_dockerignore(dockerfile):
 @pytest.mark.parametrize("case", CASES, ids=case_id)
 def test_batch_deployment_runs_the_batch_environment_and_online_deployments_the_serving_one(plan, case):
     planned = plan(*case)
-    serving, batch = serving_ml_environment(planned), batch_ml_environment(planned)
-    assert "inferenceConfig" in serving["inputs"]["properties"]
+    batch = batch_ml_environment(planned)
+    # one serving environment per workspace (a second location has its own: azure.locations)
+    serving_of = {
+        r["inputs"]["workspaceName"]: r
+        for r in of_type(planned, ML + "EnvironmentVersion")
+        if r["inputs"]["name"].endswith("-serving")
+    }
+    assert all("inferenceConfig" in serving["inputs"]["properties"] for serving in serving_of.values())
     assert "inferenceConfig" not in batch["inputs"]["properties"]  # batch calls the entry script, not HTTP
     deployment = one(planned, ML + "BatchDeployment")
     assert deployment["inputs"]["properties"]["environmentId"] == f"{batch['name']}-id"
     for group in endpoint_groups(planned):
         for online in group["deployments"]:
+            serving = serving_of[online["inputs"]["workspaceName"]]
             assert online["inputs"]["properties"]["environmentId"] == f"{serving['name']}-id"
 
 

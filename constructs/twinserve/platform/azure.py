@@ -7,6 +7,7 @@ Azure Monitor autoscale and metric-alert references, Cost Management budgets.
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 from .shared import SCHEDULE_CRON_PATTERN, SCHEDULE_RATE_PATTERN
@@ -212,6 +213,11 @@ ARM_NAME_INPUTS: dict[str, tuple[str, ...]] = {
     "azure-native:network:PrivateDnsZoneGroup": ("resourceGroupName", "privateEndpointName", "privateDnsZoneGroupName"),
     "azure-native:privatedns:PrivateZone": ("resourceGroupName", "privateZoneName"),
     "azure-native:privatedns:VirtualNetworkLink": ("resourceGroupName", "privateZoneName", "virtualNetworkLinkName"),
+    "azure-native:cdn:Profile": ("resourceGroupName", "profileName"),
+    "azure-native:cdn:AFDEndpoint": ("resourceGroupName", "profileName", "endpointName"),
+    "azure-native:cdn:AFDOriginGroup": ("resourceGroupName", "profileName", "originGroupName"),
+    "azure-native:cdn:AFDOrigin": ("resourceGroupName", "profileName", "originGroupName", "originName"),
+    "azure-native:cdn:Route": ("resourceGroupName", "profileName", "endpointName", "routeName"),
 }
 """Per type: the inputs its ARM id is built from. A change is a new resource with a new id."""
 ARM_MOVE_REFUSED = ("location",)
@@ -390,3 +396,45 @@ AKS_AUTHORIZED_RANGES_SOURCE = "https://learn.microsoft.com/azure/aks/api-server
 AKS_OWN_EGRESS_ONLY = "0.0.0.0/32"
 """The authorized range that admits only the cluster's own outbound IP (the Standard load balancer's):
 in-cluster clients such as the AzureML extension keep reaching the API server, nobody outside does."""
+
+# --------------------------------------------------------------------------- disaster recovery (locations)
+
+LOCATION_NAME = re.compile(r"^[a-z]{4,}[a-z0-9]*$")
+"""An Azure location's programmatic name (``az account list-locations --query [].name``): lower-case
+letters, then maybe digits, e.g. westeurope, eastus2, germanywestcentral."""
+LOCATION_HINT = "must be an Azure location name such as westeurope or eastus2 (lower case, no spaces)"
+MAX_LOCATIONS = 3
+"""Serving locations per environment twinserve plans (the primary and up to two secondaries): each one is a
+whole workspace with its storage, key vault, registry, Log Analytics and a managed endpoint."""
+
+
+def location_code(location: str) -> str:
+    """A short, stable code of ``location`` for globally unique names (storage, key vault, registry): its
+    first letter and following consonants and digits, cut to four, plus two hex digits of its SHA-256, so
+    locations with the same start (westus, westus2, westeurope) still differ. ``northeurope`` -> ``nrth`` + 2."""
+    compact = location[0] + re.sub(r"[aeiou]", "", location[1:])
+    return compact[:4] + hashlib.sha256(location.encode()).hexdigest()[:2]
+
+
+FRONT_DOOR_SKU = "Standard_AzureFrontDoor"
+"""The global front of a multi-location environment: Azure Front Door Standard. It terminates TLS on its own
+certificate (``*.azurefd.net``) and connects to each origin with the origin's host name as host header and
+SNI, so the endpoint's ``<endpoint>.<region>.inference.ml.azure.com`` certificate matches
+(https://learn.microsoft.com/azure/frontdoor/origin#origin-host-header). Traffic Manager is DNS only: a
+client calling its name would be answered with the endpoint's certificate for another host name."""
+FRONT_DOOR_PROBE_SOURCE = "https://learn.microsoft.com/azure/frontdoor/health-probes"
+"""Front Door health probes: GET or HEAD over HTTP or HTTPS, every 1..255 s; only 200 OK counts as healthy."""
+FRONT_DOOR_PROBE_AUTH_SOURCE = (
+    "https://learn.microsoft.com/answers/questions/1018320/how-can-azure-front-door-health-probe-authenicate"
+)
+"""Front Door health probes carry no credentials (Microsoft Q&A); an Azure ML endpoint answers 401 to them."""
+FRONT_DOOR_ROUTING_SOURCE = "https://learn.microsoft.com/azure/frontdoor/routing-methods"
+"""Priority routing: the lowest priority number among the healthy enabled origins takes all traffic."""
+FRONT_DOOR_PRIVATE_LINK_SOURCE = "https://learn.microsoft.com/azure/frontdoor/private-link"
+"""Private Link origins are a Front Door Premium feature; Standard reaches origins on public addresses."""
+FRONT_DOOR_PROBE_INTERVAL_SECONDS = (1, 255)
+FRONT_DOOR_ORIGIN_TIMEOUT_SECONDS = (16, 240)
+"""The profile's ``originResponseTimeoutSeconds`` range."""
+AUTH_SOURCE = "https://learn.microsoft.com/azure/machine-learning/how-to-authenticate-online-endpoint"
+"""Keys and Azure ML tokens belong to one endpoint; a Microsoft Entra token (aad_token, audience
+https://ml.azure.com) is accepted by every endpoint whose score action the caller holds."""

@@ -650,6 +650,15 @@ class AzureSpec(StrictModel):
     """Largest size of the batch compute cluster (it scales to zero when idle)."""
     api_management: ApiManagementSpec = ApiManagementSpec()
     """An authenticated API Management front on the managed online endpoint (off by default)."""
+    locations: list[str] | None = None
+    """Disaster recovery: the locations that serve this environment, the primary first. The primary must be
+    the stack's ``azure-native:location`` (Pulumi.<env>.yaml) and keeps everything it has today; each other
+    location gets its own resource group, workspace (storage, key vault, registry, Log Analytics), model and
+    ML environment, and managed online endpoint with the same deployments, and an Azure Front Door (Standard)
+    in front of all of them sends traffic to the primary first (priority routing). The Kubernetes endpoint,
+    the batch endpoint, API Management and drift monitoring stay in the primary. Needs a managed endpoint,
+    aad_token auth and a public network (docs/azure.md, "Disaster recovery (second location)"). Unset: the
+    stack's location alone, no front."""
 
 
 # --------------------------------------------------------------------------- promotion pipeline

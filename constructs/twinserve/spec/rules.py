@@ -541,6 +541,18 @@ def azure_network_issues(azure: AzureSpec, private: bool) -> list[tuple[str, obj
                 "or leave api_management off",
             )
         )
+    if private and azure.locations is not None and len(azure.locations) > 1:
+        issues.append(
+            (
+                "azure.locations",
+                azure.locations,
+                "a second location is reached through Azure Front Door Standard, which connects to origins on "
+                "public addresses only (Private Link origins are Front Door Premium: "
+                f"{azure_platform.FRONT_DOOR_PRIVATE_LINK_SOURCE}), and the managed endpoints refuse public "
+                "traffic when the network is private (azure.public_network_access false, the prod default); set "
+                "azure.public_network_access: true for this environment or give one location",
+            )
+        )
     return issues
 
 
@@ -1097,6 +1109,62 @@ def _azure_api_management(check: EnvironmentCheck) -> None:
     # The backend timeout (request_timeout_seconds + a margin) always fits: managed deployments end at 180 s.
 
 
+def _azure_locations(check: EnvironmentCheck) -> None:
+    """Disaster recovery locations: valid, unique, few, and only with what the front can fail over (a managed
+    endpoint, one credential every location accepts). The primary's match with the stack's
+    ``azure-native:location`` is checked by the Azure program, which reads the stack config."""
+    azure = check.env.azure
+    locations = azure.locations
+    if not check.azure or locations is None:
+        return
+    if not locations:
+        check.issue(
+            "azure.locations",
+            locations,
+            "give at least the primary location (the stack's azure-native:location), or leave it unset",
+        )
+        return
+    for i, location in enumerate(locations):
+        if not azure_platform.LOCATION_NAME.match(location):
+            check.issue(f"azure.locations.{i}", location, azure_platform.LOCATION_HINT)
+    seen: set[str] = set()
+    for i, location in enumerate(locations):
+        if location in seen:
+            check.issue(
+                f"azure.locations.{i}",
+                location,
+                "each location once: a location serves from one workspace (locations must be unique)",
+            )
+        seen.add(location)
+    if len(locations) > azure_platform.MAX_LOCATIONS:
+        check.issue(
+            "azure.locations",
+            locations,
+            f"at most {azure_platform.MAX_LOCATIONS} locations (the primary and "
+            f"{azure_platform.MAX_LOCATIONS - 1} secondaries): each is a whole workspace with its own storage, "
+            "registry and managed endpoint",
+        )
+    if len(locations) < 2:
+        return
+    if "managed" not in azure.online_endpoints:
+        check.issue(
+            "azure.online_endpoints",
+            azure.online_endpoints,
+            "a second location serves from a managed online endpoint: include managed (the Kubernetes endpoint "
+            "stays in the primary location only, its inference router listens on an internal load balancer "
+            "that Front Door cannot reach)",
+        )
+    if azure.auth_mode != "aad_token":
+        check.issue(
+            "azure.auth_mode",
+            azure.auth_mode,
+            "with a second location the endpoints must take aad_token (Microsoft Entra tokens): Front Door "
+            "passes the caller's Authorization header through, and keys and Azure ML tokens belong to one "
+            "endpoint, so they would be refused after a failover; one Entra token for https://ml.azure.com is "
+            f"accepted by every location ({azure_platform.AUTH_SOURCE})",
+        )
+
+
 ENVIRONMENT_RULES: tuple[Callable[[EnvironmentCheck], None], ...] = (
     _targets,
     _variants_and_traffic,
@@ -1112,6 +1180,7 @@ ENVIRONMENT_RULES: tuple[Callable[[EnvironmentCheck], None], ...] = (
     _azure_names_and_auth,
     _azure_network,
     _azure_api_management,
+    _azure_locations,
     _aks,
     _gpu,
     _monitoring,
