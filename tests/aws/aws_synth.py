@@ -20,7 +20,10 @@ os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "1")
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY_SPEC = REPO / "deploy" / "twinserve.yaml"
-EXAMPLES = sorted((REPO / "examples" / "aws").glob("*.yaml"))
+EXAMPLES = sorted((REPO / "examples" / "aws").glob("*.yaml")) + sorted(
+    (REPO / "examples" / "two-clouds").glob("*.yaml")
+)
+"""The AWS examples, then the ones for both clouds (examples/two-clouds)."""
 STACKS = ("Registry", "Serving")
 LINT_REGIONS = ["us-east-1", "eu-west-1"]
 

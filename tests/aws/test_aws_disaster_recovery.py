@@ -217,3 +217,19 @@ def test_what_lives_in_one_region_cannot_serve_two():
     raw = _raw()
     raw["container"] = {"image_uri": "123456789012.dkr.ecr.us-east-1.amazonaws.com/iris:1"}
     assert any("container.image_uri is an ECR image of one region" in p for p in _problems(raw))
+
+
+def test_one_spec_serves_two_regions_on_both_clouds(synth):
+    """examples/two-clouds/dr-two-regions.yaml: its AWS side here, its Azure side in
+    tests/azure/test_azure_disaster_recovery.py."""
+    two_clouds = load_spec(EXAMPLE.parents[1] / "two-clouds" / "dr-two-regions.yaml").environment("prod")
+    assert two_clouds.targets == ["aws", "azure"]
+    assert synth.stages["twin-dr-prod"].serving.region == "us-east-1"
+    assert synth.stages["twin-dr-prod-us-west-2"].serving.region == "us-west-2"
+    failover = {
+        Template.from_json(synth.template(f"{stage}/Serving")).find_resources("AWS::Route53::RecordSet")[
+            "ApiFailoverRecord"
+        ]["Properties"]["Failover"]
+        for stage in ("twin-dr-prod", "twin-dr-prod-us-west-2")
+    }
+    assert failover == {"PRIMARY", "SECONDARY"}

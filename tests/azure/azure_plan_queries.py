@@ -8,7 +8,10 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY_SPEC = REPO / "deploy" / "twinserve.yaml"
-EXAMPLES = sorted((REPO / "examples" / "azure").glob("*.yaml"))
+EXAMPLES = sorted((REPO / "examples" / "azure").glob("*.yaml")) + sorted(
+    (REPO / "examples" / "two-clouds").glob("*.yaml")
+)
+"""The Azure examples, then the ones for both clouds (examples/two-clouds)."""
 ML = "azure-native:machinelearningservices:"
 
 

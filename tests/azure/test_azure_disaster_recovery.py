@@ -389,3 +389,26 @@ def test_the_primary_must_be_the_stacks_location(sample_model):
 def test_location_codes_differ_for_locations_with_the_same_start():
     codes = {location_code(loc) for loc in ("westus", "westus2", "westus3", "westeurope", "eastus", "eastasia")}
     assert len(codes) == 6
+
+
+def test_one_spec_serves_two_locations_on_both_clouds(sample_model):
+    """examples/two-clouds/dr-two-regions.yaml: its Azure side here (Pulumi with the recording mocks),
+    its AWS side in tests/aws/test_aws_disaster_recovery.py."""
+    path = REPO / "examples" / "two-clouds" / "dr-two-regions.yaml"
+    from stacks.azure.program import build_environment
+    from twinserve.spec import load_spec
+
+    spec = load_spec(path)
+    assert spec.environment("prod").targets == ["aws", "azure"]
+    planned = [
+        r.as_dict()
+        for r in plan_program(
+            lambda: build_environment(
+                spec, "prod", location=PRIMARY, spec_dir=path.parent, budget_start_date="2026-11-01"
+            ),
+            project="twinserve",
+            stack="prod",
+        )
+    ]
+    origins = {o["inputs"]["originName"]: o["inputs"]["priority"] for o in of_type(planned, CDN + "AFDOrigin")}
+    assert origins == {PRIMARY: 1, SECONDARY: 2}
