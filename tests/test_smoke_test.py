@@ -322,3 +322,74 @@ def test_a_private_endpoint_needs_no_key_in_the_outputs(capsys, monkeypatch):
     monkeypatch.setattr(sys, "stdin", io.StringIO(json.dumps(outputs)))
     assert smoke_test.main(["azure", "--stack-outputs", "-"]) == 0
     assert "smoke test skipped: Azure managed endpoint" in capsys.readouterr().out
+
+
+def test_aad_token_endpoints_get_the_pipelines_entra_token_and_every_location(local_server, capsys, monkeypatch):
+    # auth_mode aad_token: a Microsoft Entra token for https://ml.azure.com is the bearer credential
+    # (https://learn.microsoft.com/azure/machine-learning/how-to-authenticate-online-endpoint); with a second
+    # location its endpoint is scored too (location_scoring_uris)
+    outputs = {
+        "scoring_uris": {"managed": f"{local_server}/score"},
+        "location_scoring_uris": {"westeurope": f"{local_server}/score", "northeurope": f"{local_server}/score?ne"},
+    }
+    asked: list[tuple] = []
+
+    def fake_token(sign_in, *, tenant_id, client_id, region, environ, boto3_session=None):
+        asked.append((sign_in, tenant_id, client_id, region))
+        return "entra-token"
+
+    sent: list[tuple[str, str | None]] = []
+    real_urlopen = urllib.request.urlopen
+
+    def recording_urlopen(request, timeout):
+        sent.append((request.full_url, request.get_header("Authorization")))
+        return real_urlopen(request, timeout=timeout)
+
+    monkeypatch.setattr(smoke_test, "entra_scoring_token", fake_token)
+    monkeypatch.setattr(urllib.request, "urlopen", recording_urlopen)
+    monkeypatch.setattr(sys, "stdin", io.StringIO(json.dumps(outputs)))
+    argv = ["azure", "--stack-outputs", "-", "--entra-sign-in", "federated", "--tenant-id", "t", "--client-id", "c"]
+    assert smoke_test.main([*argv, "--region", "us-east-1"]) == 0
+    assert asked == [("federated", "t", "c", "us-east-1")]
+    assert sorted(sent) == [
+        (f"{local_server}/score", "Bearer entra-token"),
+        (f"{local_server}/score?ne", "Bearer entra-token"),
+    ]  # the primary once, the secondary location once
+    assert capsys.readouterr().out.count("smoke test passed") == 2
+
+
+def test_entra_sign_in_needs_the_tenant_and_client(capsys, monkeypatch):
+    monkeypatch.setattr(sys, "stdin", io.StringIO(json.dumps({"scoring_uris": {"managed": "https://x/score"}})))
+    assert smoke_test.main(["azure", "--stack-outputs", "-", "--entra-sign-in", "federated"]) == 2
+    assert "--entra-sign-in needs --tenant-id and --client-id" in capsys.readouterr().err
+
+
+def test_the_entra_token_uses_the_pipelines_keyless_sign_in(monkeypatch):
+    """The STS web identity token is the client assertion of a client-credentials request for
+    https://ml.azure.com/.default (the same sign-in as the Azure deploy step)."""
+    from twinserve.azure import image_import
+
+    class FakeSts:
+        def get_web_identity_token(self, **kwargs):
+            assert kwargs["Audience"] == ["api://AzureADTokenExchange"]
+            return {"WebIdentityToken": "aws-signed-jwt"}
+
+    class FakeSession:
+        region_name = "us-east-1"
+
+        def client(self, name, **kwargs):
+            assert name == "sts"
+            return FakeSts()
+
+    seen = {}
+
+    def fake_arm_token(environ, *, arm_endpoint, **kwargs):
+        seen.update(environ=environ, endpoint=arm_endpoint)
+        return "entra-token"
+
+    monkeypatch.setattr(image_import, "arm_token", fake_arm_token)
+    token = smoke_test.entra_scoring_token(
+        "federated", tenant_id="t", client_id="c", region=None, environ={}, boto3_session=FakeSession()
+    )
+    assert token == "entra-token" and seen["endpoint"] == "https://ml.azure.com"
+    assert (seen["environ"]["ARM_OIDC_TOKEN"], seen["environ"]["ARM_CLIENT_ID"]) == ("aws-signed-jwt", "c")

@@ -157,13 +157,16 @@ def smoke_test_commands(platform: str, region: str | None) -> list[str]:
     ]
 
 
-def azure_smoke_test_commands(env_name: str, backend_url: str) -> list[str]:
+def azure_smoke_test_commands(env_name: str, backend_url: str, entra: str = "") -> list[str]:
     """The same test against every online endpoint of Azure stack ``env_name``: scoring URIs and keys
-    from the stack's outputs, read from the state and piped to the test (never on a command line)."""
+    from the stack's outputs, read from the state and piped to the test (never on a command line).
+    ``entra``: the test's ``--entra-sign-in ...`` arguments for aad_token endpoints, which then runs in the
+    project's environment (its Entra sign-in is the Azure step's)."""
+    python = ".venv/bin/python" if entra else "python3"
     return [
         f"pulumi login '{backend_url}'",
         f"pulumi stack output --stack {env_name} --json --show-secrets"
-        " | python3 -m stacks.pipeline_scripts.smoke_test azure --stack-outputs -",
+        f" | {python} -m stacks.pipeline_scripts.smoke_test azure --stack-outputs -{entra}",
     ]
 
 
@@ -519,14 +522,30 @@ class PipelineStack(cdk.Stack):
 
     def _azure_smoke_test(self, env_name: str) -> pipelines.CodeBuildStep:
         """The same request and check as the SageMaker smoke test, against every online endpoint of the
-        environment (scoring URIs and keys from the stack's outputs)."""
+        environment (scoring URIs and keys from the stack's outputs; with ``aad_token``, a Microsoft Entra
+        token from the pipeline's Azure sign-in, and every location's endpoint)."""
         assert self.backend is not None
+        azure = self.spec.pipeline.azure
+        entra = ""
+        variables = {}
+        if self.spec.environments[env_name].azure.auth_mode == "aad_token":
+            entra = (
+                f" --entra-sign-in {azure.sign_in} --tenant-id {azure.tenant_id} --client-id {azure.client_id}"
+                f" --region {self.region}"
+            )
+            if azure.sign_in == "client_secret":
+                variables["ARM_CLIENT_SECRET"] = codebuild.BuildEnvironmentVariable(
+                    type=codebuild.BuildEnvironmentVariableType.SECRETS_MANAGER, value=azure.client_secret_arn
+                )
         return pipelines.CodeBuildStep(
             "AzureSmokeTest",
             input=self.source,
             role=self.azure_role,
-            install_commands=pulumi_install_commands()[:3],  # the CLI only: the test needs no packages
-            commands=azure_smoke_test_commands(env_name, self.backend.login_url),
+            env=QUIET_JSII if entra else None,
+            build_environment=codebuild.BuildEnvironment(environment_variables=variables) if variables else None,
+            # the CLI only, unless the test signs in to Entra (the project's environment has that code)
+            install_commands=pulumi_install_commands() if entra else pulumi_install_commands()[:3],
+            commands=azure_smoke_test_commands(env_name, self.backend.login_url, entra),
             partial_build_spec=runtimes_build_spec(),
         )
 

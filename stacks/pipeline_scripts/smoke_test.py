@@ -19,7 +19,8 @@ Both clouds get the same request (:data:`SMOKE_TEST_PAYLOAD`) and the same check
 * ``fargate``: the service's load balancer is internal, so the request goes through the probe function
   the stack puts in the service's VPC (``twinserve.aws.internal_probe``): Lambda Invoke with the body,
   the service's status and body back.
-* ``azure``: a POST to each online endpoint's scoring URI with its key as a bearer token (key auth);
+* ``azure``: a POST to each online endpoint's scoring URI with its key as a bearer token (key auth), or
+  with ``--entra-sign-in`` a Microsoft Entra token (aad_token; then the secondary locations' endpoints too);
   endpoints the stack lists in ``unreachable_endpoints`` (private ones) are skipped with the reason:
   the pipeline runs outside their network, and ``pulumi up`` has already waited for their deployments.
   With ``--stack-outputs`` every endpoint of the Pulumi stack is tested (``scoring_uris`` and the
@@ -258,9 +259,10 @@ def unreachable_azure_endpoints(outputs: dict) -> dict[str, str]:
     return found if isinstance(found, dict) else {}
 
 
-def azure_targets(outputs: dict) -> list[tuple[str, str, str | None]]:
-    """(endpoint kind, scoring URI, primary key) of every online endpoint in a stack's outputs that a
-    caller outside the environment's network can reach."""
+def azure_targets(outputs: dict, token: str | None = None) -> list[tuple[str, str, str | None]]:
+    """(endpoint, scoring URI, bearer credential) of every online endpoint in a stack's outputs that a
+    caller outside the environment's network can reach: its primary key, or with ``token`` (Microsoft Entra,
+    ``auth_mode: aad_token``) that token; the secondary locations' endpoints too (``location_scoring_uris``)."""
     uris = outputs.get("scoring_uris")
     if not isinstance(uris, dict) or not uris:
         raise BadInput("stack outputs: no scoring_uris (has the stack been deployed with an online endpoint?)")
@@ -270,14 +272,47 @@ def azure_targets(outputs: dict) -> list[tuple[str, str, str | None]]:
     for kind, uri in sorted(uris.items()):
         if kind in unreachable:
             continue
-        key = (keys.get(kind) or {}).get("primary")
-        if not key:
+        credential = token or (keys.get(kind) or {}).get("primary")
+        if not credential:
             raise BadInput(
-                f"stack outputs: endpoint_keys.{kind} is missing; the smoke test calls endpoints with key auth "
-                "(read the outputs with --show-secrets)"
+                f"stack outputs: endpoint_keys.{kind} is missing; the smoke test calls endpoints with key auth, "
+                "or with --entra-sign-in for aad_token endpoints (read the outputs with --show-secrets)"
             )
-        targets.append((kind, uri, key))
+        targets.append((kind, uri, credential))
+    primary = set(uris.values())
+    locations = outputs.get("location_scoring_uris") or {}
+    for location, uri in sorted(locations.items()) if token else ():  # a second location needs aad_token
+        if uri not in primary:
+            targets.append((f"managed ({location})", uri, token))
     return targets
+
+
+def entra_scoring_token(
+    sign_in: str, *, tenant_id: str, client_id: str, region: str | None, environ, boto3_session=None
+) -> str:
+    """A Microsoft Entra token for Azure ML scoring (``aad_token`` endpoints), from the pipeline's own Azure
+    sign-in: keyless (AWS STS web identity token as the client assertion) or the client secret. Needs the
+    project's environment (the step installs it): the sign-in code is the Azure deploy step's."""
+    from stacks.pipeline_scripts.azure_deploy import (  # noqa: PLC0415
+        client_secret_environment,
+        federated_environment,
+        web_identity_token,
+    )
+    from twinserve.azure.image_import import arm_token  # noqa: PLC0415 - only this mode needs the project
+    from twinserve.platform.azure import APIM_SCORING_AUDIENCE  # noqa: PLC0415
+
+    variables = dict(environ)
+    if sign_in == "federated":
+        if boto3_session is None:
+            import boto3  # noqa: PLC0415
+
+            boto3_session = boto3.Session(region_name=region)
+        where = region or boto3_session.region_name
+        sts = boto3_session.client("sts", region_name=where, endpoint_url=f"https://sts.{where}.amazonaws.com")
+        federated_environment(variables, tenant_id=tenant_id, client_id=client_id, token=web_identity_token(sts))
+    else:
+        client_secret_environment(variables, tenant_id=tenant_id, client_id=client_id)
+    return arm_token(variables, arm_endpoint=APIM_SCORING_AUDIENCE)
 
 
 def _read_outputs(source: str) -> dict:
@@ -333,6 +368,14 @@ def main(argv: list[str] | None = None, environ=os.environ, boto3_session=None, 
     which.add_argument("--stack-outputs", metavar="FILE", help="`pulumi stack output --json --show-secrets`, or -")
     which.add_argument("--scoring-uri", help="one endpoint's scoring URI")
     az.add_argument("--key-env", help="with --scoring-uri: the environment variable holding its key")
+    az.add_argument(
+        "--entra-sign-in",
+        choices=["federated", "client_secret"],
+        help="aad_token endpoints: get a Microsoft Entra token with the pipeline's Azure sign-in",
+    )
+    az.add_argument("--tenant-id", help="with --entra-sign-in: the Entra tenant")
+    az.add_argument("--client-id", help="with --entra-sign-in: the pipeline's Entra app")
+    az.add_argument("--region", help="with --entra-sign-in federated: AWS STS's region (the pipeline's)")
     args = parser.parse_args(argv)
     if args.deadline < 0 or args.pause <= 0:
         parser.error(f"--deadline must be >= 0 and --pause > 0, got {args.deadline} and {args.pause}")
@@ -352,8 +395,21 @@ def main(argv: list[str] | None = None, environ=os.environ, boto3_session=None, 
             targets = [_aws_service_target(args, boto3_session)]
         elif args.stack_outputs:
             outputs = _read_outputs(args.stack_outputs)
+            token = None
+            if args.entra_sign_in:
+                if not (args.tenant_id and args.client_id):
+                    raise BadInput("--entra-sign-in needs --tenant-id and --client-id")
+                token = entra_scoring_token(
+                    args.entra_sign_in,
+                    tenant_id=args.tenant_id,
+                    client_id=args.client_id,
+                    region=args.region,
+                    environ=environ,
+                    boto3_session=boto3_session,
+                )
             targets = [
-                (f"Azure {kind} endpoint {uri}", http_sender(uri, key)) for kind, uri, key in azure_targets(outputs)
+                (f"Azure {kind} endpoint {uri}", http_sender(uri, credential))
+                for kind, uri, credential in azure_targets(outputs, token)
             ]
             for kind, why in sorted(unreachable_azure_endpoints(outputs).items()):
                 # `pulumi up` succeeded, so Azure ML provisioned the deployment; scoring needs the network

@@ -283,3 +283,16 @@ def test_iris_pipeline_cfn_lint_clean(template):
 
     matches = lint(json.dumps(template), config=ManualArgs(regions=LINT_REGIONS))
     assert [f"{m.rule.id} {m.message} @ {'/'.join(map(str, m.path))}" for m in matches] == []
+
+
+def test_the_azure_smoke_test_signs_in_to_entra_only_for_aad_token():
+    from stacks.aws.pipeline_stack import azure_smoke_test_commands
+
+    plain = azure_smoke_test_commands("prod", "s3://state")
+    assert plain[-1].endswith("| python3 -m stacks.pipeline_scripts.smoke_test azure --stack-outputs -")
+    entra = " --entra-sign-in federated --tenant-id t --client-id c --region us-east-1"
+    signed = azure_smoke_test_commands("prod", "s3://state", entra)
+    # the project's environment: the Entra sign-in is the Azure deploy step's code
+    assert signed[-1].endswith(
+        f"| .venv/bin/python -m stacks.pipeline_scripts.smoke_test azure --stack-outputs -{entra}"
+    )

@@ -193,3 +193,12 @@ def test_smoke_test_cannot_call_an_async_endpoint(raw):
     )
     raw["pipeline"]["smoke_test"] = False
     parse_spec(raw, file="spec.yaml")
+
+
+def test_the_smoke_test_cannot_get_an_aml_token(raw):
+    # Azure ML tokens are per endpoint and short-lived; keys and Entra tokens the test can obtain
+    # (https://learn.microsoft.com/azure/machine-learning/how-to-authenticate-online-endpoint)
+    raw["environments"]["dev"]["azure"] = {"auth_mode": "aml_token", "online_endpoints": ["managed"]}
+    assert only(raw).startswith("spec.yaml: pipeline.smoke_test: environment dev uses azure.auth_mode aml_token")
+    raw["environments"]["dev"]["azure"]["auth_mode"] = "aad_token"
+    assert parse_spec(raw, file="spec.yaml").environment("dev").azure.auth_mode == "aad_token"

@@ -155,6 +155,17 @@ def check_pipeline(spec: DeploymentSpec) -> list[SpecIssue]:
                         "synchronous invoke-endpoint cannot call; set smoke_test: false",
                     )
                 )
+        for name in azure_envs:
+            if spec.environments[name].azure.auth_mode == "aml_token":
+                issues.append(
+                    SpecIssue(
+                        "pipeline.smoke_test",
+                        True,
+                        f"environment {name} uses azure.auth_mode aml_token, a token per endpoint that the smoke "
+                        "test cannot obtain: use key or aad_token (the test signs in to Entra), or set "
+                        "smoke_test: false",
+                    )
+                )
     return issues
 
 
