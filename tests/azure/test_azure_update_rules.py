@@ -198,6 +198,7 @@ def test_clients_get_each_endpoints_scoring_uri_and_its_keys_as_secrets(sample_m
     assert set(keys) == {"managed", "k8s"} and set(keys["managed"]) == {"primary", "secondary"}
     raw = copy.deepcopy(sample())
     raw["defaults"]["azure"] = {"auth_mode": "aml_token"}
+    raw["pipeline"]["smoke_test"] = False  # the pipeline's smoke test cannot get per-endpoint Azure ML tokens
     exports = {}
     plan_of(raw, exports=exports)
     assert "endpoint_keys" not in exports  # token auth: no keys to hand out
