@@ -131,13 +131,14 @@ def acknowledgment_table(templates: list[Path]) -> str:
     return "\n".join(lines)
 
 
-def documented_table() -> str:
+def documented_table(start: str = DOCS_START, end: str = DOCS_END) -> str:
+    """The generated table of docs/aws.md between the markers ``start`` and ``end`` (checkov's by default)."""
     text = DOCS.read_text()
-    return text.split(DOCS_START, 1)[1].split(DOCS_END, 1)[0].strip()
+    return text.split(start, 1)[1].split(end, 1)[0].strip()
 
 
-def write_documented_table(table: str) -> None:
+def write_documented_table(table: str, start: str = DOCS_START, end: str = DOCS_END) -> None:
     text = DOCS.read_text()
-    head, rest = text.split(DOCS_START, 1)
-    tail = rest.split(DOCS_END, 1)[1]
-    DOCS.write_text(f"{head}{DOCS_START}\n{table}\n{DOCS_END}{tail}")
+    head, rest = text.split(start, 1)
+    tail = rest.split(end, 1)[1]
+    DOCS.write_text(f"{head}{start}\n{table}\n{end}{tail}")

@@ -203,23 +203,7 @@ class ApiFront(Construct):
             return apigw.LambdaIntegration(props.lambda_alias, proxy=True, timeout=props.integration_timeout)
         if props.load_balancer is not None:
             return self._private_integration()
-        stack = cdk.Stack.of(self)
-        role = iam.Role(
-            self,
-            "InvokeRole",
-            assumed_by=iam.ServicePrincipal("apigateway.amazonaws.com"),
-            description=f"twinserve {props.api_name}: API Gateway invokes the SageMaker endpoint",
-        )
-        role.add_to_policy(
-            iam.PolicyStatement(
-                actions=["sagemaker:InvokeEndpoint"],
-                resources=[
-                    stack.format_arn(
-                        service="sagemaker", resource="endpoint", resource_name=props.sagemaker_endpoint_name
-                    )
-                ],
-            )
-        )
+        role = self._endpoint_role("InvokeRole", "sagemaker:InvokeEndpoint", "invokes the SageMaker endpoint")
         passthrough = {"application/json": "$input.json('$')"}
         return apigw.AwsIntegration(
             service="runtime.sagemaker",
@@ -252,12 +236,7 @@ class ApiFront(Construct):
         if props.lambda_alias is not None:
             integration = apigw.LambdaIntegration(props.lambda_alias, proxy=True, timeout=cdk.Duration.seconds(10))
         elif props.load_balancer is not None:
-            integration = apigw.Integration(
-                type=apigw.IntegrationType.HTTP_PROXY,
-                integration_http_method="GET",
-                uri=f"http://{props.load_balancer.load_balancer_dns_name}:{props.load_balancer_port}/{HEALTH_PATH}",
-                options=apigw.IntegrationOptions(timeout=cdk.Duration.seconds(10)),
-            )
+            integration = self._load_balancer_proxy("GET", HEALTH_PATH, cdk.Duration.seconds(10))
         else:
             integration = self._endpoint_status_integration()
         method = resource.add_method(
@@ -279,25 +258,36 @@ class ApiFront(Construct):
         acknowledge_checkov(method, "CKV_AWS_59", health_only)
         return method
 
-    def _endpoint_status_integration(self) -> apigw.AwsIntegration:
-        """SageMaker's ``DescribeEndpoint`` (JSON 1.1 protocol) mapped to 200/503 by the endpoint's status."""
+    def _endpoint_role(self, id: str, action: str, does: str) -> iam.Role:
+        """A role API Gateway assumes to call ``action`` on the one SageMaker endpoint."""
         props = self.props
         role = iam.Role(
             self,
-            "StatusRole",
+            id,
             assumed_by=iam.ServicePrincipal("apigateway.amazonaws.com"),
-            description=f"twinserve {props.api_name}: API Gateway reads the SageMaker endpoint's status",
+            description=f"twinserve {props.api_name}: API Gateway {does}",
         )
-        role.add_to_policy(
-            iam.PolicyStatement(
-                actions=["sagemaker:DescribeEndpoint"],
-                resources=[
-                    cdk.Stack.of(self).format_arn(
-                        service="sagemaker", resource="endpoint", resource_name=props.sagemaker_endpoint_name
-                    )
-                ],
-            )
+        endpoint = cdk.Stack.of(self).format_arn(
+            service="sagemaker", resource="endpoint", resource_name=props.sagemaker_endpoint_name
         )
+        role.add_to_policy(iam.PolicyStatement(actions=[action], resources=[endpoint]))
+        return role
+
+    def _load_balancer_proxy(self, http_method: str, path: str, timeout: cdk.Duration) -> apigw.Integration:
+        """HTTP proxy to ``path`` on the load balancer (the VPC link fields follow on the method:
+        :meth:`_link_private_integration`); the host names the load balancer for TLS and the Host header."""
+        props = self.props
+        return apigw.Integration(
+            type=apigw.IntegrationType.HTTP_PROXY,
+            integration_http_method=http_method,
+            uri=f"http://{props.load_balancer.load_balancer_dns_name}:{props.load_balancer_port}/{path}",
+            options=apigw.IntegrationOptions(timeout=timeout),
+        )
+
+    def _endpoint_status_integration(self) -> apigw.AwsIntegration:
+        """SageMaker's ``DescribeEndpoint`` (JSON 1.1 protocol) mapped to 200/503 by the endpoint's status."""
+        props = self.props
+        role = self._endpoint_role("StatusRole", "sagemaker:DescribeEndpoint", "reads the SageMaker endpoint's status")
         serving = " || ".join(f'$status == "{status}"' for status in aws_platform.SAGEMAKER_SERVING_STATUSES)
         ready = (
             "#set($status = $input.path('$.EndpointStatus'))\n"
@@ -379,13 +369,7 @@ class ApiFront(Construct):
             subnets=props.vpc_subnets or ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED),
             security_groups=[self.vpc_link_security_group],
         )
-        return apigw.Integration(
-            type=apigw.IntegrationType.HTTP_PROXY,
-            integration_http_method="POST",
-            # the host names the load balancer for TLS and the Host header; the path is the container's route
-            uri=f"http://{props.load_balancer.load_balancer_dns_name}:{props.load_balancer_port}/{INVOCATIONS_PATH}",
-            options=apigw.IntegrationOptions(timeout=props.integration_timeout),
-        )
+        return self._load_balancer_proxy("POST", INVOCATIONS_PATH, props.integration_timeout)
 
     def _link_private_integration(self, method: apigw.Method) -> None:
         """The VPC link V2 fields aws-cdk-lib's ``Integration`` cannot express (CloudFormation:
